@@ -1,17 +1,34 @@
-"""`rhythm migrate` (placeholder until the foundation lands)."""
+"""`rhythm migrate`: create or upgrade the schema."""
 
 from __future__ import annotations
 
+import json
+
 import click
 
-from rhythm.cli._stub import not_built
+from rhythm.cli._options import json_option, with_settings
+from rhythm.config import Settings
 
 
-@click.command("migrate", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def migrate_command(args: tuple[str, ...]) -> None:
-    """Not built yet: the foundation."""
-    not_built("migrate", "the foundation")
+@click.command("migrate")
+@with_settings
+@json_option
+def migrate_command(settings: Settings, as_json: bool) -> None:
+    """Apply pending migrations (each in its own transaction); safe to run concurrently."""
+    from rhythm.store import database_url
+    from rhythm.store.connect import describe
+    from rhythm.store.migrations import migrate, schema_state
+
+    url = database_url(settings)
+    applied = migrate(url)
+    version = schema_state(url).version
+    if as_json:
+        click.echo(json.dumps({"applied": [m.label for m in applied], "version": version,
+                               "database": describe(url)}, sort_keys=True))
+        return
+    for migration in applied:
+        click.echo(f"applied {migration.label}")
+    click.echo(f"schema is at version {version} ({describe(url)})")
 
 
 COMMANDS = [migrate_command]

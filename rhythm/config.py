@@ -1,0 +1,224 @@
+"""Rhythm's one typed settings object and where its values come from.
+
+Precedence, highest first: explicit overrides (CLI flags, ``load_settings(**overrides)``),
+environment variables (``RHYTHM_*``), the project file (``rhythm.toml``, else the
+``[tool.rhythm]`` table of ``pyproject.toml``), then defaults. The project folder is the
+nearest folder, walking up from the current directory, that holds ``rhythm.toml`` or
+``pyproject.toml``; without one it is the current directory. Every setting is documented
+in docs/configuration.md; a bad value raises :class:`ConfigError` with one clear line.
+
+Only the standard library is imported here, so any layer may read settings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rhythm.errors import ConfigError
+
+PROJECT_FILES = ("rhythm.toml", "pyproject.toml")
+
+
+def _optional_url(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    url = value.strip()
+    if url.startswith(("postgresql://", "postgres://")) or "=" in url:
+        return url
+    raise ValueError("must be a postgresql:// URL or a libpq 'key=value' string")
+
+
+def _optional_path(value: Any) -> Path | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str | Path):
+        raise ValueError("must be a path")
+    return Path(value).expanduser()
+
+
+def _port(value: Any) -> int:
+    port = _integer(value)
+    if not 0 <= port <= 65535:
+        raise ValueError("must be a TCP port between 1 and 65535, or 0 to pick a free one")
+    return port
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("must be an integer")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be an integer") from None
+
+
+def _positive_int(value: Any) -> int:
+    number = _integer(value)
+    if number < 1:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def _positive_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("must be a number")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError("must be a number of seconds") from None
+    if not number > 0:
+        raise ValueError("must be a positive number of seconds")
+    return number
+
+
+def _username(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or not value.replace("-", "").isalnum():
+        raise ValueError("must be a user name (letters, digits and '-')")
+    return value.strip()
+
+
+def _meta(parse: Callable[[Any], Any], env: str, doc: str) -> dict[str, Any]:
+    return {"parse": parse, "env": env, "doc": doc}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob Rhythm reads. Build it with :func:`load_settings`, never by hand."""
+
+    database_url: str | None = field(
+        default=None, metadata=_meta(_optional_url, "RHYTHM_DATABASE_URL",
+        "Postgres to use; unset means the embedded server under `home`."),
+    )
+    home: Path | None = field(
+        default=None, metadata=_meta(_optional_path, "RHYTHM_HOME",
+        "Folder for the embedded server's data; default `<project>/.rhythm`."),
+    )
+    embedded_port: int = field(
+        default=0, metadata=_meta(_port, "RHYTHM_EMBEDDED_PORT",
+        "TCP port of the embedded server on 127.0.0.1; 0 picks a free one and keeps it."),
+    )
+    embedded_max_connections: int = field(
+        default=200, metadata=_meta(_positive_int, "RHYTHM_EMBEDDED_MAX_CONNECTIONS",
+        "max_connections written when the embedded server is first initialised."),
+    )
+    embedded_user: str = field(
+        default="rhythm-postgres", metadata=_meta(_username, "RHYTHM_EMBEDDED_USER",
+        "System user that runs the embedded server when Rhythm runs as root."),
+    )
+    postgres_bin: Path | None = field(
+        default=None, metadata=_meta(_optional_path, "RHYTHM_POSTGRES_BIN",
+        "Folder holding initdb/pg_ctl/postgres; default: the pgserver package's binaries."),
+    )
+    connect_timeout: float = field(
+        default=10.0, metadata=_meta(_positive_float, "RHYTHM_CONNECT_TIMEOUT",
+        "Seconds to wait when opening a database connection."),
+    )
+    project_dir: Path = field(default_factory=Path.cwd, metadata={"derived": True})
+
+    @property
+    def home_dir(self) -> Path:
+        """The resolved embedded-server folder (``home`` or ``<project>/.rhythm``)."""
+        if self.home is None:
+            return self.project_dir / ".rhythm"
+        return self.home if self.home.is_absolute() else self.project_dir / self.home
+
+    @property
+    def uses_embedded(self) -> bool:
+        """True when no real database URL is configured."""
+        return self.database_url is None
+
+
+def setting_fields() -> list[dataclasses.Field[Any]]:
+    """The user-facing settings (every field except derived ones), in declaration order."""
+    return [f for f in dataclasses.fields(Settings) if not f.metadata.get("derived")]
+
+
+def find_project_dir(start: Path | None = None) -> Path:
+    """The nearest folder from ``start`` upwards holding rhythm.toml or pyproject.toml."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / name).is_file() for name in PROJECT_FILES):
+            return folder
+    return here
+
+
+def read_project_file(project_dir: Path) -> tuple[dict[str, Any], str]:
+    """The raw Rhythm table of the project and a label naming where it came from."""
+    rhythm_toml = project_dir / "rhythm.toml"
+    if rhythm_toml.is_file():
+        return _read_toml(rhythm_toml), str(rhythm_toml)
+    pyproject = project_dir / "pyproject.toml"
+    if pyproject.is_file():
+        table = _read_toml(pyproject).get("tool", {}).get("rhythm", {})
+        if not isinstance(table, dict):
+            raise ConfigError(f"{pyproject}: [tool.rhythm] must be a table")
+        return table, f"{pyproject} [tool.rhythm]"
+    return {}, "defaults"
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: invalid TOML: {err}") from err
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror}") from err
+
+
+def load_settings(
+    *,
+    cwd: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Resolve every setting. ``overrides`` (e.g. CLI flags) win; ``None`` means "not given"."""
+    env = os.environ if environ is None else environ
+    project_dir = find_project_dir(cwd)
+    file_values, file_label = read_project_file(project_dir)
+    known = {f.name: f for f in setting_fields()}
+    _reject_unknown(file_values, known, file_label)
+    _reject_unknown(overrides, known, "load_settings()")
+    values: dict[str, Any] = {"project_dir": project_dir}
+    for name, spec in known.items():
+        raw, source = _pick(name, spec.metadata["env"], overrides, env, file_values, file_label)
+        if source is None:
+            continue
+        try:
+            values[name] = spec.metadata["parse"](raw)
+        except ValueError as err:
+            raise ConfigError(f"{source}: {name} {err} (got {raw!r})") from None
+    return Settings(**values)
+
+
+def _pick(
+    name: str,
+    env_name: str,
+    overrides: Mapping[str, Any],
+    env: Mapping[str, str],
+    file_values: Mapping[str, Any],
+    file_label: str,
+) -> tuple[Any, str | None]:
+    if overrides.get(name) is not None:
+        return overrides[name], f"option --{name.replace('_', '-')}"
+    if env_name in env:
+        return env[env_name], f"environment variable {env_name}"
+    if name in file_values:
+        return file_values[name], f"{file_label}"
+    return None, None
+
+
+def _reject_unknown(values: Mapping[str, Any], known: Mapping[str, Any], label: str) -> None:
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
