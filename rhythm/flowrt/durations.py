@@ -1,0 +1,51 @@
+"""Durations and instants of the flow language, in milliseconds.
+
+A duration is a number of seconds (fractions allowed) or a string of one or more
+``<number><unit>`` parts with units ``ms s m h d`` (``"250ms"``, ``"1h30m"``, ``"1.5s"``).
+Negative, non-finite or malformed durations throw ``TypeError`` (spec section 7).
+``Timer.until`` takes an ISO-8601 instant; one without an offset is read as UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from rhythm.flowrt.protocol import FlowValue
+from rhythm.flowrt.values import describe, type_error
+
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\Z", re.ASCII)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def duration_ms(value: FlowValue, what: str = "duration") -> int:
+    """Milliseconds of a duration value (rounded to the nearest millisecond)."""
+    t = type(value)
+    if t is int or t is float:
+        if value < 0:
+            type_error(f"{what} cannot be negative: {describe(value)}")
+        return round(value * 1000)
+    if t is str:
+        if not _WHOLE.match(value):
+            type_error(
+                f'{what} "{value}" is malformed: use seconds (a number) or parts like '
+                '"250ms", "30s", "5m", "48h", "7d", "1h30m"'
+            )
+        total = sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value))
+        return round(total)
+    type_error(f'{what} must be a number of seconds or a string like "30s", got {describe(value)}')
+
+
+def instant_ms(value: FlowValue) -> int:
+    """Epoch milliseconds of an ISO-8601 instant (``Timer.until``)."""
+    if type(value) is not str:
+        type_error(f"Timer.until expects an ISO-8601 time string, got {describe(value)}")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        type_error(f'Timer.until: "{value}" is not an ISO-8601 time (e.g. "2030-01-31T09:00:00Z")')
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
