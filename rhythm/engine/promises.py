@@ -173,8 +173,12 @@ class Propagation:
 class PromiseTable:
     """All promises of one execution, with ids increasing from 1."""
 
-    def __init__(self, records: Sequence[PromiseRecord] = (), next_seq: int = 1) -> None:
+    def __init__(
+        self, records: Sequence[PromiseRecord] = (), next_id: int | None = None, next_seq: int = 1
+    ) -> None:
+        """``records`` may be a subset (say, the ones a worker loaded); then pass ``next_id``."""
         self.records: dict[int, PromiseRecord] = {r.id: r for r in records}
+        self.next_id = next_id if next_id is not None else max(self.records, default=0) + 1
         self.next_seq = next_seq
 
     def __iter__(self) -> Iterator[PromiseRecord]:
@@ -187,7 +191,8 @@ class PromiseTable:
             raise KeyError(f"no promise {promise_id} in this execution") from None
 
     def create(self, kind: PromiseKind, params: dict[str, Any], now: int) -> PromiseRecord:
-        record = PromiseRecord(max(self.records, default=0) + 1, kind, params, now)
+        record = PromiseRecord(self.next_id, kind, params, now)
+        self.next_id += 1
         self.records[record.id] = record
         return record
 
