@@ -1,0 +1,263 @@
+"""``rhythm.Client`` and ``rhythm.AsyncClient``: start, queue, inspect and operate on executions.
+
+Both clients run the same operations (``rhythm.runtime.operations``); they differ only in
+the driver. Pass ``connection=`` (a psycopg connection of yours) to enqueue inside your
+own transaction: the execution then exists exactly when your transaction commits.
+Waiting for a result listens on ``rhythm_done`` (a hint) and re-reads the row, with a
+slow poll as backstop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import psycopg
+
+from rhythm.errors import NotBuiltYet, WorkflowFailed
+from rhythm.runtime import operations as ops
+from rhythm.runtime.clock import Clock, SystemClock
+from rhythm.runtime.database import connect, connect_async, resolve_url, translated
+from rhythm.runtime.sql import Q
+
+BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
+
+_WORKFLOWS_NOT_BUILT = "workflow executions on Postgres are not built yet (issue 5, part E)"
+
+
+def _outcome(row: dict[str, Any]) -> Any:
+    if row["status"] == "completed":
+        return row["result"]
+    raise WorkflowFailed(row["id"], row["error"])
+
+
+class Run:
+    """Handle of one execution (``client.start`` / ``client.queue_task``)."""
+
+    def __init__(self, client: Client, execution_id: str) -> None:
+        self.client = client
+        self.id = execution_id
+
+    def status(self) -> str:
+        return str(self.client.get(self.id)["status"])
+
+    def result(self, timeout: float | None = None) -> Any:
+        """The result once it ended; raises WorkflowFailed if it failed or was cancelled."""
+        return _outcome(self.client.wait(self.id, timeout=timeout))
+
+    def __repr__(self) -> str:
+        return f"Run({self.id!r})"
+
+
+class Client:
+    """Synchronous client. ``url`` defaults to RHYTHM_DATABASE_URL, else the embedded server."""
+
+    def __init__(self, url: str | None = None, *, clock: Clock | None = None) -> None:
+        self.url = resolve_url(url)
+        self.clock = clock or SystemClock()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._lock = threading.Lock()
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = connect(self.url)
+        return self._conn
+
+    def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
+        with translated(action):
+            if connection is not None:
+                return ops.drive(connection, op)
+            with self._lock:
+                return ops.drive(self._connection(), op)
+
+    def queue_task(
+        self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
+        queue: str | None = None, priority: int = 0, retries: int | None = None,
+        connection: psycopg.Connection[Any] | None = None,
+    ) -> Run:
+        """Queue a standalone task; with ``id``, idempotently (guarantee 8)."""
+        req = ops.prepare_enqueue(
+            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries
+        )
+        row = self._run(ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection)
+        return Run(self, row["id"])
+
+    def start(self, name: str, inputs: dict[str, Any] | None = None, **options: Any) -> Run:
+        raise NotBuiltYet(f"cannot start workflow {name!r}: {_WORKFLOWS_NOT_BUILT}")
+
+    def signal(self, execution_id: str, channel: str, payload: Any = None) -> None:
+        raise NotBuiltYet(f"cannot signal {execution_id!r}: {_WORKFLOWS_NOT_BUILT}")
+
+    def run(self, execution_id: str) -> Run:
+        """A handle on an existing execution (raises UnknownName if there is none)."""
+        self.get(execution_id)
+        return Run(self, execution_id)
+
+    def get(self, execution_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = self._run(ops.get(execution_id), f"read {execution_id!r}")
+        return row
+
+    def cancel(self, execution_id: str) -> str:
+        """Cancel; returns the status right after (``cancelled``, or still ``running``)."""
+        row = self._run(ops.cancel(execution_id, self.clock.now()), f"cancel {execution_id!r}")
+        return str(row["status"])
+
+    def retry(self, execution_id: str) -> Run:
+        self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
+        return Run(self, execution_id)
+
+    def list(
+        self, *, status: str | None = None, name: str | None = None, kind: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        op = ops.list_executions(status=status, name=name, kind=kind, limit=limit)
+        rows: list[dict[str, Any]] = self._run(op, "list executions")
+        return rows
+
+    def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """The execution's row once it has ended (TimeoutError after ``timeout`` seconds)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with translated(f"wait for {execution_id!r}"), connect(self.url) as listener:
+            listener.execute(Q["listen_done"])
+            while True:
+                row = self.get(execution_id)  # read after LISTEN: no completion is missed
+                if row["status"] in ops.TERMINAL:
+                    return row
+                remaining = BACKSTOP_POLL if deadline is None else deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(
+                        f"execution {execution_id!r} is still {row['status']} after {timeout}s"
+                    )
+                wait = min(remaining, BACKSTOP_POLL)
+                for note in listener.notifies(timeout=wait):
+                    if note.payload == execution_id:
+                        break
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncRun:
+    """Async handle of one execution."""
+
+    def __init__(self, client: AsyncClient, execution_id: str) -> None:
+        self.client = client
+        self.id = execution_id
+
+    async def status(self) -> str:
+        return str((await self.client.get(self.id))["status"])
+
+    async def result(self, timeout: float | None = None) -> Any:
+        return _outcome(await self.client.wait(self.id, timeout=timeout))
+
+    def __repr__(self) -> str:
+        return f"AsyncRun({self.id!r})"
+
+
+class AsyncClient:
+    """The asyncio twin of :class:`Client`: the same methods, as coroutines."""
+
+    def __init__(self, url: str | None = None, *, clock: Clock | None = None) -> None:
+        self.url = resolve_url(url)
+        self.clock = clock or SystemClock()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connection(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = await connect_async(self.url)
+        return self._conn
+
+    async def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
+        with translated(action):
+            if connection is not None:
+                return await ops.drive_async(connection, op)
+            async with self._lock:
+                return await ops.drive_async(await self._connection(), op)
+
+    async def queue_task(
+        self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
+        queue: str | None = None, priority: int = 0, retries: int | None = None,
+        connection: psycopg.AsyncConnection[Any] | None = None,
+    ) -> AsyncRun:
+        req = ops.prepare_enqueue(
+            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries
+        )
+        row = await self._run(
+            ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection
+        )
+        return AsyncRun(self, row["id"])
+
+    async def start(
+        self, name: str, inputs: dict[str, Any] | None = None, **options: Any
+    ) -> AsyncRun:
+        raise NotBuiltYet(f"cannot start workflow {name!r}: {_WORKFLOWS_NOT_BUILT}")
+
+    async def signal(self, execution_id: str, channel: str, payload: Any = None) -> None:
+        raise NotBuiltYet(f"cannot signal {execution_id!r}: {_WORKFLOWS_NOT_BUILT}")
+
+    async def run(self, execution_id: str) -> AsyncRun:
+        await self.get(execution_id)
+        return AsyncRun(self, execution_id)
+
+    async def get(self, execution_id: str) -> dict[str, Any]:
+        row: dict[str, Any] = await self._run(ops.get(execution_id), f"read {execution_id!r}")
+        return row
+
+    async def cancel(self, execution_id: str) -> str:
+        row = await self._run(
+            ops.cancel(execution_id, self.clock.now()), f"cancel {execution_id!r}"
+        )
+        return str(row["status"])
+
+    async def retry(self, execution_id: str) -> AsyncRun:
+        await self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
+        return AsyncRun(self, execution_id)
+
+    async def list(
+        self, *, status: str | None = None, name: str | None = None, kind: str | None = None,
+        limit: int = 50,
+    ) -> list[dict[str, Any]]:
+        op = ops.list_executions(status=status, name=name, kind=kind, limit=limit)
+        rows: list[dict[str, Any]] = await self._run(op, "list executions")
+        return rows
+
+    async def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with translated(f"wait for {execution_id!r}"):
+            listener = await connect_async(self.url)
+            async with listener:
+                await listener.execute(Q["listen_done"])
+                while True:
+                    row = await self.get(execution_id)
+                    if row["status"] in ops.TERMINAL:
+                        return row
+                    remaining = BACKSTOP_POLL if deadline is None else deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise TimeoutError(
+                            f"execution {execution_id!r} is still {row['status']} after {timeout}s"
+                        )
+                    async for note in listener.notifies(timeout=min(remaining, BACKSTOP_POLL)):
+                        if note.payload == execution_id:
+                            break
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -1,0 +1,49 @@
+"""Connections for the runtime, and the translation of driver errors at this boundary.
+
+Opening connections and resolving the default database belong to ``rhythm.store``;
+this module adds the runtime's conventions on top: autocommit connections (every
+runtime transaction is explicit) and :func:`translated`, which turns any driver error
+of a client call into one ``DatabaseError`` line naming what was being done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from rhythm.errors import DatabaseError
+from rhythm.store import connect as store_connect
+from rhythm.store.connect import first_line
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to use: ``url`` if given, else RHYTHM_DATABASE_URL/config, else embedded."""
+    if url:
+        return url
+    from rhythm.store import database_url
+
+    return database_url()
+
+
+def connect(url: str) -> psycopg.Connection[Any]:
+    return store_connect.connect(url, autocommit=True)
+
+
+async def connect_async(url: str) -> psycopg.AsyncConnection[Any]:
+    return await store_connect.connect_async(url, autocommit=True)
+
+
+@contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Turn driver errors into one-line DatabaseErrors naming what was being done."""
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as err:
+        raise DatabaseError(
+            f"{action}: the runtime tables are missing; run 'rhythm migrate'"
+        ) from err
+    except psycopg.Error as err:
+        raise DatabaseError(f"{action}: {first_line(err)}") from err

@@ -1,0 +1,327 @@
+"""Running one claimed task execution and turning what happened into an outcome.
+
+:class:`TaskRunner` owns the per-attempt rules of guarantees 2–4: argument binding,
+sync tasks in the worker's thread pool and async ones on its loop, the per-attempt
+timeout (an async task is cancelled; a sync task's late result is discarded), retries
+with backoff and jitter, non-retryable exception types, cancellation requests, and
+``transactional=True`` tasks whose result is recorded in the same transaction as their
+own writes (fencing-checked, so they commit exactly once). Everything else is recorded
+in batches by the worker's flusher through :meth:`TaskRunner.record`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
+
+from rhythm.errors import InputError
+from rhythm.runtime import failures
+from rhythm.runtime.clock import Clock
+from rhythm.runtime.payloads import encode
+from rhythm.runtime.sql import Q
+from rhythm.runtime.tasks import ArgumentMismatch, TaskDefinition, TaskRegistry, bind_arguments
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One claimed row, with the fencing token that every write about it must show."""
+
+    id: str
+    kind: str
+    name: str
+    inputs: Any
+    queue: str
+    attempt: int
+    max_retries: int | None
+    lease_losses: int
+    options: dict[str, Any]
+    token: int
+    cancel_requested: bool
+    parent_id: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Claim:
+        return cls(
+            id=row["id"], kind=row["kind"], name=row["name"], inputs=row["inputs"],
+            queue=row["queue"], attempt=row["attempt"], max_retries=row["max_retries"],
+            lease_losses=row["lease_losses"], options=row["options"] or {},
+            token=row["claim_token"], cancel_requested=row["cancel_requested"],
+            parent_id=row["parent_id"],
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What to record for a claim. ``result`` is JSON text, already validated."""
+
+    id: str
+    token: int
+    status: str  # completed | failed | cancelled | pending (a retry, or handed back)
+    result: str | None = None
+    error: dict[str, Any] | None = None
+    run_at: datetime | None = None
+    handed_back: bool = False
+
+    def to_json(self) -> str:
+        head = json.dumps({
+            "id": self.id, "token": self.token, "status": self.status, "error": self.error,
+            "run_at": self.run_at.isoformat() if self.run_at else None,
+            "handed_back": self.handed_back,
+        })
+        return f'{head[:-1]},"result":{self.result or "null"}}}'
+
+    @classmethod
+    def handed_back_now(cls, claim: Claim, now: datetime) -> Outcome:
+        return cls(claim.id, claim.token, "pending", run_at=now, handed_back=True)
+
+
+def batch_json(batch: list[Outcome]) -> str:
+    return "[" + ",".join(o.to_json() for o in batch) + "]"
+
+
+class _Stale(Exception):
+    """The claim went stale before a transactional task could record its result."""
+
+
+class _Flags:
+    """Why an attempt was interrupted from outside (heartbeat or shutdown)."""
+
+    def __init__(self) -> None:
+        self.lost = False
+        self.handed_back = False
+        self.cancel = False
+        self.timed_out = False
+
+
+class TaskRunner:
+    def __init__(
+        self, url: str, registry: TaskRegistry, clock: Clock, threads: ThreadPoolExecutor,
+        worker_id: str,
+    ) -> None:
+        self.url = url
+        self.registry = registry
+        self.clock = clock
+        self.threads = threads
+        self.worker_id = worker_id
+        self._attempts: dict[str, tuple[_Flags, asyncio.Future[Any]]] = {}
+        self._sync_pool: ConnectionPool[Any] | None = None
+        self._async_pool: AsyncConnectionPool[Any] | None = None
+        self._pool_lock = threading.Lock()
+
+    # ------------------------------------------------------------- interruptions
+
+    def abandon(self, claim: Claim) -> None:
+        """The lease is lost: stop caring; whatever it produces will be rejected."""
+        self._interrupt(claim, "lost")
+
+    def request_cancel(self, claim: Claim) -> None:
+        self._interrupt(claim, "cancel")
+
+    def hand_back(self, claim: Claim) -> bool:
+        """Interrupt an unfinished attempt so its row can go back to the queue; False
+        when it already finished (its own outcome is on the way)."""
+        return self._interrupt(claim, "handed_back")
+
+    def _interrupt(self, claim: Claim, why: str) -> bool:
+        entry = self._attempts.get(claim.id)
+        if entry is None or entry[1].done():
+            return False
+        flags, future = entry
+        setattr(flags, why, True)
+        future.cancel()  # an async task is cancelled; a thread runs on, its result unused
+        return True
+
+    # ------------------------------------------------------------- one attempt
+
+    async def run(self, claim: Claim, max_lease_losses: int) -> Outcome | None:
+        """Run one attempt; None when a transactional task already recorded its result."""
+        definition = self.registry.get(claim.name)
+        if definition is None:
+            return self._final(claim, failures.task_error(
+                claim.name, failures.UNKNOWN_TASK,
+                f"no task named {claim.name!r} is registered on worker {self.worker_id} "
+                f"(queue {claim.queue!r}); known: {', '.join(self.registry.names()) or 'none'}",
+                claim.attempt,
+            ))
+        if claim.cancel_requested:
+            return self._cancelled(claim)
+        if claim.lease_losses >= max_lease_losses:
+            return self._final(claim, failures.task_error(
+                claim.name, failures.WORKER_LOST,
+                f"the workers running it stopped {claim.lease_losses} times (crash or kill)",
+                claim.attempt,
+            ))
+        try:
+            kwargs = bind_arguments(definition, claim.inputs)
+        except ArgumentMismatch as err:
+            return self._final(claim, failures.task_error(
+                claim.name, failures.ARGUMENT_MISMATCH, str(err), claim.attempt))
+        return await self._attempt(claim, definition, kwargs)
+
+    async def _attempt(
+        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any]
+    ) -> Outcome | None:
+        flags = _Flags()
+        future = self._launch(claim, definition, kwargs, flags)
+        self._attempts[claim.id] = (flags, future)
+        timeout = _timeout_of(claim, definition)
+        try:
+            value = await asyncio.wait_for(future, timeout)
+        except TimeoutError:
+            flags.timed_out = True
+            return self._failure(claim, definition, failures.task_error(
+                claim.name, failures.TIMEOUT,
+                f"attempt {claim.attempt} did not finish within {timeout:g}s", claim.attempt,
+            ), retryable=True)
+        except asyncio.CancelledError:
+            if flags.cancel and not (flags.lost or flags.handed_back):
+                return self._cancelled(claim)
+            raise
+        except _Stale:
+            return None
+        except Exception as err:
+            return self._failure(
+                claim, definition, failures.from_exception(claim.name, err, claim.attempt),
+                retryable=definition.is_retryable(err),
+            )
+        finally:
+            self._attempts.pop(claim.id, None)
+        if value is _RECORDED:
+            return None
+        if flags.cancel:
+            return self._cancelled(claim)
+        try:
+            text = encode(value, f"result of task {claim.name!r}")
+        except InputError as err:
+            return self._final(claim, failures.task_error(
+                claim.name, failures.RESULT_NOT_JSON, str(err), claim.attempt))
+        return Outcome(claim.id, claim.token, "completed", result=text)
+
+    def _launch(
+        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any], flags: _Flags
+    ) -> asyncio.Future[Any]:
+        if definition.is_async:
+            coro = (self._call_transactional_async(claim, definition, kwargs)
+                    if definition.transactional else definition.fn(**kwargs))
+            return asyncio.ensure_future(coro)
+        call = (functools.partial(self._call_transactional_sync, claim, definition, kwargs, flags)
+                if definition.transactional else functools.partial(definition.fn, **kwargs))
+        return asyncio.get_running_loop().run_in_executor(self.threads, call)
+
+    # ------------------------------------------------------------- transactional tasks
+
+    def _call_transactional_sync(
+        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any], flags: _Flags
+    ) -> object:
+        with self._sync_connections().connection() as conn, conn.transaction():
+            value = definition.fn(conn, **kwargs)
+            outcome = self._completed(claim, value)
+            if flags.timed_out or flags.lost or flags.handed_back or flags.cancel:
+                raise _Stale(claim.id)  # too late: roll its writes back with it
+            with conn.cursor(row_factory=dict_row) as cur:
+                cur.execute(Q["finish_executions"], self._finish_params([outcome]))
+                if not cur.fetchall():
+                    raise _Stale(claim.id)
+                if claim.parent_id is not None:
+                    cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": self.clock.now()})
+        return _RECORDED
+
+    async def _call_transactional_async(
+        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any]
+    ) -> object:
+        pool = await self._async_connections()
+        async with pool.connection() as conn, conn.transaction():
+            value = await definition.fn(conn, **kwargs)
+            outcome = self._completed(claim, value)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(Q["finish_executions"], self._finish_params([outcome]))
+                if not await cur.fetchall():
+                    raise _Stale(claim.id)
+                if claim.parent_id is not None:
+                    await cur.execute(
+                        Q["settle_parents"], {"ids": [claim.id], "now": self.clock.now()}
+                    )
+        return _RECORDED
+
+    def _completed(self, claim: Claim, value: Any) -> Outcome:
+        text = encode(value, f"result of task {claim.name!r}")  # InputError rolls back
+        return Outcome(claim.id, claim.token, "completed", result=text)
+
+    def _sync_connections(self) -> ConnectionPool[Any]:
+        with self._pool_lock:
+            if self._sync_pool is None:
+                self._sync_pool = ConnectionPool(
+                    self.url, min_size=1, max_size=max(self.threads._max_workers, 1),
+                    kwargs={"autocommit": True}, open=True,
+                )
+            return self._sync_pool
+
+    async def _async_connections(self) -> AsyncConnectionPool[Any]:
+        if self._async_pool is None:
+            pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+                self.url, min_size=1, max_size=10, kwargs={"autocommit": True}, open=False
+            )
+            await pool.open()
+            self._async_pool = pool
+        return self._async_pool
+
+    async def close(self) -> None:
+        if self._sync_pool is not None:
+            self._sync_pool.close(timeout=1.0)
+        if self._async_pool is not None:
+            await self._async_pool.close(timeout=1.0)
+
+    # ------------------------------------------------------------- outcomes
+
+    def _final(self, claim: Claim, error: dict[str, Any]) -> Outcome:
+        return Outcome(claim.id, claim.token, "failed", error=error)
+
+    def _cancelled(self, claim: Claim) -> Outcome:
+        return Outcome(claim.id, claim.token, "cancelled", error=failures.cancelled_error())
+
+    def _failure(
+        self, claim: Claim, definition: TaskDefinition, error: dict[str, Any], retryable: bool
+    ) -> Outcome:
+        max_retries = claim.max_retries if claim.max_retries is not None else definition.retries
+        if retryable and claim.attempt <= max_retries:
+            delay = definition.backoff.delay(claim.attempt)
+            run_at = self.clock.now() + timedelta(seconds=delay)
+            return Outcome(claim.id, claim.token, "pending", error=error, run_at=run_at)
+        return self._final(claim, error)
+
+    def _finish_params(self, batch: list[Outcome]) -> dict[str, Any]:
+        return {"batch": batch_json(batch), "now": self.clock.now()}
+
+    async def record(self, conn: psycopg.AsyncConnection[Any], batch: list[Outcome]) -> set[str]:
+        """Write a batch of outcomes in one transaction; returns the ids accepted.
+        Rows whose claim is stale are left alone by the database (fencing)."""
+        now = self.clock.now()
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(Q["finish_executions"], {"batch": batch_json(batch), "now": now})
+            rows = await cur.fetchall()
+            ended = [r["id"] for r in rows if r["parent_id"] and r["status"] in TERMINAL]
+            if ended:
+                await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
+        return {r["id"] for r in rows}
+
+
+_RECORDED = object()
+
+
+def _timeout_of(claim: Claim, definition: TaskDefinition) -> float | None:
+    per_call = claim.options.get("timeout")
+    if isinstance(per_call, int | float) and not isinstance(per_call, bool) and per_call > 0:
+        return float(per_call)
+    return definition.timeout

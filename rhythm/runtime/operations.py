@@ -1,0 +1,187 @@
+"""Client operations written once, run by a sync or an async driver.
+
+Each operation is a generator that yields ``(query_name, params)`` and receives the
+rows (as dicts). :func:`drive` and :func:`drive_async` execute the queries on a psycopg
+connection inside one transaction (a savepoint when the caller's own transaction is
+open, so an enqueue commits or rolls back with the caller's data). This keeps the
+logic of idempotent starts, cancellation and retries in one place for both clients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg.rows import dict_row
+
+from rhythm.errors import InputError, RhythmError, UnknownName
+from rhythm.runtime import failures
+from rhythm.runtime.payloads import encode, encode_object
+from rhythm.runtime.sql import Q
+
+T = TypeVar("T")
+Row = dict[str, Any]
+Op = Generator[tuple[str, dict[str, Any]], list[Row], T]
+
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class Enqueue:
+    """Everything needed to create (or idempotently find) one execution."""
+
+    kind: str
+    name: str
+    inputs: str  # JSON text, already validated
+    id: str | None = None
+    version: str | None = None
+    queue: str | None = None
+    priority: int = 0
+    max_retries: int | None = None
+    options: str = "{}"
+    parent_id: str | None = None
+    parent_promise: int | None = None
+
+
+def prepare_enqueue(
+    kind: str,
+    name: str,
+    inputs: Any,
+    *,
+    id: str | None,
+    queue: str | None,
+    priority: int,
+    max_retries: int | None = None,
+    options: dict[str, Any] | None = None,
+) -> Enqueue:
+    """Validate user arguments (InputError with one clear line) before any I/O."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{kind} name must be a non-empty string, got {name!r}")
+    if id is not None and (not isinstance(id, str) or not id or len(id) > 200):
+        raise InputError(f"execution id must be a string of 1 to 200 characters, got {id!r}")
+    if queue is not None and (not isinstance(queue, str) or not queue):
+        raise InputError(f"queue must be a non-empty string, got {queue!r}")
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InputError(f"priority must be an integer, got {priority!r}")
+    if max_retries is not None and not _non_negative_int(max_retries):
+        raise InputError(f"retries must be a non-negative integer, got {max_retries!r}")
+    return Enqueue(
+        kind=kind, name=name, inputs=encode_object(inputs, f"inputs of {kind} {name!r}"),
+        id=id, queue=queue, priority=priority, max_retries=max_retries,
+        options=encode(options or {}, "options"),
+    )
+
+
+def _non_negative_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def new_execution_id(kind: str) -> str:
+    import uuid
+
+    return f"{'t' if kind == 'task' else 'w'}-{uuid.uuid4().hex}"
+
+
+def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
+    """Insert the execution, or return the existing one with that id (guarantee 8):
+    a failed or cancelled one is archived and started again as a new run."""
+    params = {
+        "id": req.id or new_execution_id(req.kind), "kind": req.kind, "name": req.name,
+        "version": req.version, "inputs": req.inputs, "queue": req.queue,
+        "priority": req.priority, "max_retries": req.max_retries, "options": req.options,
+        "parent_id": req.parent_id, "parent_promise": req.parent_promise, "now": now,
+    }
+    rows = yield "insert_execution", params
+    if rows:
+        return {**rows[0], "created": True}
+    rows = yield "lock_execution", {"id": params["id"]}
+    existing = rows[0]
+    if (existing["kind"], existing["name"]) != (req.kind, req.name):
+        raise InputError(
+            f"id {params['id']!r} is already used by {existing['kind']} {existing['name']!r}"
+        )
+    if existing["status"] not in ("failed", "cancelled"):
+        return {**existing, "created": False}
+    yield "archive_run", {"id": params["id"]}
+    yield "clear_run_state", {"id": params["id"]}
+    rows = yield "restart_execution", params
+    return {**rows[0], "created": True}
+
+
+def get(execution_id: str) -> Op[Row]:
+    rows = yield "get_execution", {"id": execution_id}
+    if not rows:
+        raise UnknownName(f"no execution with id {execution_id!r}")
+    return rows[0]
+
+
+def cancel(execution_id: str, now: datetime) -> Op[Row]:
+    """Cancel: a pending execution ends now; a running or suspended one is asked to stop."""
+    rows = yield "cancel_execution", {
+        "id": execution_id, "now": now,
+        "error": encode(failures.cancelled_error(), "error"),
+    }
+    if not rows:
+        current = yield from get(execution_id)
+        raise InputError(f"execution {execution_id!r} has already ended ({current['status']})")
+    row = rows[0]
+    if row["status"] == "cancelled" and row["parent_id"] is not None:
+        yield "settle_parents", {"ids": [execution_id], "now": now}
+    return row
+
+
+def retry(execution_id: str, now: datetime) -> Op[Row]:
+    """Run a failed or cancelled execution again from the start, with the same inputs."""
+    current = yield from get(execution_id)
+    if current["status"] not in ("failed", "cancelled"):
+        raise InputError(
+            f"execution {execution_id!r} is {current['status']}; only failed or cancelled "
+            "executions can be retried"
+        )
+    yield "lock_execution", {"id": execution_id}
+    yield "archive_run", {"id": execution_id}
+    yield "clear_run_state", {"id": execution_id}
+    rows = yield "retry_execution", {"id": execution_id, "now": now}
+    if not rows:
+        raise InputError(f"execution {execution_id!r} changed state while retrying; try again")
+    return rows[0]
+
+
+def list_executions(
+    *, status: str | None, name: str | None, kind: str | None, limit: int
+) -> Op[list[Row]]:
+    rows = yield "list_executions", {"status": status, "name": name, "kind": kind, "limit": limit}
+    return rows
+
+
+def drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+    """Run ``op`` on a sync connection, in one transaction (or savepoint)."""
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        rows: list[Row] | None = None
+        try:
+            query, params = next(op)
+            while True:
+                cur.execute(Q[query], params)
+                rows = cur.fetchall() if cur.description is not None else []
+                query, params = op.send(rows)
+        except StopIteration as stop:
+            return stop.value
+
+
+async def drive_async(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+    """Run ``op`` on an async connection, in one transaction (or savepoint)."""
+    async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        try:
+            query, params = next(op)
+            while True:
+                await cur.execute(Q[query], params)
+                rows = await cur.fetchall() if cur.description is not None else []
+                query, params = op.send(rows)
+        except StopIteration as stop:
+            return stop.value
+
+
+__all__ = ["TERMINAL", "Enqueue", "RhythmError", "drive", "drive_async", "enqueue", "get"]

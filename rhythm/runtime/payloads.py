@@ -1,0 +1,55 @@
+"""JSON payloads crossing the database boundary: validation, encoding, size limits.
+
+Inputs, signal payloads and results are stored as jsonb. Anything that cannot be
+stored faithfully (not JSON, NaN/Infinity, NUL characters, too large) is refused
+here with one clear line (:class:`InputError`) before it reaches Postgres.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rhythm.errors import InputError
+
+MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB per inputs object, signal payload or result
+
+
+def encode(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
+    """The JSON text of ``value``, or InputError saying why it cannot be stored."""
+    try:
+        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    except (TypeError, ValueError) as err:
+        raise InputError(f"{what} is not JSON: {_reason(err)}") from err
+    if "\\u0000" in text:
+        raise InputError(f"{what} contains a NUL character (\\u0000), which Postgres cannot store")
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        raise InputError(f"{what} is {size} bytes of JSON, over the limit of {limit} bytes")
+    return text
+
+
+def encode_object(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
+    """Like :func:`encode`, for inputs: ``None`` means ``{}``; anything else must be an object."""
+    if value is None:
+        return "{}"
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return encode(value, what, limit=limit)
+
+
+def parse_json_text(text: str, what: str) -> Any:
+    """Parse user-typed JSON (CLI flags), or InputError naming the line and column."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(
+            f"{what} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        ) from err
+
+
+def _reason(err: Exception) -> str:
+    message = str(err)
+    if "Out of range float" in message:
+        return "NaN and Infinity are not JSON numbers"
+    return message

@@ -1,0 +1,199 @@
+"""``@rhythm.task``: declaring Python functions as durable tasks.
+
+A decorated function stays callable as before; the decorator records a
+:class:`TaskDefinition` (name, queue, retries, backoff, timeout, non-retryable
+exception types, transactional) in a registry that workers read. Inputs are a JSON
+object whose keys are bound to the function's parameters by name
+(:func:`bind_arguments`); a mismatch is a permanent failure of that execution.
+"""
+
+from __future__ import annotations
+
+import inspect
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+from rhythm.runtime.durations import parse_duration
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ArgumentMismatch(Exception):
+    """The inputs object does not fit the task's parameters (never retried)."""
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential backoff with full jitter: delay n is uniform in [base/2, base] where
+    base = min(initial * factor**(n-1), maximum). Jitter keeps retries of many tasks
+    that failed together from hitting a recovering service at the same instant."""
+
+    initial: float = 1.0
+    factor: float = 2.0
+    maximum: float = 300.0
+    jitter: float = 0.5  # fraction of the delay that is randomised
+
+    def delay(self, retry_number: int, rng: Callable[[], float] = random.random) -> float:
+        base = min(self.initial * self.factor ** max(retry_number - 1, 0), self.maximum)
+        return base * (1.0 - self.jitter * rng())
+
+    @classmethod
+    def of(cls, value: Backoff | float | int | str | Mapping[str, Any] | None) -> Backoff:
+        if value is None:
+            return cls()
+        if isinstance(value, Backoff):
+            return value
+        if isinstance(value, Mapping):
+            return cls(**{k: float(v) for k, v in value.items()})
+        seconds = parse_duration(value, "backoff")
+        return cls(initial=seconds if seconds is not None else 1.0)
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    name: str
+    fn: Callable[..., Any]
+    queue: str = "default"
+    retries: int = 0
+    backoff: Backoff = field(default_factory=Backoff)
+    timeout: float | None = None
+    non_retryable: tuple[type[BaseException], ...] = ()
+    transactional: bool = False
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.fn)
+
+    def is_retryable(self, error: BaseException) -> bool:
+        return not isinstance(error, self.non_retryable)
+
+
+class TaskRegistry:
+    """Task definitions by name. The module-level :data:`REGISTRY` is what
+    ``@rhythm.task`` fills; workers may also be given their own."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, TaskDefinition] = {}
+
+    def add(self, definition: TaskDefinition) -> None:
+        existing = self._tasks.get(definition.name)
+        if existing is not None and _qualname(existing.fn) != _qualname(definition.fn):
+            raise ValueError(
+                f"task name {definition.name!r} is used by both {_qualname(existing.fn)} "
+                f"and {_qualname(definition.fn)}"
+            )
+        self._tasks[definition.name] = definition
+
+    def get(self, name: str) -> TaskDefinition | None:
+        return self._tasks.get(name)
+
+    def names(self) -> list[str]:
+        return sorted(self._tasks)
+
+    def definitions(self) -> list[TaskDefinition]:
+        return [self._tasks[n] for n in self.names()]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._tasks
+
+
+REGISTRY = TaskRegistry()
+
+
+def _qualname(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+@overload
+def task(fn: F, /) -> F: ...
+
+
+@overload
+def task(
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    retries: int = 0,
+    backoff: Backoff | float | str | Mapping[str, Any] | None = None,
+    timeout: float | str | None = None,
+    non_retryable: Iterable[type[BaseException]] = (),
+    transactional: bool = False,
+) -> Callable[[F], F]: ...
+
+
+def task(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    queue: str = "default",
+    retries: int = 0,
+    backoff: Backoff | float | str | Mapping[str, Any] | None = None,
+    timeout: float | str | None = None,
+    non_retryable: Iterable[type[BaseException]] = (),
+    transactional: bool = False,
+) -> Any:
+    """Declare a durable task. Usable bare (``@rhythm.task``) or with options.
+
+    ``transactional=True``: the function's first parameter receives a psycopg
+    connection (``AsyncConnection`` for ``async def``) inside the transaction that
+    records its result; its writes commit exactly once, together with that result.
+    """
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
+    seconds = parse_duration(timeout, "timeout")
+    if seconds is not None and seconds <= 0:
+        raise ValueError(f"timeout must be positive, got {timeout!r}")
+    policy = Backoff.of(backoff)
+    kinds = tuple(non_retryable)
+
+    def decorate(function: F) -> F:
+        definition = TaskDefinition(
+            name=name or function.__name__, fn=function, queue=queue, retries=retries,
+            backoff=policy, timeout=seconds, non_retryable=kinds, transactional=transactional,
+        )
+        if transactional and not _parameters(function):
+            raise ValueError(
+                f"transactional task {definition.name!r} needs a first parameter for the connection"
+            )
+        REGISTRY.add(definition)
+        function.__rhythm_task__ = definition  # type: ignore[attr-defined]
+        return function
+
+    return decorate(fn) if fn is not None else decorate
+
+
+def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+    return list(inspect.signature(fn).parameters.values())
+
+
+def bind_arguments(definition: TaskDefinition, inputs: Any) -> dict[str, Any]:
+    """Keyword arguments for the task from its inputs object, matched by parameter name."""
+    if not isinstance(inputs, dict):
+        raise ArgumentMismatch(f"inputs must be a JSON object, got {type(inputs).__name__}")
+    params = _parameters(definition.fn)
+    if definition.transactional:
+        params = params[1:]  # the connection
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    named = {
+        p.name: p
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    unexpected = sorted(set(inputs) - set(named)) if not accepts_any else []
+    missing = sorted(
+        n for n, p in named.items() if p.default is inspect.Parameter.empty and n not in inputs
+    )
+    problems = []
+    if missing:
+        problems.append("missing " + ", ".join(repr(n) for n in missing))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(repr(n) for n in unexpected))
+    if problems:
+        expected = ", ".join(named) or "no inputs"
+        raise ArgumentMismatch(
+            f"inputs do not match task {definition.name!r}({expected}): {'; '.join(problems)}"
+        )
+    return dict(inputs)

@@ -1,0 +1,410 @@
+"""The worker: claims executions from Postgres, runs them, records their outcomes.
+
+One asyncio loop per worker process drives everything:
+
+* the **claim loop** takes up to the free capacity per queue in one statement each
+  (``FOR UPDATE SKIP LOCKED``, fresh fencing token per claim), then sleeps until a
+  NOTIFY on ``rhythm_wake`` names one of its queues, a slot frees up, the next known
+  due time arrives, or the backstop poll interval passes — whichever comes first;
+* **jobs** run async tasks on the loop and sync tasks in a thread pool, each under its
+  per-attempt timeout;
+* the **flusher** writes finished outcomes in batches (one statement per batch) and the
+  rows whose claim went stale are rejected by the database, not recorded;
+* the **heartbeat** renews the leases of everything in flight, notices lost leases and
+  cancellation requests, and puts back rows whose worker died (expired leases).
+
+Shutdown (SIGTERM/SIGINT, or :meth:`Worker.stop`): stop claiming, let in-flight jobs
+finish for ``shutdown_grace`` seconds, then hand back what is still running.
+Workflow activations are not built yet (issue 5, part E): this worker claims tasks only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from rhythm.runtime.clock import Clock, SystemClock
+from rhythm.runtime.database import connect_async, resolve_url
+from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
+from rhythm.runtime.sql import Q
+from rhythm.runtime.tasks import REGISTRY, TaskRegistry
+
+log = logging.getLogger("rhythm.worker")
+
+RECONNECT_DELAY_MAX = 5.0
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class WorkerOptions:
+    queues: Sequence[str] = ("default",)
+    concurrency: int = 10
+    lease_seconds: float = 30.0  # a dead worker's rows are re-run after this long
+    poll_interval: float = 5.0  # backstop when no NOTIFY arrives (never the only path)
+    shutdown_grace: float = 30.0  # in-flight jobs may finish for this long on shutdown
+    max_lease_losses: int = 5  # a row whose workers keep dying fails after this many
+    batch_size: int = 500  # largest completion batch written in one statement
+    worker_id: str = field(default_factory=lambda: default_worker_id())
+
+
+@dataclass
+class _InFlight:
+    claim: Claim
+    job: asyncio.Task[None]
+    lost: bool = False
+
+
+class Worker:
+    """A worker process's engine. ``await worker.run()`` until :meth:`stop`."""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        registry: TaskRegistry | None = None,
+        clock: Clock | None = None,
+        **options: Any,
+    ) -> None:
+        self.url = resolve_url(url)
+        self.options = WorkerOptions(**options)
+        if not self.options.queues:
+            raise ValueError("a worker needs at least one queue")
+        self.registry = registry or REGISTRY
+        self.clock = clock or SystemClock()
+        self.id = self.options.worker_id
+        self._inflight: dict[str, _InFlight] = {}
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._urgent = False
+        self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
+        self._threads = ThreadPoolExecutor(
+            max_workers=self.options.concurrency, thread_name_prefix="rhythm-task"
+        )
+        self._runner = TaskRunner(self.url, self.registry, self.clock, self._threads, self.id)
+        self._claim_conn: psycopg.AsyncConnection[Any] | None = None
+        self._flush_conn: psycopg.AsyncConnection[Any] | None = None
+        self.claimed = 0  # counters, for tests and the benchmark
+        self.recorded = 0
+        self.rejected = 0
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def stop(self, urgent: bool = False) -> None:
+        """Stop claiming; ``urgent`` hands back in-flight work without waiting."""
+        self._urgent = self._urgent or urgent or self._stopping.is_set()
+        self._stopping.set()
+        self._wake.set()
+
+    def run_forever(self) -> None:
+        """Run until SIGTERM or SIGINT (a second one hands back in-flight work at once)."""
+        asyncio.run(self._run_with_signals())
+
+    async def _run_with_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, self.stop)
+        await self.run()
+
+    async def run(self) -> None:
+        self._claim_conn = await connect_async(self.url)
+        self._flush_conn = await connect_async(self.url)
+        await self._register()
+        helpers = [
+            asyncio.create_task(self._listen(), name="rhythm-listen"),
+            asyncio.create_task(self._heartbeat(), name="rhythm-heartbeat"),
+            asyncio.create_task(self._flusher(), name="rhythm-flush"),
+        ]
+        try:
+            await self._claim_loop()
+            await self._drain()
+        finally:
+            await self._outcomes.join()
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await self._unregister()
+            await self._runner.close()
+            for conn in (self._claim_conn, self._flush_conn):
+                await conn.close()
+            self._threads.shutdown(wait=False, cancel_futures=True)
+            log.info("worker %s stopped", self.id)
+
+    async def _register(self) -> None:
+        assert self._claim_conn is not None
+        now = self.clock.now()
+        routes = [{"name": d.name, "queue": d.queue} for d in self.registry.definitions()]
+        async with self._claim_conn.transaction():
+            await self._claim_conn.execute(Q["register_worker"], {
+                "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
+                "queues": list(self.options.queues), "now": now,
+            })
+            await self._claim_conn.execute(
+                Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
+            )
+        log.info("worker %s on queues %s, tasks %s", self.id, list(self.options.queues),
+                 self.registry.names())
+
+    async def _unregister(self) -> None:
+        with contextlib.suppress(psycopg.Error):
+            conn = await self._fresh(self._claim_conn)
+            await conn.execute(Q["unregister_worker"], {"id": self.id})
+
+    # ----------------------------------------------------------------- claiming
+
+    async def _claim_loop(self) -> None:
+        while not self._stopping.is_set():
+            self._wake.clear()
+            try:
+                full = await self._claim_all()
+                delay = 0.0 if full else await self._idle_delay()
+            except psycopg.OperationalError as err:
+                log.warning("claim failed (%s); reconnecting", err)
+                delay = await self._reconnect_claim()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+
+    async def _claim_all(self) -> bool:
+        """Claim up to the free capacity; True when some queue may have more ready."""
+        more = False
+        for queue in self.options.queues:
+            free = self.options.concurrency - len(self._inflight)
+            if free <= 0 or self._stopping.is_set():
+                return False
+            claims = await self._claim(queue, free)
+            more = more or len(claims) == free
+            for claim in claims:
+                self._start(claim)
+        return more
+
+    async def _claim(self, queue: str, limit: int) -> list[Claim]:
+        conn = self._claim_conn
+        assert conn is not None
+        now = self.clock.now()
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(Q["claim"], {
+                "queue": queue, "limit": limit, "now": now, "worker": self.id,
+                "lease_until": now + timedelta(seconds=self.options.lease_seconds),
+                "kinds": ["task"],
+            })
+            rows = await cur.fetchall()
+        self.claimed += len(rows)
+        return [Claim.from_row(row) for row in rows]
+
+    async def _idle_delay(self) -> float:
+        """Seconds until the earliest known due row, capped by the backstop interval."""
+        if len(self._inflight) >= self.options.concurrency:
+            return self.options.poll_interval
+        conn = self._claim_conn
+        assert conn is not None
+        cur = await conn.execute(
+            Q["next_due"], {"queues": list(self.options.queues), "kinds": ["task"]}
+        )
+        row = await cur.fetchone()
+        due: datetime | None = row[0] if row else None
+        if due is None:
+            return self.options.poll_interval
+        seconds = (due - self.clock.now()).total_seconds()
+        # A due row we could not claim is locked by another claimer right now.
+        return min(max(seconds, 0.05), self.options.poll_interval)
+
+    async def _reconnect_claim(self) -> float:
+        self._claim_conn = await self._fresh(self._claim_conn, retry=True)
+        return 0.0
+
+    def _start(self, claim: Claim) -> None:
+        job = asyncio.create_task(self._execute(claim), name=f"rhythm-task-{claim.id}")
+        self._inflight[claim.id] = _InFlight(claim, job)
+
+    async def _execute(self, claim: Claim) -> None:
+        try:
+            outcome = await self._runner.run(claim, self.options.max_lease_losses)
+            if outcome is not None:
+                await self._outcomes.put(outcome)
+            else:
+                self.recorded += 1  # recorded inside the task's own transaction
+        except asyncio.CancelledError:
+            pass  # handed back or lease lost: the outcome is someone else's now
+        except Exception:
+            log.exception("internal error running %s; its lease will expire", claim.id)
+        finally:
+            self._inflight.pop(claim.id, None)
+            self._wake.set()
+
+    # ----------------------------------------------------------------- outcomes
+
+    async def _flusher(self) -> None:
+        while True:
+            batch = [await self._outcomes.get()]
+            while len(batch) < self.options.batch_size and not self._outcomes.empty():
+                batch.append(self._outcomes.get_nowait())
+            try:
+                await self._write(batch)
+            finally:
+                for _ in batch:
+                    self._outcomes.task_done()
+
+    async def _write(self, batch: list[Outcome]) -> None:
+        """Record a batch, retrying through connection losses (outcomes are never dropped
+        here; the fencing token makes a retried write harmless)."""
+        delay = 0.1
+        while True:
+            try:
+                conn = self._flush_conn
+                assert conn is not None
+                accepted = await self._runner.record(conn, batch)
+                self.recorded += len(accepted)
+                self.rejected += len(batch) - len(accepted)
+                for outcome in batch:
+                    if outcome.id not in accepted:
+                        log.info("stale claim of %s: outcome rejected", outcome.id)
+                return
+            except psycopg.OperationalError as err:
+                log.warning("recording outcomes failed (%s); retrying", err)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_DELAY_MAX)
+                self._flush_conn = await self._fresh(self._flush_conn, retry=True)
+            except psycopg.errors.DeadlockDetected:
+                await asyncio.sleep(delay)
+
+    # ----------------------------------------------------------------- heartbeat
+
+    async def _heartbeat(self) -> None:
+        interval = self.options.lease_seconds / 3
+        conn: psycopg.AsyncConnection[Any] | None = None
+        while True:
+            try:
+                conn = await self._fresh(conn)
+                await self._renew(conn)
+            except psycopg.Error as err:
+                log.warning("heartbeat failed (%s)", err)
+                conn = None
+            await asyncio.sleep(interval)
+
+    async def _renew(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        now = self.clock.now()
+        held = [{"id": f.claim.id, "token": f.claim.token} for f in self._inflight.values()]
+        if held:
+            cur = await conn.execute(Q["renew_leases"], {
+                "claims": json.dumps(held),
+                "lease_until": now + timedelta(seconds=self.options.lease_seconds),
+            })
+            renewed = {row[0]: row[1] for row in await cur.fetchall()}
+            for flight in list(self._inflight.values()):
+                self._apply_renewal(flight, renewed)
+        await conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
+        cur = await conn.execute(Q["reap_expired_leases"], {"now": now})
+        reaped = await cur.fetchall()
+        if reaped:
+            log.info("put back %d executions whose worker stopped renewing", len(reaped))
+
+    def _apply_renewal(self, flight: _InFlight, renewed: dict[str, bool]) -> None:
+        if flight.claim.id not in renewed:
+            if not flight.lost:
+                log.warning("lease of %s lost; its outcome will be rejected", flight.claim.id)
+            flight.lost = True
+            self._runner.abandon(flight.claim)
+        elif renewed[flight.claim.id]:
+            self._runner.request_cancel(flight.claim)
+
+    # ----------------------------------------------------------------- wake-ups
+
+    async def _listen(self) -> None:
+        """LISTEN rhythm_wake; a notification naming one of our queues wakes the claimer.
+        After a reconnect we wake it anyway: notifications may have been missed."""
+        queues = set(self.options.queues)
+        delay = 0.1
+        while True:
+            try:
+                conn = await connect_async(self.url)
+                async with conn:
+                    await conn.execute(Q["listen_wake"])
+                    self._wake.set()
+                    delay = 0.1
+                    async for note in conn.notifies():
+                        if note.payload in queues:
+                            self._wake.set()
+            except (psycopg.Error, OSError) as err:
+                log.warning("listener lost its connection (%s); reconnecting", err)
+            except Exception as err:  # DatabaseError from connect_async
+                log.warning("listener cannot connect (%s); retrying", err)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_DELAY_MAX)
+
+    # ----------------------------------------------------------------- shutdown
+
+    async def _drain(self) -> None:
+        if self._inflight and not self._urgent:
+            log.info("waiting up to %ss for %d in-flight jobs", self.options.shutdown_grace,
+                     len(self._inflight))
+            jobs = [f.job for f in self._inflight.values()]
+            stop_waiting = asyncio.create_task(self._wait_urgent())
+            await _wait_jobs_or(jobs, stop_waiting, self.options.shutdown_grace)
+            stop_waiting.cancel()
+        left = list(self._inflight.values())
+        if left:
+            log.info("handing back %d in-flight executions", len(left))
+        for flight in left:
+            if self._runner.hand_back(flight.claim):
+                await self._outcomes.put(Outcome.handed_back_now(flight.claim, self.clock.now()))
+        for flight in left:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.shield(flight.job), timeout=1.0)
+
+    async def _wait_urgent(self) -> None:
+        while not self._urgent:
+            self._wake.clear()
+            await self._wake.wait()
+
+    async def _fresh(
+        self, conn: psycopg.AsyncConnection[Any] | None, retry: bool = False
+    ) -> psycopg.AsyncConnection[Any]:
+        """``conn`` if usable, else a new connection (with ``retry``, wait until one opens)."""
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        delay = 0.1
+        while True:
+            try:
+                return await connect_async(self.url)
+            except Exception:
+                if not retry or (self._stopping.is_set() and self._urgent):
+                    raise
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RECONNECT_DELAY_MAX)
+
+
+async def _wait_jobs_or(
+    jobs: list[asyncio.Task[None]], interrupt: asyncio.Task[None], timeout: float
+) -> None:
+    """Wait until every job ended, the interrupt fired, or the timeout passed."""
+    pending: set[asyncio.Future[Any]] = set(jobs)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while pending and not interrupt.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            return
+        done, _ = await asyncio.wait(
+            [*pending, interrupt], timeout=remaining, return_when=asyncio.FIRST_COMPLETED
+        )
+        pending -= done
+
+
+__all__ = ["Worker", "WorkerOptions"]

@@ -1,0 +1,248 @@
+-- Named queries of the durable runtime (rhythm.runtime). One query per operation.
+-- Placeholders are psycopg's %(name)s; times always come from the runtime's clock
+-- (never now()) so that tests can pin it. Every transition of a claimed row names the
+-- status and claim_token it expects: a stale claim matches no row and changes nothing.
+
+-- name: insert_execution
+-- Idempotent insert: returns nothing when the id exists (the caller then looks at it).
+WITH inserted AS (
+    INSERT INTO rhythm.executions
+        (id, kind, name, version, inputs, queue, priority, max_retries, options,
+         run_at, parent_id, parent_promise, created_at, updated_at)
+    VALUES
+        (%(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::jsonb,
+         coalesce(%(queue)s,
+                  (SELECT r.queue FROM rhythm.task_routes r
+                   WHERE r.name = %(name)s AND %(kind)s = 'task'),
+                  'default'),
+         %(priority)s, %(max_retries)s, %(options)s::jsonb,
+         %(now)s, %(parent_id)s, %(parent_promise)s, %(now)s, %(now)s)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id, kind, name, status, queue, run_no
+)
+SELECT id, kind, name, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified
+FROM inserted;
+
+-- name: lock_execution
+SELECT id, kind, name, status, queue, run_no
+FROM rhythm.executions
+WHERE id = %(id)s
+FOR UPDATE;
+
+-- name: archive_run
+-- Keeps the history of a failed or cancelled run before its id is started again.
+INSERT INTO rhythm.execution_runs
+    (id, run_no, status, inputs, result, error, attempt, created_at, finished_at)
+SELECT id, run_no, status, inputs, result, error, attempt, created_at, finished_at
+FROM rhythm.executions
+WHERE id = %(id)s AND status IN ('failed', 'cancelled');
+
+-- name: clear_run_state
+-- The effects, snapshot and signals of the previous run go with it.
+WITH s AS (DELETE FROM rhythm.snapshots WHERE execution_id = %(id)s),
+     p AS (DELETE FROM rhythm.promises WHERE execution_id = %(id)s)
+DELETE FROM rhythm.signals WHERE execution_id = %(id)s;
+
+-- name: restart_execution
+UPDATE rhythm.executions
+SET status = 'pending', inputs = %(inputs)s::jsonb, result = NULL, error = NULL,
+    version = %(version)s, priority = %(priority)s, max_retries = %(max_retries)s,
+    options = %(options)s::jsonb,
+    queue = coalesce(%(queue)s,
+                     (SELECT r.queue FROM rhythm.task_routes r
+                      WHERE r.name = executions.name AND executions.kind = 'task'),
+                     'default'),
+    attempt = 0, lease_losses = 0, run_at = %(now)s, claimed_by = NULL,
+    lease_expires_at = NULL, cancel_requested = false, run_no = run_no + 1,
+    created_at = %(now)s, started_at = NULL, finished_at = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND status IN ('failed', 'cancelled')
+RETURNING id, kind, name, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified;
+
+-- name: claim
+-- One statement: pick up to %(limit)s ready rows of one queue, skipping rows that
+-- other workers hold, and take them with a fresh fencing token.
+UPDATE rhythm.executions e
+SET status = 'running',
+    run_at = NULL,
+    claim_token = e.claim_token + 1,
+    claimed_by = %(worker)s,
+    lease_expires_at = %(lease_until)s,
+    attempt = e.attempt + CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
+    started_at = coalesce(e.started_at, %(now)s),
+    updated_at = %(now)s
+FROM (
+    SELECT id FROM rhythm.executions
+    WHERE queue = %(queue)s AND run_at IS NOT NULL AND run_at <= %(now)s
+      AND kind = ANY(%(kinds)s::text[])
+    ORDER BY priority DESC, run_at, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+) ready
+WHERE e.id = ready.id
+RETURNING e.id, e.kind, e.name, e.version, e.inputs, e.queue, e.attempt, e.max_retries,
+          e.lease_losses, e.options, e.claim_token, e.cancel_requested, e.parent_id,
+          e.parent_promise, e.wake_seq;
+
+-- name: next_due
+-- The earliest future run_at of the given queues: how long an idle worker may sleep.
+SELECT min(due) AS due FROM (
+    SELECT (SELECT run_at FROM rhythm.executions
+            WHERE queue = q AND run_at IS NOT NULL AND kind = ANY(%(kinds)s::text[])
+            ORDER BY run_at LIMIT 1) AS due
+    FROM unnest(%(queues)s::text[]) AS q
+) per_queue;
+
+-- name: finish_executions
+-- Completions, retries and failures of a batch of claimed rows, in one statement.
+-- Rows whose claim is stale are not returned (and not touched).
+UPDATE rhythm.executions e
+SET status = f.status,
+    result = f.result,
+    error = f.error,
+    run_at = f.run_at,
+    claimed_by = NULL,
+    lease_expires_at = NULL,
+    attempt = e.attempt - CASE WHEN f.handed_back THEN 1 ELSE 0 END,
+    updated_at = %(now)s,
+    finished_at = CASE WHEN f.status IN ('completed', 'failed', 'cancelled')
+                       THEN %(now)s::timestamptz END
+FROM jsonb_to_recordset(%(batch)s::jsonb)
+     AS f(id text, token bigint, status text, result jsonb, error jsonb,
+          run_at timestamptz, handed_back boolean)
+WHERE e.id = f.id AND e.status = 'running' AND e.claim_token = f.token
+RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
+          -- wake-up hints: workers (a retry is due later) and waiting clients (it ended)
+          CASE WHEN e.run_at IS NOT NULL THEN pg_notify('rhythm_wake', e.queue) END AS woke,
+          CASE WHEN e.finished_at IS NOT NULL THEN pg_notify('rhythm_done', e.id) END AS done;
+
+-- name: settle_parents
+-- A finished child (task or workflow) settles promise N of its parent and wakes it.
+-- The target check makes a child of an earlier run of a reused id harmless.
+WITH finished AS (
+    SELECT c.id, c.status, c.result, c.error, c.parent_id, c.parent_promise
+    FROM rhythm.executions c
+    WHERE c.id = ANY(%(ids)s::text[]) AND c.parent_id IS NOT NULL
+      AND c.status IN ('completed', 'failed', 'cancelled')
+),
+settled AS (
+    UPDATE rhythm.promises p
+    SET state = CASE WHEN f.status = 'completed' THEN 'resolved' ELSE 'rejected' END,
+        value = CASE WHEN f.status = 'completed' THEN f.result ELSE f.error END,
+        settled_at = %(now)s,
+        settle_seq = nextval('rhythm.settle_seq')
+    FROM finished f
+    WHERE p.execution_id = f.parent_id AND p.promise_id = f.parent_promise
+      AND p.target = f.id AND p.state = 'pending'
+    RETURNING p.execution_id
+),
+woken AS (
+    UPDATE rhythm.executions w
+    SET wake_seq = w.wake_seq + 1,
+        run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
+        updated_at = %(now)s
+    FROM (SELECT DISTINCT execution_id FROM settled) s
+    WHERE w.id = s.execution_id
+    RETURNING w.queue, w.run_at
+)
+SELECT DISTINCT queue, pg_notify('rhythm_wake', queue) AS notified
+FROM woken WHERE run_at IS NOT NULL;
+
+-- name: listen_wake
+LISTEN rhythm_wake;
+
+-- name: listen_done
+LISTEN rhythm_done;
+
+-- name: notify_queues
+SELECT pg_notify('rhythm_wake', q) AS notified
+FROM (SELECT DISTINCT unnest(%(queues)s::text[]) AS q) qs;
+
+-- name: renew_leases
+-- Heartbeat: extend the leases this worker still holds; rows not returned were lost.
+UPDATE rhythm.executions e
+SET lease_expires_at = %(lease_until)s
+FROM jsonb_to_recordset(%(claims)s::jsonb) AS h(id text, token bigint)
+WHERE e.id = h.id AND e.claim_token = h.token AND e.status = 'running'
+RETURNING e.id, e.cancel_requested;
+
+-- name: reap_expired_leases
+-- Rows whose worker stopped renewing go back to the queue (the next claim gets a new
+-- token, so the dead worker's completion is rejected). Workflows resume from their
+-- last snapshot; repeated losses are capped by the claimer (lease_losses).
+UPDATE rhythm.executions e
+SET status = CASE WHEN e.kind = 'workflow'
+                       AND EXISTS (SELECT 1 FROM rhythm.snapshots s WHERE s.execution_id = e.id)
+                  THEN 'suspended' ELSE 'pending' END,
+    run_at = %(now)s,
+    claimed_by = NULL,
+    lease_expires_at = NULL,
+    lease_losses = e.lease_losses + 1,
+    updated_at = %(now)s
+FROM (
+    SELECT id FROM rhythm.executions
+    WHERE status = 'running' AND lease_expires_at < %(now)s
+    ORDER BY lease_expires_at
+    LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+) expired
+WHERE e.id = expired.id
+RETURNING e.id, e.queue, pg_notify('rhythm_wake', e.queue) AS notified;
+
+-- name: register_worker
+INSERT INTO rhythm.workers (id, host, pid, queues, started_at, heartbeat_at)
+VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s, %(now)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+
+-- name: worker_heartbeat
+UPDATE rhythm.workers SET heartbeat_at = %(now)s WHERE id = %(id)s;
+
+-- name: unregister_worker
+DELETE FROM rhythm.workers WHERE id = %(id)s;
+
+-- name: register_task_routes
+INSERT INTO rhythm.task_routes (name, queue, registered_at)
+SELECT r.name, r.queue, %(now)s
+FROM jsonb_to_recordset(%(routes)s::jsonb) AS r(name text, queue text)
+ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, registered_at = excluded.registered_at;
+
+-- name: get_execution
+SELECT id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
+       queue, priority, attempt, max_retries, lease_losses, options, run_at, claim_token,
+       claimed_by, lease_expires_at, cancel_requested, run_no, created_at, started_at,
+       updated_at, finished_at
+FROM rhythm.executions
+WHERE id = %(id)s;
+
+-- name: list_executions
+SELECT id, kind, name, version, status, queue, attempt, run_no, created_at, finished_at
+FROM rhythm.executions
+WHERE (%(status)s::text IS NULL OR status = %(status)s)
+  AND (%(name)s::text IS NULL OR name = %(name)s)
+  AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+ORDER BY created_at DESC, id
+LIMIT %(limit)s;
+
+-- name: cancel_execution
+-- A pending row ends at once; a running or suspended one is asked to stop (the worker
+-- sees the flag on its next heartbeat; a workflow is woken to meet CancelledError).
+UPDATE rhythm.executions
+SET cancel_requested = true,
+    status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    error = CASE WHEN status = 'pending' THEN %(error)s::jsonb ELSE error END,
+    run_at = CASE WHEN status = 'pending' THEN NULL
+                  WHEN status = 'suspended' THEN %(now)s::timestamptz
+                  ELSE run_at END,
+    finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
+    updated_at = %(now)s
+WHERE id = %(id)s AND status IN ('pending', 'running', 'suspended')
+RETURNING id, kind, status, queue, run_at, parent_id,
+          CASE WHEN status = 'cancelled' THEN pg_notify('rhythm_done', id) END AS done;
+
+-- name: retry_execution
+-- `rhythm retry`: a failed or cancelled execution runs again from the start, same inputs.
+UPDATE rhythm.executions
+SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses = 0,
+    run_at = %(now)s, claimed_by = NULL, lease_expires_at = NULL, cancel_requested = false,
+    run_no = run_no + 1, started_at = NULL, finished_at = NULL, updated_at = %(now)s
+WHERE id = %(id)s AND status IN ('failed', 'cancelled')
+RETURNING id, kind, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified;
