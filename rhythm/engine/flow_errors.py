@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from rhythm.flowrt.values import make_error
+
 JsonValue = Any
 
 
@@ -17,14 +19,9 @@ def task_error(
     task: str, error_type: str, message: str, attempts: int, details: JsonValue = None
 ) -> dict[str, JsonValue]:
     """An awaited task failed after its retries; ``message`` is the exception's message."""
-    return {
-        "name": "TaskError",
-        "message": message,
-        "task": task,
-        "type": error_type,
-        "attempts": attempts,
-        "details": details,
-    }
+    return make_error(
+        "TaskError", message, task=task, type=error_type, attempts=attempts, details=details
+    )
 
 
 def child_workflow_error(
@@ -33,30 +30,26 @@ def child_workflow_error(
     """An awaited child workflow failed; ``cause`` is the child's error (or thrown value)."""
     if message is None:
         message = f"child workflow '{workflow}' failed: {describe_error(cause)}"
-    return {
-        "name": "ChildWorkflowError",
-        "message": message,
-        "workflow": workflow,
-        "executionId": execution_id,
-        "cause": cause,
-    }
+    return make_error(
+        "ChildWorkflowError", message, workflow=workflow, executionId=execution_id, cause=cause
+    )
 
 
 def timeout_error(message: str) -> dict[str, JsonValue]:
-    return {"name": "TimeoutError", "message": message}
+    return make_error("TimeoutError", message)
 
 
 def cancelled_error(message: str = "the execution was cancelled") -> dict[str, JsonValue]:
-    return {"name": "CancelledError", "message": message}
+    return make_error("CancelledError", message)
 
 
 def aggregate_error(errors: list[JsonValue]) -> dict[str, JsonValue]:
     """``Promise.any`` where every member rejected; ``errors`` in member list order."""
-    return {"name": "AggregateError", "message": "All promises were rejected", "errors": errors}
+    return make_error("AggregateError", "All promises were rejected", errors=errors)
 
 
 def limit_error(message: str) -> dict[str, JsonValue]:
-    return {"name": "LimitError", "message": message}
+    return make_error("LimitError", message)
 
 
 def describe_error(error: JsonValue) -> str:

@@ -15,17 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from rhythm.errors import EXIT_USAGE, InputError
+from rhythm.flowrt.durations import duration_ms
+from rhythm.flowrt.protocol import FlowThrow
 
 ReplyKind = Literal["returns", "echo", "fails"]
 _REPLY_KEYS = ("returns", "echo", "fails")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 
 
 class RunInputError(InputError):
@@ -77,17 +76,14 @@ class TaskReplies:
 
 
 def parse_duration_ms(value: Any) -> int:
-    """Seconds (a number) or ``"250ms" "30s" "5m" "48h" "7d"``, combined (``"1h30m"``)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValueError(f"a duration is a number of seconds or a string like '30s', not {value!r}")
-    if isinstance(value, int | float):
-        if value < 0 or value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"a duration must be a finite number >= 0, not {value!r}")
-        return round(value * 1000)
-    text = value.strip()
-    if not text or _DURATION_PART.sub("", text):
-        raise ValueError(f"malformed duration {value!r} (use e.g. '250ms', '30s', '5m', '1h30m')")
-    return round(sum(float(n) * _UNIT_MS[unit] for n, unit in _DURATION_PART.findall(text)))
+    """A duration exactly as ``Timer.delay`` reads it; ValueError with the reason if bad."""
+    try:
+        return duration_ms(value, "duration")
+    except FlowThrow as thrown:
+        error = thrown.value
+        raise ValueError(error.get("message") if isinstance(error, dict) else error) from None
+    except (ValueError, OverflowError) as err:  # NaN or infinity
+        raise ValueError(f"duration must be a finite number, not {value!r}") from err
 
 
 def load_mocks(path: str | os.PathLike[str]) -> Mocks:
