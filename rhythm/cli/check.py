@@ -1,17 +1,118 @@
-"""`rhythm check` (placeholder until the .flow front end lands)."""
+"""`rhythm check [PATHS] [--json]`: static checks of .flow files, nothing generated.
+
+Paths are files or folders (searched recursively for ``*.flow``). With no path, the
+project's ``workflows/`` folder is checked if it exists, else the current folder. Every
+diagnostic of every file is printed; the exit code is 1 if there was any, 0 otherwise.
+Two files that give the same workflow name (``folder/stem``) are an error too.
+"""
 
 from __future__ import annotations
 
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import click
 
-from rhythm.cli._stub import not_built
+from rhythm.errors import EXIT_FAILED, EXIT_OK, InputError
+
+# Folders never searched when walking a tree: tooling, caches and build output.
+if TYPE_CHECKING:
+    from rhythm.frontend.diagnostics import Diagnostic
+
+_SKIPPED_DIRS = {"node_modules", "generated", "__pycache__", "site-packages"}
 
 
-@click.command("check", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def check_command(args: tuple[str, ...]) -> None:
-    """Not built yet: the .flow front end."""
-    not_built("check", "the .flow front end")
+@dataclass(frozen=True)
+class FlowFile:
+    path: Path
+    name: str  # the workflow name: stem, or folder/stem below the searched root
+
+
+def default_paths() -> list[Path]:
+    workflows = Path("workflows")
+    return [workflows] if workflows.is_dir() else [Path(".")]
+
+
+def collect(paths: list[Path]) -> list[FlowFile]:
+    """The .flow files under ``paths`` with their workflow names, in a stable order."""
+    from rhythm.frontend import workflow_name
+
+    found: list[FlowFile] = []
+    for path in paths:
+        if not path.exists():
+            raise InputError(f"no such file or directory: {path}")
+        if path.is_file():
+            found.append(FlowFile(path, path.stem))
+            continue
+        for file in sorted(path.rglob("*.flow")):
+            relative_parts = file.relative_to(path).parts[:-1]
+            if any(p.startswith(".") or p in _SKIPPED_DIRS for p in relative_parts):
+                continue
+            if file.is_file():
+                found.append(FlowFile(file, workflow_name(file, path)))
+    return found
+
+
+def check_files(files: list[FlowFile]) -> tuple[list[Diagnostic], dict[str, str]]:
+    """Diagnostics of every file (and duplicate names), plus each file's source by path."""
+    from rhythm.frontend import check_source
+    from rhythm.frontend.diagnostics import Diagnostic
+
+    diagnostics: list[Diagnostic] = []
+    sources: dict[str, str] = {}
+    first_owner: dict[str, str] = {}
+    for flow in files:
+        label = str(flow.path)
+        try:
+            source = flow.path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            diagnostics.append(
+                Diagnostic(label, 1, 1, 1, 2, f"file is not valid UTF-8 ({err.reason})")
+            )
+            continue
+        except OSError as err:
+            raise InputError(f"cannot read {label}: {err.strerror}") from err
+        sources[label] = source
+        diagnostics.extend(check_source(source, label))
+        if flow.name in first_owner:
+            message = (
+                f"duplicate workflow name '{flow.name}' (also the name of {first_owner[flow.name]})"
+            )
+            diagnostics.append(Diagnostic(label, 1, 1, 1, 2, message))
+        else:
+            first_owner[flow.name] = label
+    return diagnostics, sources
+
+
+@click.command("check")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print diagnostics as one JSON object.")
+def check_command(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Check .flow files for errors without generating anything.
+
+    PATHS are files or folders (searched recursively for *.flow); the default is
+    workflows/ if it exists, else the current folder. Exit code 1 if any error is found.
+    """
+    files = collect(list(paths) or default_paths())
+    diagnostics, sources = check_files(files)
+    if as_json:
+        report = {
+            "ok": not diagnostics,
+            "files": [str(f.path) for f in files],
+            "diagnostics": [d.to_json() for d in diagnostics],
+        }
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for diag in diagnostics:
+            click.echo(diag.render(sources.get(diag.path)))
+        count = len(diagnostics)
+        noun = "file" if len(files) == 1 else "files"
+        summary = f"{count} error{'s' if count != 1 else ''}" if count else "no errors"
+        click.echo(f"checked {len(files)} {noun}: {summary}", err=bool(count))
+    sys.exit(EXIT_FAILED if diagnostics else EXIT_OK)
 
 
 COMMANDS = [check_command]
