@@ -122,7 +122,9 @@ def _describe(expr: Any, owners: dict[int, str]) -> str | None:
     if literal is None:
         return None
     owner = owners.get(id(expr), "")
-    if owner in _CONTINUATION_RULES:
+    if (owner in _CONTINUATION_RULES and literal in ".[(") or (
+        owner == "var_decl_core" and literal == ","
+    ):
         return _CONTINUATION
     if owner in _EXPRESSION_START_RULES and literal in "([{`":
         return _EXPRESSION
