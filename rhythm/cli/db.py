@@ -46,10 +46,9 @@ def start_command(settings: Settings, as_json: bool) -> None:
     _refuse_external(settings, "start")
     from rhythm.store import embedded
 
-    before = embedded.status(settings)
     after = embedded.start(settings)
-    verb = "already running" if before.running else "started"
-    _emit({**after.as_json(), "started": not before.running}, as_json,
+    verb = "started" if after.started else "already running"
+    _emit(after.as_json(), as_json,
           f"embedded Postgres {verb} at {after.url} (data: {after.data_dir})")
 
 

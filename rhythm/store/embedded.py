@@ -13,6 +13,7 @@ moved aside, never removed.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import os
@@ -42,6 +43,7 @@ class ServerStatus:
     running: bool
     pid: int | None
     port: int | None
+    started: bool = False  # set by start(): this call started the server
 
     @property
     def data_dir(self) -> Path:
@@ -54,7 +56,8 @@ class ServerStatus:
     def as_json(self) -> dict[str, Any]:
         return {"mode": "embedded", "running": self.running, "url": self.url,
                 "pid": self.pid, "port": self.port, "home": str(self.home),
-                "data_dir": str(self.data_dir), "initialised": self.initialised}
+                "data_dir": str(self.data_dir), "initialised": self.initialised,
+                "started": self.started}
 
 
 def server_url(port: int, database: str = DATABASE) -> str:
@@ -84,7 +87,10 @@ def ensure_running(settings: Settings) -> str:
 
 
 def start(settings: Settings) -> ServerStatus:
-    """Initialise (first time) and start the server; a no-op when it is running."""
+    """Initialise (first time) and start the server; a no-op when it is running.
+
+    The result's ``started`` says whether this call started it (exactly one of several
+    concurrent callers sees True)."""
     home = settings.home_dir
     with _locked(home):
         current = status(settings)
@@ -101,7 +107,7 @@ def start(settings: Settings) -> ServerStatus:
         from rhythm.store.admin import ensure_database  # psycopg only when really starting
 
         ensure_database(server_url(port, SUPERUSER), DATABASE)
-        return status(settings)
+        return dataclasses.replace(status(settings), started=True)
 
 
 def stop(settings: Settings) -> bool:

@@ -22,3 +22,13 @@ ALTER DATABASE {name} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true
 
 -- name: server_version
 SELECT current_setting('server_version') AS version
+
+-- name: rename_database
+ALTER DATABASE {name} RENAME TO {new_name}
+
+-- name: advisory_lock
+-- Session-level lock serialising one-off setup across processes (e.g. test templates).
+SELECT pg_advisory_lock(%(key)s)
+
+-- name: advisory_unlock
+SELECT pg_advisory_unlock(%(key)s)

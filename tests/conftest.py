@@ -1,0 +1,102 @@
+"""Suite-wide fixtures. Unit tests need no database; database fixtures are in dbfixtures.py.
+
+Fixtures for database tests (each marks its test ``db`` automatically):
+
+- ``pg_server`` (session): the :class:`SessionServer` (``admin_url``, ``url_for(name)``).
+- ``db_url``: URL of a fresh database, migrated, private to the test, dropped afterwards.
+- ``private_server``: a :class:`PrivateServer` of the test's own that it may stop, restart
+  or crash; ``.url`` is a migrated database and survives restarts.
+- ``rhythm_home``: an empty folder for an embedded server; any server in it is stopped
+  and the folder removed afterwards.
+
+The RHYTHM_* environment is cleared for the run (so a developer's RHYTHM_DATABASE_URL is
+never used by mistake) and RHYTHM_HOME points at the session's temporary home.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dbfixtures import (
+    PrivateServer,
+    SessionServer,
+    discard_home,
+    ensure_template,
+    fresh_database,
+    make_home,
+    session_server,
+)
+
+from rhythm.store import admin
+
+DB_FIXTURES = {"pg_server", "template_db", "db_url", "private_server"}
+_HOME_KEY = "rhythm_test_home"
+_home_stash = pytest.StashKey[Path]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
+    # The controller (or a run without xdist) makes the session home; workers inherit it.
+    home = Path(worker_input[_HOME_KEY]) if worker_input is not None else make_home()
+    config.stash[_home_stash] = home
+    for name in [k for k in os.environ if k.startswith("RHYTHM_")]:
+        if name != "RHYTHM_TEST_DATABASE_URL":
+            del os.environ[name]
+    os.environ["RHYTHM_HOME"] = str(home)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: every worker shares the controller's home, hence one server."""
+    node.workerinput[_HOME_KEY] = str(node.config.stash[_home_stash])
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if getattr(config, "workerinput", None) is None and _home_stash in config.stash:
+        discard_home(config.stash[_home_stash])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+
+@pytest.fixture(scope="session")
+def pg_server(pytestconfig: pytest.Config) -> SessionServer:
+    return session_server(pytestconfig.stash[_home_stash])
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_server: SessionServer) -> str:
+    return ensure_template(pg_server)
+
+
+@pytest.fixture
+def db_url(pg_server: SessionServer, template_db: str) -> Iterator[str]:
+    name = fresh_database(pg_server, template_db)
+    yield pg_server.url_for(name)
+    admin.run_admin(pg_server.admin_url, "drop_database", name=name)
+
+
+@pytest.fixture
+def rhythm_home() -> Iterator[Path]:
+    home = make_home("rhythm-home-")
+    yield home
+    discard_home(home)
+
+
+@pytest.fixture
+def private_server() -> Iterator[PrivateServer]:
+    home = make_home("rhythm-private-")
+    try:
+        yield PrivateServer(home)
+    finally:
+        discard_home(home)
+        shutil.rmtree(home, ignore_errors=True)
