@@ -1,0 +1,108 @@
+"""From .flow source to generated Python: front end, lowering, rendering, loading.
+
+``compile_flow`` is what the in-memory host uses (no files); ``generate`` is what
+``rhythm build`` writes. Both produce the same code, except that ``compile_flow`` skips
+black (formatting changes nothing that runs, and it is the slow part).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import Any, cast
+
+from rhythm.codegen.render import render
+from rhythm.codegen.view import module_view
+from rhythm.compiler import COMPILER_VERSION, MachineModel, lower
+from rhythm.compiler.expressions import CompileFailure
+from rhythm.compiler.resolve import FallbackResolution
+from rhythm.errors import CompileError
+from rhythm.flowrt import machine
+from rhythm.flowrt.protocol import Machine
+
+
+@dataclass(frozen=True)
+class Generated:
+    name: str
+    version: str
+    source_path: str
+    text: str
+
+
+def version_of(source: str) -> str:
+    """SHA-256 of the source with line endings normalised to ``\\n``."""
+    normalised = source.replace("\r\n", "\n").replace("\r", "\n")
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
+
+
+def workflow_name(path: str) -> str:
+    return PurePath(path).stem
+
+
+def model_of(source: str, path: str, name: str | None = None) -> MachineModel:
+    """Check and lower one .flow file (raises CompileError with every diagnostic)."""
+    source = source.replace("\r\n", "\n").replace("\r", "\n")
+    program, resolution = _analyze(source, path)
+    try:
+        return lower(
+            program,
+            resolution,
+            name=name or workflow_name(path),
+            version=version_of(source),
+            source=source,
+            source_path=path,
+        )
+    except CompileFailure as err:
+        raise CompileError(f"{path}: {err}", [str(err)]) from err
+
+
+def _analyze(source: str, path: str) -> tuple[Any, Any]:
+    from rhythm import frontend
+
+    analyze = getattr(frontend, "analyze", None)
+    if analyze is not None:
+        checked = analyze(source, path)
+        return checked.program, checked.resolution
+    from rhythm.frontend.parser import parse
+
+    program, diagnostics = parse(source, path)
+    if program is None or diagnostics:
+        first = diagnostics[0] if diagnostics else "syntax error"
+        raise CompileError(f"{path}: {first}", list(diagnostics))
+    return program, FallbackResolution(program)
+
+
+def generate(source: str, path: str, name: str | None = None, formatted: bool = True) -> Generated:
+    model = model_of(source, path, name)
+    text = render(module_view(model, COMPILER_VERSION), formatted=formatted)
+    return Generated(model.name, model.version, path, text)
+
+
+_loaded: dict[tuple[str, str, str | None], type[Machine]] = {}
+
+
+def compile_flow(source: str, path: str, name: str | None = None) -> type[Machine]:
+    """The machine class of a .flow source, compiled in memory (no file written)."""
+    key = (source, path, name)
+    cls = _loaded.get(key)
+    if cls is None:
+        generated = generate(source, path, name, formatted=False)
+        cls = load_module(generated.text, f"{generated.name}@{generated.version[:12]}")
+        _loaded[key] = cls
+    return cls
+
+
+def load_module(text: str, label: str) -> type[Machine]:
+    """Execute generated module text and return its machine class."""
+    safe = "".join(ch if ch.isalnum() else "_" for ch in label)
+    module_name = f"rhythm_flows.{safe}"
+    filename = f"<flow {label}>"
+    module = types.ModuleType(module_name)
+    module.__file__ = filename
+    machine.register_source(filename, text)
+    exec(compile(text, filename, "exec"), module.__dict__)
+    sys.modules[module_name] = module
+    return cast(type[Machine], module.MACHINE)

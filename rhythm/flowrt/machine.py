@@ -1,0 +1,294 @@
+"""Base class of every generated workflow machine, and the small helpers its code calls.
+
+A generated class (see ``generated/`` and ``codegen_templates/``) only declares data —
+its state methods, the label -> handler table, the label -> live-variables table — and
+this module owns the behaviour they share:
+
+- the dispatch loop (``run``): call the state method for the current label; each returns
+  the next label, ``DONE`` or ``SUSPEND``; a ``FlowThrow`` is routed to the ``catch`` or
+  ``finally`` of the enclosing *lowered* ``try`` through ``HANDLERS``;
+- ``await`` (``await_`` / ``received``), the protocol's rules for settled promises;
+- pending completions of ``finally`` blocks (``leave`` / ``end_finally``): a
+  ``return``/``break``/``continue``/``throw`` that crosses a ``finally`` which may suspend is
+  stored as ``[kind, payload, route]`` in the variables dict, so it survives a snapshot;
+- the operation counter (``tick``) and the snapshot size limit (LimitError);
+- mapping a failure to the ``.flow`` line, from the ``# file.flow:N`` comments that the
+  generator writes above each statement.
+
+Generated code must not reach anything else of Python: it calls only ``ops``, this module
+and ``protocol``.
+"""
+
+from __future__ import annotations
+
+import json
+import linecache
+import re
+import sys
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, ClassVar
+
+from rhythm.flowrt import codec, ops
+from rhythm.flowrt.protocol import (
+    Completed,
+    Failed,
+    FlowLimit,
+    FlowThrow,
+    FlowValue,
+    Host,
+    JsonValue,
+    Machine,
+    MachineInfo,
+    Promise,
+    Step,
+    Suspended,
+)
+
+DONE = -1
+SUSPEND = -2
+SNAPSHOT_FORMAT = 1
+
+Vars = dict[str, Any]
+StateMethod = Callable[[Vars], int]
+# A route of finally blocks still to run: [[finally label, completion slot], ...].
+Route = list[list[Any]]
+
+_FLOW_LINE = re.compile(r"^\s*# \S+:(\d+)(\s|$)")
+
+
+class FlowMachine(Machine):
+    """The shared engine of generated machines (one instance = one activation)."""
+
+    INFO: ClassVar[MachineInfo]
+    STATES: ClassVar[tuple[str, ...]] = ()  # label -> state method name
+    HANDLERS: ClassVar[dict[int, tuple[int, str | None]]] = {}  # label -> (target, slot)
+    LIVE: ClassVar[dict[int, tuple[str, ...]]] = {}  # resume label -> keys kept in snapshots
+
+    def __init__(self, host: Host, label: int, variables: Vars, waiting: Promise | None) -> None:
+        self.host = host
+        self.label = label
+        self.vars = variables
+        self.waiting = waiting
+        self.received_value: FlowValue = None
+        self.caught: FlowValue = None
+        self.result: JsonValue = None
+        self.ops = 0
+        self.max_ops = host.limits.max_ops
+        self._states: list[StateMethod] = [getattr(self, name) for name in self.STATES]
+
+    # ------------------------------------------------------------------ protocol
+
+    @classmethod
+    def start(cls, host: Host) -> FlowMachine:
+        return cls(host, 0, {}, None)
+
+    @classmethod
+    def restore(cls, host: Host, snapshot: dict[str, JsonValue]) -> FlowMachine:
+        try:
+            if snapshot.get("format") != SNAPSHOT_FORMAT:
+                raise ValueError(f"unknown snapshot format {snapshot.get('format')!r}")
+            if snapshot.get("version") != cls.INFO.version:
+                raise ValueError("snapshot belongs to another version of this workflow")
+            label = snapshot["label"]
+            if not isinstance(label, int) or label not in cls.LIVE:
+                raise ValueError(f"snapshot label {label!r} is not a resume point")
+            waiting_id = snapshot["waiting"]
+            variables = codec.decode(snapshot["vars"], host)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"unreadable snapshot: {err}") from err
+        if not isinstance(variables, dict):
+            raise ValueError("unreadable snapshot: vars is not an object")
+        waiting = Promise(waiting_id) if isinstance(waiting_id, int) else None
+        return cls(host, label, variables, waiting)
+
+    def run(self) -> Step:
+        self.ops = 0
+        states = self._states
+        variables = self.vars
+        label = self.label
+        try:
+            while True:
+                try:
+                    while label >= 0:
+                        self.label = label
+                        label = states[label](variables)
+                    break
+                except FlowThrow as thrown:
+                    label = self._route_throw(thrown)
+        except (FlowThrow, FlowLimit) as err:
+            return Failed(_json_error(err.value), self._failure_line(err.__traceback__))
+        if label == SUSPEND:
+            assert self.waiting is not None
+            return Suspended(self.waiting)
+        return Completed(self.result)
+
+    def snapshot(self) -> dict[str, JsonValue]:
+        live = self.LIVE.get(self.label, ())
+        kept = {key: self.vars[key] for key in live if key in self.vars}
+        snap = {
+            "format": SNAPSHOT_FORMAT,
+            "version": self.INFO.version,
+            "label": self.label,
+            "waiting": self.waiting.id if self.waiting is not None else None,
+            "vars": codec.encode(kept),
+        }
+        size = len(json.dumps(snap, separators=(",", ":")))
+        if size > self.host.limits.max_snapshot_bytes:
+            raise FlowLimit(
+                f"workflow state is {size} bytes, over the snapshot limit of "
+                f"{self.host.limits.max_snapshot_bytes} bytes"
+            )
+        return snap
+
+    # ------------------------------------------------------- helpers for states
+
+    def await_(self, value: FlowValue, resume: int) -> int:
+        """``await value`` then continue at ``resume`` (now if possible, else after a snapshot)."""
+        if not isinstance(value, Promise):
+            self.waiting = None
+            self.received_value = value
+            return resume
+        self.waiting = value
+        if self.host.is_settled(value):
+            return resume
+        self.label = resume
+        return SUSPEND
+
+    def received(self) -> FlowValue:
+        """The outcome of the last ``await``: its value, or raise its rejection."""
+        promise = self.waiting
+        if promise is None:
+            value, self.received_value = self.received_value, None
+            return value
+        self.waiting = None
+        return self.host.result_of(promise)
+
+    def done(self, value: FlowValue) -> int:
+        """The workflow returns ``value`` (already awaited); the result is a JSON copy."""
+        self.result = ops.to_json_copy(value)
+        return DONE
+
+    def finish(self, value: FlowValue, resume: int) -> int:
+        """``return value``: a promise is awaited first (its result goes to ``resume``)."""
+        if isinstance(value, Promise):
+            return self.await_(value, resume)
+        return self.done(value)
+
+    def take_caught(self) -> FlowValue:
+        value, self.caught = self.caught, None
+        return value
+
+    def leave(self, v: Vars, kind: str, payload: FlowValue, route: Route) -> int:
+        """Cross the ``finally`` blocks of ``route`` (innermost first) with a pending completion."""
+        (label, slot), rest = route[0], route[1:]
+        v[slot] = [kind, payload, rest]
+        return int(label)
+
+    def end_finally(self, v: Vars, slot: str, after: int) -> int:
+        """End of a ``finally``: resume its pending completion, or go on at ``after``."""
+        completion = v.pop(slot, None)
+        if completion is None:
+            return after
+        kind, payload, route = completion
+        if kind == "throw":
+            raise FlowThrow(payload)
+        if route:
+            return self.leave(v, kind, payload, route)
+        if kind == "return":
+            return self.done(payload)
+        return int(payload)
+
+    def tick(self) -> None:
+        """Count one loop iteration or callback call (LimitError past the limit)."""
+        self.ops += 1
+        if self.ops > self.max_ops:
+            raise FlowLimit(
+                f"more than {self.max_ops} operations without a suspension (runaway loop?)"
+            )
+
+    # ------------------------------------------------------------------ internals
+
+    def _route_throw(self, thrown: FlowThrow) -> int:
+        handler = self.HANDLERS.get(self.label)
+        if handler is None:
+            raise thrown
+        target, slot = handler
+        if slot is None:
+            self.caught = thrown.value
+        else:
+            self.vars[slot] = ["throw", thrown.value, []]
+        return target
+
+    def _failure_line(self, tb: TracebackType | None) -> int | None:
+        """The .flow line of the statement that failed, read from the generated comments."""
+        generated = _module_file(type(self))
+        python_line = None
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename == generated:
+                python_line = tb.tb_lineno
+            tb = tb.tb_next
+        if python_line is not None:
+            for number in range(python_line, 0, -1):
+                match = _FLOW_LINE.search(linecache.getline(generated, number))
+                if match:
+                    return int(match.group(1))
+        return self.INFO.lines.get(self.label)
+
+
+def _module_file(cls: type) -> str:
+    module = sys.modules.get(cls.__module__)
+    return getattr(module, "__file__", None) or f"<flow {cls.__module__}>"
+
+
+def _json_error(value: FlowValue) -> JsonValue:
+    try:
+        return ops.to_json_copy(value)
+    except FlowThrow:
+        return {"name": "TypeError", "message": "the thrown value cannot be stored as JSON"}
+
+
+# --------------------------------------------------------- expression helpers
+
+
+def params(args: tuple[FlowValue, ...], count: int) -> tuple[FlowValue, ...]:
+    """Arrow parameters: missing arguments are null, extra ones are ignored."""
+    if len(args) >= count:
+        return args[:count]
+    return args + (None,) * (count - len(args))
+
+
+def assign(v: Vars, key: str, value: FlowValue) -> FlowValue:
+    """``x = value`` used as an expression."""
+    v[key] = value
+    return value
+
+
+def assign_member(target: FlowValue, key: FlowValue, value: FlowValue) -> FlowValue:
+    """``o[k] = value`` used as an expression."""
+    ops.set(target, key, value)
+    return value
+
+
+def update(v: Vars, key: str, step: Callable[[FlowValue], FlowValue], prefix: bool) -> FlowValue:
+    """``x++`` / ``++x`` used as an expression."""
+    old = v[key]
+    new = step(old)
+    v[key] = new
+    return new if prefix else old
+
+
+def update_member(
+    target: FlowValue, key: FlowValue, step: Callable[[FlowValue], FlowValue], prefix: bool
+) -> FlowValue:
+    """``o.k++`` / ``++o.k`` used as an expression."""
+    old = ops.get(target, key)
+    new = step(old)
+    ops.set(target, key, new)
+    return new if prefix else old
+
+
+def register_source(filename: str, source: str) -> None:
+    """Make in-memory generated code visible to tracebacks and to failure-line lookup."""
+    lines = source.splitlines(keepends=True)
+    linecache.cache[filename] = (len(source), None, lines, filename)
