@@ -75,7 +75,8 @@ def test_cycles_survive() -> None:
 def test_promises_and_functions() -> None:
     arr = [3]
     values = {"p": Promise(7), "ps": [Promise(7), Promise(8)],
-              "m": ops.builtin_function("Math.max"), "push": ops.get(arr, "push"), "arr": arr, "trim": ops.get(" x ", "trim")}
+              "m": ops.builtin_function("Math.max"), "push": ops.get(arr, "push"), "arr": arr,
+              "trim": ops.get(" x ", "trim")}
     decoded = through_json(values)
     assert decoded["p"] == Promise(7) and decoded["ps"] == [Promise(7), Promise(8)]
     assert decoded["m"](1, 5) == 5 and decoded["trim"]() == "x"
