@@ -67,18 +67,6 @@ def _positive_int(value: Any) -> int:
     return number
 
 
-def _positive_float(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("must be a number")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("must be a number of seconds") from None
-    if not number > 0:
-        raise ValueError("must be a positive number of seconds")
-    return number
-
-
 def _username(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or not value.replace("-", "").isalnum():
         raise ValueError("must be a user name (letters, digits and '-')")
@@ -116,10 +104,6 @@ class Settings:
     postgres_bin: Path | None = field(
         default=None, metadata=_meta(_optional_path, "RHYTHM_POSTGRES_BIN",
         "Folder holding initdb/pg_ctl/postgres; default: the pgserver package's binaries."),
-    )
-    connect_timeout: float = field(
-        default=10.0, metadata=_meta(_positive_float, "RHYTHM_CONNECT_TIMEOUT",
-        "Seconds to wait when opening a database connection."),
     )
     project_dir: Path = field(default_factory=Path.cwd, metadata={"derived": True})
 

@@ -64,10 +64,11 @@ def test_relative_home_is_relative_to_the_project(tmp_path: Path) -> None:
 
 
 def test_environment_values_are_parsed(tmp_path: Path) -> None:
-    env = {"RHYTHM_EMBEDDED_PORT": "6543", "RHYTHM_CONNECT_TIMEOUT": "2.5",
+    env = {"RHYTHM_EMBEDDED_PORT": "6543", "RHYTHM_POSTGRES_BIN": "~/pg/bin",
            "RHYTHM_EMBEDDED_MAX_CONNECTIONS": "50", "RHYTHM_DATABASE_URL": ""}
     settings = load_settings(cwd=tmp_path, environ=env)
-    assert (settings.embedded_port, settings.connect_timeout) == (6543, 2.5)
+    assert settings.embedded_port == 6543
+    assert settings.postgres_bin == Path("~/pg/bin").expanduser()
     assert settings.embedded_max_connections == 50
     assert settings.database_url is None  # empty means unset
 
@@ -83,7 +84,7 @@ def test_settings_are_frozen(tmp_path: Path) -> None:
     [
         ({"RHYTHM_EMBEDDED_PORT": "http"}, "RHYTHM_EMBEDDED_PORT: embedded_port must be"),
         ({"RHYTHM_EMBEDDED_PORT": "70000"}, "between 1 and 65535"),
-        ({"RHYTHM_CONNECT_TIMEOUT": "-1"}, "positive number of seconds"),
+        ({"RHYTHM_EMBEDDED_MAX_CONNECTIONS": "0"}, "must be a positive integer"),
         ({"RHYTHM_DATABASE_URL": "mysql://x"}, "must be a postgresql:// URL"),
         ({"RHYTHM_EMBEDDED_USER": "bad user"}, "must be a user name"),
     ],
