@@ -19,6 +19,7 @@ import importlib
 import inspect
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -171,8 +172,26 @@ def compile_source(source: str, path: str, name: str) -> type[Machine]:
 
 def diagnostics_json(err: CompileError) -> list[dict[str, Any]]:
     """``[{"line", "column", "message"}]`` for every diagnostic of a compile error."""
-    found = [{"line": d.line, "column": d.column, "message": d.message} for d in err.diagnostics]
+    found = [_diagnostic_json(d) for d in err.diagnostics]
     return found or [{"line": 1, "column": 1, "message": str(err)}]
+
+
+_POSITION = re.compile(r"(?:.*?:)?(\d+):(\d+): (.*)", re.DOTALL)
+
+
+def _diagnostic_json(diagnostic: Any) -> dict[str, Any]:
+    """Diagnostics are objects with line/column/message; a bare "L:C: text" is read too."""
+    if hasattr(diagnostic, "line"):
+        return {
+            "line": diagnostic.line,
+            "column": getattr(diagnostic, "column", 1),
+            "message": str(getattr(diagnostic, "message", diagnostic)),
+        }
+    text = str(diagnostic)
+    match = _POSITION.fullmatch(text)
+    if match is None:
+        return {"line": 1, "column": 1, "message": text}
+    return {"line": int(match[1]), "column": int(match[2]), "message": match[3]}
 
 
 def run_flow(
