@@ -1,26 +1,119 @@
-"""Commands that operate on executions: start, signal, status, list, cancel, retry (placeholders)."""
+"""Commands that operate on executions: start, signal, status, list, cancel, retry.
+
+Thin wrappers over :class:`rhythm.Client`. ``start`` and ``signal`` concern workflows,
+whose Postgres side is not built yet: they say so (exit 2) instead of pretending.
+"""
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from typing import Any
+
 import click
 
-from rhythm.cli._stub import not_built
+from rhythm.cli._options import json_option, with_settings
+from rhythm.config import Settings
+from rhythm.errors import NotBuiltYet
+
+STATUSES = ("pending", "running", "suspended", "completed", "failed", "cancelled")
+_WORKFLOWS = "workflow executions on Postgres are not built yet (issue 5, part E)"
 
 
-def _placeholder(name: str, summary: str) -> click.Command:
-    @click.command(name, help=f"{summary} (not built yet).", context_settings={"ignore_unknown_options": True})
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
-        not_built(name, "the durable runtime")
+def _client(settings: Settings) -> Any:
+    from rhythm.runtime.client import Client
+    from rhythm.store import database_url
 
-    return command
+    return Client(database_url(settings))
 
 
-COMMANDS = [
-    _placeholder("start", "Start a workflow"),
-    _placeholder("signal", "Send a signal to an execution"),
-    _placeholder("status", "Show one execution"),
-    _placeholder("list", "List executions"),
-    _placeholder("cancel", "Cancel an execution"),
-    _placeholder("retry", "Retry a failed execution"),
-]
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+
+
+@click.command("start")
+@click.argument("name")
+@click.option("--inputs", default=None, metavar="JSON", help="Inputs object (JSON).")
+@click.option("--id", "execution_id", default=None, help="Idempotency id of the execution.")
+@click.option("--wait", is_flag=True, help="Wait for the result.")
+@json_option
+def start_command(name: str, inputs: str | None, execution_id: str | None, wait: bool,
+                  as_json: bool) -> None:
+    """Start workflow NAME."""
+    raise NotBuiltYet(f"'rhythm start' is not built yet: {_WORKFLOWS}")
+
+
+@click.command("signal")
+@click.argument("execution_id", metavar="ID")
+@click.argument("name")
+@click.option("--payload", default=None, metavar="JSON", help="Signal payload (JSON).")
+def signal_command(execution_id: str, name: str, payload: str | None) -> None:
+    """Send signal NAME to workflow execution ID."""
+    raise NotBuiltYet(f"'rhythm signal' is not built yet: {_WORKFLOWS}")
+
+
+@click.command("status")
+@click.argument("execution_id", metavar="ID")
+@with_settings
+@json_option
+def status_command(settings: Settings, execution_id: str, as_json: bool) -> None:
+    """Show execution ID (status, result or error, attempts)."""
+    with _client(settings) as client:
+        row = _jsonable(client.get(execution_id))
+    if as_json:
+        click.echo(json.dumps(row, sort_keys=True))
+        return
+    click.echo(f"{row['id']}: {row['kind']} {row['name']} {row['status']} "
+               f"(attempt {row['attempt']}, run {row['run_no']})")
+    if row["result"] is not None:
+        click.echo(f"result: {json.dumps(row['result'])}")
+    if row["error"] is not None:
+        error = row["error"]
+        kind = error.get("type") or error.get("name") if isinstance(error, dict) else None
+        message = error.get("message") if isinstance(error, dict) else json.dumps(error)
+        click.echo(f"error: {kind}: {message}" if kind else f"error: {message}")
+
+
+@click.command("list")
+@click.option("--status", type=click.Choice(STATUSES), default=None)
+@click.option("--name", default=None, help="Only executions of this task or workflow.")
+@click.option("--kind", type=click.Choice(("task", "workflow")), default=None)
+@click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True)
+@with_settings
+@json_option
+def list_command(settings: Settings, status: str | None, name: str | None, kind: str | None,
+                 limit: int, as_json: bool) -> None:
+    """List executions, newest first."""
+    with _client(settings) as client:
+        rows = [_jsonable(r) for r in client.list(status=status, name=name, kind=kind,
+                                                   limit=limit)]
+    if as_json:
+        click.echo(json.dumps({"executions": rows}, sort_keys=True))
+        return
+    for row in rows:
+        click.echo(f"{row['id']}\t{row['kind']}\t{row['name']}\t{row['status']}\t"
+                   f"{row['created_at']}")
+
+
+@click.command("cancel")
+@click.argument("execution_id", metavar="ID")
+@with_settings
+def cancel_command(settings: Settings, execution_id: str) -> None:
+    """Cancel execution ID (a running one is asked to stop)."""
+    with _client(settings) as client:
+        status = client.cancel(execution_id)
+    click.echo(f"{execution_id}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
+
+
+@click.command("retry")
+@click.argument("execution_id", metavar="ID")
+@with_settings
+def retry_command(settings: Settings, execution_id: str) -> None:
+    """Run failed or cancelled execution ID again from the start, with the same inputs."""
+    with _client(settings) as client:
+        client.retry(execution_id)
+    click.echo(f"{execution_id}: queued again")
+
+
+COMMANDS = [start_command, signal_command, status_command, list_command, cancel_command,
+            retry_command]

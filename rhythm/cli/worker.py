@@ -1,17 +1,86 @@
-"""`rhythm worker` (placeholder until the durable runtime lands)."""
+"""`rhythm worker`: run a worker process on one or more queues.
+
+Task modules named with ``-m`` are imported (registering their ``@rhythm.task``
+functions) before the worker starts; the current directory is on the import path.
+SIGTERM or Ctrl-C stops claiming and lets in-flight tasks finish (a second one hands
+them back at once). Workflow activations (``--flows``) are not built yet and say so.
+"""
 
 from __future__ import annotations
 
+import importlib
+import logging
+import os
+import sys
+import threading
+
 import click
 
-from rhythm.cli._stub import not_built
+from rhythm.cli._options import with_settings
+from rhythm.config import Settings
+from rhythm.errors import NotBuiltYet
 
 
-@click.command("worker", context_settings={"ignore_unknown_options": True})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def worker_command(args: tuple[str, ...]) -> None:
-    """Not built yet: the durable runtime."""
-    not_built("worker", "the durable runtime")
+@click.command("worker")
+@click.option("-q", "--queue", "queues", multiple=True, metavar="QUEUE",
+              help="Queue to serve (repeatable; default: 'default').")
+@click.option("-m", "--module", "modules", multiple=True, metavar="MODULE",
+              help="Python module defining @rhythm.task functions (repeatable).")
+@click.option("--flows", type=click.Path(file_okay=False), default=None,
+              help="Folder of .flow files whose versions this worker registers.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Executions run at the same time (threads for sync tasks).")
+@click.option("--lease", "lease_seconds", type=click.FloatRange(min=1), default=30.0,
+              show_default=True, help="Seconds before a dead worker's executions are re-run.")
+@click.option("--poll", "poll_interval", type=click.FloatRange(min=0.05), default=5.0,
+              show_default=True, help="Backstop poll (seconds) when no NOTIFY arrives.")
+@click.option("--grace", "shutdown_grace", type=click.FloatRange(min=0), default=30.0,
+              show_default=True, help="Seconds in-flight tasks may finish on shutdown.")
+@with_settings
+def worker_command(
+    settings: Settings, queues: tuple[str, ...], modules: tuple[str, ...], flows: str | None,
+    concurrency: int, lease_seconds: float, poll_interval: float, shutdown_grace: float,
+) -> None:
+    """Run a worker: claim tasks from QUEUEs, run them, record their results."""
+    if flows is not None:
+        raise NotBuiltYet(
+            "'rhythm worker --flows' is not built yet: workflow executions on Postgres "
+            "(issue 5, part E); this worker runs tasks only"
+        )
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _import_task_modules(modules)
+    from rhythm.runtime.tasks import REGISTRY
+    from rhythm.runtime.worker import Worker
+    from rhythm.store import database_url
+
+    if not REGISTRY.names():
+        click.echo("rhythm: warning: no tasks registered (use -m MODULE)", err=True)
+    worker = Worker(
+        database_url(settings), queues=queues or ("default",), concurrency=concurrency,
+        lease_seconds=lease_seconds, poll_interval=poll_interval, shutdown_grace=shutdown_grace,
+    )
+    worker.run_forever()
+    _exit_despite_stuck_threads()
+
+
+def _import_task_modules(modules: tuple[str, ...]) -> None:
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as err:  # any import-time failure is the user's module
+            raise click.UsageError(f"cannot import task module {name!r}: {err}") from err
+
+
+def _exit_despite_stuck_threads() -> None:
+    """A sync task that ignored its timeout may still be running in a thread; its result
+    is discarded anyway, so do not let it hold the process open."""
+    if any(t.name.startswith("rhythm-task") and t.is_alive() for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 COMMANDS = [worker_command]

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from rhythm.errors import InputError, RhythmError, UnknownName
@@ -157,10 +158,18 @@ def list_executions(
     return rows
 
 
+def _must_join(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """A caller's non-autocommit connection with no transaction open yet: without a
+    first statement, ``conn.transaction()`` would commit on its own."""
+    return not conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
+
+
 def drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
-    """Run ``op`` on a sync connection, in one transaction (or savepoint)."""
+    """Run ``op`` on a sync connection, in one transaction (or a savepoint of the
+    caller's open transaction)."""
+    if _must_join(conn):
+        conn.execute(Q["join_transaction"])
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        rows: list[Row] | None = None
         try:
             query, params = next(op)
             while True:
@@ -173,6 +182,8 @@ def drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
 
 async def drive_async(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
     """Run ``op`` on an async connection, in one transaction (or savepoint)."""
+    if _must_join(conn):
+        await conn.execute(Q["join_transaction"])
     async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         try:
             query, params = next(op)

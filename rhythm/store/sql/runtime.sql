@@ -246,3 +246,9 @@ SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses =
     run_no = run_no + 1, started_at = NULL, finished_at = NULL, updated_at = %(now)s
 WHERE id = %(id)s AND status IN ('failed', 'cancelled')
 RETURNING id, kind, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified;
+
+-- name: join_transaction
+-- On a caller's non-autocommit connection with no transaction open yet, this first
+-- statement opens the caller's (implicit) transaction, so the runtime's work nests in
+-- it as a savepoint and commits or rolls back with the caller's own data.
+SELECT 1;

@@ -1,0 +1,102 @@
+"""Runtime test fixtures: a client, the task_log table, in-process and subprocess workers."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+sys.path.insert(0, str(HERE))
+
+import sample_tasks  # noqa: E402  (registers the tasks)
+
+from rhythm.runtime.client import Client  # noqa: E402
+from rhythm.runtime.worker import Worker  # noqa: E402
+
+
+@pytest.fixture
+def client(db_url: str) -> Iterator[Client]:
+    with Client(db_url) as c:
+        yield c
+
+
+@pytest.fixture
+def task_log(db_url: str) -> Callable[[], list[str]]:
+    """Creates public.task_log; returns a function listing its keys."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE public.task_log (key text NOT NULL)")
+    sample_tasks.ATTEMPTS.clear()
+    sample_tasks.CANCELLED.clear()
+
+    def keys() -> list[str]:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            return [r[0] for r in conn.execute("SELECT key FROM public.task_log ORDER BY key")]
+
+    return keys
+
+
+@contextmanager
+def running_worker(url: str, **options: Any) -> Iterator[Worker]:
+    """A Worker on its own event loop in a background thread, stopped on exit."""
+    options.setdefault("concurrency", 4)
+    options.setdefault("poll_interval", 0.5)
+    worker: Worker | None = None
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    def main() -> None:
+        nonlocal worker
+        asyncio.set_event_loop(loop)
+        worker = Worker(url, **options)
+        ready.set()
+        loop.run_until_complete(worker.run())
+
+    thread = threading.Thread(target=main, daemon=True)
+    thread.start()
+    ready.wait(10)
+    assert worker is not None
+    try:
+        yield worker
+    finally:
+        loop.call_soon_threadsafe(worker.stop, True)
+        thread.join(15)
+        assert not thread.is_alive(), "worker did not stop"
+        loop.close()
+
+
+@pytest.fixture
+def worker(db_url: str) -> Iterator[Worker]:
+    with running_worker(db_url) as w:
+        yield w
+
+
+def spawn_worker(url: str, *args: str) -> subprocess.Popen[str]:
+    """``rhythm worker -m sample_tasks`` in a subprocess (its stderr is captured)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+    return subprocess.Popen(
+        [sys.executable, "-m", "rhythm", "worker", "-m", "sample_tasks",
+         "--database-url", url, *args],
+        cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

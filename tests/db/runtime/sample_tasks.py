@@ -1,0 +1,105 @@
+"""Tasks used by the runtime tests, in-process and by worker subprocesses (``-m sample_tasks``).
+
+Transactional tasks write to ``public.task_log`` (created by the ``task_log`` fixture),
+so a test can count how many times an effect was committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from typing import Any
+
+import rhythm
+
+ATTEMPTS: dict[str, int] = {}
+CANCELLED: list[str] = []
+_lock = threading.Lock()
+
+FAST_BACKOFF = {"initial": 0.05, "factor": 2.0, "maximum": 0.2}
+
+
+@rhythm.task
+def add(a: int, b: int = 0) -> int:
+    return a + b
+
+
+@rhythm.task
+async def add_async(a: int, b: int) -> int:
+    await asyncio.sleep(0)
+    return a + b
+
+
+@rhythm.task(retries=2, backoff=FAST_BACKOFF)
+def flaky(key: str, failures: int) -> str:
+    with _lock:
+        ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+        attempt = ATTEMPTS[key]
+    if attempt <= failures:
+        raise OSError(f"down (attempt {attempt})")
+    return f"ok after {attempt}"
+
+
+@rhythm.task(retries=5, backoff=FAST_BACKOFF, non_retryable=(ValueError,))
+def bad_value(key: str) -> None:
+    with _lock:
+        ATTEMPTS[key] = ATTEMPTS.get(key, 0) + 1
+    raise ValueError("bad card")
+
+
+@rhythm.task(timeout=0.3)
+async def slow_async(key: str, seconds: float) -> str:
+    try:
+        await asyncio.sleep(seconds)
+    except asyncio.CancelledError:
+        CANCELLED.append(key)
+        raise
+    return "finished"
+
+
+@rhythm.task(timeout=0.3)
+def slow_sync(seconds: float) -> str:
+    time.sleep(seconds)
+    return "finished"
+
+
+@rhythm.task(transactional=True)
+def log_once(conn: Any, key: str) -> str:
+    conn.execute("INSERT INTO public.task_log (key) VALUES (%s)", (key,))
+    return key
+
+
+@rhythm.task(transactional=True)
+async def log_once_async(conn: Any, key: str) -> str:
+    await conn.execute("INSERT INTO public.task_log (key) VALUES (%s)", (key,))
+    return key
+
+
+@rhythm.task(transactional=True, timeout=0.3)
+def log_too_late(conn: Any, key: str, seconds: float) -> str:
+    conn.execute("INSERT INTO public.task_log (key) VALUES (%s)", (key,))
+    time.sleep(seconds)
+    return key
+
+
+@rhythm.task(transactional=True)
+def sleep_then_log(conn: Any, key: str, seconds: float) -> str:
+    """For process tests: a long task whose effect must commit exactly once."""
+    time.sleep(seconds)
+    conn.execute("INSERT INTO public.task_log (key) VALUES (%s)", (key,))
+    return key
+
+
+@rhythm.task
+async def wait_forever(key: str) -> None:
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        CANCELLED.append(key)
+        raise
+
+
+@rhythm.task
+def not_json() -> object:
+    return {1, 2}
