@@ -22,6 +22,8 @@ from rhythm.compiler.resolve import FallbackResolution
 from rhythm.errors import CompileError
 from rhythm.flowrt import machine
 from rhythm.flowrt.protocol import Machine
+from rhythm.frontend.ast import Span
+from rhythm.frontend.diagnostics import Diagnostic
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ def model_of(source: str, path: str, name: str | None = None) -> MachineModel:
             source_path=path,
         )
     except CompileFailure as err:
-        raise CompileError(f"{path}: {err}", [str(err)]) from err
+        span = err.span or Span(1, 1, 1, 1)
+        diagnostic = Diagnostic.at(path, span, err.message)
+        raise CompileError(diagnostic.headline(), [diagnostic]) from err
 
 
 def _analyze(source: str, path: str) -> tuple[Any, Any]:
@@ -70,8 +74,8 @@ def _analyze(source: str, path: str) -> tuple[Any, Any]:
 
     program, diagnostics = parse(source, path)
     if program is None or diagnostics:
-        first = diagnostics[0] if diagnostics else "syntax error"
-        raise CompileError(f"{path}: {first}", list(diagnostics))
+        headline = diagnostics[0].headline() if diagnostics else f"{path}: syntax error"
+        raise CompileError(headline, list(diagnostics))
     return program, FallbackResolution(program)
 
 

@@ -72,6 +72,11 @@ class Raw:
 class CompileFailure(CompileError):
     """A construct the compiler cannot lower (the checker should have rejected it)."""
 
+    def __init__(self, span: A.Span | None, message: str) -> None:
+        super().__init__(message)
+        self.span = span
+        self.message = message
+
 
 class ExpressionLowering:
     em: Emitter
@@ -89,7 +94,7 @@ class ExpressionLowering:
         if not isinstance(binding, Binding) and hasattr(binding, "id"):
             binding = Binding(binding.id, binding.name, binding.kind, binding.span)
         if not isinstance(binding, Binding):
-            raise CompileFailure(f"{name.span}: '{name.id}' is a built-in and cannot be assigned")
+            raise CompileFailure(name.span, f"'{name.id}' is a built-in and cannot be assigned")
         key = self._keys.get(binding.id)
         if key is None:
             uses = self._name_uses.get(binding.name, 0) + 1
@@ -128,7 +133,7 @@ class ExpressionLowering:
         if isinstance(e, A.Arrow):
             return self.arrow(e)
         if isinstance(e, A.Await):
-            raise CompileFailure(f"{e.span}: await is not allowed here")
+            raise CompileFailure(e.span, f"await is not allowed here")
         return self._combine(e, [self.pure(c) for c in self._operands(e)])
 
     def _logical(self, op: str, left: str, right: str) -> str:
@@ -164,11 +169,25 @@ class ExpressionLowering:
             callee = e.callee
             args = [self.pure(a) for a in e.args]
 
-            def call_on(obj: str) -> str:
-                inner = guard(
-                    obj, callee.optional, lambda o: self._method_call(o, callee, args, None)
+            def method(first: str, later: str) -> str:
+                """``o.f(...)``; with ``o.f?.()``, null when ``o.f`` is null."""
+                if not e.optional:
+                    return str(rest(self._method_call(first, callee, args, None)))
+                key = (
+                    repr(callee.property)
+                    if isinstance(callee, A.Member)
+                    else self.pure(callee.index)
                 )
-                return guard(inner, e.optional, rest) if e.optional else str(rest(inner))
+                call = self._method_call(later, callee, args, None)
+                return f"(None if ops.get({first}, {key}) is None else {rest(call)})"
+
+            def call_on(obj: str) -> str:
+                if callee.optional:
+                    return guard(obj, True, lambda o: method(o, o))
+                if not e.optional or obj.startswith("v[") or obj.isidentifier():
+                    return method(obj, obj)
+                local = self.em.fresh("_o")
+                return method(f"({local} := {obj})", local)
 
             return self._chain(callee.object, call_on)
         if isinstance(e, A.Call) and e.optional:
@@ -222,7 +241,7 @@ class ExpressionLowering:
             return f"ops.{UNARY_OPS[e.op]}({parts[0]})"
         if isinstance(e, A.Binary):
             return f"ops.{BINARY_OPS[e.op]}({parts[0]}, {parts[1]})"
-        raise CompileFailure(f"{e.span}: cannot compile {type(e).__name__} here")
+        raise CompileFailure(e.span, f"cannot compile {type(e).__name__} here")
 
     def _template(self, e: A.TemplateLit, parts: list[str]) -> str:
         pieces: list[str] = []
@@ -248,7 +267,7 @@ class ExpressionLowering:
         if builtin == "Context":
             return "self.host.context"
         if builtin is not None:
-            raise CompileFailure(f"{e.span}: '{e.id}' cannot be used as a value")
+            return self._builtin_value(builtin)
         return self.var(self.key_of(e))
 
     def _builtin_namespace(self, e: Any) -> str | None:
@@ -264,7 +283,15 @@ class ExpressionLowering:
             return None
         if e.property in catalog.NAMESPACE_CONSTANTS.get(namespace, ()):
             return f"ops.{namespace.upper()}_{e.property}"
-        raise CompileFailure(f"{e.span}: '{namespace}.{e.property}' must be called")
+        if e.property in catalog.NAMESPACES[namespace]:
+            return self._builtin_value(f"{namespace}.{e.property}")
+        raise CompileFailure(e.span, f"unknown built-in {namespace}.{e.property}")
+
+    def _builtin_value(self, qualified: str) -> str:
+        """A built-in function used as a value (``typeof Math.max``, ``xs.map(String)``)."""
+        if qualified in catalog.NAMESPACES:
+            raise CompileFailure(None, f"'{qualified}' cannot be used as a value")
+        return f"ops.builtin_function({qualified!r}, self.host)"
 
     def _builtin_callee(self, callee: Any) -> bool:
         if isinstance(callee, A.Member) and self._builtin_namespace(callee.object):
@@ -281,13 +308,13 @@ class ExpressionLowering:
             if host_fn:
                 return f"ops.{host_fn}({', '.join(['self.host', *parts])})"
             if callee.property not in catalog.NAMESPACES[ns]:
-                raise CompileFailure(f"{callee.span}: unknown built-in {ns}.{callee.property}")
+                raise CompileFailure(callee.span, f"unknown built-in {ns}.{callee.property}")
             return f"ops.{ns.lower()}_{callee.property}({', '.join(parts)})"
         if isinstance(callee, A.Name) and (fn := self.builtin_of(callee)):
             if fn in HOST_FUNCTIONS:
                 return f"ops.{HOST_FUNCTIONS[fn]}({', '.join(['self.host', *parts])})"
             if fn not in catalog.FUNCTIONS:
-                raise CompileFailure(f"{callee.span}: '{fn}' is not a function")
+                raise CompileFailure(callee.span, f"'{fn}' is not a function")
             return f"ops.fn_{fn}({', '.join(parts)})"
         if isinstance(callee, A.Member | A.Index):
             key_parts = 2 if isinstance(callee, A.Index) else 1

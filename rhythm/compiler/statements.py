@@ -173,7 +173,7 @@ class StatementLowering(ExpressionLowering):
     def _jump_out(self, is_break: bool) -> None:
         loop = self._innermost(Loop)
         if loop is None:
-            raise CompileFailure("break/continue outside a loop")
+            raise CompileFailure(None, "break/continue outside a loop")
         if loop.native:
             self.em.line("break" if is_break else "continue")
             return
