@@ -27,6 +27,8 @@ _TOKEN_WORDS: dict[str, str] = {
     "KW_LITERAL": _EXPRESSION,
     "UNARY_OP": _EXPRESSION,
     "ARROW_AHEAD": _EXPRESSION,
+    "STMT_KEYWORD_AHEAD": _STATEMENT,
+    "SUFFIX_AHEAD": _CONTINUATION,
     "TEMPLATE_CHARS": "'`'",
     "EOS": "';' or a line break",
     "EOF": "end of file",
