@@ -18,7 +18,6 @@ from rhythm.codegen.render import render
 from rhythm.codegen.view import module_view
 from rhythm.compiler import COMPILER_VERSION, MachineModel, lower
 from rhythm.compiler.expressions import CompileFailure
-from rhythm.compiler.resolve import FallbackResolution
 from rhythm.errors import CompileError
 from rhythm.flowrt import machine
 from rhythm.flowrt.protocol import Machine
@@ -64,19 +63,10 @@ def model_of(source: str, path: str, name: str | None = None) -> MachineModel:
 
 
 def _analyze(source: str, path: str) -> tuple[Any, Any]:
-    from rhythm import frontend
+    from rhythm.frontend import analyze
 
-    analyze = getattr(frontend, "analyze", None)
-    if analyze is not None:
-        checked = analyze(source, path)
-        return checked.program, checked.resolution
-    from rhythm.frontend.parser import parse
-
-    program, diagnostics = parse(source, path)
-    if program is None or diagnostics:
-        headline = diagnostics[0].headline() if diagnostics else f"{path}: syntax error"
-        raise CompileError(headline, list(diagnostics))
-    return program, FallbackResolution(program)
+    checked = analyze(source, path)
+    return checked.program, checked.resolution
 
 
 def generate(source: str, path: str, name: str | None = None, formatted: bool = True) -> Generated:

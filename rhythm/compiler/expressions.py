@@ -84,15 +84,12 @@ class ExpressionLowering:
     resolution: Resolution
     _keys: dict[int, str]
     _name_uses: dict[str, int]
-    _aliases: dict[str, str]
 
     # ----------------------------------------------------------------- names
 
     def key_of(self, name: A.Name) -> str:
         """The variables-dict key of the binding ``name`` refers to or declares."""
         binding = self.resolution.binding_of(name)
-        if not isinstance(binding, Binding) and hasattr(binding, "id"):
-            binding = Binding(binding.id, binding.name, binding.kind, binding.span)
         if not isinstance(binding, Binding):
             raise CompileFailure(name.span, f"'{name.id}' is a built-in and cannot be assigned")
         key = self._keys.get(binding.id)
@@ -105,11 +102,7 @@ class ExpressionLowering:
 
     def builtin_of(self, name: A.Name) -> str | None:
         binding = self.resolution.binding_of(name)
-        if isinstance(binding, BuiltinRef) or type(binding).__name__ == "BuiltinRef":
-            return str(binding.name)
-        return self._aliases.get(str(getattr(binding, "name", "")), None) if _is_param(
-            binding
-        ) else None
+        return binding.name if isinstance(binding, BuiltinRef) else None
 
     def var(self, key: str) -> str:
         return f"v[{key!r}]"
@@ -573,7 +566,3 @@ class ExpressionLowering:
 
 def _is_constant(e: Any) -> bool:
     return isinstance(e, A.NumberLit | A.StringLit | A.BoolLit | A.NullLit)
-
-
-def _is_param(binding: Any) -> bool:
-    return getattr(binding, "kind", None) in ("wrapper", "wrapper_param", "alias")

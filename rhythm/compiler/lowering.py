@@ -23,7 +23,6 @@ class Lowering(StatementLowering):
         self.file_label = file_label
         self._keys: dict[int, str] = {}
         self._name_uses: dict[str, int] = {}
-        self._aliases: dict[str, str] = {}
         self._targets: list[Target] = []
         self._last_comment_line = 0
 
