@@ -39,7 +39,7 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 @json_option
 def start_command(name: str, inputs: str | None, execution_id: str | None, wait: bool,
                   as_json: bool) -> None:
-    """Start workflow NAME."""
+    """Start workflow NAME (not built yet: workflows on Postgres)."""
     raise NotBuiltYet(f"'rhythm start' is not built yet: {_WORKFLOWS}")
 
 
@@ -48,7 +48,7 @@ def start_command(name: str, inputs: str | None, execution_id: str | None, wait:
 @click.argument("name")
 @click.option("--payload", default=None, metavar="JSON", help="Signal payload (JSON).")
 def signal_command(execution_id: str, name: str, payload: str | None) -> None:
-    """Send signal NAME to workflow execution ID."""
+    """Send signal NAME to workflow execution ID (not built yet)."""
     raise NotBuiltYet(f"'rhythm signal' is not built yet: {_WORKFLOWS}")
 
 
