@@ -33,7 +33,7 @@ class Outcome:
 
 
 @dataclass
-class TestHost:
+class FakeHost:
     inputs: dict[str, Any] = field(default_factory=dict)
     eager: bool = False
     limits: Limits = field(default_factory=Limits)
@@ -169,7 +169,7 @@ def drive(
     """Run to the end. mode: ``eager`` (nothing suspends), ``same`` (one object resumed),
     ``restore`` (snapshot -> JSON text -> fresh machine at every suspension)."""
     signals = {name: list(queue) for name, queue in host_args.pop("signals", {}).items()}
-    host = TestHost(inputs=inputs or {}, eager=mode == "eager", signals=signals, **host_args)
+    host = FakeHost(inputs=inputs or {}, eager=mode == "eager", signals=signals, **host_args)
     machine = cls.start(host)
     suspensions = 0
     while True:
