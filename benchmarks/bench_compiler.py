@@ -46,8 +46,10 @@ def bench_computation(n: int = 500_000) -> None:
     elapsed = time.perf_counter() - started
     assert isinstance(step, Completed) and step.result == n * (n - 1)
     ops = n * OPS_PER_ITERATION
-    print(f"(a) computation: {n:,} iterations in {elapsed:.3f} s = "
-          f"{ops / elapsed / 1e6:.2f} M simple ops/s ({n / elapsed / 1e6:.2f} M iterations/s)")
+    print(
+        f"(a) computation: {n:,} iterations in {elapsed:.3f} s = "
+        f"{ops / elapsed / 1e6:.2f} M simple ops/s ({n / elapsed / 1e6:.2f} M iterations/s)"
+    )
 
 
 def _workflow(i: int) -> str:
@@ -90,8 +92,10 @@ def bench_build(count: int = 100) -> None:
             assert report.ok and not report.written
         finally:
             os.chdir(cwd)
-    print(f"(b) build {count} workflows from scratch: {scratch:.2f} s; "
-          f"no-change rebuild: {again * 1000:.0f} ms")
+    print(
+        f"(b) build {count} workflows from scratch: {scratch:.2f} s; "
+        f"no-change rebuild: {again * 1000:.0f} ms"
+    )
 
 
 if __name__ == "__main__":

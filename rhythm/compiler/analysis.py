@@ -33,7 +33,7 @@ class AwaitIndex:
     def pattern(self, p: Any) -> bool:
         return any(self.expr(d) for d in pattern_defaults(p))
 
-    def stmt(self, s: Any) -> bool:  # noqa: C901 - one branch per statement kind
+    def stmt(self, s: Any) -> bool:
         if s is None:
             return False
         key = id(s)

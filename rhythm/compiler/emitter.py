@@ -9,9 +9,9 @@ is held.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-import re
 
 from rhythm.compiler.model import State
 

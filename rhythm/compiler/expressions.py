@@ -126,7 +126,7 @@ class ExpressionLowering:
         if isinstance(e, A.Arrow):
             return self.arrow(e)
         if isinstance(e, A.Await):
-            raise CompileFailure(e.span, f"await is not allowed here")
+            raise CompileFailure(e.span, "await is not allowed here")
         return self._combine(e, [self.pure(c) for c in self._operands(e)])
 
     def _logical(self, op: str, left: str, right: str) -> str:
@@ -156,8 +156,10 @@ class ExpressionLowering:
             return self._chain(
                 e.object, lambda o: guard(o, e.optional, lambda x: rest(f"ops.get({x}, {key})"))
             )
-        if isinstance(e, A.Call) and isinstance(e.callee, A.Member | A.Index) and not (
-            self._builtin_callee(e.callee)
+        if (
+            isinstance(e, A.Call)
+            and isinstance(e.callee, A.Member | A.Index)
+            and not (self._builtin_callee(e.callee))
         ):
             callee = e.callee
             args = [self.pure(a) for a in e.args]
@@ -206,7 +208,7 @@ class ExpressionLowering:
             return []
         return expr_children(e)
 
-    def _combine(self, e: Any, parts: list[str]) -> str:  # noqa: C901 - one line per node kind
+    def _combine(self, e: Any, parts: list[str]) -> str:
         if isinstance(e, A.NumberLit):
             return repr(e.value)
         if isinstance(e, A.StringLit):
@@ -539,14 +541,19 @@ class ExpressionLowering:
     def _lowered_link(self, e: Any, result: str, end: int) -> str:
         if not isinstance(e, A.Member | A.Index | A.Call):
             return self.value(e)
-        if isinstance(e, A.Call) and isinstance(e.callee, A.Member | A.Index):
-            if not self._builtin_callee(e.callee):
-                callee = e.callee
-                obj = self._guarded(callee.object, callee.optional, result, end)
-                extra = [callee.index] if isinstance(callee, A.Index) else []
-                parts = self.ordered([*extra, *e.args])
-                key = parts[:1] if extra else None
-                return self._method_call(obj, callee, parts[len(extra):], key)
+        callee: Any = e.callee if isinstance(e, A.Call) else None
+        if isinstance(callee, A.Member | A.Index) and not self._builtin_callee(callee):
+            assert isinstance(e, A.Call)
+            obj = self._guarded(callee.object, callee.optional, result, end)
+            extra = [callee.index] if isinstance(callee, A.Index) else []
+            parts = [self.spill(p) for p in self.ordered([*extra, *e.args])]
+            key = parts[:1] if extra else None
+            if e.optional:  # o.f?.(): null when o.f is null
+                prop = repr(callee.property) if isinstance(callee, A.Member) else parts[0]
+                with self.em.indented(f"if ops.get({obj}, {prop}) is None:"):
+                    self.em.line(f"{self.var(result)} = None")
+                    self.em.jump(end)
+            return self._method_call(obj, callee, parts[len(extra) :], key)
         if isinstance(e, A.Call):
             fn = self._guarded(e.callee, e.optional, result, end)
             return self._call_value(fn, self.ordered(list(e.args)))

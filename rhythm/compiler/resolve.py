@@ -11,11 +11,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from rhythm.frontend import ast as A
-
-
 from rhythm.frontend.scopes import Binding, BuiltinRef, Resolution
 
-__all__ = ["Binding", "BuiltinRef", "Resolution", "expr_children", "pattern_defaults", "pattern_names"]
+__all__ = [
+    "Binding",
+    "BuiltinRef",
+    "Resolution",
+    "expr_children",
+    "pattern_defaults",
+    "pattern_names",
+]
 
 
 # ------------------------------------------------------------------ tree helpers
@@ -77,4 +82,3 @@ def expr_children(e: Any) -> list[Any]:
     if isinstance(e, A.Assign):
         return [e.target, e.value]
     return []
-

@@ -221,8 +221,9 @@ class StatementLowering(ExpressionLowering):
                 self.body(s.alternate)
 
     def native_While(self, s: A.While) -> None:
-        with self.em.indented(f"while ops.truthy({self.pure(s.test)}):"), self._target(
-            Loop(native=True)
+        with (
+            self.em.indented(f"while ops.truthy({self.pure(s.test)}):"),
+            self._target(Loop(native=True)),
         ):
             self.em.line("self.tick()")
             self.body(s.body)
@@ -270,8 +271,9 @@ class StatementLowering(ExpressionLowering):
 
     def _native_each(self, s: A.ForOf | A.ForIn, items: str) -> None:
         item = self.em.fresh("_item")
-        with self.em.holding(*self._pattern_keys(s.target)), self.em.indented(
-            f"for {item} in {items}:"
+        with (
+            self.em.holding(*self._pattern_keys(s.target)),
+            self.em.indented(f"for {item} in {items}:"),
         ):
             self.em.line("self.tick()")
             self.bind(s.target, item)
@@ -283,8 +285,9 @@ class StatementLowering(ExpressionLowering):
             self.block(s.block.body)
         if s.handler is not None:
             error = self.em.fresh("_error")
-            with self.em.indented(f"except FlowThrow as {error}:"), self.em.holding(
-                *self._pattern_keys(s.param)
+            with (
+                self.em.indented(f"except FlowThrow as {error}:"),
+                self.em.holding(*self._pattern_keys(s.param)),
             ):
                 if s.param is not None:
                     self.bind(s.param, f"{error}.value")
@@ -487,8 +490,10 @@ class StatementLowering(ExpressionLowering):
             self.em.line("self.tick()")
             if e.params:
                 if all(isinstance(p, A.Name) for p in e.params):
-                    keys = ", ".join(self.var(self.key_of(p)) for p in e.params)  # type: ignore[arg-type]
-                    self.em.line(f"{keys}{',' if len(e.params) == 1 else ''} = m.params(args, {len(e.params)})")
+                    names = [p for p in e.params if isinstance(p, A.Name)]
+                    keys = ", ".join(self.var(self.key_of(p)) for p in names)
+                    comma = "," if len(names) == 1 else ""
+                    self.em.line(f"{keys}{comma} = m.params(args, {len(names)})")
                 else:
                     values = self.em.fresh("_args")
                     self.em.line(f"{values} = m.params(args, {len(e.params)})")

@@ -193,7 +193,9 @@ def drive(
 def run_flow(source: str, inputs: dict[str, Any] | None = None, **host_args: Any) -> RunResult:
     """Run a flow in all three modes; they must agree. Returns the ``restore`` run."""
     cls = compile_flow(source, "test.flow")
-    runs = {mode: drive(cls, inputs, mode, **dict(host_args)) for mode in ("eager", "same", "restore")}
+    runs = {
+        mode: drive(cls, inputs, mode, **dict(host_args)) for mode in ("eager", "same", "restore")
+    }
     eager, same, restored = runs["eager"], runs["same"], runs["restore"]
     for other in (same, restored):
         assert (other.status, other.value) == (eager.status, eager.value), runs

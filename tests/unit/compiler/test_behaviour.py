@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (a table of .flow programs reads best one per line)
 """Every construct x every suspension position, run straight and resumed from snapshots.
 
 ``run_flow`` runs each workflow three ways — nothing suspends (eager host), one machine
@@ -42,6 +43,7 @@ CASES: list[tuple[str, str, Any]] = [
     ("conditional", f"return {ev('1')} ? {ev('2')} : {ev('3')}", 2),
     ("conditional-else", f"return {ev('0')} ? {ev('2')} : {ev('3')}", 3),
     ("unary", f"return -{ev('2')} + (typeof {ev('1')}) + !{ev('0')}", "-2numbertrue"),
+    ("optional-call-await", f"let o = {{f: null}}\nreturn [({ev('o')})?.f?.(), ({ev('[3]')})?.concat?.({ev('4')})]", [None, [3, 4]]),
     ("optional-chain", f"let o = null\nreturn [o?.a.b, ({ev('{k: 1}')})?.k]", [None, 1]),
     ("member-await", f"return {ev('[5, 6]')}[1]", 6),
     ("assign", f"let x = 1\nx = {ev('2')}\nreturn x", 2),

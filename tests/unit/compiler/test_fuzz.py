@@ -36,7 +36,7 @@ def statements(depth: int = 2) -> st.SearchStrategy[str]:
     assign = st.tuples(st.sampled_from(VARS), st.sampled_from(["=", "+="]), expressions()).map(
         lambda t: f"{t[0]} {t[1]} {t[2]}"
     )
-    log = expressions().map(lambda e: f'out.push({e})')
+    log = expressions().map(lambda e: f"out.push({e})")
     simple = st.one_of(assign, log, st.just('await Task.run("echo", {v: a})'))
     if depth == 0:
         return simple
@@ -45,7 +45,8 @@ def statements(depth: int = 2) -> st.SearchStrategy[str]:
     )
     loop_body = st.lists(
         st.one_of(statements(depth - 1), st.just("if (c > 6) break"), st.just("continue")),
-        min_size=1, max_size=3,
+        min_size=1,
+        max_size=3,
     ).map(lambda xs: "{ " + "; ".join(xs) + " }")
     return st.one_of(
         simple,
@@ -53,16 +54,20 @@ def statements(depth: int = 2) -> st.SearchStrategy[str]:
         st.tuples(st.integers(0, 3), loop_body).map(
             lambda t: f"for (let i = 0; i < {t[0]}; i++) {{ c = c + 1; {t[1]} }}"
         ),
-        st.tuples(body, body).map(lambda t: f"try {{ {t[0]}; throw a }} catch (e) {{ out.push(e) }} finally {t[1]}"),
+        st.tuples(body, body).map(
+            lambda t: f"try {{ {t[0]}; throw a }} catch (e) {{ out.push(e) }} finally {t[1]}"
+        ),
         st.tuples(body, body).map(lambda t: f"try {t[0]} finally {t[1]}"),
         body.map(lambda b: f'try {{ await Task.run("fail"); {b} }} catch {{ out.push("caught") }}'),
     )
 
 
 programs = st.lists(statements(), min_size=1, max_size=5).map(
-    lambda xs: "let a = 1\nlet b = 2\nlet c = 0\nlet out = []\n"
-    + "\n".join(xs)
-    + "\nreturn [a, b, c, out]\n"
+    lambda xs: (
+        "let a = 1\nlet b = 2\nlet c = 0\nlet out = []\n"
+        + "\n".join(xs)
+        + "\nreturn [a, b, c, out]\n"
+    )
 )
 
 

@@ -25,7 +25,11 @@ def test_callbacks_count_as_operations() -> None:
 
 
 def test_operation_count_restarts_after_a_suspension() -> None:
-    source = "let n = 0\nfor (let i = 0; i < 3; i++) { for (let j = 0; j < 80; j++) n++; await Task.run('x') }\nreturn n"
+    source = (
+        "let n = 0\n"
+        "for (let i = 0; i < 3; i++) { for (let j = 0; j < 80; j++) n++; await Task.run('x') }\n"
+        "return n"
+    )
     cls = compile_flow(source, "count.flow")
     run = drive(cls, None, "restore", limits=Limits(max_ops=100))
     assert run.value == 240

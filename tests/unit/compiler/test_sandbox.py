@@ -11,8 +11,23 @@ import pytest
 from rhythm.codegen import generate
 from tests.unit.compiler.flowhost import run_flow
 
-HOSTILE_NAMES = ["__import__", "__class__", "self", "host", "v", "ops", "m", "FlowThrow",
-                 "MachineInfo", "MACHINE", "exec", "eval", "__builtins__", "_s0_start", "args"]
+HOSTILE_NAMES = [
+    "__import__",
+    "__class__",
+    "self",
+    "host",
+    "v",
+    "ops",
+    "m",
+    "FlowThrow",
+    "MachineInfo",
+    "MACHINE",
+    "exec",
+    "eval",
+    "__builtins__",
+    "_s0_start",
+    "args",
+]
 
 
 def _python_names(text: str) -> set[str]:
@@ -40,24 +55,63 @@ def test_generated_names_come_from_a_fixed_vocabulary() -> None:
         "return [weird$name, out]"
     )
     names = _python_names(generate(source, "w.flow").text)
-    allowed_prefixes = ("_s", "_l", "_o", "_a", "_callback", "_first", "_again", "_item",
-                        "_error", "_source", "_args")
-    fixed = {"m", "ops", "self", "v", "args", "FlowThrow", "MachineInfo", "Workflow",
-             "MACHINE", "INFO", "STATES", "HANDLERS", "LIVE", "rhythm", "flowrt", "machine",
-             "protocol", "name", "version", "source_path", "compiler_version", "lines",
-             "FlowMachine"}
+    allowed_prefixes = (
+        "_s",
+        "_l",
+        "_o",
+        "_a",
+        "_callback",
+        "_first",
+        "_again",
+        "_item",
+        "_error",
+        "_source",
+        "_args",
+    )
+    fixed = {
+        "m",
+        "ops",
+        "self",
+        "v",
+        "args",
+        "FlowThrow",
+        "MachineInfo",
+        "Workflow",
+        "MACHINE",
+        "INFO",
+        "STATES",
+        "HANDLERS",
+        "LIVE",
+        "rhythm",
+        "flowrt",
+        "machine",
+        "protocol",
+        "name",
+        "version",
+        "source_path",
+        "compiler_version",
+        "lines",
+        "FlowMachine",
+    }
     for name in names:
         ok = keyword.iskeyword(name) or name in fixed or name.startswith(allowed_prefixes)
         ok = ok or name in {"len", "None", "True", "False"}
-        ok = ok or name.isidentifier() and name.islower() and name.replace("_", "").isalpha()
+        ok = ok or (name.isidentifier() and name.islower() and name.replace("_", "").isalpha())
         assert ok, name
     assert "weird" not in " ".join(names) and "q_user" not in names and "err_user" not in names
 
 
 @pytest.mark.parametrize(
     "literal",
-    ['"\\"\\"\\" + x"', '"\\n# comment"', "'\\u0000' + '1' + '\\u0000'", '"${notTemplate}"',
-     "'\\\\'", '"\\u2028)\\nimport os"', "'\\r\\n'"],
+    [
+        '"\\"\\"\\" + x"',
+        '"\\n# comment"',
+        "'\\u0000' + '1' + '\\u0000'",
+        '"${notTemplate}"',
+        "'\\\\'",
+        '"\\u2028)\\nimport os"',
+        "'\\r\\n'",
+    ],
 )
 def test_hostile_strings_stay_strings(literal: str) -> None:
     source = f"let s = {literal}\nlet e = await Task.run('echo', {{v: s}})\nreturn e.v"
