@@ -34,7 +34,7 @@ from dbfixtures import (
 
 from rhythm.store import admin
 
-DB_FIXTURES = {"pg_server", "template_db", "db_url", "private_server"}
+DB_FIXTURES = {"pg_server", "template_db", "db_url", "private_server", "rhythm_home"}
 _HOME_KEY = "rhythm_test_home"
 _home_stash = pytest.StashKey[Path]()
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import socket
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -166,3 +168,24 @@ def test_configured_url_turns_the_embedded_server_off(rhythm_home: Path) -> None
 def test_cli_runs_from_the_repository() -> None:
     assert run_cli("--help").returncode == 0
     assert (REPO / "migrations" / "0001_schema_meta.sql").is_file()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to a system user")
+def test_as_root_the_server_runs_as_an_unprivileged_user(rhythm_home: Path) -> None:
+    info = json.loads(run_cli("db", "start", "--json", home=rhythm_home).stdout)
+    server_user = pwd.getpwnam("rhythm-postgres")
+    assert (rhythm_home / "pgdata").stat().st_uid == server_user.pw_uid
+    assert Path(f"/proc/{info['pid']}").stat().st_uid == server_user.pw_uid
+    assert (rhythm_home / "lock").stat().st_uid == 0  # only the cluster is handed over
+
+
+def test_grant_traverse_adds_only_the_search_bit(tmp_path: Path) -> None:
+    from rhythm.store.pgbin import RunAs, grant_traverse
+
+    closed = tmp_path / "closed"
+    inner = closed / "inner"
+    inner.mkdir(parents=True)
+    closed.chmod(0o700)
+    stranger = RunAs(name="nobody", uid=65534, gid=65534)
+    grant_traverse(inner, stranger)
+    assert stat.S_IMODE(closed.stat().st_mode) == 0o701
