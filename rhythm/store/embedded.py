@@ -1,7 +1,8 @@
 """The embedded Postgres server: one per project, under ``<home>`` (default ``.rhythm/``).
 
 Layout of ``<home>``: ``pgdata/`` (the cluster), ``postgres.log``, ``port`` (the port the
-server last listened on, reused so URLs stay stable) and ``lock``. The server listens on
+server last listened on, reused so URLs stay stable), ``ready`` (pid of the server once
+its ``rhythm`` database exists) and ``lock``. The server listens on
 127.0.0.1 only (TCP, no unix socket: socket paths are limited to ~107 bytes and project
 paths are not), with ``trust`` authentication for the ``postgres`` role, and outlives the
 command that started it. Start and stop hold an exclusive ``flock`` on ``<home>/lock``,
@@ -77,10 +78,10 @@ def status(settings: Settings) -> ServerStatus:
 
 
 def ensure_running(settings: Settings) -> str:
-    """Start the server unless it runs already; return the URL of the Rhythm database."""
-    current = status(settings)
-    if current.running and current.url:
-        return current.url
+    """Start the server unless it runs already; return the URL of the Rhythm database.
+
+    Always goes through the lock (an uncontended flock costs microseconds), so a caller
+    never gets a URL while another process is still starting the server."""
     started = start(settings)
     assert started.url is not None
     return started.url
@@ -94,20 +95,27 @@ def start(settings: Settings) -> ServerStatus:
     home = settings.home_dir
     with _locked(home):
         current = status(settings)
-        if current.running:
-            return current
-        bin_dir = pgbin.find_bin_dir(settings)
-        run_as = pgbin.choose_run_as(settings, current.data_dir)
-        pgbin.grant_traverse(home, run_as)
-        pgbin.grant_traverse(bin_dir.parent, run_as)
-        if not current.initialised:
-            _initdb(settings, bin_dir, current.data_dir, run_as)
-        _move_aside_stale_pid_file(current.data_dir)
-        port = _start_on_free_port(settings, bin_dir, run_as)
+        if current.running and _read_int(home / "ready") == current.pid:
+            return current  # running, and its Rhythm database was made
+        port = current.port if current.running else _start_server(settings, current)
         from rhythm.store.admin import ensure_database  # psycopg only when really starting
 
+        assert port is not None
         ensure_database(server_url(port, SUPERUSER), DATABASE)
-        return dataclasses.replace(status(settings), started=True)
+        after = status(settings)
+        (home / "ready").write_text(f"{after.pid}\n")
+        return dataclasses.replace(after, started=not current.running)
+
+
+def _start_server(settings: Settings, current: ServerStatus) -> int:
+    bin_dir = pgbin.find_bin_dir(settings)
+    run_as = pgbin.choose_run_as(settings, current.data_dir)
+    pgbin.grant_traverse(current.home, run_as)
+    pgbin.grant_traverse(bin_dir.parent, run_as)
+    if not current.initialised:
+        _initdb(settings, bin_dir, current.data_dir, run_as)
+    _move_aside_stale_pid_file(current.data_dir)
+    return _start_on_free_port(settings, bin_dir, run_as)
 
 
 def stop(settings: Settings) -> bool:
