@@ -65,8 +65,11 @@ CONTEXT_FIELDS: frozenset[str] = frozenset({"executionId", "workflowName", "vers
 BUILTIN_NAMES: frozenset[str] = frozenset(NAMESPACES) | frozenset(FUNCTIONS) | VALUES
 
 RESERVED_WORDS: frozenset[str] = frozenset(
-    "let const if else while do for of in break continue return try catch finally "
-    "throw await async function true false null typeof".split()
+    {
+        *("let", "const", "if", "else", "while", "do", "for", "of", "in", "break"),
+        *("continue", "return", "try", "catch", "finally", "throw", "await", "async"),
+        *("function", "true", "false", "null", "typeof"),
+    }
 )
 
 # Methods on values (dispatched at run time on the receiver's type): name -> arity.

@@ -86,9 +86,13 @@ class Host(Protocol):
     context: dict[str, JsonValue]  # executionId, workflowName, version, startedAt
     limits: Limits
 
-    def start_task(self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]) -> Promise: ...
+    def start_task(
+        self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
+    ) -> Promise: ...
 
-    def start_child(self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]) -> Promise: ...
+    def start_child(
+        self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
+    ) -> Promise: ...
 
     def start_timer(self, due_ms: int) -> Promise:
         """A promise that resolves to null at ``due_ms`` (epoch milliseconds, host clock)."""
@@ -98,8 +102,10 @@ class Host(Protocol):
         """Next signal on channel ``name``; rejects with TimeoutError after ``timeout_ms``."""
         ...
 
-    def combine(self, kind: CombinatorKind, members: list[FlowValue], keys: list[str] | None) -> Promise:
-        """``Promise.<kind>`` over members (promises or plain values); ``keys`` for the object form."""
+    def combine(
+        self, kind: CombinatorKind, members: list[FlowValue], keys: list[str] | None
+    ) -> Promise:
+        """``Promise.<kind>`` over members (promises or plain values); ``keys`` for objects."""
         ...
 
     def is_settled(self, promise: Promise) -> bool: ...

@@ -6,7 +6,8 @@ Nodes are immutable and compare by value; ``span`` is always the first field.
 
 Shape decisions (see docs/language.md for the user-facing side):
 - Names are plain strings here; scope resolution lives in ``rhythm.frontend.scopes``
-  and keys its results by node identity (``id(node)``) or span, never mutates nodes.
+  and keys its results by the node itself (nodes hash by value, span included, so a
+  node at a given position is unique); it never mutates nodes.
 - Optional chaining follows ESTree: ``Member``/``Index``/``Call`` carry ``optional``
   for the ``?.`` link itself, and the whole chain is wrapped in ``OptionalChain`` so
   that a null on the left of any ``?.`` short-circuits to the end of that wrapper.
@@ -101,7 +102,10 @@ class StringLit:
 
 @dataclass(frozen=True, slots=True)
 class TemplateLit:
-    """`` `a${x}b${y}c` `` is quasis ("a", "b", "c") and exprs (x, y); len(quasis) == len(exprs) + 1."""
+    """`` `a${x}b${y}c` `` is quasis ("a", "b", "c") and exprs (x, y).
+
+    Always ``len(quasis) == len(exprs) + 1``.
+    """
 
     span: Span
     quasis: tuple[str, ...]
@@ -358,7 +362,10 @@ class For:
 
 @dataclass(frozen=True, slots=True)
 class ForOf:
-    """``for (const x of iterable)``; ``kind`` is None for ``for (x of ...)`` on an existing name."""
+    """``for (const x of iterable)``.
+
+    ``kind`` is None for ``for (x of ...)`` on an existing name.
+    """
 
     span: Span
     kind: Literal["let", "const"] | None
