@@ -16,7 +16,6 @@ never used by mistake) and RHYTHM_HOME points at the session's temporary home.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,4 +98,3 @@ def private_server() -> Iterator[PrivateServer]:
         yield PrivateServer(home)
     finally:
         discard_home(home)
-        shutil.rmtree(home, ignore_errors=True)

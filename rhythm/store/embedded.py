@@ -80,8 +80,8 @@ def status(settings: Settings) -> ServerStatus:
 def ensure_running(settings: Settings) -> str:
     """Start the server unless it runs already; return the URL of the Rhythm database.
 
-    Always goes through the lock (an uncontended flock costs microseconds), so a caller
-    never gets a URL while another process is still starting the server."""
+    A caller never gets a URL while another process is still starting the server: the
+    ``ready`` marker is written last, and without it we wait for the start lock."""
     started = start(settings)
     assert started.url is not None
     return started.url
@@ -93,10 +93,13 @@ def start(settings: Settings) -> ServerStatus:
     The result's ``started`` says whether this call started it (exactly one of several
     concurrent callers sees True)."""
     home = settings.home_dir
+    current = status(settings)
+    if _is_ready(current):
+        return current  # fast path: no lock, so it also works in a read-only project
     with _locked(home):
         current = status(settings)
-        if current.running and _read_int(home / "ready") == current.pid:
-            return current  # running, and its Rhythm database was made
+        if _is_ready(current):
+            return current
         port = current.port if current.running else _start_server(settings, current)
         from rhythm.store.admin import ensure_database  # psycopg only when really starting
 
@@ -105,6 +108,11 @@ def start(settings: Settings) -> ServerStatus:
         after = status(settings)
         (home / "ready").write_text(f"{after.pid}\n")
         return dataclasses.replace(after, started=not current.running)
+
+
+def _is_ready(current: ServerStatus) -> bool:
+    """Running, and the process that started it finished (its Rhythm database exists)."""
+    return current.running and _read_int(current.home / "ready") == current.pid
 
 
 def _start_server(settings: Settings, current: ServerStatus) -> int:

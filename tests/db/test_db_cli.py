@@ -189,3 +189,17 @@ def test_grant_traverse_adds_only_the_search_bit(tmp_path: Path) -> None:
     stranger = RunAs(name="nobody", uid=65534, gid=65534)
     grant_traverse(inner, stranger)
     assert stat.S_IMODE(closed.stat().st_mode) == 0o701
+
+
+def test_a_start_interrupted_before_the_ready_marker_is_finished(rhythm_home: Path) -> None:
+    info = json.loads(run_cli("db", "start", "--json", home=rhythm_home).stdout)
+    # As if the starting process died after pg_ctl but before creating the database.
+    (rhythm_home / "ready").unlink()
+    admin_url = str(info["url"]).rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute("DROP DATABASE rhythm")
+    done = run_cli("db", "url", home=rhythm_home)
+    assert done.returncode == 0 and done.stdout.strip() == info["url"]
+    with psycopg.connect(str(info["url"])) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert (rhythm_home / "ready").read_text().strip() == str(info["pid"])
