@@ -16,15 +16,14 @@ from typing import Any
 
 import psycopg
 
-from rhythm.errors import NotBuiltYet, WorkflowFailed
+from rhythm.errors import WorkflowFailed
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect, connect_async, resolve_url, translated
+from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
-
-_WORKFLOWS_NOT_BUILT = "workflow executions on Postgres are not built yet (issue 5, part E)"
 
 
 def _outcome(row: dict[str, Any]) -> Any:
@@ -84,11 +83,27 @@ class Client:
         row = self._run(ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection)
         return Run(self, row["id"])
 
-    def start(self, name: str, inputs: dict[str, Any] | None = None, **options: Any) -> Run:
-        raise NotBuiltYet(f"cannot start workflow {name!r}: {_WORKFLOWS_NOT_BUILT}")
+    def start(
+        self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
+        queue: str | None = None, priority: int = 0,
+        connection: psycopg.Connection[Any] | None = None,
+    ) -> Run:
+        """Start workflow ``name`` on its current version; with ``id``, idempotently
+        (guarantee 8). ``connection``: inside your own transaction."""
+        req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority)
+        row = self._run(ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}",
+                        connection)
+        return Run(self, row["id"])
 
-    def signal(self, execution_id: str, channel: str, payload: Any = None) -> None:
-        raise NotBuiltYet(f"cannot signal {execution_id!r}: {_WORKFLOWS_NOT_BUILT}")
+    def signal(
+        self, execution_id: str, channel: str, payload: Any = None,
+        connection: psycopg.Connection[Any] | None = None,
+    ) -> dict[str, Any]:
+        """Send signal ``channel`` to a workflow (refused once it has ended)."""
+        text = encode(payload, f"payload of signal {channel!r}")
+        op = ops.signal(execution_id, channel, text, self.clock.now())
+        row: dict[str, Any] = self._run(op, f"signal {execution_id!r}", connection)
+        return row
 
     def run(self, execution_id: str) -> Run:
         """A handle on an existing execution (raises UnknownName if there is none)."""
@@ -199,12 +214,24 @@ class AsyncClient:
         return AsyncRun(self, row["id"])
 
     async def start(
-        self, name: str, inputs: dict[str, Any] | None = None, **options: Any
+        self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
+        queue: str | None = None, priority: int = 0,
+        connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncRun:
-        raise NotBuiltYet(f"cannot start workflow {name!r}: {_WORKFLOWS_NOT_BUILT}")
+        req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority)
+        row = await self._run(
+            ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}", connection
+        )
+        return AsyncRun(self, row["id"])
 
-    async def signal(self, execution_id: str, channel: str, payload: Any = None) -> None:
-        raise NotBuiltYet(f"cannot signal {execution_id!r}: {_WORKFLOWS_NOT_BUILT}")
+    async def signal(
+        self, execution_id: str, channel: str, payload: Any = None,
+        connection: psycopg.AsyncConnection[Any] | None = None,
+    ) -> dict[str, Any]:
+        text = encode(payload, f"payload of signal {channel!r}")
+        op = ops.signal(execution_id, channel, text, self.clock.now())
+        row: dict[str, Any] = await self._run(op, f"signal {execution_id!r}", connection)
+        return row
 
     async def run(self, execution_id: str) -> AsyncRun:
         await self.get(execution_id)

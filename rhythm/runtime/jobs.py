@@ -50,6 +50,8 @@ class Claim:
     token: int
     cancel_requested: bool
     parent_id: str | None
+    version: str | None = None  # workflows: the pinned version
+    wake_seq: int = 0  # workflows: settlements seen when claimed
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claim:
@@ -58,7 +60,8 @@ class Claim:
             queue=row["queue"], attempt=row["attempt"], max_retries=row["max_retries"],
             lease_losses=row["lease_losses"], options=row["options"] or {},
             token=row["claim_token"], cancel_requested=row["cancel_requested"],
-            parent_id=row["parent_id"],
+            parent_id=row["parent_id"], version=row.get("version"),
+            wake_seq=row.get("wake_seq") or 0,
         )
 
 

@@ -10,7 +10,7 @@ logic of idempotent starts, cancellation and retries in one place for both clien
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,10 +18,13 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
+from rhythm.engine.promises import PromiseTable
 from rhythm.errors import InputError, RhythmError, UnknownName
 from rhythm.runtime import failures
+from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.payloads import encode, encode_object
 from rhythm.runtime.sql import Q
+from rhythm.runtime.wfhost import member_ids
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -110,6 +113,73 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
     yield "clear_run_state", {"id": params["id"]}
     rows = yield "restart_execution", params
     return {**rows[0], "created": True}
+
+
+def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
+    """Start (or idempotently find) a workflow execution on the current version of its
+    name (guarantee 5: the newest registration; the execution keeps it until it ends)."""
+    rows = yield "current_versions", {"names": [req.name]}
+    if not rows:
+        raise UnknownName(
+            f"no workflow named {req.name!r} is registered; start a worker that has it "
+            "(rhythm worker --flows DIR, or run rhythm build so generated/ holds it)"
+        )
+    return (yield from enqueue(replace(req, version=rows[0]["version"]), now))
+
+
+def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[Row]:
+    """Deliver a signal (guarantee 6): to the oldest live wait on its channel, else
+    buffered for the next one. A wait that a decided race abandoned is skipped (and
+    marked), so it never consumes the signal. Signals to ended executions are refused."""
+    if not isinstance(channel, str) or not channel:
+        raise InputError(f"signal name must be a non-empty string, got {channel!r}")
+    rows = yield "lock_for_signal", {"id": execution_id}
+    if not rows:
+        raise UnknownName(f"no execution with id {execution_id!r}")
+    target = rows[0]
+    if target["kind"] != "workflow":
+        raise InputError(f"execution {execution_id!r} is a task; only workflows take signals")
+    if target["status"] in TERMINAL:
+        raise InputError(
+            f"execution {execution_id!r} has ended ({target['status']}); "
+            f"signal {channel!r} refused"
+        )
+    waits = yield "open_signal_waits", {"id": execution_id, "channel": channel}
+    receiver = None
+    if waits:
+        abandoned = yield from _abandoned_waits(execution_id)
+        if abandoned:
+            yield "abandon_promises", {"id": execution_id, "ids": sorted(abandoned)}
+        receiver = next((w["promise_id"] for w in waits if w["promise_id"] not in abandoned), None)
+    rows = yield "insert_signal", {
+        "id": execution_id, "channel": channel, "payload": payload, "now": now,
+        "consumed_by": receiver,
+    }
+    if receiver is not None:
+        yield "settle_signal_wait", {
+            "id": execution_id, "promise_id": receiver, "payload": payload, "now": now,
+            "now_ms": epoch_ms(now),
+        }
+    return {"signal_id": rows[0]["id"], "delivered_to": receiver}
+
+
+def _abandoned_waits(execution_id: str) -> Op[set[int]]:
+    """Signal waits that open races/anys have abandoned by now (the engine decides)."""
+    params = {"id": execution_id, "ids": [], "open_combinators": True}
+    rows = yield "load_promises", params
+    records = {r["promise_id"]: record_from_row(r) for r in rows}
+    missing = member_ids(records.values()) - records.keys()
+    while missing:
+        rows = yield "load_promises", {**params, "ids": sorted(missing), "open_combinators": False}
+        more = {r["promise_id"]: record_from_row(r) for r in rows}
+        records.update(more)
+        missing = member_ids(more.values()) - records.keys() - set(more)
+        if not more:
+            break
+    if not records:
+        return set()
+    table = PromiseTable(list(records.values()), next_id=max(records) + 1)
+    return set(table.propagate().abandoned)
 
 
 def get(execution_id: str) -> Op[Row]:

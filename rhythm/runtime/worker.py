@@ -13,9 +13,13 @@ One asyncio loop per worker process drives everything:
 * the **heartbeat** renews the leases of everything in flight, notices lost leases and
   cancellation requests, and puts back rows whose worker died (expired leases).
 
+Workflow activations (:mod:`rhythm.runtime.activation`) are claimed from the same
+queues as tasks and run on the loop, each committing in its own transaction. Before each
+claim round the worker fires due timers (one statement); an idle worker sleeps until
+the next due row *or timer*, so timers fire on time, not on the next poll.
+
 Shutdown (SIGTERM/SIGINT, or :meth:`Worker.stop`): stop claiming, let in-flight jobs
 finish for ``shutdown_grace`` seconds, then hand back what is still running.
-Workflow activations are not built yet (issue 5, part E): this worker claims tasks only.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import uuid
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,12 +41,15 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
 
+from rhythm.runtime.activation import ActivationRunner
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect_async, resolve_url
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
+from rhythm.runtime.versions import WorkflowVersions
 
 log = logging.getLogger("rhythm.worker")
 
@@ -80,6 +88,7 @@ class Worker:
         *,
         registry: TaskRegistry | None = None,
         clock: Clock | None = None,
+        versions: WorkflowVersions | None = None,
         **options: Any,
     ) -> None:
         self.url = resolve_url(url)
@@ -98,6 +107,11 @@ class Worker:
             max_workers=self.options.concurrency, thread_name_prefix="rhythm-task"
         )
         self._runner = TaskRunner(self.url, self.registry, self.clock, self._threads, self.id)
+        self.versions = versions or WorkflowVersions()
+        self._activations = ActivationRunner(self.versions, self.clock)
+        self._pool: AsyncConnectionPool[Any] | None = None
+        self.activations = 0
+        self.registered = threading.Event()  # set once tasks and versions are registered
         self._claim_conn: psycopg.AsyncConnection[Any] | None = None
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
         self.claimed = 0  # counters, for tests and the benchmark
@@ -125,7 +139,13 @@ class Worker:
     async def run(self) -> None:
         self._claim_conn = await connect_async(self.url)
         self._flush_conn = await connect_async(self.url)
+        self._pool = AsyncConnectionPool(
+            self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
+            kwargs={"autocommit": True}, open=False,
+        )
+        await self._pool.open()
         await self._register()
+        self.registered.set()
         helpers = [
             asyncio.create_task(self._listen(), name="rhythm-listen"),
             asyncio.create_task(self._heartbeat(), name="rhythm-heartbeat"),
@@ -141,6 +161,8 @@ class Worker:
             await asyncio.gather(*helpers, return_exceptions=True)
             await self._unregister()
             await self._runner.close()
+            if self._pool is not None:
+                await self._pool.close(timeout=1.0)
             for conn in (self._claim_conn, self._flush_conn):
                 await conn.close()
             self._threads.shutdown(wait=False, cancel_futures=True)
@@ -158,8 +180,10 @@ class Worker:
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
-        log.info("worker %s on queues %s, tasks %s", self.id, list(self.options.queues),
-                 self.registry.names())
+            await self.versions.register(self._claim_conn, now)
+        log.info("worker %s on queues %s, tasks %s, workflows %s", self.id,
+                 list(self.options.queues), self.registry.names(),
+                 sorted({name for name, _ in self.versions.local}))
 
     async def _unregister(self) -> None:
         with contextlib.suppress(psycopg.Error):
@@ -184,6 +208,7 @@ class Worker:
     async def _claim_all(self) -> bool:
         """Claim up to the free capacity; True when some queue may have more ready."""
         more = False
+        await self._fire_timers()
         for queue in self.options.queues:
             free = self.options.concurrency - len(self._inflight)
             if free <= 0 or self._stopping.is_set():
@@ -202,7 +227,7 @@ class Worker:
             await cur.execute(Q["claim"], {
                 "queue": queue, "limit": limit, "now": now, "worker": self.id,
                 "lease_until": now + timedelta(seconds=self.options.lease_seconds),
-                "kinds": ["task"],
+                "kinds": ["task", "workflow"],
             })
             rows = await cur.fetchall()
         self.claimed += len(rows)
@@ -215,10 +240,14 @@ class Worker:
         conn = self._claim_conn
         assert conn is not None
         cur = await conn.execute(
-            Q["next_due"], {"queues": list(self.options.queues), "kinds": ["task"]}
+            Q["next_due"], {"queues": list(self.options.queues), "kinds": ["task", "workflow"]}
         )
         row = await cur.fetchone()
         due: datetime | None = row[0] if row else None
+        cur = await conn.execute(Q["next_timer_due"])
+        timer = await cur.fetchone()
+        if timer and timer[0] is not None and (due is None or timer[0] < due):
+            due = timer[0]
         if due is None:
             return self.options.poll_interval
         seconds = (due - self.clock.now()).total_seconds()
@@ -229,9 +258,34 @@ class Worker:
         self._claim_conn = await self._fresh(self._claim_conn, retry=True)
         return 0.0
 
+    async def _fire_timers(self) -> None:
+        """Settle due timers and signal-wait timeouts; their workflows become claimable."""
+        conn = self._claim_conn
+        assert conn is not None
+        await conn.execute(Q["fire_due_timers"], {"now": self.clock.now()})
+
     def _start(self, claim: Claim) -> None:
-        job = asyncio.create_task(self._execute(claim), name=f"rhythm-task-{claim.id}")
+        run = self._activate if claim.kind == "workflow" else self._execute
+        job = asyncio.create_task(run(claim), name=f"rhythm-{claim.kind}-{claim.id}")
         self._inflight[claim.id] = _InFlight(claim, job)
+
+    async def _activate(self, claim: Claim) -> None:
+        """One workflow activation; it commits itself (claim-token checked). On a lost
+        connection the row's lease expires and the activation runs again elsewhere."""
+        try:
+            assert self._pool is not None
+            async with self._pool.connection() as conn:
+                await self._activations.run(conn, claim, self.options.max_lease_losses)
+            self.activations += 1
+        except asyncio.CancelledError:
+            pass
+        except psycopg.OperationalError as err:
+            log.warning("activation of %s interrupted (%s); it will run again", claim.id, err)
+        except Exception:
+            log.exception("internal error activating %s; its lease will expire", claim.id)
+        finally:
+            self._inflight.pop(claim.id, None)
+            self._wake.set()
 
     async def _execute(self, claim: Claim) -> None:
         try:
@@ -283,6 +337,9 @@ class Worker:
                 self._flush_conn = await self._fresh(self._flush_conn, retry=True)
             except psycopg.errors.DeadlockDetected:
                 await asyncio.sleep(delay)
+            except Exception:  # a bug: drop the batch (its leases expire, rows re-run)
+                log.exception("cannot record %d outcomes; their leases will expire", len(batch))
+                return
 
     # ----------------------------------------------------------------- heartbeat
 

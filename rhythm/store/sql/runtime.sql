@@ -129,6 +129,7 @@ settled AS (
     SET state = CASE WHEN f.status = 'completed' THEN 'resolved' ELSE 'rejected' END,
         value = CASE WHEN f.status = 'completed' THEN f.result ELSE f.error END,
         settled_at = %(now)s,
+        settled_ms = floor(extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint,
         settle_seq = nextval('rhythm.settle_seq')
     FROM finished f
     WHERE p.execution_id = f.parent_id AND p.promise_id = f.parent_promise
@@ -144,8 +145,8 @@ woken AS (
     WHERE w.id = s.execution_id
     RETURNING w.queue, w.run_at
 )
-SELECT DISTINCT queue, pg_notify('rhythm_wake', queue) AS notified
-FROM woken WHERE run_at IS NOT NULL;
+SELECT queue, pg_notify('rhythm_wake', queue) AS notified
+FROM (SELECT DISTINCT queue FROM woken WHERE run_at IS NOT NULL) q;
 
 -- name: listen_wake
 LISTEN rhythm_wake;

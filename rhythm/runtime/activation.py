@@ -1,0 +1,484 @@
+"""One workflow activation on Postgres (guarantee 1): load, run the machine, commit once.
+
+1. **Load** (three reads): the snapshot, the promises the snapshot can reach plus open
+   combinators and their members, and the execution's buffered signals.
+2. **Run** the generated machine through a :class:`WorkflowHost` until it suspends on a
+   promise that is still pending, or ends. Waits requested during the run take buffered
+   signals (FIFO) as the in-memory host does when an activation ends; if that settles
+   what the machine waits on, it goes on at once, in the same activation.
+3. **Commit** in one transaction whose first statement checks the claim token: the new
+   snapshot, every promise it created or changed, the signals it consumed, the tasks and
+   child workflows it requested, its status and queue state, and the parent's wake-up.
+   A crash before the commit leaves the previous snapshot and no effect; the row's lease
+   expires and the activation runs again from there.
+
+Anything that stops an execution from running at all — an unknown or uncompilable
+version, a snapshot that cannot be restored, a result that is not JSON, a LimitError, a
+bug — fails that execution with a structured error (guarantee 4) instead of retrying.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from rhythm.engine.flow_errors import child_workflow_error, timeout_error
+from rhythm.engine.promises import PromiseRecord, PromiseTable
+from rhythm.errors import InputError
+from rhythm.flowrt.protocol import (
+    Completed,
+    Failed,
+    FlowLimit,
+    FlowThrow,
+    Limits,
+    Machine,
+    Step,
+    Suspended,
+)
+from rhythm.runtime import failures
+from rhythm.runtime.clock import Clock
+from rhythm.runtime.jobs import Claim
+from rhythm.runtime.payloads import encode
+from rhythm.runtime.sql import Q
+from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
+from rhythm.runtime.wfhost import CancelState, WorkflowHost, member_ids, referenced_promises
+
+log = logging.getLogger("rhythm.activation")
+
+MAX_ROUNDS = 10_000  # machine runs in one activation (each one consumed a signal)
+_DB_STATE = {"fulfilled": "resolved", "rejected": "rejected", "pending": "pending"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+class StaleClaim(Exception):
+    """The claim was lost before the commit: nothing was written."""
+
+
+@dataclass
+class Loaded:
+    snapshot: dict[str, Any] | None
+    waiting_on: int | None
+    started_at: datetime | None
+    cancel_delivered: bool
+    table: PromiseTable
+    seen: dict[int, tuple[str, bool]]  # promise id -> (state, abandoned) as loaded
+    buffered: list[tuple[int, str, Any]]  # (signal id, channel, payload), oldest first
+
+
+@dataclass
+class Plan:
+    """What the commit writes. ``status`` suspended | completed | failed | cancelled;
+    ``idle`` when the wake-up settled nothing the machine waits on."""
+
+    status: str
+    snapshot: dict[str, Any] | None = None
+    waiting_on: int | None = None
+    result: str | None = None
+    error: Any = None
+    idle: bool = False
+    consumed: list[dict[str, int]] = field(default_factory=list)
+    child_versions: dict[int, str] = field(default_factory=dict)
+    cancel_boundary: int | None = None  # promise ids below it are dropped on cancellation
+
+
+def workflow_error(claim: Claim, kind: str, message: str, **extra: Any) -> dict[str, Any]:
+    """Guarantee 4: what went wrong, and where (workflow, version, execution)."""
+    return {
+        "name": "WorkflowError", "message": message, "type": kind, "workflow": claim.name,
+        "version": claim.version, "executionId": claim.id, **extra,
+    }
+
+
+class ActivationRunner:
+    """Runs activations of claimed workflow rows; each commits on its own connection."""
+
+    def __init__(
+        self, versions: WorkflowVersions, clock: Clock, limits: Limits | None = None
+    ) -> None:
+        self.versions = versions
+        self.clock = clock
+        self.limits = limits or Limits()
+
+    async def run(
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5
+    ) -> bool:
+        """One activation; False when the claim went stale (nothing written)."""
+        now = self.clock.now()
+        loaded = await self._load(conn, claim)
+        host = WorkflowHost(
+            loaded.table, claim.inputs if isinstance(claim.inputs, dict) else {},
+            self._context(claim, loaded), epoch_ms(now),
+            CancelState(claim.cancel_requested, loaded.cancel_delivered), self.limits,
+        )
+        if claim.lease_losses >= max_lease_losses:
+            plan = self._failed(Plan("failed"), workflow_error(
+                claim, failures.WORKER_LOST,
+                f"the workers running it stopped {claim.lease_losses} times (crash or kill)"))
+        else:
+            plan = await self._drive(conn, claim, loaded, host)
+        for line in host.logs:
+            log.info("[%s] %s", claim.id, line)
+        try:
+            await self._commit(conn, claim, loaded, host, plan, now)
+        except StaleClaim:
+            log.info("claim of workflow %s went stale; activation discarded", claim.id)
+            return False
+        return True
+
+    @staticmethod
+    def _context(claim: Claim, loaded: Loaded) -> dict[str, Any]:
+        started = loaded.started_at or _EPOCH
+        stamp = started.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return {"executionId": claim.id, "workflowName": claim.name,
+                "version": claim.version or "", "startedAt": stamp}
+
+    # ------------------------------------------------------------------ load
+
+    async def _load(self, conn: psycopg.AsyncConnection[Any], claim: Claim) -> Loaded:
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(Q["load_activation"], {"id": claim.id})
+            head = await cur.fetchone()
+            assert head is not None
+            snapshot = head["snapshot"]
+            wanted = referenced_promises(snapshot) if snapshot is not None else set()
+            records = await self._promises(cur, claim.id, wanted, open_combinators=True)
+            missing = member_ids(records.values()) - records.keys()
+            while missing:
+                more = await self._promises(cur, claim.id, missing, open_combinators=False)
+                records.update(more)
+                missing = member_ids(more.values()) - records.keys()
+            await cur.execute(Q["load_buffered_signals"], {"id": claim.id})
+            buffered = [(r["id"], r["channel"], r["payload"]) for r in await cur.fetchall()]
+        next_id = head["next_promise_id"] or 1
+        table = PromiseTable(list(records.values()), next_id=next_id)
+        seen: dict[int, tuple[str, bool]] = {
+            r.id: (r.state, r.abandoned) for r in records.values()}
+        return Loaded(snapshot, head["waiting_on"], head["started_at"], head["cancel_delivered"],
+                      table, seen, buffered)
+
+    @staticmethod
+    async def _promises(
+        cur: psycopg.AsyncCursor[Any], execution_id: str, ids: set[int], open_combinators: bool
+    ) -> dict[int, PromiseRecord]:
+        await cur.execute(Q["load_promises"], {
+            "id": execution_id, "ids": sorted(ids), "open_combinators": open_combinators})
+        return {row["promise_id"]: record_from_row(row) for row in await cur.fetchall()}
+
+    # ------------------------------------------------------------------ run
+
+    async def _drive(
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
+        host: WorkflowHost,
+    ) -> Plan:
+        plan = Plan("suspended")
+        loaded.table.propagate()
+        try:
+            cls = await self.versions.load(conn, claim.name, claim.version)
+        except VersionUnavailable as err:
+            return self._failed(plan, workflow_error(claim, "UnknownWorkflow", str(err)))
+        if loaded.snapshot is None:
+            machine = cls.start(host)
+        else:
+            waiting = loaded.waiting_on
+            if not host.cancel.pending and not _settled(loaded.table, waiting):
+                plan.idle = True
+                plan.snapshot, plan.waiting_on = loaded.snapshot, waiting
+                return plan
+            try:
+                machine = cls.restore(host, loaded.snapshot)
+            except ValueError as err:
+                return self._failed(plan, workflow_error(
+                    claim, "SnapshotUnreadable", f"cannot restore the saved state: {err}"))
+        flushed = 0
+        for _ in range(MAX_ROUNDS):
+            step = _run(machine, claim)
+            if not isinstance(step, Suspended):
+                return self._ended(plan, claim, step, host)
+            try:
+                snapshot = json.loads(json.dumps(machine.snapshot(), allow_nan=False))
+            except FlowLimit as err:
+                return self._failed(plan, err.value)
+            flushed = await self._flush(conn, host, loaded, plan, flushed)
+            loaded.table.propagate()
+            if not host.cancel.pending and not _settled(loaded.table, step.waiting_on.id):
+                plan.snapshot, plan.waiting_on = snapshot, step.waiting_on.id
+                return plan
+            machine = cls.restore(host, snapshot)
+        return self._failed(plan, {"name": "LimitError", "message": (
+            f"more than {MAX_ROUNDS} resumptions in one activation")})
+
+    def _ended(self, plan: Plan, claim: Claim, step: Step, host: WorkflowHost) -> Plan:
+        if isinstance(step, Completed):
+            try:
+                plan.result = encode(step.result, f"result of workflow {claim.name!r}")
+            except InputError as err:
+                return self._failed(plan, workflow_error(claim, "ResultNotJSON", str(err)))
+            plan.status = "completed"
+            return plan
+        assert isinstance(step, Failed)
+        plan = self._failed(plan, step.error)
+        error = step.error
+        cancelled = isinstance(error, dict) and error.get("name") == "CancelledError"
+        if host.cancel.delivered and cancelled:
+            plan.status = "cancelled"
+        return plan
+
+    @staticmethod
+    def _failed(plan: Plan, error: Any) -> Plan:
+        plan.status, plan.error = "failed", error
+        plan.snapshot = plan.waiting_on = None
+        return plan
+
+    async def _flush(
+        self, conn: psycopg.AsyncConnection[Any], host: WorkflowHost, loaded: Loaded,
+        plan: Plan, flushed: int,
+    ) -> int:
+        """Effects requested since the last flush meet the world, as at the end of an
+        in-memory activation: waits take buffered signals, children resolve versions."""
+        table = host.table
+        fresh = [table.get(pid) for pid in host.requested[flushed:]]
+        children = [r for r in fresh if r.kind == "child"]
+        if children:
+            names = sorted({r.params["name"] for r in children})
+            cur = await conn.execute(Q["current_versions"], {"names": names})
+            current = {row[0]: row[1] for row in await cur.fetchall()}
+            for record in children:
+                name = record.params["name"]
+                if name in current:
+                    plan.child_versions[record.id] = current[name]
+                else:
+                    message = (f"child workflow '{name}' cannot start: no workflow named "
+                               f"{name!r} is registered (start a worker that has it)")
+                    table.settle(record.id, False,
+                                 child_workflow_error(name, None, None, message), host.now)
+                    record.params["cannot_start"] = True
+        for record in fresh:
+            if record.kind == "signal":
+                self._register_wait(host, loaded, plan, record)
+            elif record.kind == "timer":
+                pass  # written with its due time at commit
+        return len(host.requested)
+
+    @staticmethod
+    def _register_wait(
+        host: WorkflowHost, loaded: Loaded, plan: Plan, record: PromiseRecord
+    ) -> None:
+        channel, timeout_ms = record.params["channel"], record.params["timeout_ms"]
+        if timeout_ms is not None:
+            record.params["due"] = host.now + int(timeout_ms)
+            waited = (f"{int(timeout_ms) / 1000:g}s" if int(timeout_ms) % 1000
+                      else f"{int(timeout_ms) // 1000}s")
+            record.params["timeout_error"] = timeout_error(
+                f"no signal '{channel}' arrived within {waited}")
+        if record.abandoned:
+            return
+        for index, (signal_id, signal_channel, payload) in enumerate(loaded.buffered):
+            if signal_channel == channel:
+                del loaded.buffered[index]
+                host.table.settle(record.id, True, payload, host.now)
+                plan.consumed.append({"signal_id": signal_id, "promise_id": record.id})
+                return
+
+    # ------------------------------------------------------------------ commit
+
+    async def _commit(
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
+        host: WorkflowHost, plan: Plan, now: datetime,
+    ) -> None:
+        base = {"id": claim.id, "now": now}
+        assign_execution_ids(host)
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(Q["lock_claimed"], {"id": claim.id, "token": claim.token})
+            if await cur.fetchone() is None:
+                raise StaleClaim(claim.id)
+            rows = promise_rows(host.table, loaded.seen, set(host.requested))
+            if rows:
+                await cur.execute(Q["write_promises"], {**base, "rows": json.dumps(rows)})
+            if plan.consumed:
+                await cur.execute(Q["consume_signals"],
+                                  {**base, "rows": json.dumps(plan.consumed)})
+            effects = effect_rows(host, plan)
+            if effects:
+                await cur.execute(Q["insert_effects"], {
+                    **base, "rows": json.dumps(effects), "default_queue": claim.queue})
+                await cur.fetchall()
+                await cur.execute(Q["notify_queues"],
+                                  {"queues": sorted({e["queue"] or claim.queue for e in effects})})
+            ended = plan.status != "suspended"
+            if ended:
+                await cur.execute(Q["delete_snapshot"], base)
+                await cur.execute(Q["drop_waits"], {**base, "below": 2**31 - 1})
+            elif not plan.idle:
+                await cur.execute(Q["save_snapshot"], {
+                    **base, "snapshot": json.dumps(plan.snapshot),
+                    "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on})
+            if host.cancel.delivered and not loaded.cancel_delivered:
+                await self._cancel_effects(cur, claim, loaded, now)
+            await cur.execute(Q["finish_activation"], {
+                **base, "token": claim.token, "status": plan.status, "result": plan.result,
+                "error": None if plan.error is None else _error_text(plan.error),
+                "again": False, "wake_seq": claim.wake_seq,
+                "cancel_delivered": host.cancel.delivered,
+            })
+            finished = await cur.fetchone()
+            if finished is None:
+                raise StaleClaim(claim.id)
+            if ended and finished["parent_id"] is not None:
+                await cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": now})
+
+    @staticmethod
+    async def _cancel_effects(
+        cur: psycopg.AsyncCursor[Any], claim: Claim, loaded: Loaded, now: datetime
+    ) -> None:
+        """CancelledError was just thrown in: cancel the tasks and children it started
+        and drop its timers and waits (those its catch/finally create are new)."""
+        await cur.execute(Q["drop_waits"], {
+            "id": claim.id, "now": now, "below": loaded.table.next_id})
+        await cur.execute(Q["cancel_children"], {
+            "id": claim.id, "now": now, "error": json.dumps(failures.cancelled_error())})
+        ended = [r["id"] for r in await cur.fetchall() if r["status"] == "cancelled"]
+        if ended:
+            await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
+
+
+def _run(machine: Machine, claim: Claim) -> Step:
+    try:
+        return machine.run()
+    except FlowLimit as err:
+        return Failed(err.value)
+    except FlowThrow as err:
+        return Failed(err.value)
+    except Exception as err:  # a bug in generated code or the runtime, never the user's
+        log.exception("internal error in workflow %s", claim.id)
+        return Failed(workflow_error(
+            claim, "InternalError", f"{type(err).__name__}: {err}",
+            details={"traceback": traceback.format_exc()[-8000:]}))
+
+
+def _settled(table: PromiseTable, promise_id: int | None) -> bool:
+    if promise_id is None or promise_id not in table.records:
+        return False
+    return table.get(promise_id).settled
+
+
+def _error_text(error: Any) -> str:
+    try:
+        return encode(error, "workflow error")
+    except InputError:
+        return json.dumps({"name": "Error", "message": repr(error)[:2000]})
+
+
+def record_from_row(row: dict[str, Any]) -> PromiseRecord:
+    """A promise row as the engine's record (child failures wrapped as the language says)."""
+    state = row["state"]
+    params = row["params"] or {}
+    value = row["value"]
+    if row["kind"] == "child" and state == "rejected" and not params.get("cannot_start"):
+        value = child_workflow_error(params.get("name", "?"), row["target"], value)
+    return PromiseRecord(
+        id=row["promise_id"], kind=row["kind"], params=params,
+        created_at=row["created_ms"],
+        state="fulfilled" if state == "resolved" else "pending" if state == "abandoned" else state,
+        value=value, settled_at=row["settled_ms"], abandoned=state == "abandoned",
+    )
+
+
+def promise_rows(
+    table: PromiseTable, seen: dict[int, tuple[str, bool]], new: set[int]
+) -> list[dict[str, Any]]:
+    """Rows to write: every new promise, and loaded ones whose state this run changed.
+    Settled task/child promises are settled by the database, so never rewritten."""
+    rows = []
+    for record in table:
+        if record.id not in new and seen.get(record.id) == (record.state, record.abandoned):
+            continue
+        if record.id not in new and record.kind in ("task", "child", "timer") and record.settled:
+            continue  # settled by the database, never by an activation
+        state = "abandoned" if record.abandoned and not record.settled else _DB_STATE[record.state]
+        value = record.value  # a child that could not start carries its wrapped error
+        due = record.params.get("due") if record.kind in ("timer", "signal") else None
+        rows.append({
+            "promise_id": record.id, "kind": record.kind, "target": _target(record),
+            "state": state, "value": value,
+            "due_at": from_ms(int(due)).isoformat() if due is not None and not record.settled
+            else None,
+            "params": record.params, "created_ms": record.created_at,
+            "settled_ms": record.settled_at,
+        })
+    return rows
+
+
+def _target(record: PromiseRecord) -> str | None:
+    if record.kind == "signal":
+        return str(record.params["channel"])
+    return record.params.get("execution_id")
+
+
+def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
+    """Executions to create: requested tasks, and children that can start."""
+    rows = []
+    for pid in host.requested:
+        record = host.table.get(pid)
+        if record.kind not in ("task", "child") or record.params.get("cannot_start"):
+            continue
+        options = record.params.get("options") or {}
+        rows.append({
+            "id": record.params["execution_id"],
+            "kind": "task" if record.kind == "task" else "workflow",
+            "name": record.params["name"], "version": plan.child_versions.get(pid),
+            "inputs": record.params["inputs"], "queue": _text(options.get("queue")),
+            "priority": _int(options.get("priority")) or 0,
+            "max_retries": _int(options.get("retries")),
+            "options": task_options(options), "promise_id": pid,
+        })
+    return rows
+
+
+def assign_execution_ids(host: WorkflowHost) -> None:
+    """Give each requested task/child its execution id (kept in the promise's params)."""
+    for pid in host.requested:
+        record = host.table.get(pid)
+        if record.kind in ("task", "child") and "execution_id" not in record.params:
+            prefix = "t" if record.kind == "task" else "w"
+            record.params["execution_id"] = f"{prefix}-{uuid.uuid4().hex}"
+
+
+def task_options(options: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    timeout = options.get("timeout")
+    if timeout is not None:
+        from rhythm.flowrt.durations import duration_ms
+
+        with contextlib.suppress(FlowThrow):  # the machine validated it already
+            out["timeout"] = duration_ms(timeout, "timeout") / 1000
+    key = options.get("idempotencyKey")
+    if isinstance(key, str):
+        out["idempotencyKey"] = key
+    return out
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if value >= 0 and value == int(value) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

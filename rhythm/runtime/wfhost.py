@@ -1,0 +1,132 @@
+"""The Postgres host of one workflow activation: the machine's view of its promises.
+
+Pure and synchronous (no I/O): the activation (:mod:`rhythm.runtime.activation`) loads
+the records the machine can reach, hands them to a :class:`WorkflowHost`, runs the
+machine, and then writes what changed. Promise semantics — combinators, first-in-time
+ties, abandoned signal waits — are the engine's (:mod:`rhythm.engine.promises`), the very
+code the in-memory host runs, so both hosts agree by construction.
+
+Effects requested during ``run()`` are only buffered here (guarantee 1): new task, child,
+timer and signal-wait records become rows when the activation commits.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from rhythm.engine.flow_errors import cancelled_error
+from rhythm.engine.promises import PromiseRecord, PromiseTable
+from rhythm.flowrt.protocol import CombinatorKind, FlowThrow, Limits, Promise
+
+JsonValue = Any
+
+
+@dataclass
+class CancelState:
+    """A cancellation request is thrown into the workflow once, at an await."""
+
+    requested: bool = False
+    delivered: bool = False
+
+    @property
+    def pending(self) -> bool:
+        return self.requested and not self.delivered
+
+
+@dataclass
+class WorkflowHost:
+    """:class:`rhythm.flowrt.protocol.Host` over a loaded :class:`PromiseTable`."""
+
+    table: PromiseTable
+    inputs: dict[str, JsonValue]
+    context: dict[str, JsonValue]
+    now: int  # epoch ms, fixed for the activation
+    cancel: CancelState = field(default_factory=CancelState)
+    limits: Limits = field(default_factory=Limits)
+    logs: list[str] = field(default_factory=list)
+    requested: list[int] = field(default_factory=list)  # new effects, in request order
+
+    def _request(self, kind: Any, params: dict[str, JsonValue]) -> Promise:
+        record = self.table.create(kind, params, self.now)
+        self.requested.append(record.id)
+        return Promise(record.id)
+
+    def start_task(
+        self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
+    ) -> Promise:
+        return self._request("task", {"name": name, "inputs": inputs, "options": options})
+
+    def start_child(
+        self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
+    ) -> Promise:
+        return self._request("child", {"name": name, "inputs": inputs, "options": options})
+
+    def start_timer(self, due_ms: int) -> Promise:
+        return self._request("timer", {"due": due_ms})
+
+    def wait_signal(self, name: str, timeout_ms: int | None) -> Promise:
+        return self._request("signal", {"channel": name, "timeout_ms": timeout_ms})
+
+    def combine(self, kind: CombinatorKind, members: list[Any], keys: list[str] | None) -> Promise:
+        return Promise(self.table.combine(kind, members, keys, self.now).id)
+
+    def is_settled(self, promise: Promise) -> bool:
+        # A pending cancellation makes the next await "settled" so that result_of throws.
+        return self.cancel.pending or self.table.get(promise.id).settled
+
+    def result_of(self, promise: Promise) -> Any:
+        if self.cancel.pending:
+            self.cancel.delivered = True
+            raise FlowThrow(cancelled_error())
+        record = self.table.get(promise.id)
+        if not record.settled:
+            raise RuntimeError(f"result_of on pending promise {promise.id} (protocol violation)")
+        value = copy.deepcopy(record.value)  # flow code may mutate what it got
+        if record.state == "rejected":
+            raise FlowThrow(value)
+        return value
+
+    def now_ms(self) -> int:
+        return self.now
+
+    def random(self) -> float:
+        return random.random()
+
+    def log(self, text: str) -> None:
+        self.logs.append(text)
+
+    def new_records(self) -> list[PromiseRecord]:
+        return [self.table.get(pid) for pid in self.requested]
+
+
+def referenced_promises(snapshot: JsonValue) -> set[int]:
+    """Promise ids a snapshot can reach: ``{"p": id}`` in the codec's format, and the
+    promise it waits on. Only these (and open combinators) are loaded per activation."""
+    found: set[int] = set()
+    stack: list[Any] = [snapshot.get("vars") if isinstance(snapshot, dict) else None]
+    waiting = snapshot.get("waiting") if isinstance(snapshot, dict) else None
+    if isinstance(waiting, int):
+        found.add(waiting)
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if len(item) == 1 and isinstance(item.get("p"), int):
+                found.add(item["p"])
+            else:
+                stack.extend(item.values())
+    return found
+
+
+def member_ids(records: Iterable[PromiseRecord]) -> set[int]:
+    """Promise ids that the given combinators refer to."""
+    ids: set[int] = set()
+    for record in records:
+        if record.kind == "combinator":
+            ids.update(ref["promise"] for ref in record.params["members"] if "promise" in ref)
+    return ids

@@ -1,0 +1,233 @@
+-- Named queries of workflow executions: versions, activations, timers and signals.
+-- Same rules as runtime.sql: times come from the runtime's clock as parameters, and
+-- every write about a claimed workflow is checked against its claim_token.
+
+-- name: register_versions
+-- A worker's versions; re-registering an existing one makes it current again.
+INSERT INTO rhythm.workflow_versions (name, version, source, source_path, created_at, registered_at)
+SELECT r.name, r.version, r.source, r.source_path, %(now)s,
+       %(now)s::timestamptz + (r.ord * interval '1 microsecond')
+FROM jsonb_to_recordset(%(rows)s::jsonb)
+     AS r(name text, version text, source text, source_path text, ord bigint)
+ON CONFLICT (name, version) DO UPDATE SET registered_at = excluded.registered_at;
+
+-- name: get_version_source
+SELECT source, source_path FROM rhythm.workflow_versions
+WHERE name = %(name)s AND version = %(version)s;
+
+-- name: current_versions
+-- The current (newest registered) version of each given name.
+SELECT DISTINCT ON (name) name, version
+FROM rhythm.workflow_versions
+WHERE name = ANY(%(names)s::text[])
+ORDER BY name, registered_at DESC;
+
+-- name: load_activation
+-- What an activation needs besides its claim: the snapshot and the execution's history.
+SELECT e.started_at, e.run_no, e.cancel_delivered, e.wake_seq,
+       s.snapshot, s.next_promise_id, s.waiting_on
+FROM rhythm.executions e
+LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id
+WHERE e.id = %(id)s;
+
+-- name: load_promises
+-- The promises a snapshot can reach, plus every open combinator (and, on a second call,
+-- their members).
+SELECT promise_id, kind, target, state, value, params, created_ms, settled_ms
+FROM rhythm.promises
+WHERE execution_id = %(id)s
+  AND (promise_id = ANY(%(ids)s::int[])
+       OR (%(open_combinators)s AND kind = 'combinator' AND state = 'pending'));
+
+-- name: load_buffered_signals
+SELECT id, channel, payload FROM rhythm.signals
+WHERE execution_id = %(id)s AND consumed_by IS NULL
+ORDER BY id;
+
+-- name: lock_claimed
+-- First statement of an activation's commit: the claim must still be ours.
+SELECT wake_seq, cancel_requested FROM rhythm.executions
+WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
+FOR UPDATE;
+
+-- name: save_snapshot
+INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, activations,
+                              updated_at)
+VALUES (%(id)s, %(snapshot)s::jsonb, %(next_promise_id)s, %(waiting_on)s, 1, %(now)s)
+ON CONFLICT (execution_id) DO UPDATE
+SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
+    waiting_on = excluded.waiting_on, activations = rhythm.snapshots.activations + 1,
+    updated_at = excluded.updated_at;
+
+-- name: delete_snapshot
+DELETE FROM rhythm.snapshots WHERE execution_id = %(id)s;
+
+-- name: write_promises
+-- New promises of an activation, and the ones it changed (combinators it settled, waits
+-- a race abandoned). A row settled meanwhile by someone else is never overwritten.
+INSERT INTO rhythm.promises AS p
+    (execution_id, promise_id, kind, target, state, value, due_at, params, created_ms,
+     settled_ms, settled_at, settle_seq, created_at)
+SELECT %(id)s, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.params,
+       r.created_ms, r.settled_ms,
+       CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END,
+       CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
+       %(now)s
+FROM jsonb_to_recordset(%(rows)s::jsonb)
+     AS r(promise_id int, kind text, target text, state text, value jsonb,
+          due_at timestamptz, params jsonb, created_ms bigint, settled_ms bigint)
+ON CONFLICT (execution_id, promise_id) DO UPDATE
+SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
+    settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
+WHERE p.state IN ('pending', 'abandoned');
+
+-- name: consume_signals
+-- Buffered signals that new waits of this activation took (FIFO was decided in memory).
+UPDATE rhythm.signals s
+SET consumed_by = c.promise_id, consumed_at = %(now)s
+FROM jsonb_to_recordset(%(rows)s::jsonb) AS c(signal_id bigint, promise_id int)
+WHERE s.id = c.signal_id AND s.execution_id = %(id)s AND s.consumed_by IS NULL
+RETURNING s.id;
+
+-- name: insert_effects
+-- The tasks and child workflows an activation requested, each settling one promise of
+-- it. Children run the version that is current for their name now.
+INSERT INTO rhythm.executions
+    (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
+     parent_id, parent_promise, created_at, updated_at)
+SELECT r.id, r.kind, r.name, r.version, r.inputs,
+       coalesce(r.queue,
+                (SELECT t.queue FROM rhythm.task_routes t
+                 WHERE t.name = r.name AND r.kind = 'task'),
+                %(default_queue)s),
+       r.priority, r.max_retries, r.options, %(now)s, %(id)s, r.promise_id, %(now)s, %(now)s
+FROM jsonb_to_recordset(%(rows)s::jsonb)
+     AS r(id text, kind text, name text, version text, inputs jsonb, queue text,
+          priority int, max_retries int, options jsonb, promise_id int)
+RETURNING queue;
+
+-- name: finish_activation
+-- The execution's new state; run_at makes it claimable again when something it waits
+-- for settled meanwhile (wake_seq moved) or it must go on at once.
+UPDATE rhythm.executions
+SET status = %(status)s,
+    result = %(result)s::jsonb,
+    error = %(error)s::jsonb,
+    run_at = CASE WHEN %(status)s = 'suspended'
+                       AND (%(again)s OR wake_seq <> %(wake_seq)s
+                            OR (cancel_requested AND NOT %(cancel_delivered)s))
+                  THEN %(now)s::timestamptz END,
+    claimed_by = NULL,
+    lease_expires_at = NULL,
+    cancel_delivered = %(cancel_delivered)s,
+    updated_at = %(now)s,
+    finished_at = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled')
+                       THEN %(now)s::timestamptz END
+WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
+RETURNING queue, run_at, parent_id,
+          CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke,
+          CASE WHEN finished_at IS NOT NULL THEN pg_notify('rhythm_done', id) END AS done;
+
+-- name: drop_waits
+-- Timers and signal waits that nobody will await any more (the execution ended, or a
+-- cancellation was delivered): they never fire and never consume a signal.
+UPDATE rhythm.promises
+SET state = 'abandoned'
+WHERE execution_id = %(id)s AND state = 'pending' AND kind IN ('timer', 'signal')
+  AND promise_id < %(below)s;
+
+-- name: cancel_children
+-- Cancellation reaches a workflow's tasks and child workflows: pending ones end now,
+-- running ones are told (heartbeat), suspended ones are woken to meet CancelledError.
+UPDATE rhythm.executions
+SET cancel_requested = true,
+    status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+    error = CASE WHEN status = 'pending' THEN %(error)s::jsonb ELSE error END,
+    run_at = CASE WHEN status = 'pending' THEN NULL
+                  WHEN status = 'suspended' THEN %(now)s::timestamptz
+                  ELSE run_at END,
+    finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
+    updated_at = %(now)s
+WHERE parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
+  AND NOT cancel_requested
+RETURNING id, status, queue,
+          CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke;
+
+-- name: fire_due_timers
+-- Timers and signal-wait timeouts that are due settle at their due instant (so that
+-- "first in time" races see when they fired, not when a worker noticed) and wake their
+-- executions.
+WITH due AS (
+    SELECT execution_id, promise_id FROM rhythm.promises
+    WHERE state = 'pending' AND due_at IS NOT NULL AND due_at <= %(now)s
+    ORDER BY due_at
+    LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+),
+fired AS (
+    UPDATE rhythm.promises p
+    SET state = CASE WHEN p.kind = 'timer' THEN 'resolved' ELSE 'rejected' END,
+        value = CASE WHEN p.kind = 'timer' THEN 'null'::jsonb ELSE p.params->'timeout_error' END,
+        settled_ms = (p.params->>'due')::bigint,
+        settled_at = p.due_at,
+        settle_seq = nextval('rhythm.settle_seq')
+    FROM due
+    WHERE p.execution_id = due.execution_id AND p.promise_id = due.promise_id
+    RETURNING p.execution_id
+),
+woken AS (
+    UPDATE rhythm.executions w
+    SET wake_seq = w.wake_seq + 1,
+        run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
+        updated_at = %(now)s
+    FROM (SELECT DISTINCT execution_id FROM fired) f
+    WHERE w.id = f.execution_id
+    RETURNING w.queue, w.run_at
+)
+SELECT queue, count(*) AS n, pg_notify('rhythm_wake', queue) AS notified
+FROM woken GROUP BY queue;
+
+-- name: next_timer_due
+SELECT min(due_at) AS due FROM rhythm.promises
+WHERE state = 'pending' AND due_at IS NOT NULL;
+
+-- name: lock_for_signal
+SELECT id, kind, status, queue FROM rhythm.executions WHERE id = %(id)s FOR UPDATE;
+
+-- name: open_signal_waits
+SELECT promise_id FROM rhythm.promises
+WHERE execution_id = %(id)s AND target = %(channel)s AND kind = 'signal' AND state = 'pending'
+ORDER BY promise_id;
+
+-- name: insert_signal
+INSERT INTO rhythm.signals (execution_id, channel, payload, sent_at, consumed_by, consumed_at)
+VALUES (%(id)s, %(channel)s, %(payload)s::jsonb, %(now)s, %(consumed_by)s,
+        CASE WHEN %(consumed_by)s::int IS NOT NULL THEN %(now)s::timestamptz END)
+RETURNING id;
+
+-- name: abandon_promises
+UPDATE rhythm.promises SET state = 'abandoned'
+WHERE execution_id = %(id)s AND promise_id = ANY(%(ids)s::int[]) AND state = 'pending';
+
+-- name: settle_signal_wait
+-- A signal settles the oldest live wait of its channel and wakes the execution.
+WITH settled AS (
+    UPDATE rhythm.promises
+    SET state = 'resolved', value = %(payload)s::jsonb, settled_ms = %(now_ms)s,
+        settled_at = %(now)s, settle_seq = nextval('rhythm.settle_seq')
+    WHERE execution_id = %(id)s AND promise_id = %(promise_id)s AND state = 'pending'
+    RETURNING execution_id
+)
+UPDATE rhythm.executions w
+SET wake_seq = w.wake_seq + 1,
+    run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
+    updated_at = %(now)s
+FROM settled
+WHERE w.id = settled.execution_id
+RETURNING CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) END AS woke;
+
+-- name: calls_of
+-- The tasks and child workflows an execution requested, in request order.
+SELECT kind, params FROM rhythm.promises
+WHERE execution_id = %(id)s AND kind IN ('task', 'child')
+ORDER BY promise_id;
