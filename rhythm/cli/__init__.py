@@ -45,9 +45,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from rhythm.cli import build, check, db, executions, migrate, run, worker
+    from rhythm.cli import bench, build, check, db, executions, migrate, run, worker
 
-    for module in (check, build, run, migrate, worker, executions, db):
+    for module in (check, build, run, migrate, worker, executions, db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -1,0 +1,109 @@
+"""ONE worker process for the benchmarks: ``python -m rhythm.bench.drain URL [options]``.
+
+Modes:
+
+* ``--tasks N``: run until N task outcomes are recorded (committed), then print
+  ``{"seconds": ...}`` on stdout. Time runs from just before the worker starts (it opens
+  its connections and registers inside the timed span, as Procrastinate's
+  ``run_worker`` does in the peer scripts) to the N-th recorded outcome.
+* ``--workflows W``: the same, until W workflow executions have ended (polled every
+  20 ms on a separate connection, as the DBOS peer script does).
+* ``--serve``: print ``ready`` once registered and run until SIGTERM.
+
+The worker is the runtime's own :class:`~rhythm.runtime.worker.Worker` with stock
+options; the tasks and flows are those of :mod:`rhythm.bench.noop`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import time
+from typing import Any
+
+from rhythm.bench.database import bench_queries
+from rhythm.bench.progress import Counter, progress_bar
+
+
+def _worker(url: str, concurrency: int, flows: str | None) -> Any:
+    import rhythm.bench.noop  # noqa: F401  (registers the tasks)
+    from rhythm.runtime.worker import Worker
+
+    options: dict[str, Any] = {"concurrency": concurrency, "poll_interval": 1.0}
+    if flows is not None:
+        from rhythm.runtime.versions import WorkflowVersions
+
+        versions = WorkflowVersions()
+        versions.add_folder(flows)
+        options["versions"] = versions
+    return Worker(url, **options)
+
+
+async def _until(worker: Any, done: Any, total: int, show: bool) -> float:
+    started = time.perf_counter()
+    runner = asyncio.create_task(worker.run())
+    with progress_bar(total, "draining", show) as bar:
+        counter = Counter(bar)
+        while (count := await done()) < total:
+            if runner.done():
+                runner.result()  # the worker died: raise its error
+                raise RuntimeError("the worker stopped before the work was done")
+            counter.to(count)
+            await asyncio.sleep(0.02)
+        counter.to(count)
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    await runner
+    return elapsed
+
+
+async def _drain_workflows(url: str, worker: Any, total: int, show: bool) -> float:
+    from rhythm.runtime.database import connect_async
+
+    async with await connect_async(url) as conn:
+        async def finished() -> int:
+            cur = await conn.execute(bench_queries()["count_finished"], {"kind": "workflow"})
+            row = await cur.fetchone()
+            return int(row[0]) if row else 0
+        return await _until(worker, finished, total, show)
+
+
+async def _serve(worker: Any) -> None:
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, worker.stop, True)
+    runner = asyncio.create_task(worker.run())
+    while not worker.registered.is_set() and not runner.done():
+        await asyncio.sleep(0.01)
+    print("ready", flush=True)
+    await runner
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m rhythm.bench.drain")
+    parser.add_argument("url")
+    parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--flows", default=None)
+    parser.add_argument("--progress", action="store_true")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--tasks", type=int)
+    mode.add_argument("--workflows", type=int)
+    mode.add_argument("--serve", action="store_true")
+    args = parser.parse_args(argv)
+    worker = _worker(args.url, args.concurrency, args.flows)
+    if args.serve:
+        asyncio.run(_serve(worker))
+        return
+    if args.tasks is not None:
+        async def recorded() -> int:
+            return int(worker.recorded)
+        seconds = asyncio.run(_until(worker, recorded, args.tasks, args.progress))
+    else:
+        seconds = asyncio.run(_drain_workflows(args.url, worker, args.workflows, args.progress))
+    print(json.dumps({"seconds": seconds, "recorded": worker.recorded,
+                      "activations": getattr(worker, "activations", 0)}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

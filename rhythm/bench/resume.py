@@ -1,0 +1,118 @@
+"""(d) Resume cost along one long loop: per-step time and snapshot size at iterations
+10, 1,000 and 10,000 of a single ``bench_loop`` workflow (one task per iteration).
+
+Per-step time at iteration k is the median gap between consecutive task starts (worker
+clock, ``executions.started_at``) over iterations k-5 … k+5. The snapshot is sampled
+every 20 ms while the workflow runs; the size at k is the first sample taken at or after
+activation k (its JSON text, and the bytes Postgres stores after compression).
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from rhythm.bench.availability import require_workflows
+from rhythm.bench.context import BenchContext, flows_folder
+from rhythm.bench.database import bench_queries, fresh_database
+from rhythm.bench.process import BenchError, run_drain
+from rhythm.bench.progress import Counter, progress_bar
+from rhythm.bench.results import Figure
+from rhythm.bench.workflows import check_all_completed, register_flows
+
+CHECKPOINTS = (10, 1_000, 10_000)
+WINDOW = 10
+
+
+def _drain_in_thread(url: str, folder: Any) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome.update(run_drain(url, workflows=1, flows=folder))
+        except Exception as err:  # reported by the caller
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def _sample_snapshots(url: str, execution_id: str, thread: threading.Thread, total: int,
+                      progress: bool) -> list[dict[str, Any]]:
+    samples: list[dict[str, Any]] = []
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn, \
+            progress_bar(total, "looping", progress) as bar:
+        counter = Counter(bar)
+        while thread.is_alive():
+            row = conn.execute(bench_queries()["snapshot_probe"], {"id": execution_id}).fetchone()
+            if row is not None:
+                samples.append(dict(row))
+                counter.to(min(row["activations"], total))
+            time.sleep(0.02)
+    return samples
+
+
+def _step_seconds(starts: dict[int, float], k: int) -> float:
+    gaps = [starts[i + 1] - starts[i] for i in range(k - WINDOW // 2, k + WINDOW // 2)
+            if i in starts and i + 1 in starts]
+    if not gaps:
+        raise BenchError(f"no task start times around iteration {k}")
+    return statistics.median(gaps)
+
+
+def run(ctx: BenchContext, checkpoints: tuple[int, ...] = CHECKPOINTS) -> list[Figure]:
+    require_workflows("resume")
+    from rhythm.runtime.client import Client
+
+    n = max(checkpoints) + WINDOW
+    with flows_folder() as folder, fresh_database(ctx.server_url) as url:
+        register_flows(url, folder)
+        with Client(url) as client:
+            execution_id = client.start("bench_loop", {"n": n}).id
+        thread, outcome = _drain_in_thread(url, folder)
+        samples = _sample_snapshots(url, execution_id, thread, n, ctx.progress)
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        check_all_completed(url, "workflow")
+        with psycopg.connect(url) as conn:
+            starts: dict[int, float] = dict(conn.execute(bench_queries()["task_start_times"],
+                                       {"name": "bench_noop"}).fetchall())
+    return _figures(checkpoints, starts, samples, n / outcome["seconds"])
+
+
+def _figures(checkpoints: tuple[int, ...], starts: dict[int, float],
+             samples: list[dict[str, Any]], rate: float) -> list[Figure]:
+    figures: list[Figure] = []
+    steps = {k: _step_seconds(starts, k) for k in checkpoints}
+    sizes = {k: next((s for s in samples if s["activations"] >= k), None) for k in checkpoints}
+    for k in checkpoints:
+        figures.append(Figure("resume", f"per-step time at iteration {k:,}", steps[k] * 1000,
+                              "ms", note=f"median of {WINDOW} gaps"))
+        size = sizes[k]
+        figures.append(Figure(
+            "resume", f"snapshot size at iteration {k:,}",
+            None if size is None else float(size["text_bytes"]), "bytes",
+            note="not sampled" if size is None else
+            f"stored {size['stored_bytes']} B; {size['promises']} promise rows",
+        ))
+    first, last = min(checkpoints), max(checkpoints)
+    figures.append(Figure("resume", f"per-step time ratio {last:,}/{first}",
+                          steps[last] / steps[first], "x", note="target <= 1.2"))
+    if len(checkpoints) > 2:  # the first checkpoint still pays the worker's warm-up
+        middle = sorted(checkpoints)[-2]
+        figures.append(Figure("resume", f"per-step time ratio {last:,}/{middle:,}",
+                              steps[last] / steps[middle], "x", note="both warm"))
+    small, large = sizes[first], sizes[last]
+    if small is not None and large is not None:
+        figures.append(Figure(
+            "resume", f"snapshot size ratio {last:,}/{first}",
+            large["text_bytes"] / small["text_bytes"], "x", note="target <= 1.2"))
+    figures.append(Figure("resume", "loop steps overall (1 workflow)", rate, "steps/s"))
+    return figures

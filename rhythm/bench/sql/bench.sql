@@ -1,0 +1,45 @@
+-- Queries of the benchmark harness (rhythm.bench) only: never used by the runtime.
+
+-- name: server_settings
+-- What a figure depends on: the server and its durability settings.
+SELECT current_setting('server_version') AS server_version,
+       current_setting('synchronous_commit') AS synchronous_commit,
+       current_setting('fsync') AS fsync,
+       current_setting('shared_buffers') AS shared_buffers,
+       current_setting('wal_sync_method') AS wal_sync_method;
+
+-- name: count_finished
+-- Executions of a kind that have ended (the drain's stop condition for workflows).
+SELECT count(*) AS finished,
+       count(*) FILTER (WHERE status <> 'completed') AS not_completed
+FROM rhythm.executions
+WHERE kind = %(kind)s AND finished_at IS NOT NULL;
+
+-- name: fill_pending
+-- %(n)s ready no-op task rows in one queue, as queue_task would write them.
+INSERT INTO rhythm.executions (id, kind, name, inputs, queue, run_at, created_at, updated_at)
+SELECT 'bench-' || g, 'task', 'bench_noop', jsonb_build_object('i', g), %(queue)s,
+       %(now)s, %(now)s, %(now)s
+FROM generate_series(1, %(n)s) AS g;
+
+-- name: analyze_executions
+ANALYZE rhythm.executions;
+
+-- name: snapshot_probe
+-- The looping workflow's saved state: activations so far and the snapshot's size.
+SELECT s.activations, octet_length(s.snapshot::text) AS text_bytes,
+       pg_column_size(s.snapshot) AS stored_bytes,
+       (SELECT count(*) FROM rhythm.promises p WHERE p.execution_id = s.execution_id)
+           AS promises
+FROM rhythm.snapshots s
+WHERE s.execution_id = %(id)s;
+
+-- name: task_start_times
+-- When each task of a run started (worker clock), by its loop index.
+SELECT (inputs ->> 'i')::int AS i, extract(epoch FROM started_at)::float8 AS started
+FROM rhythm.executions
+WHERE kind = 'task' AND name = %(name)s AND started_at IS NOT NULL
+ORDER BY i;
+
+-- name: execution_status
+SELECT status, error FROM rhythm.executions WHERE id = %(id)s;
