@@ -1,7 +1,7 @@
 """Commands that operate on executions: start, signal, status, list, cancel, retry.
 
-Thin wrappers over :class:`rhythm.Client`. ``start`` and ``signal`` concern workflows,
-whose Postgres side is not built yet: they say so (exit 2) instead of pretending.
+Thin wrappers over :class:`rhythm.Client`. JSON flags are parsed here with one-line
+errors (guarantee 10); a workflow that fails makes ``start --wait`` exit 1.
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ import click
 
 from rhythm.cli._options import json_option, with_settings
 from rhythm.config import Settings
-from rhythm.errors import NotBuiltYet
+from rhythm.errors import EXIT_FAILED
 
 STATUSES = ("pending", "running", "suspended", "completed", "failed", "cancelled")
-_WORKFLOWS = "workflow executions on Postgres are not built yet (issue 5, part E)"
 
 
 def _client(settings: Settings) -> Any:
@@ -36,20 +35,70 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 @click.option("--inputs", default=None, metavar="JSON", help="Inputs object (JSON).")
 @click.option("--id", "execution_id", default=None, help="Idempotency id of the execution.")
 @click.option("--wait", is_flag=True, help="Wait for the result.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="With --wait: give up after this many seconds.")
+@with_settings
 @json_option
-def start_command(name: str, inputs: str | None, execution_id: str | None, wait: bool,
-                  as_json: bool) -> None:
-    """Start workflow NAME (not built yet: workflows on Postgres)."""
-    raise NotBuiltYet(f"'rhythm start' is not built yet: {_WORKFLOWS}")
+def start_command(settings: Settings, name: str, inputs: str | None, execution_id: str | None,
+                  wait: bool, timeout: float | None, as_json: bool) -> None:
+    """Start workflow NAME on its current version (idempotent with --id)."""
+    from rhythm.runtime.payloads import parse_json_text
+
+    data = parse_json_text(inputs, "--inputs") if inputs is not None else None
+    with _client(settings) as client:
+        run = client.start(name, data, id=execution_id)
+        if not wait:
+            row = _jsonable(client.get(run.id))
+            _print_started(row, as_json)
+            return
+        try:
+            client.wait(run.id, timeout=timeout)
+        except TimeoutError as err:
+            raise click.ClickException(str(err)) from err
+        row = _jsonable(client.get(run.id))
+    _print_outcome(row, as_json)
+    if row["status"] != "completed":
+        raise SystemExit(EXIT_FAILED)
+
+
+def _print_started(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"id": row["id"], "status": row["status"]}, sort_keys=True))
+    else:
+        click.echo(f"{row['id']}: workflow {row['name']} {row['status']}")
+
+
+def _print_outcome(row: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({k: row[k] for k in ("id", "status", "result", "error")},
+                              sort_keys=True))
+        return
+    click.echo(f"{row['id']}: {row['status']}")
+    if row["status"] == "completed":
+        click.echo(f"result: {json.dumps(row['result'])}")
+    else:
+        click.echo(f"error: {json.dumps(row['error'])}")
 
 
 @click.command("signal")
 @click.argument("execution_id", metavar="ID")
 @click.argument("name")
 @click.option("--payload", default=None, metavar="JSON", help="Signal payload (JSON).")
-def signal_command(execution_id: str, name: str, payload: str | None) -> None:
-    """Send signal NAME to workflow execution ID (not built yet)."""
-    raise NotBuiltYet(f"'rhythm signal' is not built yet: {_WORKFLOWS}")
+@with_settings
+@json_option
+def signal_command(settings: Settings, execution_id: str, name: str, payload: str | None,
+                   as_json: bool) -> None:
+    """Send signal NAME to workflow execution ID (refused once it has ended)."""
+    from rhythm.runtime.payloads import parse_json_text
+
+    data = parse_json_text(payload, "--payload") if payload is not None else None
+    with _client(settings) as client:
+        sent = client.signal(execution_id, name, data)
+    if as_json:
+        click.echo(json.dumps({"id": execution_id, "signal": name, **sent}, sort_keys=True))
+    else:
+        where = "delivered" if sent["delivered_to"] is not None else "buffered"
+        click.echo(f"{execution_id}: signal {name!r} {where}")
 
 
 @click.command("status")

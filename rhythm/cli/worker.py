@@ -3,7 +3,8 @@
 Task modules named with ``-m`` are imported (registering their ``@rhythm.task``
 functions) before the worker starts; the current directory is on the import path.
 SIGTERM or Ctrl-C stops claiming and lets in-flight tasks finish (a second one hands
-them back at once). Workflow activations (``--flows``) are not built yet and say so.
+them back at once). Workflow versions come from ``generated/`` (``rhythm build`` output,
+if the folder exists) and from ``--flows DIR`` (compiled at start); all are registered.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import click
 
 from rhythm.cli._options import with_settings
 from rhythm.config import Settings
-from rhythm.errors import NotBuiltYet
 
 
 @click.command("worker")
@@ -28,6 +28,8 @@ from rhythm.errors import NotBuiltYet
               help="Python module defining @rhythm.task functions (repeatable).")
 @click.option("--flows", type=click.Path(file_okay=False), default=None,
               help="Folder of .flow files whose versions this worker registers.")
+@click.option("--generated", type=click.Path(file_okay=False), default="generated",
+              show_default=True, help="Folder of `rhythm build` output to load, if present.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
               help="Executions run at the same time (threads for sync tasks).")
 @click.option("--lease", "lease_seconds", type=click.FloatRange(min=1), default=30.0,
@@ -39,25 +41,27 @@ from rhythm.errors import NotBuiltYet
 @with_settings
 def worker_command(
     settings: Settings, queues: tuple[str, ...], modules: tuple[str, ...], flows: str | None,
-    concurrency: int, lease_seconds: float, poll_interval: float, shutdown_grace: float,
+    generated: str, concurrency: int, lease_seconds: float, poll_interval: float,
+    shutdown_grace: float,
 ) -> None:
-    """Run a worker: claim tasks from QUEUEs, run them, record their results."""
-    if flows is not None:
-        raise NotBuiltYet(
-            "'rhythm worker --flows' is not built yet: workflow executions on Postgres "
-            "(issue 5, part E); this worker runs tasks only"
-        )
+    """Run a worker: claim tasks and workflow activations from QUEUEs and run them."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _import_task_modules(modules)
     from rhythm.runtime.tasks import REGISTRY
+    from rhythm.runtime.versions import WorkflowVersions
     from rhythm.runtime.worker import Worker
     from rhythm.store import database_url
 
-    if not REGISTRY.names():
-        click.echo("rhythm: warning: no tasks registered (use -m MODULE)", err=True)
+    versions = WorkflowVersions()
+    versions.add_generated(generated)
+    if flows is not None:
+        versions.add_folder(flows)
+    if not REGISTRY.names() and not versions.local:
+        click.echo("rhythm: warning: no tasks (-m MODULE) or workflows (--flows DIR)", err=True)
     worker = Worker(
-        database_url(settings), queues=queues or ("default",), concurrency=concurrency,
+        database_url(settings), versions=versions, queues=queues or ("default",),
+        concurrency=concurrency,
         lease_seconds=lease_seconds, poll_interval=poll_interval, shutdown_grace=shutdown_grace,
     )
     worker.run_forever()

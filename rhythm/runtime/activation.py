@@ -308,6 +308,7 @@ class ActivationRunner:
             await cur.execute(Q["lock_claimed"], {"id": claim.id, "token": claim.token})
             if await cur.fetchone() is None:
                 raise StaleClaim(claim.id)
+            again = await self._late_signals(cur, claim, host, plan)
             rows = promise_rows(host.table, loaded.seen, set(host.requested))
             if rows:
                 await cur.execute(Q["write_promises"], {**base, "rows": json.dumps(rows)})
@@ -334,7 +335,7 @@ class ActivationRunner:
             await cur.execute(Q["finish_activation"], {
                 **base, "token": claim.token, "status": plan.status, "result": plan.result,
                 "error": None if plan.error is None else _error_text(plan.error),
-                "again": False, "wake_seq": claim.wake_seq,
+                "again": again, "wake_seq": claim.wake_seq,
                 "cancel_delivered": host.cancel.delivered,
             })
             finished = await cur.fetchone()
@@ -342,6 +343,31 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
             if ended and finished["parent_id"] is not None:
                 await cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": now})
+
+    @staticmethod
+    async def _late_signals(
+        cur: psycopg.AsyncCursor[Any], claim: Claim, host: WorkflowHost, plan: Plan
+    ) -> bool:
+        """Signals sent while this activation ran found none of its new waits (they were
+        not committed); now that the row lock orders us after them, the new waits take
+        them. True when that settles what the machine waits on (run again at once)."""
+        if plan.status != "suspended" or plan.idle:
+            return False
+        waits = [r for r in host.new_records()
+                 if r.kind == "signal" and not r.settled and not r.abandoned]
+        if not waits:
+            return False
+        taken = {c["signal_id"] for c in plan.consumed}
+        await cur.execute(Q["load_buffered_signals"], {"id": claim.id})
+        late = [r for r in await cur.fetchall() if r["id"] not in taken]
+        for wait in waits:
+            match = next((r for r in late if r["channel"] == wait.params["channel"]), None)
+            if match is not None:
+                late.remove(match)
+                host.table.settle(wait.id, True, match["payload"], host.now)
+                plan.consumed.append({"signal_id": match["id"], "promise_id": wait.id})
+        host.table.propagate()
+        return _settled(host.table, plan.waiting_on)
 
     @staticmethod
     async def _cancel_effects(

@@ -1,4 +1,4 @@
-"""The execution commands: status, list, cancel, retry (--json), and the not-built ones."""
+"""The execution commands: status, list, cancel, retry (--json), bad JSON flags."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ def test_unknown_id_is_one_clear_line(db_url: str) -> None:
     assert err.strip() == "rhythm: error: no execution with id 'nope'"
 
 
-def test_workflow_commands_say_they_are_not_built() -> None:
-    for args in (["start", "process_order"], ["signal", "x", "approval"]):
-        code, _, err = rhythm_cli(*args)
-        assert code == 2
-        assert "not built yet" in err
+def test_bad_json_flags_are_one_clear_line(db_url: str) -> None:
+    code, _, err = rhythm_cli("start", "w", "--inputs", "{oops", "--database-url", db_url)
+    assert code != 0 and err.count("\n") == 1 and "--inputs is not valid JSON" in err
+    code, _, err = rhythm_cli("signal", "x", "go", "--payload", "[1,", "--database-url", db_url)
+    assert code != 0 and "--payload is not valid JSON" in err

@@ -3,6 +3,7 @@ cancellation, versions and poison inputs, with an in-process worker on a real da
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -140,3 +141,20 @@ def test_idempotent_start(client: Client, wf_worker: Worker) -> None:
     assert a.id == b.id == "order-1"
     assert a.result(timeout=10) == {"a": 2, "b": 12}
 
+
+
+def test_cli_start_signal_wait(db_url: str, wf_worker: Worker) -> None:
+    from test_runtime_cli import rhythm_cli
+
+    code, out, _ = rhythm_cli("start", "waiter", "--id", "cli-w", "--json",
+                              "--database-url", db_url)
+    assert code == 0 and json.loads(out)["id"] == "cli-w"
+    code, out, _ = rhythm_cli("signal", "cli-w", "go", "--payload", '{"n": 7}',
+                              "--database-url", db_url)
+    assert code == 0 and "signal 'go'" in out
+    code, out, _ = rhythm_cli("start", "waiter", "--id", "cli-w", "--wait", "--json",
+                              "--database-url", db_url)
+    assert code == 0
+    assert json.loads(out)["result"] == [{"n": 7}, "TimeoutError"]
+    code, _, err = rhythm_cli("signal", "cli-w", "go", "--database-url", db_url)
+    assert code != 0 and "has ended (completed)" in err
