@@ -50,7 +50,13 @@ from rhythm.runtime.jobs import Claim
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
-from rhythm.runtime.wfhost import CancelState, WorkflowHost, member_ids, referenced_promises
+from rhythm.runtime.wfhost import (
+    CancelState,
+    WorkflowHost,
+    member_ids,
+    referenced_promises,
+    settle_due,
+)
 
 log = logging.getLogger("rhythm.activation")
 
@@ -188,6 +194,7 @@ class ActivationRunner:
         host: WorkflowHost,
     ) -> Plan:
         plan = Plan("suspended")
+        settle_due(loaded.table, host.now)
         loaded.table.propagate()
         try:
             cls = await self.versions.load(conn, claim.name, claim.version)
@@ -435,7 +442,7 @@ def promise_rows(
     for record in table:
         if record.id not in new and seen.get(record.id) == (record.state, record.abandoned):
             continue
-        if record.id not in new and record.kind in ("task", "child", "timer") and record.settled:
+        if record.id not in new and record.kind in ("task", "child") and record.settled:
             continue  # settled by the database, never by an activation
         state = "abandoned" if record.abandoned and not record.settled else _DB_STATE[record.state]
         value = record.value  # a child that could not start carries its wrapped error

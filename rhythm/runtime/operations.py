@@ -24,7 +24,7 @@ from rhythm.runtime import failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.payloads import encode, encode_object
 from rhythm.runtime.sql import Q
-from rhythm.runtime.wfhost import member_ids
+from rhythm.runtime.wfhost import member_ids, settle_due
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -147,7 +147,7 @@ def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[R
     waits = yield "open_signal_waits", {"id": execution_id, "channel": channel}
     receiver = None
     if waits:
-        abandoned = yield from _abandoned_waits(execution_id)
+        abandoned = yield from _abandoned_waits(execution_id, epoch_ms(now))
         if abandoned:
             yield "abandon_promises", {"id": execution_id, "ids": sorted(abandoned)}
         receiver = next((w["promise_id"] for w in waits if w["promise_id"] not in abandoned), None)
@@ -163,7 +163,7 @@ def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[R
     return {"signal_id": rows[0]["id"], "delivered_to": receiver}
 
 
-def _abandoned_waits(execution_id: str) -> Op[set[int]]:
+def _abandoned_waits(execution_id: str, now_ms: int) -> Op[set[int]]:
     """Signal waits that open races/anys have abandoned by now (the engine decides)."""
     params = {"id": execution_id, "ids": [], "open_combinators": True}
     rows = yield "load_promises", params
@@ -179,6 +179,7 @@ def _abandoned_waits(execution_id: str) -> Op[set[int]]:
     if not records:
         return set()
     table = PromiseTable(list(records.values()), next_id=max(records) + 1)
+    settle_due(table, now_ms)
     return set(table.propagate().abandoned)
 
 

@@ -130,3 +130,25 @@ def member_ids(records: Iterable[PromiseRecord]) -> set[int]:
         if record.kind == "combinator":
             ids.update(ref["promise"] for ref in record.params["members"] if "promise" in ref)
     return ids
+
+
+def settle_due(table: PromiseTable, now: int) -> list[int]:
+    """Settle timers and signal-wait timeouts that are due at ``now``, at their due instant.
+
+    The worker's timer statement does the same in the database; doing it here as well
+    means an activation or a signal never sees a due timer as pending just because that
+    statement has not run yet, so "first in time" races and abandoned waits are decided
+    as the in-memory host decides them."""
+    fired = []
+    for record in sorted(table, key=lambda r: (r.params.get("due") or 0, r.id)):
+        due = record.params.get("due")
+        if record.settled or record.abandoned or due is None or int(due) > now:
+            continue
+        if record.kind == "timer":
+            table.settle(record.id, True, None, int(due))
+        elif record.kind == "signal" and "timeout_error" in record.params:
+            table.settle(record.id, False, record.params["timeout_error"], int(due))
+        else:
+            continue
+        fired.append(record.id)
+    return fired
