@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import ArgumentMismatch, TaskDefinition, TaskRegistry, bind_arguments
 
 TERMINAL = ("completed", "failed", "cancelled")
+log = logging.getLogger("rhythm.jobs")
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,15 @@ class TaskRunner:
             raise
         except _Stale:
             return None
+        except psycopg.OperationalError as err:
+            if not definition.transactional:
+                return self._failure(claim, definition, failures.from_exception(
+                    claim.name, err, claim.attempt), retryable=definition.is_retryable(err))
+            # The runtime's own connection for the task's transaction was lost: not the
+            # task's fault, so the row goes back (attempt not counted) once it reconnects.
+            log.warning("database lost while running %s (%s); handing it back", claim.id, err)
+            return Outcome(claim.id, claim.token, "pending", handed_back=True,
+                           run_at=self.clock.now() + timedelta(seconds=1))
         except Exception as err:
             return self._failure(
                 claim, definition, failures.from_exception(claim.name, err, claim.attempt),
@@ -268,13 +279,15 @@ class TaskRunner:
                 self._sync_pool = ConnectionPool(
                     self.url, min_size=1, max_size=max(self.threads._max_workers, 1),
                     kwargs={"autocommit": True}, open=True,
+                    check=ConnectionPool.check_connection,  # none broken by a restart
                 )
             return self._sync_pool
 
     async def _async_connections(self) -> AsyncConnectionPool[Any]:
         if self._async_pool is None:
             pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
-                self.url, min_size=1, max_size=10, kwargs={"autocommit": True}, open=False
+                self.url, min_size=1, max_size=10, kwargs={"autocommit": True}, open=False,
+                check=AsyncConnectionPool.check_connection,
             )
             await pool.open()
             self._async_pool = pool

@@ -142,6 +142,7 @@ class Worker:
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
             kwargs={"autocommit": True}, open=False,
+            check=AsyncConnectionPool.check_connection,
         )
         await self._pool.open()
         await self._register()

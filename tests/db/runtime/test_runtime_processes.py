@@ -72,10 +72,3 @@ def test_sigterm_hands_back_what_outlives_the_grace_period(
     finally:
         _stop(again)
     assert task_log() == ["handed"]
-
-
-def test_worker_with_flows_says_not_built(db_url: str) -> None:
-    proc = spawn_worker(db_url, "--flows", "workflows")
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 2
-    assert "not built yet" in err
