@@ -1,0 +1,121 @@
+"""Profile the drain worker on the no-op task path or the workflow step path.
+
+    .venv/bin/python benchmarks/profile_hot_path.py --database-url URL [--kind tasks|workflows]
+        [--n 20000] [--profiler none|py-spy|pyinstrument] [--out DIR]
+
+Fresh database on URL's server, N no-op tasks (or N/10 workflows of 10 steps) queued,
+then ONE worker process (``python -m rhythm.bench.drain``) drains them, optionally under
+py-spy (``--format raw``: collapsed stacks, all threads, GIL-idle frames excluded) or
+pyinstrument (text tree). Also prints the CPU seconds spent by the worker process and by
+the Postgres server processes during the drain, from /proc: which side bounds the figure.
+py-spy and pyinstrument are ad-hoc tools (pip install py-spy pyinstrument), not
+dependencies of the project.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rhythm.bench.context import flows_folder
+from rhythm.bench.database import fresh_database
+from rhythm.bench.tasks import enqueue_tasks
+from rhythm.bench.workflows import register_flows, start_workflows
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU of one process (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every live Postgres server process, by pid."""
+    found: dict[int, float] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found[int(entry.name)] = cpu_seconds(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+class PostgresCpu:
+    """Postgres CPU spent since creation; sampled often, since backends that exit with
+    their connection take their counters with them."""
+
+    def __init__(self) -> None:
+        self.before = postgres_cpu()
+        self.latest = dict(self.before)
+
+    def sample(self) -> None:
+        for pid, seconds in postgres_cpu().items():
+            self.latest[pid] = max(seconds, self.latest.get(pid, 0.0))
+
+    def spent(self) -> float:
+        return sum(v - self.before.get(pid, 0.0) for pid, v in self.latest.items())
+
+
+def drain_command(url: str, kind: str, n: int, flows: Path, profiler: str, out: Path) -> list[str]:
+    mode = ["--tasks", str(n)] if kind == "tasks" else ["--workflows", str(n // 10),
+                                                        "--flows", str(flows)]
+    base = ["-m", "rhythm.bench.drain", url, *mode]
+    if profiler == "py-spy":
+        spy = str(Path(sys.executable).parent / "py-spy")
+        return [spy, "record", "--format", "raw", "--rate", "250", "--threads",
+                "-o", str(out / f"{kind}.pyspy.txt"), "--", sys.executable, *base]
+    if profiler == "pyinstrument":
+        return [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all",
+                "-o", str(out / f"{kind}.pyinstrument.txt"), *base]
+    return [sys.executable, *base]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--kind", choices=["tasks", "workflows"], default="tasks")
+    parser.add_argument("--n", type=int, default=20000)
+    parser.add_argument("--profiler", choices=["none", "py-spy", "pyinstrument"], default="none")
+    parser.add_argument("--out", default="/tmp/rhythm-profile")
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with flows_folder() as flows, fresh_database(args.database_url) as url:
+        if args.kind == "tasks":
+            enqueue_tasks(url, "bench_noop", args.n)
+        else:
+            register_flows(url, flows)
+            start_workflows(url, "bench_steps", {"steps": 10}, args.n // 10)
+        pg = PostgresCpu()
+        started = time.perf_counter()
+        proc = subprocess.Popen(drain_command(url, args.kind, args.n, flows, args.profiler, out),
+                                stdout=subprocess.PIPE, text=True)
+        worker_cpu = 0.0
+        while proc.poll() is None:
+            worker_cpu = max(worker_cpu, cpu_seconds(proc.pid))
+            pg.sample()
+            time.sleep(0.05)
+        wall = time.perf_counter() - started
+        pg_cpu = pg.spent()
+        assert proc.stdout is not None
+        print(proc.stdout.read().strip())
+    steps = args.n
+    print(f"{args.kind}: {steps} steps, wall {wall:.2f}s incl. process start "
+          f"({steps / wall:,.0f}/s); CPU: worker process ~{worker_cpu:.2f}s "
+          f"({worker_cpu / steps * 1e6:.0f} us/step), postgres {pg_cpu:.2f}s "
+          f"({pg_cpu / steps * 1e6:.0f} us/step)")
+
+
+if __name__ == "__main__":
+    main()
