@@ -2,7 +2,8 @@
 10, 1,000 and 10,000 of a single ``bench_loop`` workflow (one task per iteration).
 
 Per-step time at iteration k is the median gap between consecutive task starts (worker
-clock, ``executions.started_at``) over iterations k-5 … k+5. The snapshot is sampled
+clock, ``executions.started_at``) over the 40 iterations around k (k-20 … k+20, never
+before iteration 1: the very first step pays the worker's warm-up). The snapshot is sampled
 every 20 ms while the workflow runs; the size at k is the first sample taken at or after
 activation k (its JSON text, and the bytes Postgres stores after compression).
 """
@@ -26,7 +27,7 @@ from rhythm.bench.results import Figure
 from rhythm.bench.workflows import check_all_completed, register_flows
 
 CHECKPOINTS = (10, 1_000, 10_000)
-WINDOW = 10
+WINDOW = 40
 
 
 def _drain_in_thread(url: str, folder: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -59,7 +60,8 @@ def _sample_snapshots(url: str, execution_id: str, thread: threading.Thread, tot
 
 
 def _step_seconds(starts: dict[int, float], k: int) -> float:
-    gaps = [starts[i + 1] - starts[i] for i in range(k - WINDOW // 2, k + WINDOW // 2)
+    first = max(1, k - WINDOW // 2)
+    gaps = [starts[i + 1] - starts[i] for i in range(first, first + WINDOW)
             if i in starts and i + 1 in starts]
     if not gaps:
         raise BenchError(f"no task start times around iteration {k}")
@@ -70,7 +72,7 @@ def run(ctx: BenchContext, checkpoints: tuple[int, ...] = CHECKPOINTS) -> list[F
     require_workflows("resume")
     from rhythm.runtime.client import Client
 
-    n = max(checkpoints) + WINDOW
+    n = max(checkpoints) + WINDOW + 1
     with flows_folder() as folder, fresh_database(ctx.server_url) as url:
         register_flows(url, folder)
         with Client(url) as client:
