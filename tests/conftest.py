@@ -9,8 +9,11 @@ Fixtures for database tests (each marks its test ``db`` automatically):
 - ``rhythm_home``: an empty folder for an embedded server; any server in it is stopped
   and the folder removed afterwards.
 
-The RHYTHM_* environment is cleared for the run (so a developer's RHYTHM_DATABASE_URL is
-never used by mistake) and RHYTHM_HOME points at the session's temporary home.
+Everything lives in one temporary folder per run (``/tmp/rhythm-test-*``: ``server/`` for
+the session server, ``homes/`` for per-test servers), removed with every server in it at
+the end; a detached watcher does the same if the run is killed. The RHYTHM_* environment
+is cleared for the run (so a developer's RHYTHM_DATABASE_URL is never used by mistake)
+and RHYTHM_HOME points at the session server's home.
 """
 
 from __future__ import annotations
@@ -25,39 +28,45 @@ from dbfixtures import (
     PrivateServer,
     SessionServer,
     discard_home,
+    discard_session,
     ensure_template,
     fresh_database,
     make_home,
+    make_session_root,
     session_server,
+    spawn_reaper,
 )
 
 from rhythm.store import admin
 
 DB_FIXTURES = {"pg_server", "template_db", "db_url", "private_server", "rhythm_home"}
-_HOME_KEY = "rhythm_test_home"
-_home_stash = pytest.StashKey[Path]()
+_ROOT_KEY = "rhythm_test_root"
+_root_stash = pytest.StashKey[Path]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     worker_input: dict[str, Any] | None = getattr(config, "workerinput", None)
-    # The controller (or a run without xdist) makes the session home; workers inherit it.
-    home = Path(worker_input[_HOME_KEY]) if worker_input is not None else make_home()
-    config.stash[_home_stash] = home
+    if worker_input is not None:  # xdist worker: share the controller's folder and server
+        root = Path(worker_input[_ROOT_KEY])
+    else:  # the controller, or a run without xdist
+        root = make_session_root()
+        spawn_reaper(root)
+    config.stash[_root_stash] = root
     for name in [k for k in os.environ if k.startswith("RHYTHM_")]:
         if name != "RHYTHM_TEST_DATABASE_URL":
             del os.environ[name]
-    os.environ["RHYTHM_HOME"] = str(home)
+    os.environ["RHYTHM_HOME"] = str(root / "server")
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
-    """xdist: every worker shares the controller's home, hence one server."""
-    node.workerinput[_HOME_KEY] = str(node.config.stash[_home_stash])
+    """xdist: every worker shares the controller's folder, hence one server."""
+    node.workerinput[_ROOT_KEY] = str(node.config.stash[_root_stash])
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if getattr(config, "workerinput", None) is None and _home_stash in config.stash:
-        discard_home(config.stash[_home_stash])
+    if getattr(config, "workerinput", None) is None and _root_stash in config.stash:
+        discard_session(config.stash[_root_stash])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -69,7 +78,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def pg_server(pytestconfig: pytest.Config) -> SessionServer:
-    return session_server(pytestconfig.stash[_home_stash])
+    return session_server(pytestconfig.stash[_root_stash])
 
 
 @pytest.fixture(scope="session")
@@ -85,15 +94,15 @@ def db_url(pg_server: SessionServer, template_db: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def rhythm_home() -> Iterator[Path]:
-    home = make_home("rhythm-home-")
+def rhythm_home(pytestconfig: pytest.Config) -> Iterator[Path]:
+    home = make_home(pytestconfig.stash[_root_stash], "home-")
     yield home
     discard_home(home)
 
 
 @pytest.fixture
-def private_server() -> Iterator[PrivateServer]:
-    home = make_home("rhythm-private-")
+def private_server(pytestconfig: pytest.Config) -> Iterator[PrivateServer]:
+    home = make_home(pytestconfig.stash[_root_stash], "private-")
     try:
         yield PrivateServer(home)
     finally:

@@ -9,6 +9,7 @@ every test gets ``CREATE DATABASE ... TEMPLATE`` of it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -31,10 +32,18 @@ TEMPLATE_LOCK_KEY = 0x524859_0001
 REPO = Path(__file__).resolve().parent.parent
 
 
-def make_home(prefix: str = "rhythm-test-") -> Path:
-    """A fresh folder for an embedded server, reachable by the server's system user."""
-    home = Path(tempfile.mkdtemp(prefix=prefix))
-    home.chmod(0o755)  # mkdtemp makes 0700; as root the server runs as another user
+def make_session_root() -> Path:
+    """The run's folder: ``server/`` (the session server) and ``homes/`` (per-test homes)."""
+    root = Path(tempfile.mkdtemp(prefix="rhythm-test-"))
+    root.chmod(0o755)  # mkdtemp makes 0700; as root the server runs as another user
+    (root / "homes").mkdir(mode=0o755)
+    return root
+
+
+def make_home(root: Path, prefix: str = "home-") -> Path:
+    """A fresh folder under the session root for an embedded server of one test."""
+    home = Path(tempfile.mkdtemp(prefix=prefix, dir=root / "homes"))
+    home.chmod(0o755)
     return home
 
 
@@ -51,6 +60,37 @@ def discard_home(home: Path) -> None:
         shutil.rmtree(home, ignore_errors=True)
 
 
+def discard_session(root: Path) -> None:
+    """Stop every server of the run (session and per-test) and delete the run's folder."""
+    homes = root / "homes"
+    for home in [root / "server", *(homes.iterdir() if homes.is_dir() else [])]:
+        if home.is_dir():
+            with contextlib.suppress(Exception):  # clean up the rest whatever happens
+                discard_home(home)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def spawn_reaper(root: Path) -> None:
+    """Start a detached watcher that cleans the run up once this process is gone, so a
+    run killed by SIGTERM or SIGKILL leaves no server behind (normal runs clean up in
+    pytest_unconfigure and the watcher finds nothing left)."""
+    subprocess.Popen(
+        [sys.executable, __file__, "--reap", str(os.getpid()), str(root)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True, cwd="/",
+    )
+
+
+def _reap(pid: int, root: Path) -> None:
+    while root.exists():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            discard_session(root)
+            return
+        time.sleep(1)
+
+
 @dataclass
 class SessionServer:
     """The session's Postgres. ``admin_url`` may create and drop databases."""
@@ -62,10 +102,11 @@ class SessionServer:
         return with_database(self.admin_url, database)
 
 
-def session_server(home: Path) -> SessionServer:
+def session_server(root: Path) -> SessionServer:
     external = os.environ.get("RHYTHM_TEST_DATABASE_URL")
     if external:
         return SessionServer(admin_url=external, embedded_home=None)
+    home = root / "server"
     status = embedded.start(embedded_settings(home))
     assert status.port is not None
     return SessionServer(embedded.server_url(status.port, "postgres"), embedded_home=home)
@@ -147,3 +188,7 @@ def run_cli(
         capture_output=True, text=True, env=child_env, timeout=timeout,
         cwd=home or REPO, stdin=subprocess.DEVNULL, check=False,
     )
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--reap"]:
+    _reap(int(sys.argv[2]), Path(sys.argv[3]))
