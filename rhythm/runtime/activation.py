@@ -164,6 +164,8 @@ class ActivationRunner:
             assert head is not None
             snapshot = head["snapshot"]
             wanted = referenced_promises(snapshot) if snapshot is not None else set()
+            if head["waiting_on"] is not None:
+                wanted.add(head["waiting_on"])
             records = await self._promises(cur, claim.id, wanted, open_combinators=True)
             missing = member_ids(records.values()) - records.keys()
             while missing:

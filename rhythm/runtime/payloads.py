@@ -8,11 +8,14 @@ here with one clear line (:class:`InputError`) before it reaches Postgres.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rhythm.errors import InputError
 
 MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB per inputs object, signal payload or result
+# A \u0000 escape in JSON text, not a literal backslash followed by "u0000".
+_ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def encode(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
@@ -21,8 +24,8 @@ def encode(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     except (TypeError, ValueError) as err:
         raise InputError(f"{what} is not JSON: {_reason(err)}") from err
-    if "\\u0000" in text:
-        raise InputError(f"{what} contains a NUL character (\\u0000), which Postgres cannot store")
+    if "\\u0000" in text and _ESCAPED_NUL.search(text):
+        raise InputError(f"{what} contains a NUL character (U+0000), which Postgres cannot store")
     size = len(text.encode("utf-8"))
     if size > limit:
         raise InputError(f"{what} is {size} bytes of JSON, over the limit of {limit} bytes")

@@ -64,6 +64,13 @@ def _registered(url: str) -> bool:
                             ).fetchone() is not None
 
 
+def _census(url: str) -> list[tuple[str, str, int]]:
+    """Executions by kind and status: what a failed wait prints."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        return conn.execute("SELECT kind, status, count(*) FROM rhythm.executions "
+                            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+
+
 def _all_done(url: str, ids: list[str]) -> bool:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT count(*) FROM rhythm.executions WHERE id = ANY(%s) "
@@ -109,7 +116,10 @@ def test_sigkill_workers_at_random_while_200_workflows_run(db_url: str, flows: P
             procs[victim].communicate()
             kills += 1
             procs[victim] = _workers(db_url, flows, 1)[0]
-        wait_for(lambda: _all_done(db_url, ids), timeout=90, what="all 200 workflows")
+        try:
+            wait_for(lambda: _all_done(db_url, ids), timeout=90, what="all 200 workflows")
+        except AssertionError as err:
+            raise AssertionError(f"{err}: {_census(db_url)}") from None
     finally:
         _stop_all(procs)
     assert kills >= 5
@@ -125,7 +135,14 @@ def test_workers_reconnect_after_a_postgres_restart(private_server, flows: Path)
         ids = _start_all(url, 40)
         time.sleep(0.3)
         private_server.restart()
-        wait_for(lambda: _all_done(url, ids), timeout=60, what="workflows after the restart")
+        try:
+            wait_for(lambda: _all_done(url, ids), timeout=60, what="workflows after restart")
+        except AssertionError as err:
+            census = _census(url)
+            for proc in procs:
+                proc.kill()
+            logs = "".join(proc.communicate()[1][-3000:] for proc in procs)
+            raise AssertionError(f"{err}: {census}\n{logs}") from None
     finally:
         _stop_all(procs)
     _check_exactly_once(url, ids)

@@ -3,10 +3,12 @@ cancellation, versions and poison inputs, with an in-process worker on a real da
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import running_worker, wait_for
 
@@ -158,3 +160,108 @@ def test_cli_start_signal_wait(db_url: str, wf_worker: Worker) -> None:
     assert json.loads(out)["result"] == [{"n": 7}, "TimeoutError"]
     code, _, err = rhythm_cli("signal", "cli-w", "go", "--database-url", db_url)
     assert code != 0 and "has ended (completed)" in err
+
+
+# ---------------------------------------------------------------- guarantee 4 and 5
+
+V1 = 'const r = await Task.run("add", { a: 1 })\nreturn ["v1", r]\n'
+V2 = 'const r = await Task.run("add", { a: 2 })\nreturn ["v2", r]\n'
+PINNED = 'await Signal.next("go")\nreturn "v1"\n'
+
+
+def test_executions_stay_on_their_version_and_old_ones_compile_from_source(
+    db_url: str, client: Client
+) -> None:
+    first = WorkflowVersions()
+    first.add_source(PINNED, "pinned.flow", "pinned")
+    with running_worker(db_url, versions=first) as w:
+        assert w.registered.wait(10)
+        old = client.start("pinned")
+        wait_for(lambda: client.get(old.id)["status"] == "suspended", what="suspended")
+    second = WorkflowVersions()  # a redeploy: only the new version on disk
+    second.add_source('return "v2"\n', "pinned.flow", "pinned")
+    with running_worker(db_url, versions=second) as w:
+        assert w.registered.wait(10)
+        new = client.start("pinned")
+        assert new.result(timeout=10) == "v2"
+        client.signal(old.id, "go")
+        assert old.result(timeout=10) == "v1"  # compiled from the stored source
+    assert client.get(old.id)["version"] != client.get(new.id)["version"]
+
+
+def test_redeploying_an_older_version_makes_it_current_again(
+    db_url: str, client: Client
+) -> None:
+    for source, expected in ((V1, ["v1", 1]), (V2, ["v2", 2]), (V1, ["v1", 1])):
+        versions = WorkflowVersions()
+        versions.add_source(source, "ver.flow", "ver")
+        with running_worker(db_url, versions=versions) as w:
+            assert w.registered.wait(10)
+            assert client.start("ver").result(timeout=10) == expected
+
+
+POISON = {
+    "runaway": "let i = 0\nwhile (true) { i = i + 1 }\n",
+    "notjson": 'return "nul\\u0000"\n',  # Postgres cannot store NUL in jsonb
+    "healthy": 'return await Task.run("add", { a: 40, b: 2 })\n',
+    "sleepy": 'await Signal.next("go")\nreturn 1\n',
+}
+
+
+@pytest.fixture
+def poison_worker(db_url: str, tmp_path: Path) -> Iterator[Worker]:
+    versions = WorkflowVersions()
+    for name, source in POISON.items():
+        versions.add_source(source, f"{name}.flow", name)
+    with running_worker(db_url, versions=versions) as w:
+        assert w.registered.wait(10)
+        yield w
+
+
+def _failure(client: Client, run_id: str) -> dict:
+    with pytest.raises(WorkflowFailed):
+        client.run(run_id).result(timeout=20)
+    error = client.get(run_id)["error"]
+    assert isinstance(error, dict)
+    return error
+
+
+def test_poison_workflows_fail_clearly_and_lose_nothing(
+    client: Client, poison_worker: Worker, db_url: str
+) -> None:
+    healthy = [client.start("healthy") for _ in range(5)]
+    runaway = client.start("runaway")
+    notjson = client.start("notjson")
+    sleepy = client.start("sleepy")
+    wait_for(lambda: client.get(sleepy.id)["status"] == "suspended", what="suspended")
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE rhythm.snapshots SET snapshot = '{\"format\": 99}' "
+                     "WHERE execution_id = %s", (sleepy.id,))
+        conn.execute("INSERT INTO rhythm.executions (id, kind, name, version, run_at) "
+                     "VALUES ('ghost', 'workflow', 'ghost', 'feedbeef', now())")
+        conn.execute("SELECT pg_notify('rhythm_wake', 'default')")
+    client.signal(sleepy.id, "go")
+    assert _failure(client, runaway.id)["name"] == "LimitError"
+    error = _failure(client, notjson.id)
+    assert (error["type"], error["workflow"]) == ("ResultNotJSON", "notjson")
+    error = _failure(client, sleepy.id)
+    assert error["type"] == "SnapshotUnreadable" and error["executionId"] == sleepy.id
+    error = _failure(client, "ghost")
+    assert error["type"] == "UnknownWorkflow" and "not stored" in error["message"]
+    assert [r.result(timeout=10) for r in healthy] == [42] * 5
+
+
+def test_async_client_start_signal_result(db_url: str, wf_worker: Worker) -> None:
+    asyncio.run(_async_client_round_trip(db_url))
+
+
+async def _async_client_round_trip(db_url: str) -> None:
+    from rhythm.runtime.client import AsyncClient
+
+    async with AsyncClient(db_url) as client:
+        run = await client.start("waiter", id="async-1")
+        again = await client.start("waiter", id="async-1")
+        assert again.id == run.id
+        await client.signal(run.id, "go", "hi")
+        assert await run.result(timeout=10) == ["hi", "TimeoutError"]
+        assert await run.status() == "completed"
