@@ -43,6 +43,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from rhythm.errors import RhythmError
 from rhythm.runtime.activation import ActivationRunner
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect_async, resolve_url
@@ -350,9 +351,13 @@ class Worker:
         while True:
             try:
                 conn = await self._fresh(conn)
-                await self._renew(conn)
-            except psycopg.Error as err:
+                await asyncio.wait_for(self._renew(conn), timeout=max(interval * 2, 5.0))
+            except (psycopg.Error, RhythmError, OSError, TimeoutError) as err:
+                # Never let the heartbeat die: it also reaps dead workers' rows. A server
+                # that is down raises DatabaseError from connect; a hung renew times out.
                 log.warning("heartbeat failed (%s)", err)
+                if conn is not None:
+                    await conn.close()
                 conn = None
             await asyncio.sleep(interval)
 

@@ -134,7 +134,9 @@ def test_workers_reconnect_after_a_postgres_restart(private_server, flows: Path)
     try:
         ids = _start_all(url, 40)
         time.sleep(0.3)
-        private_server.restart()
+        private_server.stop()
+        time.sleep(1.5)  # down across several heartbeats: they must survive it
+        private_server.start()
         try:
             wait_for(lambda: _all_done(url, ids), timeout=60, what="workflows after restart")
         except AssertionError as err:
