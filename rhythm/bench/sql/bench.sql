@@ -15,6 +15,10 @@ SELECT count(*) AS finished,
 FROM rhythm.executions
 WHERE kind = %(kind)s AND finished_at IS NOT NULL;
 
+-- name: workflow_ids
+-- The workflows a drain waits for (read once, before the clock starts).
+SELECT id FROM rhythm.executions WHERE kind = 'workflow';
+
 -- name: fill_pending
 -- %(n)s ready no-op task rows in one queue, as queue_task would write them.
 INSERT INTO rhythm.executions (id, kind, name, inputs, queue, run_at, created_at, updated_at)
