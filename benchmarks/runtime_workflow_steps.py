@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import time
 import uuid
@@ -71,7 +72,7 @@ def latencies(url: str, ids: list[str]) -> list[float]:
             "SELECT parent_id, parent_promise, started_at, finished_at FROM rhythm.executions "
             "WHERE parent_id = ANY(%s) ORDER BY parent_id, parent_promise", (ids,)).fetchall()
     gaps = []
-    for before, after in zip(rows, rows[1:], strict=False):
+    for before, after in itertools.pairwise(rows):
         if before[0] == after[0]:
             gaps.append((after[2] - before[3]).total_seconds() * 1000)
     return gaps
