@@ -265,3 +265,20 @@ async def _async_client_round_trip(db_url: str) -> None:
         await client.signal(run.id, "go", "hi")
         assert await run.result(timeout=10) == ["hi", "TimeoutError"]
         assert await run.status() == "completed"
+
+
+def test_bad_signal_payloads_are_refused_and_nothing_is_lost(
+    client: Client, wf_worker: Worker, db_url: str
+) -> None:
+    run = client.start("waiter")
+    for payload, reason in (({1, 2}, "not JSON"), (float("nan"), "NaN"),
+                            ("x" * (1 << 20), "over the limit")):
+        with pytest.raises(InputError, match=reason):
+            client.signal(run.id, "go", payload)
+    with pytest.raises(UnknownName):
+        client.signal("no-such-execution", "go", 1)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM rhythm.signals").fetchone()
+    assert row == (0,)
+    client.signal(run.id, "go", "fine")
+    assert run.result(timeout=10) == ["fine", "TimeoutError"]
