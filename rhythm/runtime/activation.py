@@ -24,6 +24,7 @@ import json
 import logging
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -116,11 +117,13 @@ class ActivationRunner:
     """Runs activations of claimed workflow rows; each commits on its own connection."""
 
     def __init__(
-        self, versions: WorkflowVersions, clock: Clock, limits: Limits | None = None
+        self, versions: WorkflowVersions, clock: Clock, limits: Limits | None = None,
+        on_timer: Callable[[datetime], None] | None = None,
     ) -> None:
         self.versions = versions
         self.clock = clock
         self.limits = limits or Limits()
+        self.on_timer = on_timer  # told the due time of every timer an activation commits
 
     async def run(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5
@@ -142,10 +145,12 @@ class ActivationRunner:
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         try:
-            await self._commit(conn, claim, loaded, host, plan, now)
+            due = await self._commit(conn, claim, loaded, host, plan, now)
         except StaleClaim:
             log.info("claim of workflow %s went stale; activation discarded", claim.id)
             return False
+        if due and self.on_timer is not None:
+            self.on_timer(min(due))
         return True
 
     @staticmethod
@@ -310,7 +315,8 @@ class ActivationRunner:
     async def _commit(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
         host: WorkflowHost, plan: Plan, now: datetime,
-    ) -> None:
+    ) -> list[datetime]:
+        """Commit the activation; returns the due times of the timers it wrote."""
         base = {"id": claim.id, "now": now}
         assign_execution_ids(host)
         async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -352,6 +358,7 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
             if ended and finished["parent_id"] is not None:
                 await cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": now})
+        return [datetime.fromisoformat(r["due_at"]) for r in rows if r["due_at"]]
 
     @staticmethod
     async def _late_signals(

@@ -2,10 +2,12 @@
 
 One asyncio loop per worker process drives everything:
 
-* the **claim loop** takes up to the free capacity per queue in one statement each
-  (``FOR UPDATE SKIP LOCKED``, fresh fencing token per claim), then sleeps until a
-  NOTIFY on ``rhythm_wake`` names one of its queues, a slot frees up, the next known
-  due time arrives, or the backstop poll interval passes — whichever comes first;
+* the **claim loop** starts buffered rows as slots free up and, when the local buffer
+  runs low, claims up to ``free slots + prefetch`` rows per queue in one statement
+  (``FOR UPDATE SKIP LOCKED``, fresh fencing token per claim; plan-proof, see
+  :mod:`rhythm.runtime.claiming`). When a queue comes back short it sleeps until a
+  NOTIFY on ``rhythm_wake`` names one of its queues, the next known due time arrives,
+  or the backstop poll interval passes — whichever comes first;
 * **jobs** run async tasks on the loop and sync tasks in a thread pool, each under its
   per-attempt timeout;
 * the **flusher** writes finished outcomes in batches (one statement per batch) and the
@@ -14,12 +16,13 @@ One asyncio loop per worker process drives everything:
   cancellation requests, and puts back rows whose worker died (expired leases).
 
 Workflow activations (:mod:`rhythm.runtime.activation`) are claimed from the same
-queues as tasks and run on the loop, each committing in its own transaction. Before each
-claim round the worker fires due timers (one statement); an idle worker sleeps until
-the next due row *or timer*, so timers fire on time, not on the next poll.
+queues as tasks and run on the loop, each committing in its own transaction. The worker
+fires timers when the earliest known one is due; an idle worker sleeps until the next
+due row *or timer*, so timers fire on time, not on the next poll.
 
 Shutdown (SIGTERM/SIGINT, or :meth:`Worker.stop`): stop claiming, let in-flight jobs
-finish for ``shutdown_grace`` seconds, then hand back what is still running.
+finish for ``shutdown_grace`` seconds, then hand back what is still running; buffered
+rows that never started are released at once.
 """
 
 from __future__ import annotations
@@ -32,19 +35,21 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import RhythmError
 from rhythm.runtime.activation import ActivationRunner
+from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect_async, resolve_url
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
@@ -55,6 +60,7 @@ from rhythm.runtime.versions import WorkflowVersions
 log = logging.getLogger("rhythm.worker")
 
 RECONNECT_DELAY_MAX = 5.0
+POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled connection is checked on checkout
 
 
 def default_worker_id() -> str:
@@ -70,6 +76,7 @@ class WorkerOptions:
     shutdown_grace: float = 30.0  # in-flight jobs may finish for this long on shutdown
     max_lease_losses: int = 5  # a row whose workers keep dying fails after this many
     batch_size: int = 500  # largest completion batch written in one statement
+    prefetch: int | None = None  # rows claimed beyond free slots; None: max(100, 2 x concurrency)
     worker_id: str = field(default_factory=lambda: default_worker_id())
 
 
@@ -109,15 +116,30 @@ class Worker:
         )
         self._runner = TaskRunner(self.url, self.registry, self.clock, self._threads, self.id)
         self.versions = versions or WorkflowVersions()
-        self._activations = ActivationRunner(self.versions, self.clock)
+        prefetch = self.options.prefetch
+        if prefetch is None:
+            prefetch = max(100, 2 * self.options.concurrency)
+        self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
+                                self.options.lease_seconds, max(prefetch, 0))
+        self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
+        self._activations = ActivationRunner(self.versions, self.clock,
+                                             on_timer=self._claimer.timer_added)
         self._pool: AsyncConnectionPool[Any] | None = None
+        self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0
         self.registered = threading.Event()  # set once tasks and versions are registered
-        self._claim_conn: psycopg.AsyncConnection[Any] | None = None
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
-        self.claimed = 0  # counters, for tests and the benchmark
         self.recorded = 0
         self.rejected = 0
+
+    @property
+    def claimed(self) -> int:
+        """Rows claimed so far (counter, for tests and the benchmark)."""
+        return self._claimer.claimed
+
+    @property
+    def _claim_conn(self) -> psycopg.AsyncConnection[Any] | None:
+        return self._claimer.conn
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -138,12 +160,12 @@ class Worker:
         await self.run()
 
     async def run(self) -> None:
-        self._claim_conn = await connect_async(self.url)
+        await self._claimer.open()
         self._flush_conn = await connect_async(self.url)
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
             kwargs={"autocommit": True}, open=False,
-            check=AsyncConnectionPool.check_connection,
+            check=self._idle_check, reset=self._returned,
         )
         await self._pool.open()
         await self._register()
@@ -155,6 +177,7 @@ class Worker:
         ]
         try:
             await self._claim_loop()
+            await self._release_buffered()
             await self._drain()
         finally:
             await self._outcomes.join()
@@ -165,10 +188,21 @@ class Worker:
             await self._runner.close()
             if self._pool is not None:
                 await self._pool.close(timeout=1.0)
-            for conn in (self._claim_conn, self._flush_conn):
-                await conn.close()
+            await self._claimer.close()
+            if self._flush_conn is not None:
+                await self._flush_conn.close()
             self._threads.shutdown(wait=False, cancel_futures=True)
             log.info("worker %s stopped", self.id)
+
+    async def _returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._idle_since[conn] = time.monotonic()
+
+    async def _idle_check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Check a pooled connection on checkout only if it sat idle for a while (a
+        restart of the server breaks idle connections); a busy pool's connections are
+        used within milliseconds, and a round trip per activation would be a tax."""
+        if time.monotonic() - self._idle_since.get(conn, 0.0) > POOL_CHECK_IDLE:
+            await AsyncConnectionPool.check_connection(conn)
 
     async def _register(self) -> None:
         assert self._claim_conn is not None
@@ -194,62 +228,45 @@ class Worker:
 
     # ----------------------------------------------------------------- claiming
 
+    def _free(self) -> int:
+        return self.options.concurrency - len(self._inflight)
+
     async def _claim_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        retry_at = 0.0  # loop time when a queue that came back short is worth a new claim
         while not self._stopping.is_set():
             self._wake.clear()
+            wait = self.options.poll_interval
             try:
-                full = await self._claim_all()
-                delay = 0.0 if full else await self._idle_delay()
+                await self._claimer.fire_timers()
+                self._start_buffered()
+                if self._claimer.wants(self._free()):
+                    if self._hinted or loop.time() >= retry_at:
+                        self._hinted = False
+                        short = await self._claimer.refill(self._free())
+                        self._start_buffered()
+                        if not short:
+                            continue  # claimed all it asked for: more may be ready
+                        retry_at = loop.time() + await self._idle_delay()
+                    wait = retry_at - loop.time()
+                wait = min(wait, self._claimer.seconds_to_timer())
             except psycopg.OperationalError as err:
                 log.warning("claim failed (%s); reconnecting", err)
-                delay = await self._reconnect_claim()
-            if delay > 0:
+                wait = await self._reconnect_claim()
+            if wait > 0 and not self._stopping.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    async with asyncio.timeout(wait):
+                        await self._wake.wait()
 
-    async def _claim_all(self) -> bool:
-        """Claim up to the free capacity; True when some queue may have more ready."""
-        more = False
-        await self._fire_timers()
-        for queue in self.options.queues:
-            free = self.options.concurrency - len(self._inflight)
-            if free <= 0 or self._stopping.is_set():
-                return False
-            claims = await self._claim(queue, free)
-            more = more or len(claims) == free
-            for claim in claims:
-                self._start(claim)
-        return more
-
-    async def _claim(self, queue: str, limit: int) -> list[Claim]:
-        conn = self._claim_conn
-        assert conn is not None
-        now = self.clock.now()
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["claim"], {
-                "queue": queue, "limit": limit, "now": now, "worker": self.id,
-                "lease_until": now + timedelta(seconds=self.options.lease_seconds),
-                "kinds": ["task", "workflow"],
-            })
-            rows = await cur.fetchall()
-        self.claimed += len(rows)
-        return [Claim.from_row(row) for row in rows]
+    def _start_buffered(self) -> None:
+        if self._stopping.is_set():
+            return
+        for claim in self._claimer.take(self._free()):
+            self._start(claim)
 
     async def _idle_delay(self) -> float:
-        """Seconds until the earliest known due row, capped by the backstop interval."""
-        if len(self._inflight) >= self.options.concurrency:
-            return self.options.poll_interval
-        conn = self._claim_conn
-        assert conn is not None
-        cur = await conn.execute(
-            Q["next_due"], {"queues": list(self.options.queues), "kinds": ["task", "workflow"]}
-        )
-        row = await cur.fetchone()
-        due: datetime | None = row[0] if row else None
-        cur = await conn.execute(Q["next_timer_due"])
-        timer = await cur.fetchone()
-        if timer and timer[0] is not None and (due is None or timer[0] < due):
-            due = timer[0]
+        """Seconds until the earliest known due row or timer, capped by the backstop."""
+        due = await self._claimer.next_due()
         if due is None:
             return self.options.poll_interval
         seconds = (due - self.clock.now()).total_seconds()
@@ -257,14 +274,29 @@ class Worker:
         return min(max(seconds, 0.05), self.options.poll_interval)
 
     async def _reconnect_claim(self) -> float:
-        self._claim_conn = await self._fresh(self._claim_conn, retry=True)
+        delay = 0.1
+        while not (self._stopping.is_set() and self._urgent):
+            with contextlib.suppress(Exception):
+                await self._claimer.close()
+                self._claimer.conn = await open_claim_connection(self.url)
+                self._hinted = True
+                return 0.0
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RECONNECT_DELAY_MAX)
         return 0.0
 
-    async def _fire_timers(self) -> None:
-        """Settle due timers and signal-wait timeouts; their workflows become claimable."""
-        conn = self._claim_conn
-        assert conn is not None
-        await conn.execute(Q["fire_due_timers"], {"now": self.clock.now()})
+    async def _release_buffered(self) -> None:
+        """Shutdown: rows claimed but never started go straight back to their queues."""
+        if not self._claimer.buffer:
+            return
+        count = len(self._claimer.buffer)
+        try:
+            conn = await self._fresh(self._flush_conn)
+            released = await self._claimer.release(conn)
+            log.info("released %d of %d buffered executions", released, count)
+        except (psycopg.Error, RhythmError) as err:
+            log.warning("cannot release %d buffered executions (%s); their leases will "
+                        "expire", count, err)
 
     def _start(self, claim: Claim) -> None:
         run = self._activate if claim.kind == "workflow" else self._execute
@@ -272,12 +304,21 @@ class Worker:
         self._inflight[claim.id] = _InFlight(claim, job)
 
     async def _activate(self, claim: Claim) -> None:
-        """One workflow activation; it commits itself (claim-token checked). On a lost
-        connection the row's lease expires and the activation runs again elsewhere."""
+        """One workflow activation; it commits itself (claim-token checked). A lost
+        connection gets one more try on a fresh connection at once (harmless if the
+        first commit did land: the claim is no longer 'running', so nothing is written);
+        after that, the row's lease expires and the activation runs again elsewhere."""
         try:
             assert self._pool is not None
-            async with self._pool.connection() as conn:
-                await self._activations.run(conn, claim, self.options.max_lease_losses)
+            for tries_left in (1, 0):
+                try:
+                    async with self._pool.connection() as conn:
+                        await self._activations.run(conn, claim, self.options.max_lease_losses)
+                    break
+                except psycopg.OperationalError as err:
+                    if not tries_left:
+                        raise
+                    log.info("activation of %s lost its connection (%s); again", claim.id, err)
             self.activations += 1
         except asyncio.CancelledError:
             pass
@@ -363,7 +404,9 @@ class Worker:
 
     async def _renew(self, conn: psycopg.AsyncConnection[Any]) -> None:
         now = self.clock.now()
-        held = [{"id": f.claim.id, "token": f.claim.token} for f in self._inflight.values()]
+        claims = [f.claim for f in self._inflight.values()]
+        claims += self._claimer.buffer.values()
+        held = [{"id": c.id, "token": c.token} for c in claims]
         if held:
             cur = await conn.execute(Q["renew_leases"], {
                 "claims": json.dumps(held),
@@ -372,6 +415,11 @@ class Worker:
             renewed = {row[0]: row[1] for row in await cur.fetchall()}
             for flight in list(self._inflight.values()):
                 self._apply_renewal(flight, renewed)
+            for claim in list(self._claimer.buffer.values()):
+                if claim.id not in renewed:
+                    self._claimer.drop(claim.id)
+                elif renewed[claim.id]:
+                    self._claimer.mark_cancel(claim.id)
         await conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
         cur = await conn.execute(Q["reap_expired_leases"], {"now": now})
         reaped = await cur.fetchall()
@@ -399,10 +447,12 @@ class Worker:
                 conn = await connect_async(self.url)
                 async with conn:
                     await conn.execute(Q["listen_wake"])
+                    self._hinted = True
                     self._wake.set()
                     delay = 0.1
                     async for note in conn.notifies():
                         if note.payload in queues:
+                            self._hinted = True
                             self._wake.set()
             except (psycopg.Error, OSError) as err:
                 log.warning("listener lost its connection (%s); reconnecting", err)

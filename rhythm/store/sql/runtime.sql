@@ -83,6 +83,22 @@ RETURNING e.id, e.kind, e.name, e.version, e.inputs, e.queue, e.attempt, e.max_r
           e.lease_losses, e.options, e.claim_token, e.cancel_requested, e.parent_id,
           e.parent_promise, e.wake_seq;
 
+-- name: release_claims
+-- Shutdown: rows claimed into a worker's local buffer but never started go back to
+-- their queue at once (attempt not counted; a workflow with a snapshot is suspended).
+UPDATE rhythm.executions e
+SET status = CASE WHEN e.kind = 'workflow'
+                       AND EXISTS (SELECT 1 FROM rhythm.snapshots s WHERE s.execution_id = e.id)
+                  THEN 'suspended' ELSE 'pending' END,
+    run_at = %(now)s,
+    claimed_by = NULL,
+    lease_expires_at = NULL,
+    attempt = e.attempt - CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
+    updated_at = %(now)s
+FROM jsonb_to_recordset(%(claims)s::jsonb) AS h(id text, token bigint)
+WHERE e.id = h.id AND e.claim_token = h.token AND e.status = 'running'
+RETURNING e.id, pg_notify('rhythm_wake', e.queue) AS notified;
+
 -- name: next_due
 -- The earliest future run_at of the given queues: how long an idle worker may sleep.
 SELECT min(due) AS due FROM (

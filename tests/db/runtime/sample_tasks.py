@@ -64,6 +64,12 @@ def slow_sync(seconds: float) -> str:
     return "finished"
 
 
+@rhythm.task
+def nap(seconds: float) -> str:
+    time.sleep(seconds)
+    return f"slept {seconds}"
+
+
 @rhythm.task(transactional=True)
 def log_once(conn: Any, key: str) -> str:
     conn.execute("INSERT INTO public.task_log (key) VALUES (%s)", (key,))
