@@ -183,7 +183,11 @@ class TaskRunner:
         self._attempts[claim.id] = (flags, future)
         timeout = _timeout_of(claim, definition)
         try:
-            value = await asyncio.wait_for(future, timeout)
+            if timeout is None:  # wait_for would wrap every attempt in one more Task
+                value = await future
+            else:
+                async with asyncio.timeout(timeout):
+                    value = await future
         except TimeoutError:
             flags.timed_out = True
             return self._failure(claim, definition, failures.task_error(

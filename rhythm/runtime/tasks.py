@@ -9,6 +9,7 @@ object whose keys are bound to the function's parameters by name
 
 from __future__ import annotations
 
+import functools
 import inspect
 import random
 from collections.abc import Callable, Iterable, Mapping
@@ -62,7 +63,7 @@ class TaskDefinition:
     non_retryable: tuple[type[BaseException], ...] = ()
     transactional: bool = False
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.fn)
 
@@ -169,23 +170,31 @@ def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
     return list(inspect.signature(fn).parameters.values())
 
 
+@functools.lru_cache(maxsize=1024)
+def _signature_of(
+    fn: Callable[..., Any], transactional: bool
+) -> tuple[dict[str, bool], bool]:
+    """(parameter name -> required, accepts **kwargs), computed once per task function:
+    ``inspect.signature`` is far too slow to call for every execution."""
+    params = _parameters(fn)
+    if transactional:
+        params = params[1:]  # the connection
+    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+    named = {
+        p.name: p.default is inspect.Parameter.empty
+        for p in params
+        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    }
+    return named, accepts_any
+
+
 def bind_arguments(definition: TaskDefinition, inputs: Any) -> dict[str, Any]:
     """Keyword arguments for the task from its inputs object, matched by parameter name."""
     if not isinstance(inputs, dict):
         raise ArgumentMismatch(f"inputs must be a JSON object, got {type(inputs).__name__}")
-    params = _parameters(definition.fn)
-    if definition.transactional:
-        params = params[1:]  # the connection
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
-    named = {
-        p.name: p
-        for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    }
-    unexpected = sorted(set(inputs) - set(named)) if not accepts_any else []
-    missing = sorted(
-        n for n, p in named.items() if p.default is inspect.Parameter.empty and n not in inputs
-    )
+    named, accepts_any = _signature_of(definition.fn, definition.transactional)
+    unexpected = sorted(set(inputs) - named.keys()) if not accepts_any else []
+    missing = sorted(n for n, required in named.items() if required and n not in inputs)
     problems = []
     if missing:
         problems.append("missing " + ", ".join(repr(n) for n in missing))
