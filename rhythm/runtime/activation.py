@@ -164,21 +164,20 @@ class ActivationRunner:
 
     async def _load(self, conn: psycopg.AsyncConnection[Any], claim: Claim) -> Loaded:
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["load_activation"], {"id": claim.id})
+            await cur.execute(Q["load_activation_all"], {"id": claim.id})
             head = await cur.fetchone()
             assert head is not None
             snapshot = head["snapshot"]
-            wanted = referenced_promises(snapshot) if snapshot is not None else set()
-            if head["waiting_on"] is not None:
-                wanted.add(head["waiting_on"])
-            records = await self._promises(cur, claim.id, wanted, open_combinators=True)
+            records = {r["promise_id"]: record_from_row(r) for r in head["promises"]}
+            if not head["has_refs"]:  # saved before snapshots kept their refs (0004)
+                wanted = referenced_promises(snapshot) - records.keys()
+                records.update(await self._promises(cur, claim.id, wanted, False))
             missing = member_ids(records.values()) - records.keys()
             while missing:
                 more = await self._promises(cur, claim.id, missing, open_combinators=False)
                 records.update(more)
                 missing = member_ids(more.values()) - records.keys()
-            await cur.execute(Q["load_buffered_signals"], {"id": claim.id})
-            buffered = [(r["id"], r["channel"], r["payload"]) for r in await cur.fetchall()]
+        buffered = [(int(i), str(channel), payload) for i, channel, payload in head["buffered"]]
         next_id = head["next_promise_id"] or 1
         table = PromiseTable(list(records.values()), next_id=next_id)
         seen: dict[int, tuple[str, bool]] = {
@@ -316,15 +315,26 @@ class ActivationRunner:
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
         host: WorkflowHost, plan: Plan, now: datetime,
     ) -> list[datetime]:
-        """Commit the activation; returns the due times of the timers it wrote."""
+        """Commit the activation in one transaction, its statements pipelined (one round
+        trip in the common case). The claim-token check comes first on the server; its
+        answer is read before COMMIT, and a stale claim rolls everything back. Returns
+        the due times of the timers it wrote."""
         base = {"id": claim.id, "now": now}
         assign_execution_ids(host)
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["lock_claimed"], {"id": claim.id, "token": claim.token})
-            if await cur.fetchone() is None:
-                raise StaleClaim(claim.id)
-            again = await self._late_signals(cur, claim, host, plan)
-            rows = promise_rows(host.table, loaded.seen, set(host.requested))
+        late = _late_signal_waits(host, plan)
+        rows = promise_rows(host.table, loaded.seen, set(host.requested))
+        ended = plan.status != "suspended"
+        async with conn.pipeline(), conn.transaction(), \
+                conn.cursor(row_factory=dict_row) as lock, \
+                conn.cursor(row_factory=dict_row) as cur, \
+                conn.cursor(row_factory=dict_row) as fin:
+            await lock.execute(Q["lock_claimed"], {"id": claim.id, "token": claim.token})
+            again = False
+            if late:  # they need the row lock's ordering and the buffered signals now
+                if await lock.fetchone() is None:
+                    raise StaleClaim(claim.id)
+                again = await self._late_signals(cur, claim, host, plan, late)
+                rows = promise_rows(host.table, loaded.seen, set(host.requested))
             if rows:
                 await cur.execute(Q["write_promises"], {**base, "rows": json.dumps(rows)})
             if plan.consumed:
@@ -334,45 +344,38 @@ class ActivationRunner:
             if effects:
                 await cur.execute(Q["insert_effects"], {
                     **base, "rows": json.dumps(effects), "default_queue": claim.queue})
-                await cur.fetchall()
-                await cur.execute(Q["notify_queues"],
-                                  {"queues": sorted({e["queue"] or claim.queue for e in effects})})
-            ended = plan.status != "suspended"
             if ended:
                 await cur.execute(Q["delete_snapshot"], base)
                 await cur.execute(Q["drop_waits"], {**base, "below": 2**31 - 1})
             elif not plan.idle:
                 await cur.execute(Q["save_snapshot"], {
                     **base, "snapshot": json.dumps(plan.snapshot),
-                    "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on})
+                    "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
+                    "refs": snapshot_refs(plan.snapshot, plan.waiting_on)})
             if host.cancel.delivered and not loaded.cancel_delivered:
                 await self._cancel_effects(cur, claim, loaded, now)
-            await cur.execute(Q["finish_activation"], {
+            await fin.execute(Q["finish_activation"], {
                 **base, "token": claim.token, "status": plan.status, "result": plan.result,
                 "error": None if plan.error is None else _error_text(plan.error),
                 "again": again, "wake_seq": claim.wake_seq,
                 "cancel_delivered": host.cancel.delivered,
             })
-            finished = await cur.fetchone()
-            if finished is None:
-                raise StaleClaim(claim.id)
-            if ended and finished["parent_id"] is not None:
+            if ended and claim.parent_id is not None:
                 await cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": now})
+            if not late and await lock.fetchone() is None:
+                raise StaleClaim(claim.id)
+            if await fin.fetchone() is None:
+                raise StaleClaim(claim.id)
         return [datetime.fromisoformat(r["due_at"]) for r in rows if r["due_at"]]
 
     @staticmethod
     async def _late_signals(
-        cur: psycopg.AsyncCursor[Any], claim: Claim, host: WorkflowHost, plan: Plan
+        cur: psycopg.AsyncCursor[Any], claim: Claim, host: WorkflowHost, plan: Plan,
+        waits: list[PromiseRecord],
     ) -> bool:
         """Signals sent while this activation ran found none of its new waits (they were
         not committed); now that the row lock orders us after them, the new waits take
         them. True when that settles what the machine waits on (run again at once)."""
-        if plan.status != "suspended" or plan.idle:
-            return False
-        waits = [r for r in host.new_records()
-                 if r.kind == "signal" and not r.settled and not r.abandoned]
-        if not waits:
-            return False
         taken = {c["signal_id"] for c in plan.consumed}
         await cur.execute(Q["load_buffered_signals"], {"id": claim.id})
         late = [r for r in await cur.fetchall() if r["id"] not in taken]
@@ -398,6 +401,23 @@ class ActivationRunner:
         ended = [r["id"] for r in await cur.fetchall() if r["status"] == "cancelled"]
         if ended:
             await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
+
+
+def _late_signal_waits(host: WorkflowHost, plan: Plan) -> list[PromiseRecord]:
+    """New, still pending signal waits of a suspending activation: they may take signals
+    sent while it ran (see ``_late_signals``)."""
+    if plan.status != "suspended" or plan.idle:
+        return []
+    return [r for r in host.new_records()
+            if r.kind == "signal" and not r.settled and not r.abandoned]
+
+
+def snapshot_refs(snapshot: Any, waiting_on: int | None) -> list[int]:
+    """The promise ids a saved machine can reach: what its next activation loads."""
+    refs = referenced_promises(snapshot)
+    if waiting_on is not None:
+        refs.add(waiting_on)
+    return sorted(refs)
 
 
 def _run(machine: Machine, claim: Claim) -> Step:

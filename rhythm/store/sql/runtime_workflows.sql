@@ -30,6 +30,28 @@ FROM rhythm.executions e
 LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id
 WHERE e.id = %(id)s;
 
+-- name: load_activation_all
+-- One round trip for an activation: the snapshot, the promises it can reach (refs) plus
+-- every open combinator, and the buffered signals, oldest first. has_refs is false for
+-- a snapshot saved before refs existed (the caller then loads promises separately).
+SELECT e.started_at, e.cancel_delivered, s.snapshot, s.next_promise_id, s.waiting_on,
+       (s.snapshot IS NULL OR s.refs IS NOT NULL) AS has_refs,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                   'promise_id', p.promise_id, 'kind', p.kind, 'target', p.target,
+                   'state', p.state, 'value', p.value, 'params', p.params,
+                   'created_ms', p.created_ms, 'settled_ms', p.settled_ms)), '[]'::jsonb)
+        FROM rhythm.promises p
+        WHERE p.execution_id = e.id
+          AND (p.promise_id = ANY(coalesce(s.refs, '{}'::int[]) || s.waiting_on)
+               OR (p.kind = 'combinator' AND p.state = 'pending'))) AS promises,
+       (SELECT coalesce(jsonb_agg(jsonb_build_array(g.id, g.channel, g.payload)
+                                  ORDER BY g.id), '[]'::jsonb)
+        FROM rhythm.signals g
+        WHERE g.execution_id = e.id AND g.consumed_by IS NULL) AS buffered
+FROM rhythm.executions e
+LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id
+WHERE e.id = %(id)s;
+
 -- name: load_promises
 -- The promises a snapshot can reach, plus every open combinator (and, on a second call,
 -- their members).
@@ -51,13 +73,14 @@ WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
 FOR UPDATE;
 
 -- name: save_snapshot
-INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, activations,
-                              updated_at)
-VALUES (%(id)s, %(snapshot)s::jsonb, %(next_promise_id)s, %(waiting_on)s, 1, %(now)s)
+INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
+                              activations, updated_at)
+VALUES (%(id)s, %(snapshot)s::jsonb, %(next_promise_id)s, %(waiting_on)s, %(refs)s::int[], 1,
+        %(now)s)
 ON CONFLICT (execution_id) DO UPDATE
 SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
-    waiting_on = excluded.waiting_on, activations = rhythm.snapshots.activations + 1,
-    updated_at = excluded.updated_at;
+    waiting_on = excluded.waiting_on, refs = excluded.refs,
+    activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at;
 
 -- name: delete_snapshot
 DELETE FROM rhythm.snapshots WHERE execution_id = %(id)s;
@@ -91,7 +114,8 @@ RETURNING s.id;
 
 -- name: insert_effects
 -- The tasks and child workflows an activation requested, each settling one promise of
--- it. Children run the version that is current for their name now.
+-- it. Children run the version that is current for their name now. Workers of their
+-- queues are told (NOTIFY; repeats within a transaction are sent once).
 INSERT INTO rhythm.executions
     (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
      parent_id, parent_promise, created_at, updated_at)
@@ -104,7 +128,7 @@ SELECT r.id, r.kind, r.name, r.version, r.inputs,
 FROM jsonb_to_recordset(%(rows)s::jsonb)
      AS r(id text, kind text, name text, version text, inputs jsonb, queue text,
           priority int, max_retries int, options jsonb, promise_id int)
-RETURNING queue;
+RETURNING queue, pg_notify('rhythm_wake', queue) AS notified;
 
 -- name: finish_activation
 -- The execution's new state; run_at makes it claimable again when something it waits
