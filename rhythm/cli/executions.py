@@ -14,7 +14,7 @@ import click
 
 from rhythm.cli._options import json_option, with_settings
 from rhythm.config import Settings
-from rhythm.errors import EXIT_FAILED
+from rhythm.errors import EXIT_FAILED, RhythmError
 
 STATUSES = ("pending", "running", "suspended", "completed", "failed", "cancelled")
 
@@ -54,7 +54,7 @@ def start_command(settings: Settings, name: str, inputs: str | None, execution_i
         try:
             client.wait(run.id, timeout=timeout)
         except TimeoutError as err:
-            raise click.ClickException(str(err)) from err
+            raise RhythmError(f"{err}; it goes on running (see `rhythm status {run.id}`)") from err
         row = _jsonable(client.get(run.id))
     _print_outcome(row, as_json)
     if row["status"] != "completed":
