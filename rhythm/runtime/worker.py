@@ -413,9 +413,15 @@ class Worker:
                 "lease_until": now + timedelta(seconds=self.options.lease_seconds),
             })
             renewed = {row[0]: row[1] for row in await cur.fetchall()}
+            # Judge only the claims that were asked about: an id finished and claimed
+            # again (new token) while the statement ran is not a lost lease.
+            asked = {(c.id, c.token) for c in claims}
             for flight in list(self._inflight.values()):
-                self._apply_renewal(flight, renewed)
+                if (flight.claim.id, flight.claim.token) in asked:
+                    self._apply_renewal(flight, renewed)
             for claim in list(self._claimer.buffer.values()):
+                if (claim.id, claim.token) not in asked:
+                    continue
                 if claim.id not in renewed:
                     self._claimer.drop(claim.id)
                 elif renewed[claim.id]:
