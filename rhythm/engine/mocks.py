@@ -20,8 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from rhythm.errors import EXIT_USAGE, InputError
-from rhythm.flowrt.durations import duration_ms
-from rhythm.flowrt.protocol import FlowThrow
+from rhythm.flowrt.durations import parse_duration_ms
 
 ReplyKind = Literal["returns", "echo", "fails"]
 _REPLY_KEYS = ("returns", "echo", "fails")
@@ -73,17 +72,6 @@ class TaskReplies:
         index = self._used.get(task, 0)
         self._used[task] = index + 1
         return replies[min(index, len(replies) - 1)]
-
-
-def parse_duration_ms(value: Any) -> int:
-    """A duration exactly as ``Timer.delay`` reads it; ValueError with the reason if bad."""
-    try:
-        return duration_ms(value, "duration")
-    except FlowThrow as thrown:
-        error = thrown.value
-        raise ValueError(error.get("message") if isinstance(error, dict) else error) from None
-    except (ValueError, OverflowError) as err:  # NaN or infinity
-        raise ValueError(f"duration must be a finite number, not {value!r}") from err
 
 
 def load_mocks(path: str | os.PathLike[str]) -> Mocks:

@@ -8,6 +8,7 @@ Negative, non-finite or malformed durations throw ``TypeError`` (spec section 7)
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -20,22 +21,42 @@ _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\Z", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def duration_ms(value: FlowValue, what: str = "duration") -> int:
-    """Milliseconds of a duration value (rounded to the nearest millisecond)."""
+def parse_duration_ms(value: object, what: str = "duration") -> int:
+    """Milliseconds of a duration (rounded); ValueError saying what is wrong otherwise.
+
+    The one parser of the duration format: flow code (``duration_ms``), mocks files and
+    the ``@rhythm.task`` decorator all read durations through it.
+    """
     t = type(value)
     if t is int or t is float:
-        if value < 0:
-            type_error(f"{what} cannot be negative: {describe(value)}")
-        return round(value * 1000)
+        seconds = float(value)  # type: ignore[arg-type]
+        if not math.isfinite(seconds):
+            raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
+        if seconds < 0:
+            raise ValueError(f"{what} cannot be negative: {value!r}")
+        return round(seconds * 1000)
     if t is str:
-        if not _WHOLE.match(value):
-            type_error(
-                f'{what} "{value}" is malformed: use seconds (a number) or parts like '
+        text = str(value)
+        if not _WHOLE.match(text):
+            raise ValueError(
+                f'{what} "{text}" is malformed: use seconds (a number) or parts like '
                 '"250ms", "30s", "5m", "48h", "7d", "1h30m"'
             )
-        total = sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(value))
-        return round(total)
-    type_error(f'{what} must be a number of seconds or a string like "30s", got {describe(value)}')
+        return round(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(text)))
+    raise ValueError(f'{what} must be a number of seconds or a string like "30s", got {value!r}')
+
+
+def duration_ms(value: FlowValue, what: str = "duration") -> int:
+    """Milliseconds of a flow duration value; a bad one throws the flow's ``TypeError``."""
+    t = type(value)
+    if t is not int and t is not float and t is not str:
+        type_error(
+            f'{what} must be a number of seconds or a string like "30s", got {describe(value)}'
+        )
+    try:
+        return parse_duration_ms(value, what)
+    except ValueError as err:
+        type_error(str(err))
 
 
 def instant_ms(value: FlowValue) -> int:

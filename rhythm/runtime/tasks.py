@@ -16,13 +16,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from rhythm.runtime.durations import parse_duration
+from rhythm.flowrt.durations import parse_duration_ms
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ArgumentMismatch(Exception):
     """The inputs object does not fit the task's parameters (never retried)."""
+
+
+
+def _seconds(value: float | int | str | None, what: str) -> float | None:
+    """Seconds of a duration given to the decorator (None stays None)."""
+    return None if value is None else parse_duration_ms(value, what) / 1000
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,7 @@ class Backoff:
             return value
         if isinstance(value, Mapping):
             return cls(**{k: float(v) for k, v in value.items()})
-        seconds = parse_duration(value, "backoff")
+        seconds = _seconds(value, "backoff")
         return cls(initial=seconds if seconds is not None else 1.0)
 
 
@@ -144,7 +150,7 @@ def task(
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
-    seconds = parse_duration(timeout, "timeout")
+    seconds = _seconds(timeout, "timeout")
     if seconds is not None and seconds <= 0:
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     policy = Backoff.of(backoff)

@@ -12,10 +12,10 @@ from rhythm.engine.mocks import (
     RunInputError,
     TaskReplies,
     load_mocks,
-    parse_duration_ms,
     parse_mocks,
 )
 from rhythm.errors import EXIT_USAGE
+from rhythm.flowrt.durations import parse_duration_ms
 
 SPEC_EXAMPLE = {
     "tasks": {
