@@ -171,10 +171,10 @@ class ActivationRunner:
             records = {r["promise_id"]: record_from_row(r) for r in head["promises"]}
             if not head["has_refs"]:  # saved before snapshots kept their refs (0004)
                 wanted = referenced_promises(snapshot) - records.keys()
-                records.update(await self._promises(cur, claim.id, wanted, False))
+                records.update(await self._promises(cur, claim.id, wanted))
             missing = member_ids(records.values()) - records.keys()
             while missing:
-                more = await self._promises(cur, claim.id, missing, open_combinators=False)
+                more = await self._promises(cur, claim.id, missing)
                 records.update(more)
                 missing = member_ids(more.values()) - records.keys()
         buffered = [(int(i), str(channel), payload) for i, channel, payload in head["buffered"]]
@@ -187,10 +187,9 @@ class ActivationRunner:
 
     @staticmethod
     async def _promises(
-        cur: psycopg.AsyncCursor[Any], execution_id: str, ids: set[int], open_combinators: bool
+        cur: psycopg.AsyncCursor[Any], execution_id: str, ids: set[int]
     ) -> dict[int, PromiseRecord]:
-        await cur.execute(Q["load_promises"], {
-            "id": execution_id, "ids": sorted(ids), "open_combinators": open_combinators})
+        await cur.execute(Q["load_promises"], {"id": execution_id, "ids": sorted(ids)})
         return {row["promise_id"]: record_from_row(row) for row in await cur.fetchall()}
 
     # ------------------------------------------------------------------ run

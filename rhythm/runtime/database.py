@@ -36,6 +36,26 @@ async def connect_async(url: str) -> psycopg.AsyncConnection[Any]:
     return await store_connect.connect_async(url, autocommit=True)
 
 
+# Sessions that only run keyed statements (a worker's outcome flusher and activation
+# connections: every lookup there names an id or a primary key). A generic plan cached
+# while the tables were small — psycopg prepares a statement on its 5th use, and a new
+# database is not analysed for a minute or more — may otherwise seq-scan executions or
+# every promise of an execution on each call: per-step cost that grows with history.
+KEYED_SESSION = ("SET enable_seqscan = off",)
+
+
+async def configure_keyed(conn: psycopg.AsyncConnection[Any]) -> None:
+    """Apply :data:`KEYED_SESSION` to an autocommit connection."""
+    for statement in KEYED_SESSION:
+        await conn.execute(statement)
+
+
+async def connect_keyed(url: str) -> psycopg.AsyncConnection[Any]:
+    conn = await connect_async(url)
+    await configure_keyed(conn)
+    return conn
+
+
 @contextmanager
 def translated(action: str) -> Iterator[None]:
     """Turn driver errors into one-line DatabaseErrors naming what was being done."""

@@ -165,12 +165,11 @@ def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[R
 
 def _abandoned_waits(execution_id: str, now_ms: int) -> Op[set[int]]:
     """Signal waits that open races/anys have abandoned by now (the engine decides)."""
-    params = {"id": execution_id, "ids": [], "open_combinators": True}
-    rows = yield "load_promises", params
+    rows = yield "load_open_combinators", {"id": execution_id}
     records = {r["promise_id"]: record_from_row(r) for r in rows}
     missing = member_ids(records.values()) - records.keys()
     while missing:
-        rows = yield "load_promises", {**params, "ids": sorted(missing), "open_combinators": False}
+        rows = yield "load_promises", {"id": execution_id, "ids": sorted(missing)}
         more = {r["promise_id"]: record_from_row(r) for r in rows}
         records.update(more)
         missing = member_ids(more.values()) - records.keys() - set(more)

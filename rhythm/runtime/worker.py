@@ -51,7 +51,7 @@ from rhythm.errors import RhythmError
 from rhythm.runtime.activation import ActivationRunner
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
-from rhythm.runtime.database import connect_async, resolve_url
+from rhythm.runtime.database import configure_keyed, connect_async, connect_keyed, resolve_url
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
@@ -161,10 +161,10 @@ class Worker:
 
     async def run(self) -> None:
         await self._claimer.open()
-        self._flush_conn = await connect_async(self.url)
+        self._flush_conn = await connect_keyed(self.url)
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
-            kwargs={"autocommit": True}, open=False,
+            kwargs={"autocommit": True}, open=False, configure=configure_keyed,
             check=self._idle_check, reset=self._returned,
         )
         await self._pool.open()
@@ -377,7 +377,7 @@ class Worker:
                 log.warning("recording outcomes failed (%s); retrying", err)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_DELAY_MAX)
-                self._flush_conn = await self._fresh(self._flush_conn, retry=True)
+                self._flush_conn = await self._fresh(self._flush_conn, retry=True, keyed=True)
             except psycopg.errors.DeadlockDetected:
                 await asyncio.sleep(delay)
             except Exception:  # a bug: drop the batch (its leases expire, rows re-run)
@@ -493,15 +493,17 @@ class Worker:
             await self._wake.wait()
 
     async def _fresh(
-        self, conn: psycopg.AsyncConnection[Any] | None, retry: bool = False
+        self, conn: psycopg.AsyncConnection[Any] | None, retry: bool = False,
+        keyed: bool = False,
     ) -> psycopg.AsyncConnection[Any]:
-        """``conn`` if usable, else a new connection (with ``retry``, wait until one opens)."""
+        """``conn`` if usable, else a new connection (with ``retry``, wait until one opens;
+        ``keyed``: a :data:`~rhythm.runtime.database.KEYED_SESSION`)."""
         if conn is not None and not conn.closed and not conn.broken:
             return conn
         delay = 0.1
         while True:
             try:
-                return await connect_async(self.url)
+                return await (connect_keyed if keyed else connect_async)(self.url)
             except Exception:
                 if not retry or (self._stopping.is_set() and self._urgent):
                     raise

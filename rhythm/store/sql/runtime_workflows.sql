@@ -34,16 +34,28 @@ WHERE e.id = %(id)s;
 -- One round trip for an activation: the snapshot, the promises it can reach (refs) plus
 -- every open combinator, and the buffered signals, oldest first. has_refs is false for
 -- a snapshot saved before refs existed (the caller then loads promises separately).
+-- Each reachable promise is fetched by its full key (the LATERAL ... LIMIT 1 is not
+-- flattened into a join, so no plan can fall back to scanning the execution's prefix of
+-- the pkey): a plan cached while the table was small otherwise read *every* promise of
+-- the execution on each activation (per-step cost growing with history). Open
+-- combinators come from their partial index.
 SELECT e.started_at, e.cancel_delivered, s.snapshot, s.next_promise_id, s.waiting_on,
        (s.snapshot IS NULL OR s.refs IS NOT NULL) AS has_refs,
        (SELECT coalesce(jsonb_agg(jsonb_build_object(
                    'promise_id', p.promise_id, 'kind', p.kind, 'target', p.target,
                    'state', p.state, 'value', p.value, 'params', p.params,
                    'created_ms', p.created_ms, 'settled_ms', p.settled_ms)), '[]'::jsonb)
-        FROM rhythm.promises p
-        WHERE p.execution_id = e.id
-          AND (p.promise_id = ANY(coalesce(s.refs, '{}'::int[]) || s.waiting_on)
-               OR (p.kind = 'combinator' AND p.state = 'pending'))) AS promises,
+        FROM (SELECT r.* FROM unnest(array_remove(coalesce(s.refs, '{}'::int[])
+                                                  || s.waiting_on, NULL)) AS k(pid)
+              CROSS JOIN LATERAL (SELECT * FROM rhythm.promises x
+                                  WHERE x.execution_id = e.id AND x.promise_id = k.pid
+                                  LIMIT 1) r
+              UNION ALL
+              SELECT * FROM rhythm.promises c
+              WHERE c.execution_id = e.id AND c.kind = 'combinator' AND c.state = 'pending'
+                AND NOT c.promise_id = ANY(array_remove(coalesce(s.refs, '{}'::int[])
+                                                        || s.waiting_on, NULL))
+             ) p) AS promises,
        (SELECT coalesce(jsonb_agg(jsonb_build_array(g.id, g.channel, g.payload)
                                   ORDER BY g.id), '[]'::jsonb)
         FROM rhythm.signals g
@@ -53,13 +65,20 @@ LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id
 WHERE e.id = %(id)s;
 
 -- name: load_promises
--- The promises a snapshot can reach, plus every open combinator (and, on a second call,
--- their members).
+-- Promises of an execution by id (combinator members; snapshots saved before 0004),
+-- each fetched by its full key (see load_activation_all).
+SELECT x.promise_id, x.kind, x.target, x.state, x.value, x.params, x.created_ms,
+       x.settled_ms
+FROM unnest(%(ids)s::int[]) AS k(pid)
+CROSS JOIN LATERAL (SELECT * FROM rhythm.promises p
+                    WHERE p.execution_id = %(id)s AND p.promise_id = k.pid
+                    LIMIT 1) x;
+
+-- name: load_open_combinators
+-- Pending combinators of an execution (a signal checks them for abandoned waits).
 SELECT promise_id, kind, target, state, value, params, created_ms, settled_ms
 FROM rhythm.promises
-WHERE execution_id = %(id)s
-  AND (promise_id = ANY(%(ids)s::int[])
-       OR (%(open_combinators)s AND kind = 'combinator' AND state = 'pending'));
+WHERE execution_id = %(id)s AND kind = 'combinator' AND state = 'pending';
 
 -- name: load_buffered_signals
 SELECT id, channel, payload FROM rhythm.signals
