@@ -328,13 +328,9 @@ class TaskRunner:
         """Write a batch of outcomes in one transaction; returns the ids accepted.
         Rows whose claim is stale are left alone by the database (fencing)."""
         now = self.clock.now()
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["finish_executions"], {"batch": batch_json(batch), "now": now})
-            rows = await cur.fetchall()
-            ended = [r["id"] for r in rows if r["parent_id"] and r["status"] in TERMINAL]
-            if ended:
-                await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
-        return {r["id"] for r in rows}
+        # One statement (record_outcomes): its own transaction, one round trip.
+        cur = await conn.execute(Q["record_outcomes"], {"batch": batch_json(batch), "now": now})
+        return {row[0] for row in await cur.fetchall()}
 
 
 _RECORDED = object()

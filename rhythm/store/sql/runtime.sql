@@ -131,6 +131,59 @@ RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
           CASE WHEN e.run_at IS NOT NULL THEN pg_notify('rhythm_wake', e.queue) END AS woke,
           CASE WHEN e.finished_at IS NOT NULL THEN pg_notify('rhythm_done', e.id) END AS done;
 
+-- name: record_outcomes
+-- The flusher's batch in one statement (one round trip, its own transaction): the
+-- completions, retries and failures of claimed rows (finish_executions), and for those
+-- that ended with a parent, the parent's promise settled and the parent woken
+-- (settle_parents), reading the rows this statement just finished.
+WITH done AS (
+    UPDATE rhythm.executions e
+    SET status = f.status,
+        result = f.result,
+        error = f.error,
+        run_at = f.run_at,
+        claimed_by = NULL,
+        lease_expires_at = NULL,
+        attempt = e.attempt - CASE WHEN f.handed_back THEN 1 ELSE 0 END,
+        updated_at = %(now)s,
+        finished_at = CASE WHEN f.status IN ('completed', 'failed', 'cancelled')
+                           THEN %(now)s::timestamptz END
+    FROM jsonb_to_recordset(%(batch)s::jsonb)
+         AS f(id text, token bigint, status text, result jsonb, error jsonb,
+              run_at timestamptz, handed_back boolean)
+    WHERE e.id = f.id AND e.status = 'running' AND e.claim_token = f.token
+    RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
+              e.result, e.error, e.finished_at
+),
+settled AS (
+    UPDATE rhythm.promises p
+    SET state = CASE WHEN d.status = 'completed' THEN 'resolved' ELSE 'rejected' END,
+        value = CASE WHEN d.status = 'completed' THEN d.result ELSE d.error END,
+        settled_at = %(now)s,
+        settled_ms = floor(extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint,
+        settle_seq = nextval('rhythm.settle_seq')
+    FROM done d
+    WHERE d.parent_id IS NOT NULL AND d.finished_at IS NOT NULL
+      AND p.execution_id = d.parent_id AND p.promise_id = d.parent_promise
+      AND p.target = d.id AND p.state = 'pending'
+    RETURNING p.execution_id
+),
+woken AS (
+    UPDATE rhythm.executions w
+    SET wake_seq = w.wake_seq + 1,
+        run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
+        updated_at = %(now)s
+    FROM (SELECT DISTINCT execution_id FROM settled) s
+    WHERE w.id = s.execution_id
+    RETURNING CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) END
+)
+SELECT d.id, d.status, d.queue, d.run_at, d.parent_id, d.parent_promise,
+       -- wake-up hints: workers (a retry is due later) and waiting clients (it ended)
+       CASE WHEN d.run_at IS NOT NULL THEN pg_notify('rhythm_wake', d.queue) END AS woke,
+       CASE WHEN d.finished_at IS NOT NULL THEN pg_notify('rhythm_done', d.id) END AS done,
+       (SELECT count(*) FROM woken) AS parents_woken
+FROM done d;
+
 -- name: settle_parents
 -- A finished child (task or workflow) settles promise N of its parent and wakes it.
 -- The target check makes a child of an earlier run of a reused id harmless.
@@ -169,10 +222,6 @@ LISTEN rhythm_wake;
 
 -- name: listen_done
 LISTEN rhythm_done;
-
--- name: notify_queues
-SELECT pg_notify('rhythm_wake', q) AS notified
-FROM (SELECT DISTINCT unnest(%(queues)s::text[]) AS q) qs;
 
 -- name: renew_leases
 -- Heartbeat: extend the leases this worker still holds; rows not returned were lost.
