@@ -30,6 +30,13 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
+def _row_json(row: dict[str, Any]) -> str:
+    """A row as JSON: its own fields sorted, payloads inside in their own key order.
+
+    (``sort_keys`` would also sort inputs and results, whose order the language keeps.)"""
+    return json.dumps(dict(sorted(row.items())))
+
+
 @click.command("start")
 @click.argument("name")
 @click.option("--inputs", default=None, metavar="JSON", help="Inputs object (JSON).")
@@ -70,8 +77,7 @@ def _print_started(row: dict[str, Any], as_json: bool) -> None:
 
 def _print_outcome(row: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(json.dumps({k: row[k] for k in ("id", "status", "result", "error")},
-                              sort_keys=True))
+        click.echo(_row_json({k: row[k] for k in ("id", "status", "result", "error")}))
         return
     click.echo(f"{row['id']}: {row['status']}")
     if row["status"] == "completed":
@@ -110,7 +116,7 @@ def status_command(settings: Settings, execution_id: str, as_json: bool) -> None
     with _client(settings) as client:
         row = _jsonable(client.get(execution_id))
     if as_json:
-        click.echo(json.dumps(row, sort_keys=True))
+        click.echo(_row_json(row))
         return
     click.echo(f"{row['id']}: {row['kind']} {row['name']} {row['status']} "
                f"(attempt {row['attempt']}, run {row['run_no']})")
@@ -137,7 +143,7 @@ def list_command(settings: Settings, status: str | None, name: str | None, kind:
         rows = [_jsonable(r) for r in client.list(status=status, name=name, kind=kind,
                                                    limit=limit)]
     if as_json:
-        click.echo(json.dumps({"executions": rows}, sort_keys=True))
+        click.echo('{"executions": [' + ", ".join(_row_json(r) for r in rows) + "]}")
         return
     for row in rows:
         click.echo(f"{row['id']}\t{row['kind']}\t{row['name']}\t{row['status']}\t"

@@ -1,6 +1,7 @@
 """JSON payloads crossing the database boundary: validation, encoding, size limits.
 
-Inputs, signal payloads and results are stored as jsonb. Anything that cannot be
+Inputs, signal payloads and results are stored as json (not jsonb: the text, hence
+the key order, is kept; migration 0005). Anything that cannot be
 stored faithfully (not JSON, NaN/Infinity, NUL characters, too large) is refused
 here with one clear line (:class:`InputError`) before it reaches Postgres.
 """

@@ -10,7 +10,7 @@ WITH inserted AS (
         (id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at)
     VALUES
-        (%(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::jsonb,
+        (%(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::json,
          coalesce(%(queue)s,
                   (SELECT r.queue FROM rhythm.task_routes r
                    WHERE r.name = %(name)s AND %(kind)s = 'task'),
@@ -45,7 +45,7 @@ DELETE FROM rhythm.signals WHERE execution_id = %(id)s;
 
 -- name: restart_execution
 UPDATE rhythm.executions
-SET status = 'pending', inputs = %(inputs)s::jsonb, result = NULL, error = NULL,
+SET status = 'pending', inputs = %(inputs)s::json, result = NULL, error = NULL,
     version = %(version)s, priority = %(priority)s, max_retries = %(max_retries)s,
     options = %(options)s::jsonb,
     queue = coalesce(%(queue)s,
@@ -122,8 +122,8 @@ SET status = f.status,
     updated_at = %(now)s,
     finished_at = CASE WHEN f.status IN ('completed', 'failed', 'cancelled')
                        THEN %(now)s::timestamptz END
-FROM jsonb_to_recordset(%(batch)s::jsonb)
-     AS f(id text, token bigint, status text, result jsonb, error jsonb,
+FROM json_to_recordset(%(batch)s::json)
+     AS f(id text, token bigint, status text, result json, error json,
           run_at timestamptz, handed_back boolean)
 WHERE e.id = f.id AND e.status = 'running' AND e.claim_token = f.token
 RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
@@ -294,7 +294,7 @@ LIMIT %(limit)s;
 UPDATE rhythm.executions
 SET cancel_requested = true,
     status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
-    error = CASE WHEN status = 'pending' THEN %(error)s::jsonb ELSE error END,
+    error = CASE WHEN status = 'pending' THEN %(error)s::json ELSE error END,
     run_at = CASE WHEN status = 'pending' THEN NULL
                   WHEN status = 'suspended' THEN %(now)s::timestamptz
                   ELSE run_at END,

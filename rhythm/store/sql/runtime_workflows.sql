@@ -41,10 +41,10 @@ WHERE e.id = %(id)s;
 -- combinators come from their partial index.
 SELECT e.started_at, e.cancel_delivered, s.snapshot, s.next_promise_id, s.waiting_on,
        (s.snapshot IS NULL OR s.refs IS NOT NULL) AS has_refs,
-       (SELECT coalesce(jsonb_agg(jsonb_build_object(
+       (SELECT coalesce(json_agg(json_build_object(
                    'promise_id', p.promise_id, 'kind', p.kind, 'target', p.target,
                    'state', p.state, 'value', p.value, 'params', p.params,
-                   'created_ms', p.created_ms, 'settled_ms', p.settled_ms)), '[]'::jsonb)
+                   'created_ms', p.created_ms, 'settled_ms', p.settled_ms)), '[]'::json)
         FROM (SELECT r.* FROM unnest(array_remove(coalesce(s.refs, '{}'::int[])
                                                   || s.waiting_on, NULL)) AS k(pid)
               CROSS JOIN LATERAL (SELECT * FROM rhythm.promises x
@@ -56,8 +56,8 @@ SELECT e.started_at, e.cancel_delivered, s.snapshot, s.next_promise_id, s.waitin
                 AND NOT c.promise_id = ANY(array_remove(coalesce(s.refs, '{}'::int[])
                                                         || s.waiting_on, NULL))
              ) p) AS promises,
-       (SELECT coalesce(jsonb_agg(jsonb_build_array(g.id, g.channel, g.payload)
-                                  ORDER BY g.id), '[]'::jsonb)
+       (SELECT coalesce(json_agg(json_build_array(g.id, g.channel, g.payload)
+                                 ORDER BY g.id), '[]'::json)
         FROM rhythm.signals g
         WHERE g.execution_id = e.id AND g.consumed_by IS NULL) AS buffered
 FROM rhythm.executions e
@@ -115,9 +115,9 @@ SELECT %(id)s, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.par
        CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END,
        CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
        %(now)s
-FROM jsonb_to_recordset(%(rows)s::jsonb)
-     AS r(promise_id int, kind text, target text, state text, value jsonb,
-          due_at timestamptz, params jsonb, created_ms bigint, settled_ms bigint)
+FROM json_to_recordset(%(rows)s::json)
+     AS r(promise_id int, kind text, target text, state text, value json,
+          due_at timestamptz, params json, created_ms bigint, settled_ms bigint)
 ON CONFLICT (execution_id, promise_id) DO UPDATE
 SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
     settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
@@ -144,8 +144,8 @@ SELECT r.id, r.kind, r.name, r.version, r.inputs,
                  WHERE t.name = r.name AND r.kind = 'task'),
                 %(default_queue)s),
        r.priority, r.max_retries, r.options, %(now)s, %(id)s, r.promise_id, %(now)s, %(now)s
-FROM jsonb_to_recordset(%(rows)s::jsonb)
-     AS r(id text, kind text, name text, version text, inputs jsonb, queue text,
+FROM json_to_recordset(%(rows)s::json)
+     AS r(id text, kind text, name text, version text, inputs json, queue text,
           priority int, max_retries int, options jsonb, promise_id int)
 RETURNING queue, pg_notify('rhythm_wake', queue) AS notified;
 
@@ -154,8 +154,8 @@ RETURNING queue, pg_notify('rhythm_wake', queue) AS notified;
 -- for settled meanwhile (wake_seq moved) or it must go on at once.
 UPDATE rhythm.executions
 SET status = %(status)s,
-    result = %(result)s::jsonb,
-    error = %(error)s::jsonb,
+    result = %(result)s::json,
+    error = %(error)s::json,
     run_at = CASE WHEN %(status)s = 'suspended'
                        AND (%(again)s OR wake_seq <> %(wake_seq)s
                             OR (cancel_requested AND NOT %(cancel_delivered)s))
@@ -185,7 +185,7 @@ WHERE execution_id = %(id)s AND state = 'pending' AND kind IN ('timer', 'signal'
 UPDATE rhythm.executions
 SET cancel_requested = true,
     status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
-    error = CASE WHEN status = 'pending' THEN %(error)s::jsonb ELSE error END,
+    error = CASE WHEN status = 'pending' THEN %(error)s::json ELSE error END,
     run_at = CASE WHEN status = 'pending' THEN NULL
                   WHEN status = 'suspended' THEN %(now)s::timestamptz
                   ELSE run_at END,
@@ -210,7 +210,7 @@ WITH due AS (
 fired AS (
     UPDATE rhythm.promises p
     SET state = CASE WHEN p.kind = 'timer' THEN 'resolved' ELSE 'rejected' END,
-        value = CASE WHEN p.kind = 'timer' THEN 'null'::jsonb ELSE p.params->'timeout_error' END,
+        value = CASE WHEN p.kind = 'timer' THEN 'null'::json ELSE p.params->'timeout_error' END,
         settled_ms = (p.params->>'due')::bigint,
         settled_at = p.due_at,
         settle_seq = nextval('rhythm.settle_seq')
@@ -244,7 +244,7 @@ ORDER BY promise_id;
 
 -- name: insert_signal
 INSERT INTO rhythm.signals (execution_id, channel, payload, sent_at, consumed_by, consumed_at)
-VALUES (%(id)s, %(channel)s, %(payload)s::jsonb, %(now)s, %(consumed_by)s,
+VALUES (%(id)s, %(channel)s, %(payload)s::json, %(now)s, %(consumed_by)s,
         CASE WHEN %(consumed_by)s::int IS NOT NULL THEN %(now)s::timestamptz END)
 RETURNING id;
 
@@ -256,7 +256,7 @@ WHERE execution_id = %(id)s AND promise_id = ANY(%(ids)s::int[]) AND state = 'pe
 -- A signal settles the oldest live wait of its channel and wakes the execution.
 WITH settled AS (
     UPDATE rhythm.promises
-    SET state = 'resolved', value = %(payload)s::jsonb, settled_ms = %(now_ms)s,
+    SET state = 'resolved', value = %(payload)s::json, settled_ms = %(now_ms)s,
         settled_at = %(now)s, settle_seq = nextval('rhythm.settle_seq')
     WHERE execution_id = %(id)s AND promise_id = %(promise_id)s AND state = 'pending'
     RETURNING execution_id

@@ -109,3 +109,15 @@ async def wait_forever(key: str) -> None:
 @rhythm.task
 def not_json() -> object:
     return {1, 2}
+
+
+@rhythm.task
+def unordered_record(first: int) -> dict[str, Any]:
+    """An object whose key order is not jsonb's (length, then bytes): it must survive."""
+    return {"zeta": first, "a": 2, "mid": {"yy": 1, "b": 2}}
+
+
+@rhythm.task
+def keys_received(**fields: Any) -> list[str]:
+    """The order in which the task's inputs arrived."""
+    return list(fields)
