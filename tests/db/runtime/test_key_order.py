@@ -39,6 +39,13 @@ return {
     "ordered_child": """
 return { zeta: Object.keys(Inputs), a: 1, mid: 2 }
 """,
+    "task_error_keys": """
+try {
+  await Task.run("bad_value", { key: "order" })
+} catch (e) {
+  return Object.keys(e)
+}
+""",
     "ordered_thrower": """
 throw { zeta: 1, name: "Oops", message: "no" }
 """,
@@ -105,3 +112,8 @@ def test_task_result_and_inputs_keep_key_order(client: Client, order_worker: Wor
     task = client.queue_task("unordered_record", {"first": 0})
     assert list(task.result(timeout=10)) == ["zeta", "a", "mid"]
     assert list(client.get(task.id)["result"]["mid"]) == ["yy", "b"]
+
+
+def test_task_error_reaches_the_workflow_in_order(client: Client, order_worker: Worker) -> None:
+    keys = client.start("task_error_keys").result(timeout=10)
+    assert keys == ["name", "message", "task", "type", "attempts", "details"]
