@@ -148,8 +148,8 @@ WITH done AS (
         updated_at = %(now)s,
         finished_at = CASE WHEN f.status IN ('completed', 'failed', 'cancelled')
                            THEN %(now)s::timestamptz END
-    FROM jsonb_to_recordset(%(batch)s::jsonb)
-         AS f(id text, token bigint, status text, result jsonb, error jsonb,
+    FROM json_to_recordset(%(batch)s::json)
+         AS f(id text, token bigint, status text, result json, error json,
               run_at timestamptz, handed_back boolean)
     WHERE e.id = f.id AND e.status = 'running' AND e.claim_token = f.token
     RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,

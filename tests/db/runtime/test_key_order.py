@@ -9,6 +9,7 @@ then bytes: ``a, mid, zeta``), so a payload that passed through jsonb fails the 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from test_runtime_cli import rhythm_cli
 from rhythm.runtime.client import Client
 from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
+from rhythm.store.queries import QUERIES
 
 FLOWS = {
     "ordered": """
@@ -117,3 +119,36 @@ def test_task_result_and_inputs_keep_key_order(client: Client, order_worker: Wor
 def test_task_error_reaches_the_workflow_in_order(client: Client, order_worker: Worker) -> None:
     keys = client.start("task_error_keys").result(timeout=10)
     assert keys == ["name", "message", "task", "type", "attempts", "details"]
+
+
+PAYLOAD_COLUMNS = {
+    "executions": ("inputs", "result", "error"),
+    "execution_runs": ("inputs", "result", "error"),
+    "promises": ("value", "params"),
+    "signals": ("payload",),
+}
+# A payload name declared or cast as jsonb in a query: "result jsonb", "%(payload)s::jsonb".
+_PAYLOAD_AS_JSONB = re.compile(
+    r"\b(inputs|result|error|value|params|payload|batch)\b(\)s::|\s+)jsonb\b")
+
+
+def test_payload_columns_are_json(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type FROM information_schema.columns"
+            " WHERE table_schema = 'rhythm'").fetchall()
+    types = {(t, c): d for t, c, d in rows}
+    for table, columns in PAYLOAD_COLUMNS.items():
+        for column in columns:
+            assert types[(table, column)] == "json", f"{table}.{column}"
+
+
+def test_no_runtime_query_sends_a_payload_through_jsonb() -> None:
+    """A payload that passes through jsonb once (a cast, a recordset column, an
+    aggregate) comes out reordered, so no runtime query may do that."""
+    offenders = []
+    for name, sql in QUERIES.items():
+        code = "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+        if _PAYLOAD_AS_JSONB.search(code) or re.search(r"\bjsonb_(agg|build_\w+)\b", code):
+            offenders.append(name)
+    assert offenders == []
