@@ -323,6 +323,10 @@ class ActivationRunner:
         late = _late_signal_waits(host, plan)
         rows = promise_rows(host.table, loaded.seen, set(host.requested))
         ended = plan.status != "suspended"
+        cancelling = host.cancel.delivered and not loaded.cancel_delivered
+        if not (late or ended or cancelling):
+            await self._commit_suspended(conn, claim, host, plan, rows, base)
+            return _due_times(rows)
         async with conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=dict_row) as lock, \
                 conn.cursor(row_factory=dict_row) as cur, \
@@ -365,7 +369,29 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
             if await fin.fetchone() is None:
                 raise StaleClaim(claim.id)
-        return [datetime.fromisoformat(r["due_at"]) for r in rows if r["due_at"]]
+        return _due_times(rows)
+
+    @staticmethod
+    async def _commit_suspended(
+        conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost, plan: Plan,
+        rows: list[dict[str, Any]], base: dict[str, Any],
+    ) -> None:
+        """The common commit (the workflow suspends; no new signal wait, no cancellation
+        delivered) as one statement: claim check, writes and new state together, nothing
+        written when the claim went stale."""
+        cur = await conn.execute(Q["commit_activation"], {
+            **base, "token": claim.token, "rows": json.dumps(rows),
+            "consumed": json.dumps(plan.consumed),
+            "effects": json.dumps(effect_rows(host, plan)), "default_queue": claim.queue,
+            "save": not plan.idle,
+            "snapshot": None if plan.idle else json.dumps(plan.snapshot),
+            "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
+            "refs": None if plan.idle else snapshot_refs(plan.snapshot, plan.waiting_on),
+            "again": False, "wake_seq": claim.wake_seq,
+            "cancel_delivered": host.cancel.delivered,
+        })
+        if await cur.fetchone() is None:
+            raise StaleClaim(claim.id)
 
     @staticmethod
     async def _late_signals(
@@ -400,6 +426,10 @@ class ActivationRunner:
         ended = [r["id"] for r in await cur.fetchall() if r["status"] == "cancelled"]
         if ended:
             await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
+
+
+def _due_times(rows: list[dict[str, Any]]) -> list[datetime]:
+    return [datetime.fromisoformat(r["due_at"]) for r in rows if r["due_at"]]
 
 
 def _late_signal_waits(host: WorkflowHost, plan: Plan) -> list[PromiseRecord]:

@@ -171,6 +171,100 @@ RETURNING queue, run_at, parent_id,
           CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke,
           CASE WHEN finished_at IS NOT NULL THEN pg_notify('rhythm_done', id) END AS done;
 
+-- name: commit_activation
+-- A suspending activation's whole commit in ONE statement (its own transaction, one
+-- round trip): the claim check first (row lock), then - only if the claim is still
+-- ours - its promises, consumed signals, requested tasks/children (with their NOTIFY),
+-- snapshot (unless %(save)s is false: a wake-up that settled nothing) and new state.
+-- No row back = the claim went stale and nothing was written. The pipelined path
+-- (lock_claimed, write_promises, ... finish_activation) serves the rarer commits: a
+-- workflow that ends, a cancellation delivered, new signal waits. Keep the two in step.
+WITH claimed AS (
+    SELECT id FROM rhythm.executions
+    WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
+    FOR UPDATE
+),
+promises_written AS (
+    INSERT INTO rhythm.promises AS p
+        (execution_id, promise_id, kind, target, state, value, due_at, params, created_ms,
+         settled_ms, settled_at, settle_seq, created_at)
+    SELECT %(id)s, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.params,
+           r.created_ms, r.settled_ms,
+           CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END,
+           CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
+           %(now)s
+    FROM json_to_recordset(%(rows)s::json)
+         AS r(promise_id int, kind text, target text, state text, value json,
+              due_at timestamptz, params json, created_ms bigint, settled_ms bigint)
+    WHERE EXISTS (SELECT 1 FROM claimed)
+    ON CONFLICT (execution_id, promise_id) DO UPDATE
+    SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
+        settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
+    WHERE p.state IN ('pending', 'abandoned')
+    RETURNING 1
+),
+consumed AS (
+    UPDATE rhythm.signals s
+    SET consumed_by = c.promise_id, consumed_at = %(now)s
+    FROM jsonb_to_recordset(%(consumed)s::jsonb) AS c(signal_id bigint, promise_id int)
+    WHERE s.id = c.signal_id AND s.execution_id = %(id)s AND s.consumed_by IS NULL
+      AND EXISTS (SELECT 1 FROM claimed)
+    RETURNING s.id
+),
+effects AS (
+    INSERT INTO rhythm.executions
+        (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
+         parent_id, parent_promise, created_at, updated_at)
+    SELECT r.id, r.kind, r.name, r.version, r.inputs,
+           coalesce(r.queue,
+                    (SELECT t.queue FROM rhythm.task_routes t
+                     WHERE t.name = r.name AND r.kind = 'task'),
+                    %(default_queue)s),
+           r.priority, r.max_retries, r.options, %(now)s, %(id)s, r.promise_id, %(now)s,
+           %(now)s
+    FROM json_to_recordset(%(effects)s::json)
+         AS r(id text, kind text, name text, version text, inputs json, queue text,
+              priority int, max_retries int, options jsonb, promise_id int)
+    WHERE EXISTS (SELECT 1 FROM claimed)
+    RETURNING pg_notify('rhythm_wake', queue) AS notified
+),
+saved AS (
+    INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
+                                  activations, updated_at)
+    SELECT %(id)s, %(snapshot)s::jsonb, %(next_promise_id)s::int, %(waiting_on)s::int,
+           %(refs)s::int[], 1, %(now)s
+    WHERE %(save)s AND EXISTS (SELECT 1 FROM claimed)
+    ON CONFLICT (execution_id) DO UPDATE
+    SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
+        waiting_on = excluded.waiting_on, refs = excluded.refs,
+        activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at
+    RETURNING 1
+),
+finished AS (
+    UPDATE rhythm.executions e
+    SET status = 'suspended',
+        result = NULL,
+        error = NULL,
+        finished_at = NULL,
+        run_at = CASE WHEN %(again)s OR e.wake_seq <> %(wake_seq)s
+                           OR (e.cancel_requested AND NOT %(cancel_delivered)s)
+                      THEN %(now)s::timestamptz END,
+        claimed_by = NULL,
+        lease_expires_at = NULL,
+        cancel_delivered = %(cancel_delivered)s,
+        updated_at = %(now)s
+    FROM claimed c
+    WHERE e.id = c.id
+    RETURNING e.queue, e.run_at
+)
+SELECT f.run_at,
+       CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END AS woke,
+       (SELECT count(*) FROM promises_written) AS promises,
+       (SELECT count(*) FROM consumed) AS consumed,
+       (SELECT count(*) FROM effects) AS effects,
+       (SELECT count(*) FROM saved) AS saved
+FROM finished f;
+
 -- name: drop_waits
 -- Timers and signal waits that nobody will await any more (the execution ended, or a
 -- cancellation was delivered): they never fire and never consume a signal.
