@@ -84,6 +84,12 @@ class Claimer:
         ids = list(self.buffer)[:max(count, 0)]
         return [self.buffer.pop(i) for i in ids]
 
+    def add(self, claims: list[Claim]) -> None:
+        """Rows claimed for this worker elsewhere (woken parents, by the outcome flush)."""
+        for claim in claims:
+            self.buffer[claim.id] = claim
+        self.claimed += len(claims)
+
     def drop(self, execution_id: str) -> None:
         """A buffered row's lease was lost: it is someone else's now."""
         self.buffer.pop(execution_id, None)

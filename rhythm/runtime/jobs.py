@@ -16,6 +16,7 @@ import functools
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -324,13 +325,21 @@ class TaskRunner:
     def _finish_params(self, batch: list[Outcome]) -> dict[str, Any]:
         return {"batch": batch_json(batch), "now": self.clock.now()}
 
-    async def record(self, conn: psycopg.AsyncConnection[Any], batch: list[Outcome]) -> set[str]:
-        """Write a batch of outcomes in one transaction; returns the ids accepted.
-        Rows whose claim is stale are left alone by the database (fencing)."""
+    async def record(
+        self, conn: psycopg.AsyncConnection[Any], batch: list[Outcome],
+        queues: Sequence[str] = (), lease_until: datetime | None = None,
+    ) -> tuple[set[str], list[Claim]]:
+        """Write a batch of outcomes in one statement (its own transaction); returns the
+        ids accepted and the woken parents claimed for this worker (suspended ones on
+        ``queues``, leased until ``lease_until``). Rows whose claim is stale are left
+        alone by the database (fencing)."""
         now = self.clock.now()
-        # One statement (record_outcomes): its own transaction, one round trip.
-        cur = await conn.execute(Q["record_outcomes"], {"batch": batch_json(batch), "now": now})
-        return {row[0] for row in await cur.fetchall()}
+        cur = await conn.execute(Q["record_outcomes"], {
+            "batch": batch_json(batch), "now": now, "queues": list(queues),
+            "worker": self.worker_id, "lease_until": lease_until or now})
+        rows = await cur.fetchall()
+        claimed = next((row[-1] for row in rows if row[-1]), None) or []
+        return {row[0] for row in rows}, [Claim.from_row(c) for c in claimed]
 
 
 _RECORDED = object()

@@ -366,12 +366,15 @@ class Worker:
             try:
                 conn = self._flush_conn
                 assert conn is not None
-                accepted = await self._runner.record(conn, batch)
+                queues = [] if self._stopping.is_set() else list(self.options.queues)
+                lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
+                accepted, woken = await self._runner.record(conn, batch, queues, lease_until)
                 self.recorded += len(accepted)
                 self.rejected += len(batch) - len(accepted)
                 for outcome in batch:
                     if outcome.id not in accepted:
                         log.info("stale claim of %s: outcome rejected", outcome.id)
+                await self._take_woken(conn, woken)
                 return
             except psycopg.OperationalError as err:
                 log.warning("recording outcomes failed (%s); retrying", err)
@@ -383,6 +386,19 @@ class Worker:
             except Exception:  # a bug: drop the batch (its leases expire, rows re-run)
                 log.exception("cannot record %d outcomes; their leases will expire", len(batch))
                 return
+
+    async def _take_woken(
+        self, conn: psycopg.AsyncConnection[Any], woken: list[Claim]
+    ) -> None:
+        """Parents that the batch woke and claimed for this worker join the local buffer
+        (held under lease like any claim) and start as soon as a slot is free. If the
+        worker began stopping meanwhile, they go straight back to their queues."""
+        if not woken:
+            return
+        self._claimer.add(woken)
+        self._wake.set()
+        if self._stopping.is_set():
+            await self._claimer.release(conn)
 
     # ----------------------------------------------------------------- heartbeat
 

@@ -168,20 +168,40 @@ settled AS (
       AND p.target = d.id AND p.state = 'pending'
     RETURNING p.execution_id
 ),
+parents AS (
+    -- Woken parents; a suspended one on a queue of this worker (%(queues)s, empty when
+    -- it is stopping) is claimed for it at once - fresh token, lease - and returned, so
+    -- its next activation starts without a NOTIFY and a claim round trip.
+    SELECT w.id, w.status = 'suspended' AND w.queue = ANY(%(queues)s::text[]) AS take
+    FROM rhythm.executions w
+    JOIN (SELECT DISTINCT execution_id FROM settled) s ON w.id = s.execution_id
+    FOR UPDATE OF w
+),
 woken AS (
     UPDATE rhythm.executions w
     SET wake_seq = w.wake_seq + 1,
-        run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
+        status = CASE WHEN p.take THEN 'running' ELSE w.status END,
+        run_at = CASE WHEN p.take THEN NULL
+                      WHEN w.status = 'suspended' THEN %(now)s::timestamptz
+                      ELSE w.run_at END,
+        claim_token = w.claim_token + CASE WHEN p.take THEN 1 ELSE 0 END,
+        claimed_by = CASE WHEN p.take THEN %(worker)s ELSE w.claimed_by END,
+        lease_expires_at = CASE WHEN p.take THEN %(lease_until)s::timestamptz
+                                ELSE w.lease_expires_at END,
         updated_at = %(now)s
-    FROM (SELECT DISTINCT execution_id FROM settled) s
-    WHERE w.id = s.execution_id
-    RETURNING CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) END
+    FROM parents p
+    WHERE w.id = p.id
+    RETURNING p.take, w.id, w.kind, w.name, w.version, w.inputs, w.queue, w.attempt,
+              w.max_retries, w.lease_losses, w.options, w.claim_token, w.cancel_requested,
+              w.parent_id, w.parent_promise, w.wake_seq,
+              CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) END
+                  AS woke
 )
 SELECT d.id, d.status, d.queue, d.run_at, d.parent_id, d.parent_promise,
        -- wake-up hints: workers (a retry is due later) and waiting clients (it ended)
        CASE WHEN d.run_at IS NOT NULL THEN pg_notify('rhythm_wake', d.queue) END AS woke,
        CASE WHEN d.finished_at IS NOT NULL THEN pg_notify('rhythm_done', d.id) END AS done,
-       (SELECT count(*) FROM woken) AS parents_woken
+       (SELECT json_agg(k) FROM woken k WHERE k.take) AS claimed
 FROM done d;
 
 -- name: settle_parents
