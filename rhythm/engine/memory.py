@@ -35,12 +35,12 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from rhythm.engine.flow_errors import child_workflow_error, limit_error, task_error, timeout_error
+from rhythm.engine.host import PromiseTableHost
 from rhythm.engine.mocks import Mocks, TaskReplies
 from rhythm.engine.promises import PromiseRecord, PromiseTable
 from rhythm.engine.signals import SignalChannels
 from rhythm.errors import RhythmError
 from rhythm.flowrt.protocol import (
-    CombinatorKind,
     Completed,
     Failed,
     FlowLimit,
@@ -132,12 +132,14 @@ class _Event:
     payload: JsonValue = field(default=None, compare=False)
 
 
-class MemoryHost:
+class MemoryHost(PromiseTableHost):
     """The :class:`rhythm.flowrt.protocol.Host` of one execution in a :class:`MemoryWorld`."""
 
     def __init__(self, world: MemoryWorld, execution: Execution) -> None:
         self._world = world
         self._ex = execution
+        self.table = execution.table
+        self.requested = execution.requested
         self.inputs = execution.inputs
         self.limits = world.settings.limits
         self.context: dict[str, JsonValue] = {
@@ -147,46 +149,20 @@ class MemoryHost:
             "startedAt": iso_utc(execution.started_at),
         }
 
-    def _request(self, kind: Any, params: dict[str, JsonValue]) -> Promise:
-        record = self._ex.table.create(kind, params, self._world.clock)
-        self._ex.requested.append(record.id)
-        return Promise(record.id)
-
     def start_task(
         self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
     ) -> Promise:
         self._world.record_call(self._ex, "task", name, inputs)
-        return self._request("task", {"name": name, "inputs": inputs, "options": options})
+        return super().start_task(name, inputs, options)
 
     def start_child(
         self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
     ) -> Promise:
         self._world.record_call(self._ex, "workflow", name, inputs)
-        return self._request("child", {"name": name, "inputs": inputs, "options": options})
+        return super().start_child(name, inputs, options)
 
-    def start_timer(self, due_ms: int) -> Promise:
-        return self._request("timer", {"due": due_ms})
-
-    def wait_signal(self, name: str, timeout_ms: int | None) -> Promise:
-        return self._request("signal", {"channel": name, "timeout_ms": timeout_ms})
-
-    def combine(self, kind: CombinatorKind, members: list[Any], keys: list[str] | None) -> Promise:
-        record = self._ex.table.combine(kind, members, keys, self._world.clock)
+    def after_combine(self, record: PromiseRecord) -> None:
         self._world.after_settlements(self._ex)
-        return Promise(record.id)
-
-    def is_settled(self, promise: Promise) -> bool:
-        return self._ex.table.get(promise.id).settled
-
-    def result_of(self, promise: Promise) -> Any:
-        record = self._ex.table.get(promise.id)
-        if not record.settled:
-            raise RuntimeError(f"result_of on pending promise {promise.id} (protocol violation)")
-        # A copy, so that flow code mutating what it got never changes the record.
-        value = copy.deepcopy(record.value)
-        if record.state == "rejected":
-            raise FlowThrow(value)
-        return value
 
     def now_ms(self) -> int:
         return self._world.clock

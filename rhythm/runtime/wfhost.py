@@ -12,15 +12,13 @@ timer and signal-wait records become rows when the activation commits.
 
 from __future__ import annotations
 
-import copy
-import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rhythm.engine.flow_errors import cancelled_error
+from rhythm.engine.host import PromiseTableHost
 from rhythm.engine.promises import PromiseRecord, PromiseTable
-from rhythm.flowrt.protocol import CombinatorKind, FlowThrow, Limits, Promise
+from rhythm.flowrt.protocol import Limits
 
 JsonValue = Any
 
@@ -38,7 +36,7 @@ class CancelState:
 
 
 @dataclass
-class WorkflowHost:
+class WorkflowHost(PromiseTableHost):
     """:class:`rhythm.flowrt.protocol.Host` over a loaded :class:`PromiseTable`."""
 
     table: PromiseTable
@@ -50,51 +48,14 @@ class WorkflowHost:
     logs: list[str] = field(default_factory=list)
     requested: list[int] = field(default_factory=list)  # new effects, in request order
 
-    def _request(self, kind: Any, params: dict[str, JsonValue]) -> Promise:
-        record = self.table.create(kind, params, self.now)
-        self.requested.append(record.id)
-        return Promise(record.id)
-
-    def start_task(
-        self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
-    ) -> Promise:
-        return self._request("task", {"name": name, "inputs": inputs, "options": options})
-
-    def start_child(
-        self, name: str, inputs: dict[str, JsonValue], options: dict[str, JsonValue]
-    ) -> Promise:
-        return self._request("child", {"name": name, "inputs": inputs, "options": options})
-
-    def start_timer(self, due_ms: int) -> Promise:
-        return self._request("timer", {"due": due_ms})
-
-    def wait_signal(self, name: str, timeout_ms: int | None) -> Promise:
-        return self._request("signal", {"channel": name, "timeout_ms": timeout_ms})
-
-    def combine(self, kind: CombinatorKind, members: list[Any], keys: list[str] | None) -> Promise:
-        return Promise(self.table.combine(kind, members, keys, self.now).id)
-
-    def is_settled(self, promise: Promise) -> bool:
-        # A pending cancellation makes the next await "settled" so that result_of throws.
-        return self.cancel.pending or self.table.get(promise.id).settled
-
-    def result_of(self, promise: Promise) -> Any:
-        if self.cancel.pending:
-            self.cancel.delivered = True
-            raise FlowThrow(cancelled_error())
-        record = self.table.get(promise.id)
-        if not record.settled:
-            raise RuntimeError(f"result_of on pending promise {promise.id} (protocol violation)")
-        value = copy.deepcopy(record.value)  # flow code may mutate what it got
-        if record.state == "rejected":
-            raise FlowThrow(value)
-        return value
-
     def now_ms(self) -> int:
         return self.now
 
-    def random(self) -> float:
-        return random.random()
+    def cancellation_pending(self) -> bool:
+        return self.cancel.pending
+
+    def cancellation_delivered(self) -> None:
+        self.cancel.delivered = True
 
     def log(self, text: str) -> None:
         self.logs.append(text)
