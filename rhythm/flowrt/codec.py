@@ -179,6 +179,26 @@ class _SharingEncoder:
 # ---------------------------------------------------------------- decode
 
 
+def promise_ids(data: JsonValue) -> set[int]:
+    """Ids of every promise handle inside encoded data, without decoding it.
+
+    A host uses it to load only the promises a snapshot can reach. Unambiguous because
+    user objects are always ``{"o": [...]}``: a one-key ``{"p": int}`` is a handle.
+    """
+    found: set[int] = set()
+    stack: list[Any] = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if len(item) == 1 and type(item.get("p")) is int:
+                found.add(item["p"])
+            else:
+                stack.extend(item.values())
+    return found
+
+
 def decode(data: JsonValue, host: Host | None = None) -> dict[str, FlowValue]:
     """The values ``encode`` was given (fresh objects); ValueError if ``data`` is not a snapshot.
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from rhythm.engine.host import PromiseTableHost
 from rhythm.engine.promises import PromiseRecord, PromiseTable
+from rhythm.flowrt.codec import promise_ids
 from rhythm.flowrt.protocol import Limits
 
 JsonValue = Any
@@ -65,22 +66,14 @@ class WorkflowHost(PromiseTableHost):
 
 
 def referenced_promises(snapshot: JsonValue) -> set[int]:
-    """Promise ids a snapshot can reach: ``{"p": id}`` in the codec's format, and the
-    promise it waits on. Only these (and open combinators) are loaded per activation."""
-    found: set[int] = set()
-    stack: list[Any] = [snapshot.get("vars") if isinstance(snapshot, dict) else None]
-    waiting = snapshot.get("waiting") if isinstance(snapshot, dict) else None
+    """Promise ids a snapshot can reach: handles in its variables, and the promise it
+    waits on. Only these (and open combinators) are loaded per activation."""
+    if not isinstance(snapshot, dict):
+        return set()
+    found = promise_ids(snapshot.get("vars"))
+    waiting = snapshot.get("waiting")
     if isinstance(waiting, int):
         found.add(waiting)
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, dict):
-            if len(item) == 1 and isinstance(item.get("p"), int):
-                found.add(item["p"])
-            else:
-                stack.extend(item.values())
     return found
 
 

@@ -195,3 +195,17 @@ def graphs(draw: st.DrawFn) -> dict[str, Any]:
 @given(graphs())
 def test_random_graphs_round_trip(values: dict[str, Any]) -> None:
     assert round_trips(values)
+
+
+def test_promise_ids_finds_every_handle_and_nothing_that_only_looks_like_one() -> None:
+    shared = [Promise(3)]
+    values = {
+        "direct": Promise(1),
+        "nested": {"p": 99, "deep": [{"x": Promise(2)}]},  # a user key "p" is not a handle
+        "shared_a": shared,
+        "shared_b": shared,
+        "text": "p",
+    }
+    encoded = json.loads(json.dumps(codec.encode(values)))
+    assert codec.promise_ids(encoded) == {1, 2, 3}
+    assert codec.promise_ids(codec.encode({"n": 1, "o": {"p": 5}})) == set()
