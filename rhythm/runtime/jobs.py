@@ -23,7 +23,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import InputError
@@ -249,12 +248,10 @@ class TaskRunner:
             outcome = self._completed(claim, value)
             if flags.timed_out or flags.lost or flags.handed_back or flags.cancel:
                 raise _Stale(claim.id)  # too late: roll its writes back with it
-            with conn.cursor(row_factory=dict_row) as cur:
-                cur.execute(Q["finish_executions"], self._finish_params([outcome]))
+            with conn.cursor() as cur:
+                cur.execute(Q["record_outcomes"], self._outcome_params([outcome]))
                 if not cur.fetchall():
                     raise _Stale(claim.id)
-                if claim.parent_id is not None:
-                    cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": self.clock.now()})
         return _RECORDED
 
     async def _call_transactional_async(
@@ -264,14 +261,10 @@ class TaskRunner:
         async with pool.connection() as conn, conn.transaction():
             value = await definition.fn(conn, **kwargs)
             outcome = self._completed(claim, value)
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(Q["finish_executions"], self._finish_params([outcome]))
+            async with conn.cursor() as cur:
+                await cur.execute(Q["record_outcomes"], self._outcome_params([outcome]))
                 if not await cur.fetchall():
                     raise _Stale(claim.id)
-                if claim.parent_id is not None:
-                    await cur.execute(
-                        Q["settle_parents"], {"ids": [claim.id], "now": self.clock.now()}
-                    )
         return _RECORDED
 
     def _completed(self, claim: Claim, value: Any) -> Outcome:
@@ -322,8 +315,14 @@ class TaskRunner:
             return Outcome(claim.id, claim.token, "pending", error=error, run_at=run_at)
         return self._final(claim, error)
 
-    def _finish_params(self, batch: list[Outcome]) -> dict[str, Any]:
-        return {"batch": batch_json(batch), "now": self.clock.now()}
+    def _outcome_params(
+        self, batch: list[Outcome], queues: Sequence[str] = (), lease_until: datetime | None = None
+    ) -> dict[str, Any]:
+        """Parameters of ``record_outcomes``: finish the batch, settle and wake parents, and
+        claim the woken ones on ``queues`` for this worker (none when ``queues`` is empty)."""
+        now = self.clock.now()
+        return {"batch": batch_json(batch), "now": now, "queues": list(queues),
+                "worker": self.worker_id, "lease_until": lease_until or now}
 
     async def record(
         self, conn: psycopg.AsyncConnection[Any], batch: list[Outcome],
@@ -333,10 +332,8 @@ class TaskRunner:
         ids accepted and the woken parents claimed for this worker (suspended ones on
         ``queues``, leased until ``lease_until``). Rows whose claim is stale are left
         alone by the database (fencing)."""
-        now = self.clock.now()
-        cur = await conn.execute(Q["record_outcomes"], {
-            "batch": batch_json(batch), "now": now, "queues": list(queues),
-            "worker": self.worker_id, "lease_until": lease_until or now})
+        cur = await conn.execute(
+            Q["record_outcomes"], self._outcome_params(batch, queues, lease_until))
         rows = await cur.fetchall()
         claimed = next((row[-1] for row in rows if row[-1]), None) or []
         return {row[0] for row in rows}, [Claim.from_row(c) for c in claimed]

@@ -108,34 +108,12 @@ SELECT min(due) AS due FROM (
     FROM unnest(%(queues)s::text[]) AS q
 ) per_queue;
 
--- name: finish_executions
--- Completions, retries and failures of a batch of claimed rows, in one statement.
--- Rows whose claim is stale are not returned (and not touched).
-UPDATE rhythm.executions e
-SET status = f.status,
-    result = f.result,
-    error = f.error,
-    run_at = f.run_at,
-    claimed_by = NULL,
-    lease_expires_at = NULL,
-    attempt = e.attempt - CASE WHEN f.handed_back THEN 1 ELSE 0 END,
-    updated_at = %(now)s,
-    finished_at = CASE WHEN f.status IN ('completed', 'failed', 'cancelled')
-                       THEN %(now)s::timestamptz END
-FROM json_to_recordset(%(batch)s::json)
-     AS f(id text, token bigint, status text, result json, error json,
-          run_at timestamptz, handed_back boolean)
-WHERE e.id = f.id AND e.status = 'running' AND e.claim_token = f.token
-RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
-          -- wake-up hints: workers (a retry is due later) and waiting clients (it ended)
-          CASE WHEN e.run_at IS NOT NULL THEN pg_notify('rhythm_wake', e.queue) END AS woke,
-          CASE WHEN e.finished_at IS NOT NULL THEN pg_notify('rhythm_done', e.id) END AS done;
-
 -- name: record_outcomes
 -- The flusher's batch in one statement (one round trip, its own transaction): the
--- completions, retries and failures of claimed rows (finish_executions), and for those
+-- completions, retries and failures of claimed rows, and for those
 -- that ended with a parent, the parent's promise settled and the parent woken
--- (settle_parents), reading the rows this statement just finished.
+-- (as settle_parents does), reading the rows this statement just finished. Transactional
+-- tasks run it inside their own transaction, with no queues (nothing claimed).
 WITH done AS (
     UPDATE rhythm.executions e
     SET status = f.status,
