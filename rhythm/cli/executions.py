@@ -41,19 +41,23 @@ def _row_json(row: dict[str, Any]) -> str:
 @click.argument("name")
 @click.option("--inputs", default=None, metavar="JSON", help="Inputs object (JSON).")
 @click.option("--id", "execution_id", default=None, help="Idempotency id of the execution.")
+@click.option("--queue", default=None, help="Queue of its activations.  [default: default]")
+@click.option("--priority", type=int, default=0, show_default=True,
+              help="Higher is claimed first within a queue.")
 @click.option("--wait", is_flag=True, help="Wait for the result.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None,
               help="With --wait: give up after this many seconds.")
 @with_settings
 @json_option
 def start_command(settings: Settings, name: str, inputs: str | None, execution_id: str | None,
-                  wait: bool, timeout: float | None, as_json: bool) -> None:
+                  queue: str | None, priority: int, wait: bool, timeout: float | None,
+                  as_json: bool) -> None:
     """Start workflow NAME on its current version (idempotent with --id)."""
     from rhythm.runtime.payloads import parse_json_text
 
     data = parse_json_text(inputs, "--inputs") if inputs is not None else None
     with _client(settings) as client:
-        run = client.start(name, data, id=execution_id)
+        run = client.start(name, data, id=execution_id, queue=queue, priority=priority)
         if not wait:
             row = _jsonable(client.get(run.id))
             _print_started(row, as_json)

@@ -162,6 +162,17 @@ def test_cli_start_signal_wait(db_url: str, wf_worker: Worker) -> None:
     assert code != 0 and "has ended (completed)" in err
 
 
+def test_cli_start_on_a_queue_with_a_priority(db_url: str, wf_worker: Worker) -> None:
+    from test_runtime_cli import rhythm_cli
+
+    code, _, _ = rhythm_cli("start", "waiter", "--id", "cli-q", "--queue", "elsewhere",
+                            "--priority", "5", "--database-url", db_url)
+    assert code == 0
+    code, out, _ = rhythm_cli("status", "cli-q", "--json", "--database-url", db_url)
+    row = json.loads(out)
+    assert (row["queue"], row["priority"], row["status"]) == ("elsewhere", 5, "pending")
+
+
 # ---------------------------------------------------------------- guarantee 4 and 5
 
 V1 = 'const r = await Task.run("add", { a: 1 })\nreturn ["v1", r]\n'
