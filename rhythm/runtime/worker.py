@@ -60,6 +60,8 @@ from rhythm.runtime.versions import WorkflowVersions
 log = logging.getLogger("rhythm.worker")
 
 RECONNECT_DELAY_MAX = 5.0
+HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
+HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
 POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled connection is checked on checkout
 
 
@@ -181,9 +183,7 @@ class Worker:
             await self._drain()
         finally:
             await self._outcomes.join()
-            for helper in helpers:
-                helper.cancel()
-            await asyncio.gather(*helpers, return_exceptions=True)
+            await _stop_helpers(helpers)
             await self._unregister()
             await self._runner.close()
             if self._pool is not None:
@@ -408,7 +408,11 @@ class Worker:
         while True:
             try:
                 conn = await self._fresh(conn)
-                await asyncio.wait_for(self._renew(conn), timeout=max(interval * 2, 5.0))
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
+                # arrives in the loop iteration where the renew finishes, and this task
+                # then sleeps on as if never cancelled: shutdown waited for it forever.
+                async with asyncio.timeout(max(interval * 2, 5.0)):
+                    await self._renew(conn)
             except (psycopg.Error, RhythmError, OSError, TimeoutError) as err:
                 # Never let the heartbeat die: it also reaps dead workers' rows. A server
                 # that is down raises DatabaseError from connect; a hung renew times out.
@@ -499,9 +503,10 @@ class Worker:
         for flight in left:
             if self._runner.hand_back(flight.claim):
                 await self._outcomes.put(Outcome.handed_back_now(flight.claim, self.clock.now()))
-        for flight in left:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(asyncio.shield(flight.job), timeout=1.0)
+        if left:
+            # asyncio.wait, not wait_for(shield(job)): it cannot swallow a cancellation
+            # of run() itself, and the jobs see the hand-back within a second.
+            await asyncio.wait([flight.job for flight in left], timeout=HAND_BACK_WAIT)
 
     async def _wait_urgent(self) -> None:
         while not self._urgent:
@@ -525,6 +530,22 @@ class Worker:
                     raise
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_DELAY_MAX)
+
+
+async def _stop_helpers(helpers: list[asyncio.Task[None]]) -> None:
+    """Cancel the listener, heartbeat and flusher and wait for them, but not forever: a
+    helper that ignores its cancellation is a bug, logged as such, and must not keep a
+    stopping worker (SIGTERM) from closing its connections and exiting."""
+    for helper in helpers:
+        helper.cancel()
+    done, stuck = await asyncio.wait(helpers, timeout=HELPER_STOP_WAIT)
+    for helper in done:
+        if not helper.cancelled() and helper.exception() is not None:
+            log.error("worker helper %s failed", helper.get_name(),
+                      exc_info=helper.exception())
+    for helper in stuck:
+        log.error("worker helper %s ignored its cancellation for %ss; stopping without it",
+                  helper.get_name(), HELPER_STOP_WAIT)
 
 
 async def _wait_jobs_or(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,8 +74,23 @@ def running_worker(url: str, **options: Any) -> Iterator[Worker]:
     finally:
         loop.call_soon_threadsafe(worker.stop, True)
         thread.join(15)
-        assert not thread.is_alive(), "worker did not stop"
+        if thread.is_alive():
+            pytest.fail(f"worker did not stop\n{describe_stuck(thread, loop)}")
         loop.close()
+
+
+def describe_stuck(thread: threading.Thread, loop: asyncio.AbstractEventLoop) -> str:
+    """The stuck worker thread's stack and every task of its loop with its stack, so a
+    hang at shutdown says where it hangs (read from outside the loop: diagnostic only)."""
+    lines = ["worker thread:"]
+    frame = sys._current_frames().get(thread.ident or -1)
+    lines += traceback.format_stack(frame) if frame is not None else ["  (no frame)"]
+    for task in asyncio.all_tasks(loop):
+        lines.append(f"task {task.get_name()} ({task!r}):")
+        stream = io.StringIO()
+        task.print_stack(file=stream)
+        lines.append(stream.getvalue())
+    return "\n".join(lines)
 
 
 @pytest.fixture
