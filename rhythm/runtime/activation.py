@@ -126,9 +126,13 @@ class ActivationRunner:
         self.on_timer = on_timer  # told the due time of every timer an activation commits
 
     async def run(
-        self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5,
+        on_commit: Callable[[], None] | None = None,
     ) -> bool:
-        """One activation; False when the claim went stale (nothing written)."""
+        """One activation; False when the claim went stale (nothing written).
+        ``on_commit`` is called just before the commit is sent: from then on the row may
+        leave 'running' under this claim at any moment (the worker's heartbeat must not
+        take that for a lost lease)."""
         now = self.clock.now()
         loaded = await self._load(conn, claim)
         host = WorkflowHost(
@@ -144,6 +148,8 @@ class ActivationRunner:
             plan = await self._drive(conn, claim, loaded, host)
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
+        if on_commit is not None:
+            on_commit()
         try:
             due = await self._commit(conn, claim, loaded, host, plan, now)
         except StaleClaim:

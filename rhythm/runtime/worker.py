@@ -87,6 +87,16 @@ class _InFlight:
     claim: Claim
     job: asyncio.Task[None]
     lost: bool = False
+    # Its own final write (activation commit, hand-back) is sent: the row may leave
+    # 'running' under this claim before the job leaves the in-flight table, so a renewal
+    # that misses it is that write landing, not a lost lease. (A real loss still shows:
+    # the write is fenced, rejected and logged as a stale claim.)
+    finishing: bool = False
+
+
+def _key(claim: Claim) -> tuple[str, int]:
+    """A claim's identity: the row and its fencing token."""
+    return (claim.id, claim.token)
 
 
 class Worker:
@@ -108,7 +118,9 @@ class Worker:
         self.registry = registry or REGISTRY
         self.clock = clock or SystemClock()
         self.id = self.options.worker_id
-        self._inflight: dict[str, _InFlight] = {}
+        # Keyed by claim, not id: a workflow's next activation (its parent woken and claimed
+        # by our own flush) may start before the previous one's job has left the table.
+        self._inflight: dict[tuple[str, int], _InFlight] = {}
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._urgent = False
@@ -301,7 +313,7 @@ class Worker:
     def _start(self, claim: Claim) -> None:
         run = self._activate if claim.kind == "workflow" else self._execute
         job = asyncio.create_task(run(claim), name=f"rhythm-{claim.kind}-{claim.id}")
-        self._inflight[claim.id] = _InFlight(claim, job)
+        self._inflight[_key(claim)] = _InFlight(claim, job)
 
     async def _activate(self, claim: Claim) -> None:
         """One workflow activation; it commits itself (claim-token checked). A lost
@@ -313,7 +325,9 @@ class Worker:
             for tries_left in (1, 0):
                 try:
                     async with self._pool.connection() as conn:
-                        await self._activations.run(conn, claim, self.options.max_lease_losses)
+                        await self._activations.run(
+                            conn, claim, self.options.max_lease_losses,
+                            on_commit=lambda: self._finishing(claim))
                     break
                 except psycopg.OperationalError as err:
                     if not tries_left:
@@ -327,8 +341,13 @@ class Worker:
         except Exception:
             log.exception("internal error activating %s; its lease will expire", claim.id)
         finally:
-            self._inflight.pop(claim.id, None)
+            self._inflight.pop(_key(claim), None)
             self._wake.set()
+
+    def _finishing(self, claim: Claim) -> None:
+        flight = self._inflight.get(_key(claim))
+        if flight is not None:
+            flight.finishing = True
 
     async def _execute(self, claim: Claim) -> None:
         try:
@@ -342,7 +361,7 @@ class Worker:
         except Exception:
             log.exception("internal error running %s; its lease will expire", claim.id)
         finally:
-            self._inflight.pop(claim.id, None)
+            self._inflight.pop(_key(claim), None)
             self._wake.set()
 
     # ----------------------------------------------------------------- outcomes
@@ -453,6 +472,8 @@ class Worker:
             log.info("put back %d executions whose worker stopped renewing", len(reaped))
 
     def _apply_renewal(self, flight: _InFlight, renewed: dict[str, bool]) -> None:
+        if flight.claim.id not in renewed and flight.finishing:
+            return  # its own final write landed while the renew ran: not lost
         if flight.claim.id not in renewed:
             if not flight.lost:
                 log.warning("lease of %s lost; its outcome will be rejected", flight.claim.id)
@@ -501,6 +522,7 @@ class Worker:
         if left:
             log.info("handing back %d in-flight executions", len(left))
         for flight in left:
+            flight.finishing = True
             if self._runner.hand_back(flight.claim):
                 await self._outcomes.put(Outcome.handed_back_now(flight.claim, self.clock.now()))
         if left:
