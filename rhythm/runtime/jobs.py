@@ -108,6 +108,9 @@ class _Flags:
         self.handed_back = False
         self.cancel = False
         self.timed_out = False
+        # Its own transaction is writing the result: a row no longer 'running' when the
+        # heartbeat renews is that write landing, not a lost lease.
+        self.recording = False
 
 
 class TaskRunner:
@@ -227,11 +230,16 @@ class TaskRunner:
                 claim.name, failures.RESULT_NOT_JSON, str(err), claim.attempt))
         return Outcome(claim.id, claim.token, "completed", result=text)
 
+    def recording(self, execution_id: str) -> bool:
+        """True while a transactional task's own transaction writes its result."""
+        entry = self._attempts.get(execution_id)
+        return entry is not None and entry[0].recording
+
     def _launch(
         self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any], flags: _Flags
     ) -> asyncio.Future[Any]:
         if definition.is_async:
-            coro = (self._call_transactional_async(claim, definition, kwargs)
+            coro = (self._call_transactional_async(claim, definition, kwargs, flags)
                     if definition.transactional else definition.fn(**kwargs))
             return asyncio.ensure_future(coro)
         call = (functools.partial(self._call_transactional_sync, claim, definition, kwargs, flags)
@@ -248,6 +256,7 @@ class TaskRunner:
             outcome = self._completed(claim, value)
             if flags.timed_out or flags.lost or flags.handed_back or flags.cancel:
                 raise _Stale(claim.id)  # too late: roll its writes back with it
+            flags.recording = True
             with conn.cursor() as cur:
                 cur.execute(Q["record_outcomes"], self._outcome_params([outcome]))
                 if not cur.fetchall():
@@ -255,12 +264,13 @@ class TaskRunner:
         return _RECORDED
 
     async def _call_transactional_async(
-        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any]
+        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any], flags: _Flags
     ) -> object:
         pool = await self._async_connections()
         async with pool.connection() as conn, conn.transaction():
             value = await definition.fn(conn, **kwargs)
             outcome = self._completed(claim, value)
+            flags.recording = True
             async with conn.cursor() as cur:
                 await cur.execute(Q["record_outcomes"], self._outcome_params([outcome]))
                 if not await cur.fetchall():

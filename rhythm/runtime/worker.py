@@ -472,7 +472,8 @@ class Worker:
             log.info("put back %d executions whose worker stopped renewing", len(reaped))
 
     def _apply_renewal(self, flight: _InFlight, renewed: dict[str, bool]) -> None:
-        if flight.claim.id not in renewed and flight.finishing:
+        finishing = flight.finishing or self._runner.recording(flight.claim.id)
+        if flight.claim.id not in renewed and finishing:
             return  # its own final write landed while the renew ran: not lost
         if flight.claim.id not in renewed:
             if not flight.lost:
