@@ -74,6 +74,20 @@ def from_ms(ms: int) -> datetime:
     return _EPOCH + timedelta(milliseconds=ms)
 
 
+@dataclass(frozen=True)
+class LocalStarts:
+    """The tasks a worker runs itself straight from an activation's commit: those on one
+    of ``queues`` whose name is in ``tasks`` are inserted already claimed for ``worker``
+    (token 1, lease until ``lease_until``) and handed to ``accept`` after the commit, so
+    they start without a NOTIFY and a claim round trip."""
+
+    worker: str
+    queues: list[str]
+    tasks: list[str]
+    lease_until: datetime
+    accept: Callable[[list[Claim]], None]
+
+
 class StaleClaim(Exception):
     """The claim was lost before the commit: nothing was written."""
 
@@ -128,11 +142,13 @@ class ActivationRunner:
     async def run(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5,
         on_commit: Callable[[], None] | None = None,
+        local: Callable[[], LocalStarts | None] | None = None,
     ) -> bool:
         """One activation; False when the claim went stale (nothing written).
         ``on_commit`` is called just before the commit is sent: from then on the row may
         leave 'running' under this claim at any moment (the worker's heartbeat must not
-        take that for a lost lease)."""
+        take that for a lost lease). ``local`` says, at commit time, which requested
+        tasks the worker runs itself (see :class:`LocalStarts`)."""
         now = self.clock.now()
         loaded = await self._load(conn, claim)
         host = WorkflowHost(
@@ -150,13 +166,16 @@ class ActivationRunner:
             log.info("[%s] %s", claim.id, line)
         if on_commit is not None:
             on_commit()
+        starts = local() if local is not None else None
         try:
-            due = await self._commit(conn, claim, loaded, host, plan, now)
+            due, started = await self._commit(conn, claim, loaded, host, plan, now, starts)
         except StaleClaim:
             log.info("claim of workflow %s went stale; activation discarded", claim.id)
             return False
         if due and self.on_timer is not None:
             self.on_timer(min(due))
+        if started and starts is not None:
+            starts.accept(started)
         return True
 
     @staticmethod
@@ -318,12 +337,13 @@ class ActivationRunner:
 
     async def _commit(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
-        host: WorkflowHost, plan: Plan, now: datetime,
-    ) -> list[datetime]:
+        host: WorkflowHost, plan: Plan, now: datetime, starts: LocalStarts | None = None,
+    ) -> tuple[list[datetime], list[Claim]]:
         """Commit the activation in one transaction, its statements pipelined (one round
         trip in the common case). The claim-token check comes first on the server; its
         answer is read before COMMIT, and a stale claim rolls everything back. Returns
-        the due times of the timers it wrote."""
+        the due times of the timers it wrote and the tasks it claimed for this worker
+        (the common commit only; the rarer ones leave every task to the queue)."""
         base = {"id": claim.id, "now": now}
         assign_execution_ids(host)
         late = _late_signal_waits(host, plan)
@@ -331,8 +351,8 @@ class ActivationRunner:
         ended = plan.status != "suspended"
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         if not (late or ended or cancelling):
-            await self._commit_suspended(conn, claim, host, plan, rows, base)
-            return _due_times(rows)
+            started = await self._commit_suspended(conn, claim, host, plan, rows, base, starts)
+            return _due_times(rows), started
         async with conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=dict_row) as lock, \
                 conn.cursor(row_factory=dict_row) as cur, \
@@ -375,16 +395,16 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
             if await fin.fetchone() is None:
                 raise StaleClaim(claim.id)
-        return _due_times(rows)
+        return _due_times(rows), []
 
     @staticmethod
     async def _commit_suspended(
         conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost, plan: Plan,
-        rows: list[dict[str, Any]], base: dict[str, Any],
-    ) -> None:
+        rows: list[dict[str, Any]], base: dict[str, Any], starts: LocalStarts | None,
+    ) -> list[Claim]:
         """The common commit (the workflow suspends; no new signal wait, no cancellation
         delivered) as one statement: claim check, writes and new state together, nothing
-        written when the claim went stale."""
+        written when the claim went stale. Returns the tasks it claimed for this worker."""
         cur = await conn.execute(Q["commit_activation"], {
             **base, "token": claim.token, "rows": json.dumps(rows),
             "consumed": json.dumps(plan.consumed),
@@ -395,9 +415,15 @@ class ActivationRunner:
             "refs": None if plan.idle else snapshot_refs(plan.snapshot, plan.waiting_on),
             "again": False, "wake_seq": claim.wake_seq,
             "cancel_delivered": host.cancel.delivered,
+            "worker": starts.worker if starts else None,
+            "lease_until": starts.lease_until if starts else None,
+            "local_queues": starts.queues if starts else [],
+            "local_tasks": starts.tasks if starts else [],
         })
-        if await cur.fetchone() is None:
+        row = await cur.fetchone()
+        if row is None:
             raise StaleClaim(claim.id)
+        return [Claim.from_row(started) for started in row[-1] or []]
 
     @staticmethod
     async def _late_signals(

@@ -48,7 +48,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import RhythmError
-from rhythm.runtime.activation import ActivationRunner
+from rhythm.runtime.activation import ActivationRunner, LocalStarts
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import configure_keyed, connect_async, connect_keyed, resolve_url
@@ -327,7 +327,8 @@ class Worker:
                     async with self._pool.connection() as conn:
                         await self._activations.run(
                             conn, claim, self.options.max_lease_losses,
-                            on_commit=lambda: self._finishing(claim))
+                            on_commit=lambda: self._finishing(claim),
+                            local=self._local_starts)
                     break
                 except psycopg.OperationalError as err:
                     if not tries_left:
@@ -343,6 +344,24 @@ class Worker:
         finally:
             self._inflight.pop(_key(claim), None)
             self._wake.set()
+        if self._stopping.is_set():  # tasks its commit claimed for us as we began stopping
+            await self._release_buffered()
+
+    def _local_starts(self) -> LocalStarts | None:
+        """Which tasks an activation committing now may claim for this worker: those of
+        its queues it has registered; none once it is stopping."""
+        if self._stopping.is_set():
+            return None
+        return LocalStarts(
+            self.id, list(self.options.queues), self.registry.names(),
+            self.clock.now() + timedelta(seconds=self.options.lease_seconds),
+            self._take_started)
+
+    def _take_started(self, claims: list[Claim]) -> None:
+        """Tasks an activation's commit claimed for this worker join the local buffer
+        (held under lease like any claim) and start as soon as a slot is free."""
+        self._claimer.add(claims)
+        self._wake.set()
 
     def _finishing(self, claim: Claim) -> None:
         flight = self._inflight.get(_key(claim))

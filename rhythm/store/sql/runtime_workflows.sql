@@ -212,21 +212,44 @@ consumed AS (
     RETURNING s.id
 ),
 effects AS (
+    -- A requested task this worker runs itself (%(local_queues)s serves its queue and
+    -- %(local_tasks)s has it; both empty when it is stopping) is inserted already
+    -- claimed for it - token 1, lease, attempt 1 - as the claim statement would leave
+    -- it, and returned: it starts from the worker's buffer without a NOTIFY and a claim.
+    -- A crash leaves an ordinary leased claim, re-run after the lease.
     INSERT INTO rhythm.executions
         (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
-         parent_id, parent_promise, created_at, updated_at)
-    SELECT r.id, r.kind, r.name, r.version, r.inputs,
-           coalesce(r.queue,
-                    (SELECT t.queue FROM rhythm.task_routes t
-                     WHERE t.name = r.name AND r.kind = 'task'),
-                    %(default_queue)s),
-           r.priority, r.max_retries, r.options, %(now)s, %(id)s, r.promise_id, %(now)s,
-           %(now)s
+         parent_id, parent_promise, created_at, updated_at, status, claim_token,
+         claimed_by, lease_expires_at, attempt, started_at)
+    SELECT r.id, r.kind, r.name, r.version, r.inputs, q.queue,
+           r.priority, r.max_retries, r.options,
+           CASE WHEN l.local THEN NULL ELSE %(now)s::timestamptz END, %(id)s, r.promise_id,
+           %(now)s, %(now)s,
+           CASE WHEN l.local THEN 'running' ELSE 'pending' END,
+           CASE WHEN l.local THEN 1 ELSE 0 END,
+           CASE WHEN l.local THEN %(worker)s END,
+           CASE WHEN l.local THEN %(lease_until)s::timestamptz END,
+           CASE WHEN l.local THEN 1 ELSE 0 END,
+           CASE WHEN l.local THEN %(now)s::timestamptz END
     FROM json_to_recordset(%(effects)s::json)
          AS r(id text, kind text, name text, version text, inputs json, queue text,
               priority int, max_retries int, options jsonb, promise_id int)
+    CROSS JOIN LATERAL (
+        SELECT coalesce(r.queue,
+                        (SELECT t.queue FROM rhythm.task_routes t
+                         WHERE t.name = r.name AND r.kind = 'task'),
+                        %(default_queue)s) AS queue
+    ) q
+    CROSS JOIN LATERAL (
+        SELECT r.kind = 'task' AND q.queue = ANY(%(local_queues)s::text[])
+               AND r.name = ANY(%(local_tasks)s::text[]) AS local
+    ) l
     WHERE EXISTS (SELECT 1 FROM claimed)
-    RETURNING pg_notify('rhythm_wake', queue) AS notified
+    RETURNING id, kind, name, version, inputs, queue, attempt, max_retries, lease_losses,
+              options, claim_token, cancel_requested, parent_id, parent_promise, wake_seq,
+              status,
+              CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
+                  AS notified
 ),
 saved AS (
     INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
@@ -262,7 +285,8 @@ SELECT f.run_at,
        (SELECT count(*) FROM promises_written) AS promises,
        (SELECT count(*) FROM consumed) AS consumed,
        (SELECT count(*) FROM effects) AS effects,
-       (SELECT count(*) FROM saved) AS saved
+       (SELECT count(*) FROM saved) AS saved,
+       (SELECT json_agg(s) FROM effects s WHERE s.status = 'running') AS started
 FROM finished f;
 
 -- name: drop_waits

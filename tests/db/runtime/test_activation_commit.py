@@ -1,7 +1,9 @@
 """The one-statement commits: ``commit_activation`` keeps the fencing rule (a claim that
 went stale writes nothing; the fresh claim's activation writes everything once), and
 ``record_outcomes`` claims a woken parent for the recording worker (unless it is
-stopping), so its next activation needs no NOTIFY and no claim round trip."""
+stopping), so its next activation needs no NOTIFY and no claim round trip. An
+activation's commit likewise claims the tasks its worker has for that worker, and such
+a claim is an ordinary leased one: a dead worker's task is re-run after the lease."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg.rows import dict_row
 
-from rhythm.runtime.activation import ActivationRunner
+from rhythm.runtime.activation import ActivationRunner, LocalStarts
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
 from rhythm.runtime.database import connect_keyed
@@ -136,3 +138,98 @@ def test_a_stopping_worker_only_wakes_the_parent(db_url: str, tmp_path: Path) ->
         row = conn.execute("SELECT status, claimed_by, run_at IS NOT NULL "
                            "FROM rhythm.executions WHERE id = %s", (wf,)).fetchone()
     assert row == ("suspended", None, True)
+
+
+def _first_activation_with_local_starts(
+    db_url: str, tmp_path: Path, tasks: list[str]
+) -> tuple[str, Claim, list[Claim]]:
+    """Start one_step and run its first activation as worker w1 serving ``default`` with
+    ``tasks`` registered; returns the workflow id, its claim and the tasks handed back."""
+    (tmp_path / "one_step.flow").write_text(FLOW)
+    versions = WorkflowVersions()
+    versions.add_folder(tmp_path)
+    started: list[Claim] = []
+
+    async def scenario() -> tuple[str, Claim]:
+        conn = await connect_keyed(db_url)
+        try:
+            await versions.register(conn, datetime.now(UTC))
+            with Client(db_url) as client:
+                wf = client.start("one_step").id
+            claim = await _claim(conn)
+            lease = datetime.now(UTC) + timedelta(seconds=30)
+            assert await ActivationRunner(versions, SystemClock()).run(
+                conn, claim,
+                local=lambda: LocalStarts("w1", ["default"], tasks, lease, started.extend))
+            return wf, claim
+        finally:
+            await conn.close()
+
+    wf, claim = asyncio.run(scenario())
+    return wf, claim, started
+
+
+def test_an_activation_claims_its_own_task_for_its_worker(
+    db_url: str, tmp_path: Path
+) -> None:
+    wf, _, started = _first_activation_with_local_starts(db_url, tmp_path, ["add"])
+    assert [(c.kind, c.name, c.inputs, c.attempt, c.token) for c in started] == [
+        ("task", "add", {"a": 1, "b": 2}, 1, 1)]
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT status, claimed_by, claim_token, run_at, attempt, parent_id,"
+            " lease_expires_at IS NOT NULL, started_at IS NOT NULL"
+            " FROM rhythm.executions WHERE id = %s", (started[0].id,)).fetchone()
+    assert row == ("running", "w1", 1, None, 1, wf, True, True)
+
+
+def test_a_task_the_worker_does_not_have_goes_to_the_queue(
+    db_url: str, tmp_path: Path
+) -> None:
+    wf, _, started = _first_activation_with_local_starts(db_url, tmp_path, ["other"])
+    assert started == []
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT status, claimed_by, claim_token, run_at IS NOT NULL, attempt"
+            " FROM rhythm.executions WHERE parent_id = %s", (wf,)).fetchone()
+    assert row == ("pending", None, 0, True, 0)
+
+
+def test_a_locally_claimed_task_of_a_dead_worker_is_rerun_after_its_lease(
+    db_url: str, tmp_path: Path
+) -> None:
+    """w1 dies (no outcome, no renewal) holding the task its activation claimed: after
+    the lease the reaper puts it back, another worker claims it with a new token, and
+    the dead worker's late outcome is rejected while the new one settles the parent."""
+    wf, _, started = _first_activation_with_local_starts(db_url, tmp_path, ["add"])
+    dead = started[0]
+
+    async def scenario() -> tuple[Claim, set[str], set[str], list[Claim]]:
+        conn = await connect_keyed(db_url)
+        try:
+            later = datetime.now(UTC) + timedelta(seconds=31)
+            await conn.execute(Q["reap_expired_leases"], {"now": later})
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(Q["claim"], {
+                    "queue": "default", "limit": 1, "now": later, "worker": "w2",
+                    "lease_until": later + timedelta(seconds=30), "kinds": ["task"]})
+                again = Claim.from_row(await cur.fetchone() or {})
+            runner = TaskRunner(db_url, REGISTRY, SystemClock(), ThreadPoolExecutor(1), "w2")
+            lease = later + timedelta(seconds=30)
+            stale, _ = await runner.record(
+                conn, [Outcome(dead.id, dead.token, "completed", result="3")], [], lease)
+            fresh, woken = await runner.record(
+                conn, [Outcome(again.id, again.token, "completed", result="3")],
+                ["default"], lease)
+            return again, stale, fresh, woken
+        finally:
+            await conn.close()
+
+    again, stale, fresh, woken = asyncio.run(scenario())
+    assert (again.id, again.token, again.attempt) == (dead.id, 2, 2)
+    assert stale == set() and fresh == {dead.id}
+    assert [c.id for c in woken] == [wf]
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT status, lease_losses FROM rhythm.executions "
+                           "WHERE id = %s", (dead.id,)).fetchone()
+    assert row == ("completed", 1)
