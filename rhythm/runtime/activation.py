@@ -77,15 +77,17 @@ def from_ms(ms: int) -> datetime:
 @dataclass(frozen=True)
 class LocalStarts:
     """The tasks a worker runs itself straight from an activation's commit: those on one
-    of ``queues`` whose name is in ``tasks`` are inserted already claimed for ``worker``
-    (token 1, lease until ``lease_until``) and handed to ``accept`` after the commit, so
-    they start without a NOTIFY and a claim round trip."""
+    of ``queues`` whose name is in ``tasks`` (among the first ``limit`` requested) are
+    inserted already claimed for ``worker`` (token 1, lease until ``lease_until``) and
+    handed to ``accept`` after the commit, so they start without a NOTIFY and a claim
+    round trip. The others go to their queue as usual."""
 
     worker: str
     queues: list[str]
     tasks: list[str]
     lease_until: datetime
     accept: Callable[[list[Claim]], None]
+    limit: int = 1000
 
 
 class StaleClaim(Exception):
@@ -419,6 +421,7 @@ class ActivationRunner:
             "lease_until": starts.lease_until if starts else None,
             "local_queues": starts.queues if starts else [],
             "local_tasks": starts.tasks if starts else [],
+            "local_limit": starts.limit if starts else 0,
         })
         row = await cur.fetchone()
         if row is None:

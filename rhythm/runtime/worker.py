@@ -349,13 +349,16 @@ class Worker:
 
     def _local_starts(self) -> LocalStarts | None:
         """Which tasks an activation committing now may claim for this worker: those of
-        its queues it has registered; none once it is stopping."""
-        if self._stopping.is_set():
+        its queues it has registered, as many as a claim would take now (free slots +
+        prefetch - buffered: a fan-out is left to other workers too); none once it is
+        stopping."""
+        room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
+        if self._stopping.is_set() or room <= 0:
             return None
         return LocalStarts(
             self.id, list(self.options.queues), self.registry.names(),
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
-            self._take_started)
+            self._take_started, room)
 
     def _take_started(self, claims: list[Claim]) -> None:
         """Tasks an activation's commit claimed for this worker join the local buffer

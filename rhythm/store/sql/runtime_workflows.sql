@@ -213,10 +213,11 @@ consumed AS (
 ),
 effects AS (
     -- A requested task this worker runs itself (%(local_queues)s serves its queue and
-    -- %(local_tasks)s has it; both empty when it is stopping) is inserted already
-    -- claimed for it - token 1, lease, attempt 1 - as the claim statement would leave
-    -- it, and returned: it starts from the worker's buffer without a NOTIFY and a claim.
-    -- A crash leaves an ordinary leased claim, re-run after the lease.
+    -- %(local_tasks)s has it; both empty when it is stopping; at most the first
+    -- %(local_limit)s effects, so a fan-out is not all held by one worker) is inserted
+    -- already claimed for it - token 1, lease, attempt 1 - as the claim statement would
+    -- leave it, and returned: it starts from the worker's buffer without a NOTIFY and a
+    -- claim. A crash leaves an ordinary leased claim, re-run after the lease.
     INSERT INTO rhythm.executions
         (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
          parent_id, parent_promise, created_at, updated_at, status, claim_token,
@@ -231,9 +232,12 @@ effects AS (
            CASE WHEN l.local THEN %(lease_until)s::timestamptz END,
            CASE WHEN l.local THEN 1 ELSE 0 END,
            CASE WHEN l.local THEN %(now)s::timestamptz END
-    FROM json_to_recordset(%(effects)s::json)
-         AS r(id text, kind text, name text, version text, inputs json, queue text,
-              priority int, max_retries int, options jsonb, promise_id int)
+    FROM ROWS FROM (json_to_recordset(%(effects)s::json)
+                    AS (id text, kind text, name text, version text, inputs json,
+                        queue text, priority int, max_retries int, options jsonb,
+                        promise_id int)) WITH ORDINALITY
+         AS r(id, kind, name, version, inputs, queue, priority, max_retries, options,
+              promise_id, n)
     CROSS JOIN LATERAL (
         SELECT coalesce(r.queue,
                         (SELECT t.queue FROM rhythm.task_routes t
@@ -242,7 +246,8 @@ effects AS (
     ) q
     CROSS JOIN LATERAL (
         SELECT r.kind = 'task' AND q.queue = ANY(%(local_queues)s::text[])
-               AND r.name = ANY(%(local_tasks)s::text[]) AS local
+               AND r.name = ANY(%(local_tasks)s::text[]) AND r.n <= %(local_limit)s
+               AS local
     ) l
     WHERE EXISTS (SELECT 1 FROM claimed)
     RETURNING id, kind, name, version, inputs, queue, attempt, max_retries, lease_losses,

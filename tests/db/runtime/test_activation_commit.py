@@ -233,3 +233,35 @@ def test_a_locally_claimed_task_of_a_dead_worker_is_rerun_after_its_lease(
         row = conn.execute("SELECT status, lease_losses FROM rhythm.executions "
                            "WHERE id = %s", (dead.id,)).fetchone()
     assert row == ("completed", 1)
+
+
+def test_local_starts_take_at_most_their_limit(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "fan_out.flow").write_text(
+        'const all = await Promise.all([Task.run("add", { a: 1, b: 1 }),'
+        ' Task.run("add", { a: 2, b: 2 }), Task.run("add", { a: 3, b: 3 })])\n'
+        'return all\n')
+    versions = WorkflowVersions()
+    versions.add_folder(tmp_path)
+    started: list[Claim] = []
+
+    async def scenario() -> str:
+        conn = await connect_keyed(db_url)
+        try:
+            await versions.register(conn, datetime.now(UTC))
+            with Client(db_url) as client:
+                wf = client.start("fan_out").id
+            lease = datetime.now(UTC) + timedelta(seconds=30)
+            assert await ActivationRunner(versions, SystemClock()).run(
+                conn, await _claim(conn),
+                local=lambda: LocalStarts("w1", ["default"], ["add"], lease,
+                                          started.extend, limit=2))
+            return wf
+        finally:
+            await conn.close()
+
+    wf = asyncio.run(scenario())
+    assert [c.inputs for c in started] == [{"a": 1, "b": 1}, {"a": 2, "b": 2}]
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute("SELECT status, claimed_by FROM rhythm.executions"
+                            " WHERE parent_id = %s ORDER BY parent_promise", (wf,)).fetchall()
+    assert rows == [("running", "w1"), ("running", "w1"), ("pending", None)]
