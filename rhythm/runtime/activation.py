@@ -24,7 +24,7 @@ import json
 import logging
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -84,10 +84,18 @@ class LocalStarts:
 
     worker: str
     queues: list[str]
-    tasks: list[str]
+    tasks: Container[str]
     lease_until: datetime
     accept: Callable[[list[Claim]], None]
     limit: int = 1000
+
+    def mark(self, effects: list[dict[str, Any]]) -> None:
+        """Flag (``here``) the effects this worker may claim: its tasks, the first
+        ``limit`` of them."""
+        left = self.limit
+        for row in effects:
+            row["here"] = left > 0 and row["kind"] == "task" and row["name"] in self.tasks
+            left -= row["here"]
 
 
 class StaleClaim(Exception):
@@ -407,10 +415,13 @@ class ActivationRunner:
         """The common commit (the workflow suspends; no new signal wait, no cancellation
         delivered) as one statement: claim check, writes and new state together, nothing
         written when the claim went stale. Returns the tasks it claimed for this worker."""
+        effects = effect_rows(host, plan)
+        if starts is not None:
+            starts.mark(effects)
         cur = await conn.execute(Q["commit_activation"], {
             **base, "token": claim.token, "rows": json.dumps(rows),
             "consumed": json.dumps(plan.consumed),
-            "effects": json.dumps(effect_rows(host, plan)), "default_queue": claim.queue,
+            "effects": json.dumps(effects), "default_queue": claim.queue,
             "save": not plan.idle,
             "snapshot": None if plan.idle else json.dumps(plan.snapshot),
             "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
@@ -420,8 +431,6 @@ class ActivationRunner:
             "worker": starts.worker if starts else None,
             "lease_until": starts.lease_until if starts else None,
             "local_queues": starts.queues if starts else [],
-            "local_tasks": starts.tasks if starts else [],
-            "local_limit": starts.limit if starts else 0,
         })
         row = await cur.fetchone()
         if row is None:

@@ -356,7 +356,7 @@ class Worker:
         if self._stopping.is_set() or room <= 0:
             return None
         return LocalStarts(
-            self.id, list(self.options.queues), self.registry.names(),
+            self.id, list(self.options.queues), self.registry,
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
             self._take_started, room)
 

@@ -47,3 +47,22 @@ def test_store_queries_load_and_unknown_names_are_helpful() -> None:
     assert QUERIES["database_exists"].startswith("SELECT")
     with pytest.raises(KeyError, match="no SQL query named 'nope'"):
         QUERIES["nope"]
+
+
+def test_runtime_queries_fit_psycopgs_parse_cache() -> None:
+    """psycopg re-parses a query longer than this on every call (seen in the workflow
+    step profile): the runtime's statements, comments stripped, must stay below it."""
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+
+    from rhythm.runtime.sql import Q
+
+    too_long = {name: len(sql) for name, sql in Q.items()
+                if len(sql) > MAX_CACHED_STATEMENT_LENGTH}
+    assert too_long == {}
+
+
+def test_compact_drops_comment_lines_and_indentation_only() -> None:
+    from rhythm.runtime.sql import compact
+
+    sql = "-- name: x\n-- doc\nSELECT a,\n       'x -- y'  AS b  -- why\n\n  FROM t\n"
+    assert compact(sql) == "SELECT a,\n'x -- y'  AS b  -- why\nFROM t"

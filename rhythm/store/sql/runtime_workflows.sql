@@ -212,32 +212,27 @@ consumed AS (
     RETURNING s.id
 ),
 effects AS (
-    -- A requested task this worker runs itself (%(local_queues)s serves its queue and
-    -- %(local_tasks)s has it; both empty when it is stopping; at most the first
-    -- %(local_limit)s effects, so a fan-out is not all held by one worker) is inserted
-    -- already claimed for it - token 1, lease, attempt 1 - as the claim statement would
-    -- leave it, and returned: it starts from the worker's buffer without a NOTIFY and a
-    -- claim. A crash leaves an ordinary leased claim, re-run after the lease.
+    -- A requested task this worker runs itself (r.here: the worker has it registered,
+    -- within its limit, decided by the caller) on one of %(local_queues)s (empty when it
+    -- is stopping) is inserted already claimed for it - token 1, lease, attempt 1 - as
+    -- the claim statement would leave it, and returned: it starts from the worker's
+    -- buffer without a NOTIFY and a claim. A crash leaves an ordinary leased claim,
+    -- re-run after the lease. (This statement must stay under psycopg's 4,096-character
+    -- cache limit once its comments are stripped, or it is re-parsed on every call.)
     INSERT INTO rhythm.executions
         (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
          parent_id, parent_promise, created_at, updated_at, status, claim_token,
          claimed_by, lease_expires_at, attempt, started_at)
-    SELECT r.id, r.kind, r.name, r.version, r.inputs, q.queue,
-           r.priority, r.max_retries, r.options,
-           CASE WHEN l.local THEN NULL ELSE %(now)s::timestamptz END, %(id)s, r.promise_id,
-           %(now)s, %(now)s,
-           CASE WHEN l.local THEN 'running' ELSE 'pending' END,
-           CASE WHEN l.local THEN 1 ELSE 0 END,
-           CASE WHEN l.local THEN %(worker)s END,
-           CASE WHEN l.local THEN %(lease_until)s::timestamptz END,
-           CASE WHEN l.local THEN 1 ELSE 0 END,
-           CASE WHEN l.local THEN %(now)s::timestamptz END
-    FROM ROWS FROM (json_to_recordset(%(effects)s::json)
-                    AS (id text, kind text, name text, version text, inputs json,
-                        queue text, priority int, max_retries int, options jsonb,
-                        promise_id int)) WITH ORDINALITY
-         AS r(id, kind, name, version, inputs, queue, priority, max_retries, options,
-              promise_id, n)
+    SELECT r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
+           r.options, CASE WHEN NOT h.here THEN %(now)s::timestamptz END, %(id)s,
+           r.promise_id, %(now)s, %(now)s,
+           CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
+           CASE WHEN h.here THEN %(worker)s END,
+           CASE WHEN h.here THEN %(lease_until)s::timestamptz END, h.here::int,
+           CASE WHEN h.here THEN %(now)s::timestamptz END
+    FROM json_to_recordset(%(effects)s::json)
+         AS r(id text, kind text, name text, version text, inputs json, queue text,
+              priority int, max_retries int, options jsonb, promise_id int, here bool)
     CROSS JOIN LATERAL (
         SELECT coalesce(r.queue,
                         (SELECT t.queue FROM rhythm.task_routes t
@@ -245,10 +240,8 @@ effects AS (
                         %(default_queue)s) AS queue
     ) q
     CROSS JOIN LATERAL (
-        SELECT r.kind = 'task' AND q.queue = ANY(%(local_queues)s::text[])
-               AND r.name = ANY(%(local_tasks)s::text[]) AND r.n <= %(local_limit)s
-               AS local
-    ) l
+        SELECT coalesce(r.here, false) AND q.queue = ANY(%(local_queues)s::text[]) AS here
+    ) h
     WHERE EXISTS (SELECT 1 FROM claimed)
     RETURNING id, kind, name, version, inputs, queue, attempt, max_retries, lease_losses,
               options, claim_token, cancel_requested, parent_id, parent_promise, wake_seq,
@@ -285,12 +278,10 @@ finished AS (
     WHERE e.id = c.id
     RETURNING e.queue, e.run_at
 )
+-- (Data-modifying CTEs run to completion whether or not they are read.)
 SELECT f.run_at,
        CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END AS woke,
-       (SELECT count(*) FROM promises_written) AS promises,
-       (SELECT count(*) FROM consumed) AS consumed,
        (SELECT count(*) FROM effects) AS effects,
-       (SELECT count(*) FROM saved) AS saved,
        (SELECT json_agg(s) FROM effects s WHERE s.status = 'running') AS started
 FROM finished f;
 
