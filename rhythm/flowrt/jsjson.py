@@ -13,7 +13,7 @@ import json
 import re
 from json.encoder import encode_basestring
 
-from rhythm.flowrt.numbers import SAFE_INTEGER, format_number, num
+from rhythm.flowrt.numbers import format_number, num
 from rhythm.flowrt.protocol import FlowValue, Promise
 from rhythm.flowrt.values import (
     call,
@@ -82,9 +82,7 @@ class _Writer:
         t = type(value)
         if t is str:
             return quote(value)
-        if t is int:
-            return str(value) if -SAFE_INTEGER <= value <= SAFE_INTEGER else format_number(value)
-        if t is float:
+        if t is int or t is float:
             return format_number(value)
         if value is None:
             return "null"

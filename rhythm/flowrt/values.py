@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NoReturn
 
-from rhythm.flowrt.numbers import SAFE_INTEGER, format_number
+from rhythm.flowrt.numbers import format_number
 from rhythm.flowrt.protocol import FlowLimit, FlowThrow, FlowValue, JsonValue, Limits, Promise
 
 # ---------------------------------------------------------------- errors
@@ -201,9 +201,7 @@ def to_str(v: FlowValue) -> str:
     t = type(v)
     if t is str:
         return v
-    if t is int:
-        return str(v) if -SAFE_INTEGER <= v <= SAFE_INTEGER else format_number(v)
-    if t is float:
+    if t is int or t is float:
         return format_number(v)
     if v is None:
         return "null"
