@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     else:
         seconds = asyncio.run(_drain_workflows(args.url, worker, args.workflows, args.progress))
     print(json.dumps({"seconds": seconds, "recorded": worker.recorded,
-                      "activations": getattr(worker, "activations", 0)}), flush=True)
+                      "activations": worker.activations, "resumed": worker.resumed}),
+          flush=True)
 
 
 if __name__ == "__main__":

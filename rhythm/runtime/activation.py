@@ -25,7 +25,7 @@ import logging
 import traceback
 import uuid
 from collections.abc import Callable, Container
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,7 +47,7 @@ from rhythm.flowrt.protocol import (
 )
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
-from rhythm.runtime.jobs import Claim
+from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
@@ -80,13 +80,14 @@ class LocalStarts:
     of ``queues`` whose name is in ``tasks`` (among the first ``limit`` requested) are
     inserted already claimed for ``worker`` (token 1, lease until ``lease_until``) and
     handed to ``accept`` after the commit, so they start without a NOTIFY and a claim
-    round trip. The others go to their queue as usual."""
+    round trip. The others go to their queue as usual. When the workflow waits on just
+    one of them, ``accept`` also gets the :class:`Resumable` state."""
 
     worker: str
     queues: list[str]
     tasks: Container[str]
     lease_until: datetime
-    accept: Callable[[list[Claim]], None]
+    accept: Callable[[list[Claim], Resumable | None], None]
     limit: int = 1000
 
     def mark(self, effects: list[dict[str, Any]]) -> None:
@@ -96,6 +97,24 @@ class LocalStarts:
         for row in effects:
             row["here"] = left > 0 and row["kind"] == "task" and row["name"] in self.tasks
             left -= row["here"]
+
+
+@dataclass
+class Resumable:
+    """A workflow this worker just suspended on one task that it also claimed for itself
+    (see :class:`LocalStarts`): its state as committed, kept so that the task's outcome
+    can resume it at once - recorded, settled and committed with the next activation in
+    one transaction (:meth:`ActivationRunner.resume`) - without waking, claiming and
+    loading it. Valid only while nothing else happens to the workflow; the commit checks
+    that in the database."""
+
+    claim: Claim  # the claim its last activation committed under
+    task: Claim  # the task it waits on, claimed for this worker
+    snapshot: dict[str, Any]
+    waiting_on: int
+    records: list[PromiseRecord]  # what a load would return: reachable + open combinators
+    next_id: int
+    started_at: datetime | None
 
 
 class StaleClaim(Exception):
@@ -111,6 +130,29 @@ class Loaded:
     table: PromiseTable
     seen: dict[int, tuple[str, bool]]  # promise id -> (state, abandoned) as loaded
     buffered: list[tuple[int, str, Any]]  # (signal id, channel, payload), oldest first
+    resumed_by: TaskResult | None = None  # a resumed activation: the outcome it records
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """The final outcome of the task a resumed activation records (see
+    :meth:`ActivationRunner.resume`), with the promise it settles."""
+
+    task: Claim
+    promise_id: int
+    outcome: Outcome
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "task_id": self.task.id, "task_token": self.task.token,
+            "task_status": self.outcome.status, "task_result": self.outcome.result,
+            "task_error": None if self.outcome.error is None
+            else json.dumps(self.outcome.error),
+        }
+
+
+NO_TASK = {"task_id": None, "task_token": None, "task_status": None, "task_result": None,
+           "task_error": None}
 
 
 @dataclass
@@ -161,31 +203,69 @@ class ActivationRunner:
         tasks the worker runs itself (see :class:`LocalStarts`)."""
         now = self.clock.now()
         loaded = await self._load(conn, claim)
-        host = WorkflowHost(
-            loaded.table, claim.inputs if isinstance(claim.inputs, dict) else {},
-            self._context(claim, loaded), epoch_ms(now),
-            CancelState(claim.cancel_requested, loaded.cancel_delivered), self.limits,
-        )
+        host = self._host(claim, loaded, now)
         if claim.lease_losses >= max_lease_losses:
             plan = self._failed(Plan("failed"), workflow_error(
                 claim, failures.WORKER_LOST,
                 f"the workers running it stopped {claim.lease_losses} times (crash or kill)"))
         else:
             plan = await self._drive(conn, claim, loaded, host)
-        for line in host.logs:
-            log.info("[%s] %s", claim.id, line)
+        return await self._conclude(conn, claim, loaded, host, plan, now, on_commit, local)
+
+    async def resume(
+        self, conn: psycopg.AsyncConnection[Any], state: Resumable, outcome: Outcome,
+        worker: str, lease_until: datetime, on_commit: Callable[[], None] | None = None,
+        local: Callable[[], LocalStarts | None] | None = None,
+    ) -> bool:
+        """The next activation of a :class:`Resumable` workflow, driven by its task's
+        final ``outcome`` (completed or failed) without a load: the outcome, the promise
+        it settles and the activation commit in one transaction, first claiming the
+        workflow under the next token (``resume_with_result``). False when that statement's
+        guard failed (something else happened to the workflow, or the task's claim is
+        stale): nothing was written, and the outcome must be recorded the usual way."""
+        now = self.clock.now()
+        table = PromiseTable(state.records, next_id=state.next_id)
+        seen: dict[int, tuple[str, bool]] = {r.id: (r.state, r.abandoned) for r in state.records}
+        ok = outcome.status == "completed"
+        value = json.loads(outcome.result or "null") if ok else outcome.error
+        table.settle(state.waiting_on, ok, value, epoch_ms(now))
+        loaded = Loaded(state.snapshot, state.waiting_on, state.started_at, False, table,
+                        seen, [], TaskResult(state.task, state.waiting_on, outcome))
+        host = self._host(state.claim, loaded, now)
+        plan = await self._drive(conn, state.claim, loaded, host)
+        return await self._conclude(conn, state.claim, loaded, host, plan, now, on_commit,
+                                    local, {"worker": worker, "lease_until": lease_until})
+
+    def _host(self, claim: Claim, loaded: Loaded, now: datetime) -> WorkflowHost:
+        return WorkflowHost(
+            loaded.table, claim.inputs if isinstance(claim.inputs, dict) else {},
+            self._context(claim, loaded), epoch_ms(now),
+            CancelState(claim.cancel_requested, loaded.cancel_delivered), self.limits,
+        )
+
+    async def _conclude(
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
+        host: WorkflowHost, plan: Plan, now: datetime, on_commit: Callable[[], None] | None,
+        local: Callable[[], LocalStarts | None] | None, lease: dict[str, Any] | None = None,
+    ) -> bool:
+        """Commit a driven activation; then tell the worker what it committed."""
         if on_commit is not None:
             on_commit()
         starts = local() if local is not None else None
         try:
-            due, started = await self._commit(conn, claim, loaded, host, plan, now, starts)
+            due, started, woken = await self._commit(
+                conn, claim, loaded, host, plan, now, starts, lease)
         except StaleClaim:
-            log.info("claim of workflow %s went stale; activation discarded", claim.id)
+            if loaded.resumed_by is None:
+                log.info("claim of workflow %s went stale; activation discarded", claim.id)
             return False
+        for line in host.logs:
+            log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
             self.on_timer(min(due))
         if started and starts is not None:
-            starts.accept(started)
+            starts.accept(started, None if woken else resumable(claim, loaded, host, plan,
+                                                                 started))
         return True
 
     @staticmethod
@@ -348,32 +428,51 @@ class ActivationRunner:
     async def _commit(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
         host: WorkflowHost, plan: Plan, now: datetime, starts: LocalStarts | None = None,
-    ) -> tuple[list[datetime], list[Claim]]:
+        lease: dict[str, Any] | None = None,
+    ) -> tuple[list[datetime], list[Claim], bool]:
         """Commit the activation in one transaction, its statements pipelined (one round
         trip in the common case). The claim-token check comes first on the server; its
-        answer is read before COMMIT, and a stale claim rolls everything back. Returns
-        the due times of the timers it wrote and the tasks it claimed for this worker
-        (the common commit only; the rarer ones leave every task to the queue)."""
+        answer is read before COMMIT, and a stale claim rolls everything back. A resumed
+        activation (``loaded.resumed_by``) records its task's outcome in the same
+        transaction; on the rarer path it first claims the workflow (``resume_with_result``,
+        ``lease``: worker and lease_until) and commits under the next token. Returns the
+        due times of the timers it wrote, the tasks it claimed for this worker (the common
+        commit only; the rarer ones leave every task to the queue), and whether the
+        workflow was woken again meanwhile."""
         base = {"id": claim.id, "now": now}
         assign_execution_ids(host)
         late = _late_signal_waits(host, plan)
-        rows = promise_rows(host.table, loaded.seen, set(host.requested))
+        resumed = loaded.resumed_by
+        also = {resumed.promise_id} if resumed else set()
+        rows = promise_rows(host.table, loaded.seen, set(host.requested), also)
         ended = plan.status != "suspended"
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         if not (late or ended or cancelling):
-            started = await self._commit_suspended(conn, claim, host, plan, rows, base, starts)
-            return _due_times(rows), started
+            task = resumed.params() if resumed else NO_TASK
+            cur = await self._send_suspended(conn, claim, host, plan, rows, base, starts, task)
+            row = await cur.fetchone()
+            if row is None:
+                raise StaleClaim(claim.id)
+            started = [Claim.from_row(started) for started in row[-1] or []]
+            return _due_times(rows), started, row[0] is not None
         async with conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=dict_row) as lock, \
                 conn.cursor(row_factory=dict_row) as cur, \
                 conn.cursor(row_factory=dict_row) as fin:
+            if resumed is not None:  # read at once: the next token is only ours if it ran
+                await cur.execute(Q["resume_with_result"], {
+                    **base, **resumed.params(), **(lease or {}), "token": claim.token})
+                taken = await cur.fetchone()
+                if taken is None:
+                    raise StaleClaim(claim.id)
+                claim = replace(claim, token=taken["claim_token"])
             await lock.execute(Q["lock_claimed"], {"id": claim.id, "token": claim.token})
             again = False
             if late:  # they need the row lock's ordering and the buffered signals now
                 if await lock.fetchone() is None:
                     raise StaleClaim(claim.id)
                 again = await self._late_signals(cur, claim, host, plan, late)
-                rows = promise_rows(host.table, loaded.seen, set(host.requested))
+                rows = promise_rows(host.table, loaded.seen, set(host.requested), also)
             if rows:
                 await cur.execute(Q["write_promises"], {**base, "rows": json.dumps(rows)})
             if plan.consumed:
@@ -405,20 +504,23 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
             if await fin.fetchone() is None:
                 raise StaleClaim(claim.id)
-        return _due_times(rows), []
+        return _due_times(rows), [], True
 
     @staticmethod
-    async def _commit_suspended(
+    async def _send_suspended(
         conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost, plan: Plan,
         rows: list[dict[str, Any]], base: dict[str, Any], starts: LocalStarts | None,
-    ) -> list[Claim]:
+        task: dict[str, Any],
+    ) -> psycopg.AsyncCursor[Any]:
         """The common commit (the workflow suspends; no new signal wait, no cancellation
         delivered) as one statement: claim check, writes and new state together, nothing
-        written when the claim went stale. Returns the tasks it claimed for this worker."""
+        written when the claim went stale (no row back). Its row says whether the workflow
+        was woken meanwhile and lists the tasks it claimed for this worker. ``task``: the
+        outcome a resumed activation records (all None otherwise)."""
         effects = effect_rows(host, plan)
         if starts is not None:
             starts.mark(effects)
-        cur = await conn.execute(Q["commit_activation"], {
+        return await conn.execute(Q["commit_activation"], {
             **base, "token": claim.token, "rows": json.dumps(rows),
             "consumed": json.dumps(plan.consumed),
             "effects": json.dumps(effects), "default_queue": claim.queue,
@@ -430,12 +532,8 @@ class ActivationRunner:
             "cancel_delivered": host.cancel.delivered,
             "worker": starts.worker if starts else None,
             "lease_until": starts.lease_until if starts else None,
-            "local_queues": starts.queues if starts else [],
+            "local_queues": starts.queues if starts else [], **task,
         })
-        row = await cur.fetchone()
-        if row is None:
-            raise StaleClaim(claim.id)
-        return [Claim.from_row(started) for started in row[-1] or []]
 
     @staticmethod
     async def _late_signals(
@@ -470,6 +568,38 @@ class ActivationRunner:
         ended = [r["id"] for r in await cur.fetchall() if r["status"] == "cancelled"]
         if ended:
             await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
+
+
+def resumable(
+    claim: Claim, loaded: Loaded, host: WorkflowHost, plan: Plan, started: list[Claim]
+) -> Resumable | None:
+    """The committed state of a workflow that now waits on one task this worker claimed
+    for itself (plain ``await Task.run(...)``), or None."""
+    if plan.status != "suspended" or plan.idle or plan.waiting_on is None \
+            or claim.cancel_requested:
+        return None
+    record = host.table.records.get(plan.waiting_on)
+    if record is None or record.kind != "task" or record.settled or plan.snapshot is None:
+        return None
+    task = next((c for c in started if c.id == record.params.get("execution_id")), None)
+    if task is None:
+        return None
+    return Resumable(claim, task, plan.snapshot, plan.waiting_on,
+                     reachable(host.table, plan.snapshot, plan.waiting_on),
+                     host.table.next_id, loaded.started_at)
+
+
+def reachable(table: PromiseTable, snapshot: Any, waiting_on: int) -> list[PromiseRecord]:
+    """The records a load of this snapshot returns: those it refers to, every open
+    combinator, and their members."""
+    keep = {pid for pid in snapshot_refs(snapshot, waiting_on) if pid in table.records}
+    keep |= {r.id for r in table if r.kind == "combinator" and not r.settled}
+    frontier = set(keep)
+    while frontier:
+        found = member_ids(table.get(pid) for pid in frontier) & table.records.keys()
+        frontier = found - keep
+        keep |= frontier
+    return [table.get(pid) for pid in sorted(keep)]
 
 
 def _due_times(rows: list[dict[str, Any]]) -> list[datetime]:
@@ -536,15 +666,19 @@ def record_from_row(row: dict[str, Any]) -> PromiseRecord:
 
 
 def promise_rows(
-    table: PromiseTable, seen: dict[int, tuple[str, bool]], new: set[int]
+    table: PromiseTable, seen: dict[int, tuple[str, bool]], new: set[int],
+    also: Container[int] = (),
 ) -> list[dict[str, Any]]:
     """Rows to write: every new promise, and loaded ones whose state this run changed.
-    Settled task/child promises are settled by the database, so never rewritten."""
+    Settled task/child promises are settled by the database, so never rewritten - except
+    those in ``also`` (the task promise a resumed activation settles itself)."""
     rows = []
     for record in table:
-        if record.id not in new and seen.get(record.id) == (record.state, record.abandoned):
+        if record.id in also:
+            pass
+        elif record.id not in new and seen.get(record.id) == (record.state, record.abandoned):
             continue
-        if record.id not in new and record.kind in ("task", "child") and record.settled:
+        elif record.id not in new and record.kind in ("task", "child") and record.settled:
             continue  # settled by the database, never by an activation
         state = "abandoned" if record.abandoned and not record.settled else _DB_STATE[record.state]
         value = record.value  # a child that could not start carries its wrapped error
@@ -581,7 +715,7 @@ def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
             "inputs": record.params["inputs"], "queue": _text(options.get("queue")),
             "priority": _int(options.get("priority")) or 0,
             "max_retries": _int(options.get("retries")),
-            "options": task_options(options), "promise_id": pid,
+            "options": task_options(options), "promise_id": pid, "here": False,
         })
     return rows
 

@@ -48,7 +48,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import RhythmError
-from rhythm.runtime.activation import ActivationRunner, LocalStarts
+from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import configure_keyed, connect_async, connect_keyed, resolve_url
@@ -141,6 +141,9 @@ class Worker:
         self._pool: AsyncConnectionPool[Any] | None = None
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0
+        self.resumed = 0  # activations driven straight by a local task's outcome
+        # Workflows suspended on one task that we run ourselves, by task id (see _resume).
+        self._resumable: dict[str, Resumable] = {}
         self.registered = threading.Event()  # set once tasks and versions are registered
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
         self.recorded = 0
@@ -360,10 +363,13 @@ class Worker:
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
             self._take_started, room)
 
-    def _take_started(self, claims: list[Claim]) -> None:
+    def _take_started(self, claims: list[Claim], resumable: Resumable | None) -> None:
         """Tasks an activation's commit claimed for this worker join the local buffer
-        (held under lease like any claim) and start as soon as a slot is free."""
+        (held under lease like any claim) and start as soon as a slot is free; the
+        workflow waiting on one of them is kept to resume with its outcome."""
         self._claimer.add(claims)
+        if resumable is not None:
+            self._resumable[resumable.task.id] = resumable
         self._wake.set()
 
     def _finishing(self, claim: Claim) -> None:
@@ -374,17 +380,50 @@ class Worker:
     async def _execute(self, claim: Claim) -> None:
         try:
             outcome = await self._runner.run(claim, self.options.max_lease_losses)
-            if outcome is not None:
-                await self._outcomes.put(outcome)
-            else:
+            if outcome is None:
                 self.recorded += 1  # recorded inside the task's own transaction
+            elif not await self._resume(claim, outcome):
+                await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
         except Exception:
             log.exception("internal error running %s; its lease will expire", claim.id)
         finally:
+            self._resumable.pop(claim.id, None)
             self._inflight.pop(_key(claim), None)
             self._wake.set()
+
+    async def _resume(self, claim: Claim, outcome: Outcome) -> bool:
+        """A task's final outcome resumes the workflow that waits on it, if we kept that
+        workflow's state (:class:`Resumable`): one transaction records the outcome and
+        commits the workflow's next activation, with no flush, wake-up, claim or load in
+        between. False (nothing written) when there is no such workflow, the outcome is
+        a retry, the worker is stopping, or the database's guard says something else
+        happened to the workflow meanwhile: then the flusher records it as usual."""
+        state = self._resumable.pop(claim.id, None)
+        if state is None or outcome.status not in ("completed", "failed") \
+                or outcome.token != state.task.token or self._stopping.is_set():
+            return False
+        assert self._pool is not None
+        lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
+        try:
+            async with self._pool.connection() as conn:
+                done = await self._activations.resume(
+                    conn, state, outcome, self.id, lease_until,
+                    on_commit=lambda: self._finishing(claim), local=self._local_starts)
+        except psycopg.Error as err:  # the flusher's fenced write settles it either way
+            log.info("resuming %s after %s failed (%s); recording as usual",
+                     state.claim.id, claim.id, err)
+            return False
+        except Exception:
+            log.exception("internal error resuming %s after %s; recording as usual",
+                          state.claim.id, claim.id)
+            return False
+        if done:
+            self.recorded += 1
+            self.resumed += 1
+            self.activations += 1
+        return done
 
     # ----------------------------------------------------------------- outcomes
 

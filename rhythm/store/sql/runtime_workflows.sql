@@ -179,10 +179,29 @@ RETURNING queue, run_at, parent_id,
 -- No row back = the claim went stale and nothing was written. The pipelined path
 -- (lock_claimed, write_promises, ... finish_activation) serves the rarer commits: a
 -- workflow that ends, a cancellation delivered, new signal waits. Keep the two in step.
+-- A resumed activation (%(task_id)s set: the worker ran the one task the workflow waits
+-- on and kept its state, so it was never claimed or loaded) holds no claim: the check
+-- is then resume_with_result's guard - still suspended under the token it committed
+-- with, nothing else seen since - and the task's outcome is recorded here too (its
+-- promise is among the rows).
 WITH claimed AS (
     SELECT id FROM rhythm.executions
-    WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
+    WHERE id = %(id)s AND claim_token = %(token)s
+      AND (status = 'running'
+           OR (%(task_id)s::text IS NOT NULL AND status = 'suspended' AND run_at IS NULL))
     FOR UPDATE
+),
+task AS (
+    UPDATE rhythm.executions t
+    SET status = %(task_status)s, result = %(task_result)s::json,
+        error = %(task_error)s::json, claimed_by = NULL, lease_expires_at = NULL,
+        updated_at = %(now)s, finished_at = %(now)s
+    WHERE t.id = %(task_id)s AND t.claim_token = %(task_token)s AND t.status = 'running'
+      AND EXISTS (SELECT 1 FROM claimed)
+    RETURNING pg_notify('rhythm_done', t.id)
+),
+ok AS (
+    SELECT id FROM claimed WHERE %(task_id)s::text IS NULL OR EXISTS (SELECT 1 FROM task)
 ),
 promises_written AS (
     INSERT INTO rhythm.promises AS p
@@ -193,23 +212,19 @@ promises_written AS (
            CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END,
            CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
            %(now)s
-    FROM json_to_recordset(%(rows)s::json)
-         AS r(promise_id int, kind text, target text, state text, value json,
-              due_at timestamptz, params json, created_ms bigint, settled_ms bigint)
-    WHERE EXISTS (SELECT 1 FROM claimed)
+    FROM json_populate_recordset(NULL::rhythm.promises, %(rows)s::json) AS r
+    WHERE EXISTS (SELECT 1 FROM ok)
     ON CONFLICT (execution_id, promise_id) DO UPDATE
     SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
         settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
     WHERE p.state IN ('pending', 'abandoned')
-    RETURNING 1
 ),
 consumed AS (
     UPDATE rhythm.signals s
     SET consumed_by = c.promise_id, consumed_at = %(now)s
     FROM jsonb_to_recordset(%(consumed)s::jsonb) AS c(signal_id bigint, promise_id int)
     WHERE s.id = c.signal_id AND s.execution_id = %(id)s AND s.consumed_by IS NULL
-      AND EXISTS (SELECT 1 FROM claimed)
-    RETURNING s.id
+      AND EXISTS (SELECT 1 FROM ok)
 ),
 effects AS (
     -- A requested task this worker runs itself (r.here: the worker has it registered,
@@ -240,33 +255,25 @@ effects AS (
                         %(default_queue)s) AS queue
     ) q
     CROSS JOIN LATERAL (
-        SELECT coalesce(r.here, false) AND q.queue = ANY(%(local_queues)s::text[]) AS here
+        SELECT r.here AND q.queue = ANY(%(local_queues)s::text[]) AS here
     ) h
-    WHERE EXISTS (SELECT 1 FROM claimed)
-    RETURNING id, kind, name, version, inputs, queue, attempt, max_retries, lease_losses,
-              options, claim_token, cancel_requested, parent_id, parent_promise, wake_seq,
-              status,
-              CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
-                  AS notified
+    WHERE EXISTS (SELECT 1 FROM ok)
+    RETURNING *, CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
 ),
 saved AS (
     INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
                                   activations, updated_at)
     SELECT %(id)s, %(snapshot)s::jsonb, %(next_promise_id)s::int, %(waiting_on)s::int,
            %(refs)s::int[], 1, %(now)s
-    WHERE %(save)s AND EXISTS (SELECT 1 FROM claimed)
+    WHERE %(save)s AND EXISTS (SELECT 1 FROM ok)
     ON CONFLICT (execution_id) DO UPDATE
     SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
         waiting_on = excluded.waiting_on, refs = excluded.refs,
         activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at
-    RETURNING 1
 ),
 finished AS (
     UPDATE rhythm.executions e
     SET status = 'suspended',
-        result = NULL,
-        error = NULL,
-        finished_at = NULL,
         run_at = CASE WHEN %(again)s OR e.wake_seq <> %(wake_seq)s
                            OR (e.cancel_requested AND NOT %(cancel_delivered)s)
                       THEN %(now)s::timestamptz END,
@@ -274,14 +281,13 @@ finished AS (
         lease_expires_at = NULL,
         cancel_delivered = %(cancel_delivered)s,
         updated_at = %(now)s
-    FROM claimed c
+    FROM ok c
     WHERE e.id = c.id
     RETURNING e.queue, e.run_at
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.)
 SELECT f.run_at,
-       CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END AS woke,
-       (SELECT count(*) FROM effects) AS effects,
+       CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END,
        (SELECT json_agg(s) FROM effects s WHERE s.status = 'running') AS started
 FROM finished f;
 
@@ -388,3 +394,38 @@ RETURNING CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) 
 SELECT kind, params FROM rhythm.promises
 WHERE execution_id = %(id)s AND kind IN ('task', 'child')
 ORDER BY promise_id;
+
+-- name: resume_with_result
+-- First statement of a resumed activation that ends, delivers a cancellation or adds a
+-- signal wait (the other resumed commits are one commit_activation, which has the same
+-- guard - keep the two in step): if nothing else happened to the workflow since the
+-- commit that started its task and the task is still ours - the workflow is still
+-- suspended under that claim token with no run_at (every settlement, cancellation or
+-- timer that wakes a suspended workflow sets run_at) and has no buffered signal -
+-- record the task's final outcome and claim the workflow under the next token. The
+-- activation's usual statements follow in the same transaction under that token; they
+-- settle the task's promise (write_promises). No row back = nothing written.
+WITH parent AS (
+    SELECT id FROM rhythm.executions
+    WHERE id = %(id)s AND status = 'suspended' AND claim_token = %(token)s
+      AND run_at IS NULL
+    FOR UPDATE
+),
+task AS (
+    UPDATE rhythm.executions t
+    SET status = %(task_status)s, result = %(task_result)s::json,
+        error = %(task_error)s::json, claimed_by = NULL, lease_expires_at = NULL,
+        updated_at = %(now)s, finished_at = %(now)s
+    WHERE t.id = %(task_id)s AND t.claim_token = %(task_token)s AND t.status = 'running'
+      AND EXISTS (SELECT 1 FROM parent)
+    RETURNING pg_notify('rhythm_done', t.id)
+)
+UPDATE rhythm.executions w
+SET status = 'running',
+    claim_token = w.claim_token + 1,
+    claimed_by = %(worker)s,
+    lease_expires_at = %(lease_until)s,
+    updated_at = %(now)s
+FROM parent
+WHERE w.id = parent.id AND EXISTS (SELECT 1 FROM task)
+RETURNING w.claim_token;

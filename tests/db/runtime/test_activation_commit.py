@@ -160,7 +160,8 @@ def _first_activation_with_local_starts(
             lease = datetime.now(UTC) + timedelta(seconds=30)
             assert await ActivationRunner(versions, SystemClock()).run(
                 conn, claim,
-                local=lambda: LocalStarts("w1", ["default"], tasks, lease, started.extend))
+                local=lambda: LocalStarts("w1", ["default"], tasks, lease,
+                                          lambda claims, _: started.extend(claims)))
             return wf, claim
         finally:
             await conn.close()
@@ -254,7 +255,8 @@ def test_local_starts_take_at_most_their_limit(db_url: str, tmp_path: Path) -> N
             assert await ActivationRunner(versions, SystemClock()).run(
                 conn, await _claim(conn),
                 local=lambda: LocalStarts("w1", ["default"], ["add"], lease,
-                                          started.extend, limit=2))
+                                          lambda claims, _: started.extend(claims),
+                                          limit=2))
             return wf
         finally:
             await conn.close()

@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from conftest import running_worker
 
+from rhythm.runtime.activation import Resumable
 from rhythm.runtime.client import Client
 from rhythm.runtime.jobs import Claim
 from rhythm.runtime.versions import WorkflowVersions
@@ -24,19 +25,32 @@ return a + 1
 
 def renew_right_after_each_commit(worker: Worker, renewals: list[str]) -> None:
     """Run the real heartbeat renew (its own connection) after every activation has
-    committed and before it leaves the in-flight table: the window of the race."""
+    committed and before it leaves the in-flight table: the window of the race. An
+    activation resumed by its task's outcome (``resume``) is in flight as that task."""
     commit_and_stay = worker._activations.run
+    resume_and_stay = worker._activations.resume
+
+    async def renew(execution_id: str) -> None:
+        async with await psycopg.AsyncConnection.connect(worker.url, autocommit=True) as hb:
+            await worker._renew(hb)
+        renewals.append(execution_id)
 
     async def run(conn: psycopg.AsyncConnection[Any], claim: Claim, *args: Any,
                   **kwargs: Any) -> bool:
         committed = await commit_and_stay(conn, claim, *args, **kwargs)
         assert (claim.id, claim.token) in worker._inflight
-        async with await psycopg.AsyncConnection.connect(worker.url, autocommit=True) as hb:
-            await worker._renew(hb)
-        renewals.append(claim.id)
+        await renew(claim.id)
+        return committed
+
+    async def resume(conn: psycopg.AsyncConnection[Any], state: Resumable, *args: Any,
+                     **kwargs: Any) -> bool:
+        committed = await resume_and_stay(conn, state, *args, **kwargs)
+        assert (state.task.id, state.task.token) in worker._inflight
+        await renew(state.claim.id)
         return committed
 
     worker._activations.run = run  # type: ignore[method-assign]
+    worker._activations.resume = resume  # type: ignore[method-assign]
 
 
 def test_a_committed_activation_still_in_flight_is_not_a_lost_lease(
