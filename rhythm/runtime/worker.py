@@ -524,6 +524,7 @@ class Worker:
                     continue
                 if claim.id not in renewed:
                     self._claimer.drop(claim.id)
+                    self._resumable.pop(claim.id, None)
                 elif renewed[claim.id]:
                     self._claimer.mark_cancel(claim.id)
         await conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
