@@ -64,14 +64,17 @@ class Scenario:
         await self.versions.register(conn, datetime.now(UTC))
         with Client(self.url) as client:
             client.start("two_steps")
+        assert await self.runner.run(conn, await self.claim(conn), local=self.local)
+        return self.last_resumable()
+
+    @staticmethod
+    async def claim(conn: psycopg.AsyncConnection[Any]) -> Claim:
         now = datetime.now(UTC)
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(Q["claim"], {
                 "queue": "default", "limit": 1, "now": now, "worker": "w1",
                 "lease_until": now + LEASE, "kinds": ["workflow"]})
-            claim = Claim.from_row(await cur.fetchone() or {})
-        assert await self.runner.run(conn, claim, local=self.local)
-        return self.last_resumable()
+            return Claim.from_row(await cur.fetchone() or {})
 
     def last_resumable(self) -> Resumable:
         claims, state = self.handed[-1]
@@ -207,13 +210,7 @@ def test_a_buffered_signal_is_taken_by_the_wait_the_resumed_activation_adds(
         done = await s.resume(conn, first, Outcome(first.task.id, first.task.token,
                                                    "completed", result="3"))
         middle = _workflow(s.url)
-        now = datetime.now(UTC)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["claim"], {
-                "queue": "default", "limit": 1, "now": now, "worker": "w1",
-                "lease_until": now + LEASE, "kinds": ["workflow"]})
-            claim = Claim.from_row(await cur.fetchone() or {})
-        assert await s.runner.run(conn, claim)
+        assert await s.runner.run(conn, await s.claim(conn))
         return done, middle, _workflow(s.url)
 
     done, middle, end = _run(db_url, tmp_path, body, SIGNAL_NEXT)
