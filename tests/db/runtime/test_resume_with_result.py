@@ -178,10 +178,11 @@ def _task_reclaimed(url: str, wf: str) -> None:
                      " claimed_by = 'w2' WHERE parent_id = %s", (wf,))
 
 
-@pytest.mark.parametrize("meanwhile", [_request_cancel, _settled_elsewhere, _task_reclaimed])
-def test_anything_else_meanwhile_makes_it_write_nothing(
-    db_url: str, tmp_path: Path, meanwhile: Callable[[str, str], None]
-) -> None:
+def _resume_after(
+    url: str, folder: Path, meanwhile: Callable[[str, str], None], flow: str = TWO_STEPS
+) -> tuple[bool, dict[str, Any], dict[str, Any], int]:
+    """First activation, then ``meanwhile``, then the task's outcome resumes it: whether
+    it committed, the workflow before and after, and how many commits handed back."""
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...]:
         first = await s.first_activation(conn)
         meanwhile(s.url, first.claim.id)
@@ -190,7 +191,15 @@ def test_anything_else_meanwhile_makes_it_write_nothing(
                                                    "completed", result="3"))
         return done, before, _workflow(s.url), len(s.handed)
 
-    done, before, after, handed = _run(db_url, tmp_path, body)
+    result: tuple[bool, dict[str, Any], dict[str, Any], int] = _run(url, folder, body, flow)
+    return result
+
+
+@pytest.mark.parametrize("meanwhile", [_request_cancel, _settled_elsewhere, _task_reclaimed])
+def test_anything_else_meanwhile_makes_it_write_nothing(
+    db_url: str, tmp_path: Path, meanwhile: Callable[[str, str], None]
+) -> None:
+    done, before, after, handed = _resume_after(db_url, tmp_path, meanwhile)
     assert done is False and handed == 1
     assert after == before
     assert after["tasks"][0]["state"] == "pending" and after["activations"] == 1
@@ -237,15 +246,7 @@ def test_a_resumed_activation_that_ends_never_commits_under_anothers_claim(
 ) -> None:
     """The ending commit is the pipelined one, under the next token: if the guard failed
     because another activation holds that very token now, nothing may be written."""
-    async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...]:
-        first = await s.first_activation(conn)
-        meanwhile(s.url, first.claim.id)
-        before = _workflow(s.url)
-        done = await s.resume(conn, first, Outcome(first.task.id, first.task.token,
-                                                   "completed", result="3"))
-        return done, before, _workflow(s.url)
-
     one_step = 'const a = await Task.run("add", { a: 1, b: 2 })\nreturn a\n'
-    done, before, after = _run(db_url, tmp_path, body, one_step)
+    done, before, after, _ = _resume_after(db_url, tmp_path, meanwhile, one_step)
     assert done is False
     assert after == before
