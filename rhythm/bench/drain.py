@@ -117,7 +117,9 @@ def main(argv: list[str] | None = None) -> None:
     else:
         seconds = asyncio.run(_drain_workflows(args.url, worker, args.workflows, args.progress))
     print(json.dumps({"seconds": seconds, "recorded": worker.recorded,
-                      "activations": worker.activations, "resumed": worker.resumed}),
+                      "activations": worker.activations, "resumed": worker.resumed,
+                      "commit_batches": worker.group.batches,
+                      "batched_commits": worker.group.commits}),
           flush=True)
 
 

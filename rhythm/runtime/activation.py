@@ -47,6 +47,7 @@ from rhythm.flowrt.protocol import (
 )
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
+from rhythm.runtime.groupcommit import GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
@@ -184,9 +185,10 @@ class ActivationRunner:
 
     def __init__(
         self, versions: WorkflowVersions, clock: Clock, limits: Limits | None = None,
-        on_timer: Callable[[datetime], None] | None = None,
+        on_timer: Callable[[datetime], None] | None = None, group: GroupCommit | None = None,
     ) -> None:
         self.versions = versions
+        self.group = group  # shares commit transactions between concurrent activations
         self.clock = clock
         self.limits = limits or Limits()
         self.on_timer = on_timer  # told the due time of every timer an activation commits
@@ -449,12 +451,11 @@ class ActivationRunner:
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         if not (late or ended or cancelling):
             task = resumed.params() if resumed else NO_TASK
-            cur = await self._send_suspended(conn, claim, host, plan, rows, base, starts, task)
-            row = await cur.fetchone()
+            row = await self._send_suspended(conn, claim, host, plan, rows, base, starts, task)
             if row is None:
                 raise StaleClaim(claim.id)
             started = [Claim.from_row(started) for started in row[-1] or []]
-            return _due_times(rows), started, row[0] is not None
+            return _due_times(rows), started, row[1] is not None
         async with conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=dict_row) as lock, \
                 conn.cursor(row_factory=dict_row) as cur, \
@@ -506,34 +507,35 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
         return _due_times(rows), [], True
 
-    @staticmethod
     async def _send_suspended(
-        conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost, plan: Plan,
-        rows: list[dict[str, Any]], base: dict[str, Any], starts: LocalStarts | None,
-        task: dict[str, Any],
-    ) -> psycopg.AsyncCursor[Any]:
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost,
+        plan: Plan, rows: list[dict[str, Any]], base: dict[str, Any],
+        starts: LocalStarts | None, task: dict[str, Any],
+    ) -> Any:
         """The common commit (the workflow suspends; no new signal wait, no cancellation
         delivered) as one statement: claim check, writes and new state together, nothing
         written when the claim went stale (no row back). Its row says whether the workflow
         was woken meanwhile and lists the tasks it claimed for this worker. ``task``: the
-        outcome a resumed activation records (all None otherwise)."""
+        outcome a resumed activation records (all None otherwise). With a
+        :class:`GroupCommit`, it may share a transaction with other activations' commits."""
         effects = effect_rows(host, plan)
         if starts is not None:
             starts.mark(effects)
-        return await conn.execute(Q["commit_activation"], {
-            **base, "token": claim.token, "rows": json.dumps(rows),
-            "consumed": json.dumps(plan.consumed),
-            "effects": json.dumps(effects), "default_queue": claim.queue,
-            "save": not plan.idle,
-            "snapshot": None if plan.idle else json.dumps(plan.snapshot),
+        item = {
+            "id": claim.id, "token": claim.token, "now": base["now"].isoformat(),
+            "rows": rows, "consumed": plan.consumed, "effects": effects,
+            "default_queue": claim.queue, "save": not plan.idle,
+            "snapshot": None if plan.idle else plan.snapshot,
             "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
             "refs": None if plan.idle else snapshot_refs(plan.snapshot, plan.waiting_on),
-            "again": False, "wake_seq": claim.wake_seq,
-            "cancel_delivered": host.cancel.delivered,
+            "wake_seq": claim.wake_seq, "cancel_delivered": host.cancel.delivered,
             "worker": starts.worker if starts else None,
-            "lease_until": starts.lease_until if starts else None,
+            "lease_until": starts.lease_until.isoformat() if starts else None,
             "local_queues": starts.queues if starts else [], **task,
-        })
+        }
+        if self.group is not None:
+            return await self.group.run(conn, item)
+        return (await commit_many(conn, [item])).get(claim.id)
 
     @staticmethod
     async def _late_signals(

@@ -52,6 +52,7 @@ from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import configure_keyed, connect_async, connect_keyed, resolve_url
+from rhythm.runtime.groupcommit import GroupCommit
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
@@ -136,8 +137,10 @@ class Worker:
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
                                 self.options.lease_seconds, max(prefetch, 0))
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
+        self.group = GroupCommit()
         self._activations = ActivationRunner(self.versions, self.clock,
-                                             on_timer=self._claimer.timer_added)
+                                             on_timer=self._claimer.timer_added,
+                                             group=self.group)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0

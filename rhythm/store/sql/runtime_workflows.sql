@@ -171,49 +171,62 @@ RETURNING queue, run_at, parent_id,
           CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke,
           CASE WHEN finished_at IS NOT NULL THEN pg_notify('rhythm_done', id) END AS done;
 
--- name: commit_activation
--- A suspending activation's whole commit in ONE statement (its own transaction, one
--- round trip): the claim check first (row lock), then - only if the claim is still
--- ours - its promises, consumed signals, requested tasks/children (with their NOTIFY),
--- snapshot (unless %(save)s is false: a wake-up that settled nothing) and new state.
--- No row back = the claim went stale and nothing was written. The pipelined path
--- (lock_claimed, write_promises, ... finish_activation) serves the rarer commits: a
--- workflow that ends, a cancellation delivered, new signal waits. Keep the two in step.
--- A resumed activation (%(task_id)s set: the worker ran the one task the workflow waits
--- on and kept its state, so it was never claimed or loaded) holds no claim: the check
--- is then resume_with_result's guard - still suspended under the token it committed
--- with, nothing else seen since - and the task's outcome is recorded here too (its
--- promise is among the rows).
+-- name: commit_activations
+-- Suspending activations' whole commits in ONE statement (its own transaction, one round
+-- trip), for one activation or for several at once (group commit: %(batch)s is a JSON
+-- array of rhythm.activation_commit). For each: the claim check first (row lock, in id
+-- order), then - only for those whose claim is still theirs - promises, consumed
+-- signals, requested tasks/children (with their NOTIFY), snapshot (unless save is
+-- false: a wake-up that settled nothing) and new state. One row back per activation
+-- that committed; one without a row had a stale claim and wrote nothing, whatever the
+-- others did. The pipelined path (lock_claimed, write_promises, ... finish_activation)
+-- serves the rarer commits: a workflow that ends, a cancellation delivered, new signal
+-- waits. Keep the two in step.
+-- A resumed activation (task_id set: the worker ran the one task the workflow waits on
+-- and kept its state, so it was never claimed or loaded) holds no claim: the check is
+-- then resume_with_result's guard - still suspended under the token it committed with,
+-- nothing else seen since - and the task's outcome is recorded here too (its promise is
+-- among the rows).
 WITH claimed AS (
-    SELECT id FROM rhythm.executions
-    WHERE id = %(id)s AND claim_token = %(token)s
-      AND (status = 'running'
-           OR (%(task_id)s::text IS NOT NULL AND status = 'suspended' AND run_at IS NULL))
-    FOR UPDATE
+    -- Each workflow row (and a resumed activation's task row) is locked through its
+    -- primary key, in the order of the array (sorted by id: two batches never
+    -- deadlock), and then written through the ctid it was locked at. (A join, or a
+    -- status = 'running' in the task's lookup, lets a plan made with stale statistics
+    -- scan the partial index of every running row instead.)
+    SELECT a.*, w.ctid AS wrow, t.ctid AS trow, t.status AS task_was
+    FROM json_populate_recordset(NULL::rhythm.activation_commit, %(batch)s::json) a
+    CROSS JOIN LATERAL (
+        SELECT ctid FROM rhythm.executions e
+        WHERE e.id = a.id AND e.claim_token = a.token
+          AND (e.status = 'running'
+               OR (a.task_id IS NOT NULL AND e.status = 'suspended' AND e.run_at IS NULL))
+        FOR UPDATE) w
+    LEFT JOIN LATERAL (
+        SELECT ctid, status FROM rhythm.executions e
+        WHERE e.id = a.task_id AND e.claim_token = a.task_token
+        FOR UPDATE) t ON true
+),
+ok AS (
+    SELECT * FROM claimed WHERE task_id IS NULL OR task_was = 'running'
 ),
 task AS (
     UPDATE rhythm.executions t
-    SET status = %(task_status)s, result = %(task_result)s::json,
-        error = %(task_error)s::json, claimed_by = NULL, lease_expires_at = NULL,
-        updated_at = %(now)s, finished_at = %(now)s
-    WHERE t.id = %(task_id)s AND t.claim_token = %(task_token)s AND t.status = 'running'
-      AND EXISTS (SELECT 1 FROM claimed)
+    SET status = o.task_status, result = o.task_result::json, error = o.task_error::json,
+        claimed_by = NULL, lease_expires_at = NULL, updated_at = o.now, finished_at = o.now
+    FROM ok o
+    WHERE t.ctid = o.trow
     RETURNING pg_notify('rhythm_done', t.id)
-),
-ok AS (
-    SELECT id FROM claimed WHERE %(task_id)s::text IS NULL OR EXISTS (SELECT 1 FROM task)
 ),
 promises_written AS (
     INSERT INTO rhythm.promises AS p
         (execution_id, promise_id, kind, target, state, value, due_at, params, created_ms,
          settled_ms, settled_at, settle_seq, created_at)
-    SELECT %(id)s, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.params,
+    SELECT o.id, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.params,
            r.created_ms, r.settled_ms,
-           CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END,
+           CASE WHEN r.settled_ms IS NOT NULL THEN o.now END,
            CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
-           %(now)s
-    FROM json_populate_recordset(NULL::rhythm.promises, %(rows)s::json) AS r
-    WHERE EXISTS (SELECT 1 FROM ok)
+           o.now
+    FROM ok o CROSS JOIN LATERAL json_populate_recordset(NULL::rhythm.promises, o.rows) r
     ON CONFLICT (execution_id, promise_id) DO UPDATE
     SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
         settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
@@ -221,51 +234,47 @@ promises_written AS (
 ),
 consumed AS (
     UPDATE rhythm.signals s
-    SET consumed_by = c.promise_id, consumed_at = %(now)s
-    FROM jsonb_to_recordset(%(consumed)s::jsonb) AS c(signal_id bigint, promise_id int)
-    WHERE s.id = c.signal_id AND s.execution_id = %(id)s AND s.consumed_by IS NULL
-      AND EXISTS (SELECT 1 FROM ok)
+    SET consumed_by = c.promise_id, consumed_at = o.now
+    FROM ok o CROSS JOIN LATERAL jsonb_to_recordset(o.consumed)
+         AS c(signal_id bigint, promise_id int)
+    WHERE s.id = c.signal_id AND s.execution_id = o.id AND s.consumed_by IS NULL
 ),
 effects AS (
     -- A requested task this worker runs itself (r.here: the worker has it registered,
-    -- within its limit, decided by the caller) on one of %(local_queues)s (empty when it
-    -- is stopping) is inserted already claimed for it - token 1, lease, attempt 1 - as
-    -- the claim statement would leave it, and returned: it starts from the worker's
-    -- buffer without a NOTIFY and a claim. A crash leaves an ordinary leased claim,
-    -- re-run after the lease. (This statement must stay under psycopg's 4,096-character
-    -- cache limit once its comments are stripped, or it is re-parsed on every call.)
+    -- within its limit, decided by the caller) on one of local_queues (empty when it is
+    -- stopping) is inserted already claimed for it - token 1, lease, attempt 1 - as the
+    -- claim statement would leave it, and returned: it starts from the worker's buffer
+    -- without a NOTIFY and a claim. A crash leaves an ordinary leased claim, re-run
+    -- after the lease. (This statement must stay under psycopg's 4,096-character cache
+    -- limit once its comments are stripped, or it is re-parsed on every call.)
     INSERT INTO rhythm.executions
         (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
          parent_id, parent_promise, created_at, updated_at, status, claim_token,
          claimed_by, lease_expires_at, attempt, started_at)
     SELECT r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
-           r.options, CASE WHEN NOT h.here THEN %(now)s::timestamptz END, %(id)s,
-           r.promise_id, %(now)s, %(now)s,
-           CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
-           CASE WHEN h.here THEN %(worker)s END,
-           CASE WHEN h.here THEN %(lease_until)s::timestamptz END, h.here::int,
-           CASE WHEN h.here THEN %(now)s::timestamptz END
-    FROM json_to_recordset(%(effects)s::json)
+           r.options, CASE WHEN NOT h.here THEN o.now END, o.id, r.promise_id, o.now,
+           o.now, CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
+           CASE WHEN h.here THEN o.worker END, CASE WHEN h.here THEN o.lease_until END,
+           h.here::int, CASE WHEN h.here THEN o.now END
+    FROM ok o CROSS JOIN LATERAL json_to_recordset(o.effects)
          AS r(id text, kind text, name text, version text, inputs json, queue text,
               priority int, max_retries int, options jsonb, promise_id int, here bool)
     CROSS JOIN LATERAL (
         SELECT coalesce(r.queue,
                         (SELECT t.queue FROM rhythm.task_routes t
                          WHERE t.name = r.name AND r.kind = 'task'),
-                        %(default_queue)s) AS queue
+                        o.default_queue) AS queue
+        -- (OFFSET 0: evaluated once, not once per use of q.queue)
+        OFFSET 0
     ) q
-    CROSS JOIN LATERAL (
-        SELECT r.here AND q.queue = ANY(%(local_queues)s::text[]) AS here
-    ) h
-    WHERE EXISTS (SELECT 1 FROM ok)
+    CROSS JOIN LATERAL (SELECT r.here AND q.queue = ANY(o.local_queues) AS here) h
     RETURNING *, CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
 ),
 saved AS (
     INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
                                   activations, updated_at)
-    SELECT %(id)s, %(snapshot)s::jsonb, %(next_promise_id)s::int, %(waiting_on)s::int,
-           %(refs)s::int[], 1, %(now)s
-    WHERE %(save)s AND EXISTS (SELECT 1 FROM ok)
+    SELECT o.id, o.snapshot, o.next_promise_id, o.waiting_on, o.refs, 1, o.now
+    FROM ok o WHERE o.save
     ON CONFLICT (execution_id) DO UPDATE
     SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
         waiting_on = excluded.waiting_on, refs = excluded.refs,
@@ -274,21 +283,22 @@ saved AS (
 finished AS (
     UPDATE rhythm.executions e
     SET status = 'suspended',
-        run_at = CASE WHEN %(again)s OR e.wake_seq <> %(wake_seq)s
-                           OR (e.cancel_requested AND NOT %(cancel_delivered)s)
-                      THEN %(now)s::timestamptz END,
+        run_at = CASE WHEN e.wake_seq <> o.wake_seq
+                           OR (e.cancel_requested AND NOT o.cancel_delivered)
+                      THEN o.now END,
         claimed_by = NULL,
         lease_expires_at = NULL,
-        cancel_delivered = %(cancel_delivered)s,
-        updated_at = %(now)s
-    FROM ok c
-    WHERE e.id = c.id
-    RETURNING e.queue, e.run_at
+        cancel_delivered = o.cancel_delivered,
+        updated_at = o.now
+    FROM ok o
+    WHERE e.ctid = o.wrow
+    RETURNING e.id, e.queue, e.run_at
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.)
-SELECT f.run_at,
+SELECT f.id, f.run_at,
        CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END,
-       (SELECT json_agg(s) FROM effects s WHERE s.status = 'running') AS started
+       (SELECT json_agg(s) FROM effects s
+        WHERE s.parent_id = f.id AND s.status = 'running') AS started
 FROM finished f;
 
 -- name: drop_waits
