@@ -5,6 +5,7 @@
 -- and are cast by the statement, so that their key order survives (see 0005).
 
 CREATE TYPE rhythm.activation_commit AS (
+    n                integer,      -- its place in the batch (its row back says it)
     id               text,         -- the workflow
     token            bigint,       -- the claim it commits under
     now              timestamptz,

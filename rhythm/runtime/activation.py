@@ -535,7 +535,7 @@ class ActivationRunner:
         }
         if self.group is not None:
             return await self.group.run(conn, item)
-        return (await commit_many(conn, [item])).get(claim.id)
+        return (await commit_many(conn, [item]))[0]
 
     @staticmethod
     async def _late_signals(

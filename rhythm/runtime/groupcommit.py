@@ -39,17 +39,25 @@ class _Entry:
 
 async def commit_many(
     conn: psycopg.AsyncConnection[Any], items: list[dict[str, Any]]
-) -> dict[str, Any]:
-    """Send ``commit_activations`` for these elements; the rows back, by workflow id."""
-    cur = await conn.execute(Q["commit_activations"], {"batch": json.dumps(items)})
-    return {row[0]: row for row in await cur.fetchall()}
+) -> list[Any]:
+    """Send ``commit_activations`` for these elements (each a dict of the fields of
+    ``rhythm.activation_commit`` but ``n``); the row back of each, None for those whose
+    guard failed. The statement locks in array order, so the array goes sorted by
+    workflow id: two batches never wait for each other in a cycle."""
+    order = sorted(range(len(items)), key=lambda i: items[i]["id"])
+    batch = [{**items[i], "n": place} for place, i in enumerate(order)]
+    cur = await conn.execute(Q["commit_activations"], {"batch": json.dumps(batch)})
+    rows: list[Any] = [None] * len(items)
+    for row in await cur.fetchall():
+        rows[order[row[0]]] = row
+    return rows
 
 
 class GroupCommit:
     """Shares ``commit_activations`` statements between concurrent activations (see
     module)."""
 
-    def __init__(self, leaders: int = 2, max_batch: int = 64) -> None:
+    def __init__(self, leaders: int = 1, max_batch: int = 64) -> None:
         self.leaders = leaders
         self.max_batch = max_batch
         self._queue: list[_Entry] = []
@@ -93,9 +101,9 @@ class GroupCommit:
                     entry.done.set_exception(failed)
             raise
         else:
-            for entry in batch:
+            for entry, row in zip(batch, rows, strict=True):
                 if not entry.done.done():  # (a waiter cancelled meanwhile)
-                    entry.done.set_result(rows.get(entry.item["id"]))
+                    entry.done.set_result(row)
         finally:
             self._pass_lead()
 

@@ -178,8 +178,8 @@ RETURNING queue, run_at, parent_id,
 -- order), then - only for those whose claim is still theirs - promises, consumed
 -- signals, requested tasks/children (with their NOTIFY), snapshot (unless save is
 -- false: a wake-up that settled nothing) and new state. One row back per activation
--- that committed; one without a row had a stale claim and wrote nothing, whatever the
--- others did. The pipelined path (lock_claimed, write_promises, ... finish_activation)
+-- that committed (its n: its place in the array); one without a row had a stale claim
+-- and wrote nothing, whatever the others did. The pipelined path (lock_claimed, write_promises, ... finish_activation)
 -- serves the rarer commits: a workflow that ends, a cancellation delivered, new signal
 -- waits. Keep the two in step.
 -- A resumed activation (task_id set: the worker ran the one task the workflow waits on
@@ -190,19 +190,18 @@ RETURNING queue, run_at, parent_id,
 WITH claimed AS (
     -- Each workflow row (and a resumed activation's task row) is locked through its
     -- primary key, in the order of the array (sorted by id: two batches never
-    -- deadlock), and then written through the ctid it was locked at. (A join, or a
-    -- status = 'running' in the task's lookup, lets a plan made with stale statistics
-    -- scan the partial index of every running row instead.)
-    SELECT a.*, w.ctid AS wrow, t.ctid AS trow, t.status AS task_was
+    -- deadlock). (A join, or a status = 'running' in the task's lookup, lets a plan made
+    -- with stale statistics scan the partial index of every running row instead.)
+    SELECT a.*, t.status AS task_was
     FROM json_populate_recordset(NULL::rhythm.activation_commit, %(batch)s::json) a
     CROSS JOIN LATERAL (
-        SELECT ctid FROM rhythm.executions e
+        SELECT FROM rhythm.executions e
         WHERE e.id = a.id AND e.claim_token = a.token
           AND (e.status = 'running'
                OR (a.task_id IS NOT NULL AND e.status = 'suspended' AND e.run_at IS NULL))
         FOR UPDATE) w
     LEFT JOIN LATERAL (
-        SELECT ctid, status FROM rhythm.executions e
+        SELECT status FROM rhythm.executions e
         WHERE e.id = a.task_id AND e.claim_token = a.task_token
         FOR UPDATE) t ON true
 ),
@@ -214,7 +213,7 @@ task AS (
     SET status = o.task_status, result = o.task_result::json, error = o.task_error::json,
         claimed_by = NULL, lease_expires_at = NULL, updated_at = o.now, finished_at = o.now
     FROM ok o
-    WHERE t.ctid = o.trow
+    WHERE t.id = o.task_id
     RETURNING pg_notify('rhythm_done', t.id)
 ),
 promises_written AS (
@@ -291,11 +290,11 @@ finished AS (
         cancel_delivered = o.cancel_delivered,
         updated_at = o.now
     FROM ok o
-    WHERE e.ctid = o.wrow
-    RETURNING e.id, e.queue, e.run_at
+    WHERE e.id = o.id
+    RETURNING o.n, e.id, e.queue, e.run_at
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.)
-SELECT f.id, f.run_at,
+SELECT f.n, f.run_at,
        CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END,
        (SELECT json_agg(s) FROM effects s
         WHERE s.parent_id = f.id AND s.status = 'running') AS started
