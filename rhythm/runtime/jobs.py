@@ -17,7 +17,6 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +30,7 @@ from rhythm.runtime.clock import Clock
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import ArgumentMismatch, TaskDefinition, TaskRegistry, bind_arguments
+from rhythm.runtime.threads import TaskThreads
 
 TERMINAL = ("completed", "failed", "cancelled")
 log = logging.getLogger("rhythm.jobs")
@@ -115,7 +115,7 @@ class _Flags:
 
 class TaskRunner:
     def __init__(
-        self, url: str, registry: TaskRegistry, clock: Clock, threads: ThreadPoolExecutor,
+        self, url: str, registry: TaskRegistry, clock: Clock, threads: TaskThreads,
         worker_id: str,
     ) -> None:
         self.url = url
@@ -244,7 +244,7 @@ class TaskRunner:
             return asyncio.ensure_future(coro)
         call = (functools.partial(self._call_transactional_sync, claim, definition, kwargs, flags)
                 if definition.transactional else functools.partial(definition.fn, **kwargs))
-        return asyncio.get_running_loop().run_in_executor(self.threads, call)
+        return self.threads.run(call)
 
     # ------------------------------------------------------------- transactional tasks
 
@@ -285,7 +285,7 @@ class TaskRunner:
         with self._pool_lock:
             if self._sync_pool is None:
                 self._sync_pool = ConnectionPool(
-                    self.url, min_size=1, max_size=max(self.threads._max_workers, 1),
+                    self.url, min_size=1, max_size=max(self.threads.max_workers, 1),
                     kwargs={"autocommit": True}, open=True,
                     check=ConnectionPool.check_connection,  # none broken by a restart
                 )

@@ -39,7 +39,6 @@ import time
 import uuid
 import weakref
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -56,6 +55,7 @@ from rhythm.runtime.groupcommit import GroupCommit
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
+from rhythm.runtime.threads import TaskThreads
 from rhythm.runtime.versions import WorkflowVersions
 
 log = logging.getLogger("rhythm.worker")
@@ -126,9 +126,7 @@ class Worker:
         self._stopping = asyncio.Event()
         self._urgent = False
         self._outcomes: asyncio.Queue[Outcome] = asyncio.Queue()
-        self._threads = ThreadPoolExecutor(
-            max_workers=self.options.concurrency, thread_name_prefix="rhythm-task"
-        )
+        self._threads = TaskThreads(self.options.concurrency, "rhythm-task")
         self._runner = TaskRunner(self.url, self.registry, self.clock, self._threads, self.id)
         self.versions = versions or WorkflowVersions()
         prefetch = self.options.prefetch
@@ -209,7 +207,7 @@ class Worker:
             await self._claimer.close()
             if self._flush_conn is not None:
                 await self._flush_conn.close()
-            self._threads.shutdown(wait=False, cancel_futures=True)
+            self._threads.shutdown()
             log.info("worker %s stopped", self.id)
 
     async def _returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
