@@ -9,11 +9,14 @@ CREATE TYPE rhythm.activation_commit AS (
     id               text,         -- the workflow
     token            bigint,       -- the claim it commits under
     now              timestamptz,
+    status           text,         -- suspended, or how it ended (completed, failed, ...)
+    result           text,         -- ... and then its result or error (JSON text)
+    error            text,
     rows             json,         -- promises: new ones and those this activation changed
     consumed         jsonb,        -- buffered signals its new waits took
     effects          json,         -- tasks and child workflows it requested
     default_queue    text,
-    save             boolean,      -- false: a wake-up that settled nothing (keep snapshot)
+    save             boolean,      -- false: a wake-up that settled nothing, or it ended
     snapshot         jsonb,
     next_promise_id  integer,
     waiting_on       integer,

@@ -449,9 +449,11 @@ class ActivationRunner:
         rows = promise_rows(host.table, loaded.seen, set(host.requested), also)
         ended = plan.status != "suspended"
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
-        if not (late or ended or cancelling):
+        effects = effect_rows(host, plan)
+        if not (late or cancelling) and (not ended or _plain_end(claim, plan, rows, effects)):
             task = resumed.params() if resumed else NO_TASK
-            row = await self._send_suspended(conn, claim, host, plan, rows, base, starts, task)
+            row = await self._send_one(conn, claim, host, plan, rows, effects, base, starts,
+                                       task)
             if row is None:
                 raise StaleClaim(claim.id)
             started = [Claim.from_row(started) for started in row[-1] or []]
@@ -479,7 +481,6 @@ class ActivationRunner:
             if plan.consumed:
                 await cur.execute(Q["consume_signals"],
                                   {**base, "rows": json.dumps(plan.consumed)})
-            effects = effect_rows(host, plan)
             if effects:
                 await cur.execute(Q["insert_effects"], {
                     **base, "rows": json.dumps(effects), "default_queue": claim.queue})
@@ -507,27 +508,31 @@ class ActivationRunner:
                 raise StaleClaim(claim.id)
         return _due_times(rows), [], True
 
-    async def _send_suspended(
+    async def _send_one(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost,
-        plan: Plan, rows: list[dict[str, Any]], base: dict[str, Any],
-        starts: LocalStarts | None, task: dict[str, Any],
+        plan: Plan, rows: list[dict[str, Any]], effects: list[dict[str, Any]],
+        base: dict[str, Any], starts: LocalStarts | None, task: dict[str, Any],
     ) -> Any:
-        """The common commit (the workflow suspends; no new signal wait, no cancellation
-        delivered) as one statement: claim check, writes and new state together, nothing
-        written when the claim went stale (no row back). Its row says whether the workflow
-        was woken meanwhile and lists the tasks it claimed for this worker. ``task``: the
-        outcome a resumed activation records (all None otherwise). With a
-        :class:`GroupCommit`, it may share a transaction with other activations' commits."""
-        effects = effect_rows(host, plan)
-        if starts is not None:
+        """The common commit as one statement (``commit_activations``): the workflow
+        suspends (no new signal wait, no cancellation delivered), or ends with nothing
+        more to do (:func:`_plain_end`). Claim check, writes and new state together,
+        nothing written when the claim went stale (no row back). Its row says whether the
+        workflow was woken meanwhile and lists the tasks it claimed for this worker.
+        ``task``: the outcome a resumed activation records (all None otherwise). With a
+        :class:`GroupCommit`, it may share the statement with other activations'."""
+        ended = plan.status != "suspended"
+        if starts is not None and not ended:
             starts.mark(effects)
+        save = not (plan.idle or ended)
         item = {
             "id": claim.id, "token": claim.token, "now": base["now"].isoformat(),
+            "status": plan.status, "result": plan.result,
+            "error": None if plan.error is None else _error_text(plan.error),
             "rows": rows, "consumed": plan.consumed, "effects": effects,
-            "default_queue": claim.queue, "save": not plan.idle,
-            "snapshot": None if plan.idle else plan.snapshot,
+            "default_queue": claim.queue, "save": save,
+            "snapshot": plan.snapshot if save else None,
             "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
-            "refs": None if plan.idle else snapshot_refs(plan.snapshot, plan.waiting_on),
+            "refs": snapshot_refs(plan.snapshot, plan.waiting_on) if save else None,
             "wake_seq": claim.wake_seq, "cancel_delivered": host.cancel.delivered,
             "worker": starts.worker if starts else None,
             "lease_until": starts.lease_until.isoformat() if starts else None,
@@ -602,6 +607,17 @@ def reachable(table: PromiseTable, snapshot: Any, waiting_on: int) -> list[Promi
         frontier = found - keep
         keep |= frontier
     return [table.get(pid) for pid in sorted(keep)]
+
+
+def _plain_end(
+    claim: Claim, plan: Plan, rows: list[dict[str, Any]], effects: list[dict[str, Any]]
+) -> bool:
+    """An ending that the one-statement commit can write: no parent to wake, no task or
+    child requested on the way out, no signal taken, and no timer or signal wait among
+    the promise rows (the statement abandons the open ones it finds, and must not also
+    write them)."""
+    return (claim.parent_id is None and not effects and not plan.consumed
+            and all(r["kind"] not in ("timer", "signal") for r in rows))
 
 
 def _due_times(rows: list[dict[str, Any]]) -> list[datetime]:

@@ -172,16 +172,18 @@ RETURNING queue, run_at, parent_id,
           CASE WHEN finished_at IS NOT NULL THEN pg_notify('rhythm_done', id) END AS done;
 
 -- name: commit_activations
--- Suspending activations' whole commits in ONE statement (its own transaction, one round
--- trip), for one activation or for several at once (group commit: %(batch)s is a JSON
--- array of rhythm.activation_commit). For each: the claim check first (row lock, in id
--- order), then - only for those whose claim is still theirs - promises, consumed
+-- Activations' whole commits in ONE statement (its own transaction, one round trip), for
+-- one activation or for several at once (group commit: %(batch)s is a JSON array of
+-- rhythm.activation_commit). Each element either suspends or ends (status); one that
+-- ends here has no parent to wake, requested nothing and took no signal (the caller
+-- checks), and drops its snapshot and open waits. For each: the claim check first (row
+-- lock), then - only for those whose claim is still theirs - promises, consumed
 -- signals, requested tasks/children (with their NOTIFY), snapshot (unless save is
--- false: a wake-up that settled nothing) and new state. One row back per activation
--- that committed (its n: its place in the array); one without a row had a stale claim
--- and wrote nothing, whatever the others did. The pipelined path (lock_claimed, write_promises, ... finish_activation)
--- serves the rarer commits: a workflow that ends, a cancellation delivered, new signal
--- waits. Keep the two in step.
+-- false) and new state. One row back per element that committed (its n: its place in
+-- the array); one without a row had a stale claim and wrote nothing, whatever the
+-- others did. The pipelined path (lock_claimed, write_promises, ... finish_activation)
+-- serves the rarer commits: an ending with a parent or effects, a cancellation
+-- delivered, new signal waits. Keep the two in step.
 -- A resumed activation (task_id set: the worker ran the one task the workflow waits on
 -- and kept its state, so it was never claimed or loaded) holds no claim: the check is
 -- then resume_with_result's guard - still suspended under the token it committed with,
@@ -279,23 +281,39 @@ saved AS (
         waiting_on = excluded.waiting_on, refs = excluded.refs,
         activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at
 ),
+ended AS (
+    SELECT id FROM ok WHERE status <> 'suspended'
+),
+unsaved AS (
+    DELETE FROM rhythm.snapshots WHERE execution_id IN (SELECT id FROM ended)
+),
+dropped AS (
+    UPDATE rhythm.promises SET state = 'abandoned'
+    WHERE execution_id IN (SELECT id FROM ended) AND state = 'pending'
+      AND kind IN ('timer', 'signal')
+),
 finished AS (
     UPDATE rhythm.executions e
-    SET status = 'suspended',
-        run_at = CASE WHEN e.wake_seq <> o.wake_seq
-                           OR (e.cancel_requested AND NOT o.cancel_delivered)
+    SET status = o.status,
+        result = o.result::json,
+        error = o.error::json,
+        run_at = CASE WHEN o.status = 'suspended'
+                           AND (e.wake_seq <> o.wake_seq
+                                OR (e.cancel_requested AND NOT o.cancel_delivered))
                       THEN o.now END,
         claimed_by = NULL,
         lease_expires_at = NULL,
         cancel_delivered = o.cancel_delivered,
-        updated_at = o.now
+        updated_at = o.now,
+        finished_at = CASE WHEN o.status <> 'suspended' THEN o.now END
     FROM ok o
     WHERE e.id = o.id
-    RETURNING o.n, e.id, e.queue, e.run_at
+    RETURNING o.n, e.id, e.queue, e.run_at, e.finished_at
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.)
 SELECT f.n, f.run_at,
        CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END,
+       CASE WHEN f.finished_at IS NOT NULL THEN pg_notify('rhythm_done', f.id) END,
        (SELECT json_agg(s) FROM effects s
         WHERE s.parent_id = f.id AND s.status = 'running') AS started
 FROM finished f;

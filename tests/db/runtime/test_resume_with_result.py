@@ -250,3 +250,31 @@ def test_a_resumed_activation_that_ends_never_commits_under_anothers_claim(
     done, before, after, _ = _resume_after(db_url, tmp_path, meanwhile, one_step)
     assert done is False
     assert after == before
+
+
+OPEN_TIMER = (
+    'const late = Timer.delay(3600)\n'
+    'const a = await Task.run("add", { a: 1, b: 2 })\n'
+    "return a\n"
+)
+
+
+def test_an_ending_resumed_activation_abandons_the_timer_left_open(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The one-statement ending drops the snapshot and abandons the timer nobody will
+    await any more: it never fires. (A new signal wait makes the first commit take the
+    pipelined path, so such a workflow is never resumed this way.)"""
+    async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
+        first = await s.first_activation(conn)
+        assert await s.resume(conn, first, Outcome(first.task.id, first.task.token,
+                                                   "completed", result="3"))
+        return _workflow(s.url)
+
+    end = _run(db_url, tmp_path, body, OPEN_TIMER)
+    assert (end["status"], end["result"], end["activations"]) == ("completed", 3, None)
+    with psycopg.connect(db_url) as conn:
+        waits = conn.execute("SELECT kind, state FROM rhythm.promises WHERE execution_id = %s"
+                             " AND kind IN ('timer', 'signal') ORDER BY promise_id",
+                             (end["id"],)).fetchall()
+    assert waits == [("timer", "abandoned")]
