@@ -2,8 +2,8 @@
 
 They are written in ``rhythm/store/sql/runtime.sql`` and loaded by the store's loader
 (:mod:`rhythm.store.queries`); :data:`Q` maps a query name to its SQL text, with comment
-lines and indentation stripped: psycopg caches the parsing of a query only up to 4,096
-characters, and the hot statements (``commit_activation``) are documented at length.
+lines and indentation stripped: psycopg caches the conversion of a query's placeholders
+only up to 4,096 characters, and the hot statements are documented at length.
 Nothing in the runtime builds SQL text.
 """
 

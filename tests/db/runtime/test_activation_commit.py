@@ -1,4 +1,4 @@
-"""The one-statement commits: ``commit_activation`` keeps the fencing rule (a claim that
+"""The one-statement commits: ``commit_activations`` keeps the fencing rule (a claim that
 went stale writes nothing; the fresh claim's activation writes everything once), and
 ``record_outcomes`` claims a woken parent for the recording worker (unless it is
 stopping), so its next activation needs no NOTIFY and no claim round trip. An
