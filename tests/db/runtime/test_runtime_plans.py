@@ -126,3 +126,23 @@ def test_a_batch_commit_is_keyed_whatever_the_running_rows(db_url: str) -> None:
     batch = [_commit(0, "w7", "t7"), _commit(1, "w8", "t8"), _commit(2, "w9", None), ending]
     rows = _generic_plan_rows(db_url, "commit_activations", {"batch": json.dumps(batch)})
     assert rows < 100, f"commit_activations read {rows} rows for a batch of 4"
+
+
+def test_a_commit_reads_the_same_rows_whatever_the_history(db_url: str) -> None:
+    """A step of a workflow with a long history, statistics up to date (autovacuum
+    analysed the tables as they grew): the commit of the next activation, which ends
+    nothing, must not walk the promises index to abandon the waits of no one."""
+    _with_long_history(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("UPDATE rhythm.executions SET claim_token = 1 WHERE id = 'w'")
+        conn.execute(
+            "INSERT INTO rhythm.executions (id, kind, name, status, claim_token, parent_id,"
+            " parent_promise) VALUES ('t', 'task', 'noop', 'running', 1, 'w', %(n)s)",
+            {"n": HISTORY})
+        conn.execute("ANALYZE rhythm.executions; ANALYZE rhythm.promises")
+    step = _commit(0, "w", "t")
+    step["rows"] = [{"promise_id": HISTORY, "kind": "task", "target": "t",
+                     "state": "resolved", "value": 1, "due_at": None, "params": {},
+                     "created_ms": 1, "settled_ms": 2}]
+    rows = _generic_plan_rows(db_url, "commit_activations", {"batch": json.dumps([step])})
+    assert rows < 50, f"commit_activations read {rows} rows at {HISTORY} promises"
