@@ -9,13 +9,14 @@ statement."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from test_resume_with_result import LEASE, TWO_STEPS, Scenario
 
 from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.client import Client
@@ -23,15 +24,7 @@ from rhythm.runtime.clock import SystemClock
 from rhythm.runtime.database import connect_keyed
 from rhythm.runtime.groupcommit import GroupCommit
 from rhythm.runtime.jobs import Claim, Outcome
-from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions
-
-TWO_STEPS = (
-    'const a = await Task.run("add", { a: 1, b: 2 })\n'
-    'const b = await Task.run("add", { a: a, b: 10 })\n'
-    "return b\n"
-)
-LEASE = timedelta(seconds=30)
 
 
 class Batch:
@@ -63,7 +56,7 @@ class Batch:
             for _ in range(count):
                 client.start("two_steps")
         for _ in range(count):
-            assert await self.runner.run(conn, await _claim(conn), local=self.local)
+            assert await self.runner.run(conn, await Scenario.claim(conn), local=self.local)
         assert self.group.batches == count  # one at a time: each went alone
         states, self.handed = self.handed, []
         return states
@@ -81,15 +74,6 @@ class Batch:
     async def close(self) -> None:
         for conn in self.conns:
             await conn.close()
-
-
-async def _claim(conn: psycopg.AsyncConnection[Any]) -> Claim:
-    now = datetime.now(UTC)
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(Q["claim"], {
-            "queue": "default", "limit": 1, "now": now, "worker": "w1",
-            "lease_until": now + LEASE, "kinds": ["workflow"]})
-        return Claim.from_row(await cur.fetchone() or {})
 
 
 def _run(url: str, tmp_path: Path, body: Any) -> Any:
