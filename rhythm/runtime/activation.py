@@ -188,7 +188,7 @@ class ActivationRunner:
         on_timer: Callable[[datetime], None] | None = None, group: GroupCommit | None = None,
     ) -> None:
         self.versions = versions
-        self.group = group  # shares commit transactions between concurrent activations
+        self.group = group  # shares commit statements between concurrent activations
         self.clock = clock
         self.limits = limits or Limits()
         self.on_timer = on_timer  # told the due time of every timer an activation commits

@@ -53,9 +53,11 @@ class TaskThreads:
         future: asyncio.Future[Any] = loop.create_future()
         self._calls.put((call, future))
         with self._lock:
-            start = self._idle == 0 and len(self._threads) < self.max_workers
-            if not start:
-                self._idle -= 1 if self._idle else 0
+            if self._idle:  # a thread waiting on the queue takes it
+                self._idle -= 1
+                start = False
+            else:
+                start = len(self._threads) < self.max_workers
         if start:
             self._start_thread()
         return future
