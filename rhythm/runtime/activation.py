@@ -340,8 +340,8 @@ class ActivationRunner:
             step = _run(machine, claim)
             if not isinstance(step, Suspended):
                 return self._ended(plan, claim, step, host)
-            try:
-                snapshot = json.loads(json.dumps(machine.snapshot(), allow_nan=False))
+            try:  # fresh, JSON-ready data (the codec's promise): no copy needed
+                snapshot = machine.snapshot()
             except FlowLimit as err:
                 return self._failed(plan, err.value)
             flushed = await self._flush(conn, host, loaded, plan, flushed)

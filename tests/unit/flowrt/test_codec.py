@@ -197,6 +197,32 @@ def test_random_graphs_round_trip(values: dict[str, Any]) -> None:
     assert round_trips(values)
 
 
+def _containers(value: Any) -> list[Any]:
+    found: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list | dict) and all(c is not v for c in found):
+            found.append(v)
+            for x in v if isinstance(v, list) else v.values():
+                walk(x)
+
+    walk(value)
+    return found
+
+
+@settings(max_examples=200, deadline=None)
+@given(graphs())
+def test_encoded_values_are_fresh_json_ready_data(values: dict[str, Any]) -> None:
+    """The runtime keeps and commits the encoded snapshot as it is, without a copy
+    through JSON text: it must already be plain JSON data (str keys, lists, no tuples)
+    and share no list or dict with the live values it came from."""
+    encoded = codec.encode(values)
+    assert json.loads(json.dumps(encoded, allow_nan=False)) == encoded
+    assert same_shape(encoded, json.loads(json.dumps(encoded)), {})
+    live = {id(c) for c in _containers(values)}
+    assert not any(id(c) in live for c in _containers(encoded))
+
+
 def test_promise_ids_finds_every_handle_and_nothing_that_only_looks_like_one() -> None:
     shared = [Promise(3)]
     values = {
