@@ -156,6 +156,21 @@ scalars = st.one_of(
 )
 
 
+def _containers(*roots: Any) -> list[Any]:
+    """Every list and dict reachable from ``roots``, each once."""
+    found: list[Any] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list | dict) and all(c is not v for c in found):
+            found.append(v)
+            for x in v if isinstance(v, list) else v.values():
+                walk(x)
+
+    for root in roots:
+        walk(root)
+    return found
+
+
 @st.composite
 def graphs(draw: st.DrawFn) -> dict[str, Any]:
     """Random nested values, then random extra edges that create sharing and cycles."""
@@ -168,16 +183,7 @@ def graphs(draw: st.DrawFn) -> dict[str, Any]:
         max_leaves=25,
     )
     values: dict[str, Any] = draw(st.dictionaries(st.text(max_size=5), tree, max_size=5))
-    containers: list[Any] = []
-
-    def collect(v: Any) -> None:
-        if isinstance(v, list | dict) and all(c is not v for c in containers):
-            containers.append(v)
-            for x in v if isinstance(v, list) else v.values():
-                collect(x)
-
-    for v in values.values():
-        collect(v)
+    containers = _containers(*values.values())
     if containers:
         for _ in range(draw(st.integers(0, 4))):
             source = containers[draw(st.integers(0, len(containers) - 1))]
@@ -195,19 +201,6 @@ def graphs(draw: st.DrawFn) -> dict[str, Any]:
 @given(graphs())
 def test_random_graphs_round_trip(values: dict[str, Any]) -> None:
     assert round_trips(values)
-
-
-def _containers(value: Any) -> list[Any]:
-    found: list[Any] = []
-
-    def walk(v: Any) -> None:
-        if isinstance(v, list | dict) and all(c is not v for c in found):
-            found.append(v)
-            for x in v if isinstance(v, list) else v.values():
-                walk(x)
-
-    walk(value)
-    return found
 
 
 @settings(max_examples=200, deadline=None)
