@@ -170,6 +170,15 @@ class Plan:
     consumed: list[dict[str, int]] = field(default_factory=list)
     child_versions: dict[int, str] = field(default_factory=dict)
     cancel_boundary: int | None = None  # promise ids below it are dropped on cancellation
+    _refs: list[int] | None = field(default=None, repr=False)
+
+    def refs(self) -> list[int]:
+        """The promise ids the saved snapshot can reach (see :func:`snapshot_refs`),
+        walked once: the commit stores them and a :class:`Resumable` keeps their records.
+        Ask only once the snapshot is final (after the run)."""
+        if self._refs is None:
+            self._refs = snapshot_refs(self.snapshot, self.waiting_on)
+        return self._refs
 
 
 def workflow_error(claim: Claim, kind: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -491,7 +500,7 @@ class ActivationRunner:
                 await cur.execute(Q["save_snapshot"], {
                     **base, "snapshot": json.dumps(plan.snapshot),
                     "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
-                    "refs": snapshot_refs(plan.snapshot, plan.waiting_on)})
+                    "refs": plan.refs()})
             if host.cancel.delivered and not loaded.cancel_delivered:
                 await self._cancel_effects(cur, claim, loaded, now)
             await fin.execute(Q["finish_activation"], {
@@ -532,7 +541,7 @@ class ActivationRunner:
             "default_queue": claim.queue, "save": save,
             "snapshot": plan.snapshot if save else None,
             "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
-            "refs": snapshot_refs(plan.snapshot, plan.waiting_on) if save else None,
+            "refs": plan.refs() if save else None,
             "wake_seq": claim.wake_seq, "cancel_delivered": host.cancel.delivered,
             "worker": starts.worker if starts else None,
             "lease_until": starts.lease_until.isoformat() if starts else None,
@@ -592,14 +601,14 @@ def resumable(
     if task is None:
         return None
     return Resumable(claim, task, plan.snapshot, plan.waiting_on,
-                     reachable(host.table, plan.snapshot, plan.waiting_on),
-                     host.table.next_id, loaded.started_at)
+                     reachable(host.table, plan.refs()), host.table.next_id,
+                     loaded.started_at)
 
 
-def reachable(table: PromiseTable, snapshot: Any, waiting_on: int) -> list[PromiseRecord]:
-    """The records a load of this snapshot returns: those it refers to, every open
-    combinator, and their members."""
-    keep = {pid for pid in snapshot_refs(snapshot, waiting_on) if pid in table.records}
+def reachable(table: PromiseTable, refs: list[int]) -> list[PromiseRecord]:
+    """The records a load of a snapshot with these ``refs`` returns: those it refers to,
+    every open combinator, and their members."""
+    keep = {pid for pid in refs if pid in table.records}
     keep |= {r.id for r in table if r.kind == "combinator" and not r.settled}
     frontier = set(keep)
     while frontier:
