@@ -24,7 +24,7 @@ import json
 import logging
 import traceback
 import uuid
-from collections.abc import Callable, Container
+from collections.abc import Awaitable, Callable, Container
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +65,17 @@ log = logging.getLogger("rhythm.activation")
 MAX_ROUNDS = 10_000  # machine runs in one activation (each one consumed a signal)
 _DB_STATE = {"fulfilled": "resolved", "rejected": "rejected", "pending": "pending"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+"""Gives an activation its connection when it needs one (see :func:`using`)."""
+
+
+def using(conn: psycopg.AsyncConnection[Any]) -> Connect:
+    """A :data:`Connect` that hands out ``conn``, a connection the caller already holds."""
+    async def given() -> psycopg.AsyncConnection[Any]:
+        return conn
+    return given
 
 
 def epoch_ms(moment: datetime) -> int:
@@ -190,7 +201,8 @@ def workflow_error(claim: Claim, kind: str, message: str, **extra: Any) -> dict[
 
 
 class ActivationRunner:
-    """Runs activations of claimed workflow rows; each commits on its own connection."""
+    """Runs activations of claimed workflow rows. Each commits in one transaction: through
+    the :class:`GroupCommit` (its connections) when there is one, else on its own."""
 
     def __init__(
         self, versions: WorkflowVersions, clock: Clock, limits: Limits | None = None,
@@ -215,16 +227,17 @@ class ActivationRunner:
         now = self.clock.now()
         loaded = await self._load(conn, claim)
         host = self._host(claim, loaded, now)
+        connect = using(conn)
         if claim.lease_losses >= max_lease_losses:
             plan = self._failed(Plan("failed"), workflow_error(
                 claim, failures.WORKER_LOST,
                 f"the workers running it stopped {claim.lease_losses} times (crash or kill)"))
         else:
-            plan = await self._drive(conn, claim, loaded, host)
-        return await self._conclude(conn, claim, loaded, host, plan, now, on_commit, local)
+            plan = await self._drive(connect, claim, loaded, host)
+        return await self._conclude(connect, claim, loaded, host, plan, now, on_commit, local)
 
     async def resume(
-        self, conn: psycopg.AsyncConnection[Any], state: Resumable, outcome: Outcome,
+        self, connect: Connect, state: Resumable, outcome: Outcome,
         worker: str, lease_until: datetime, on_commit: Callable[[], None] | None = None,
         local: Callable[[], LocalStarts | None] | None = None,
     ) -> bool:
@@ -233,7 +246,10 @@ class ActivationRunner:
         it settles and the activation commit in one transaction, first claiming the
         workflow under the next token (``resume_with_result``). False when that statement's
         guard failed (something else happened to the workflow, or the task's claim is
-        stale): nothing was written, and the outcome must be recorded the usual way."""
+        stale): nothing was written, and the outcome must be recorded the usual way.
+        ``connect`` is called only if the activation needs a connection of its own (a
+        child workflow's version, a version compiled from stored source, the pipelined
+        commit, or no group commit): the common step needs none."""
         now = self.clock.now()
         table = PromiseTable(state.records, next_id=state.next_id)
         seen: dict[int, tuple[str, bool]] = {r.id: (r.state, r.abandoned) for r in state.records}
@@ -243,8 +259,8 @@ class ActivationRunner:
         loaded = Loaded(state.snapshot, state.waiting_on, state.started_at, False, table,
                         seen, [], TaskResult(state.task, state.waiting_on, outcome))
         host = self._host(state.claim, loaded, now)
-        plan = await self._drive(conn, state.claim, loaded, host)
-        return await self._conclude(conn, state.claim, loaded, host, plan, now, on_commit,
+        plan = await self._drive(connect, state.claim, loaded, host)
+        return await self._conclude(connect, state.claim, loaded, host, plan, now, on_commit,
                                     local, {"worker": worker, "lease_until": lease_until})
 
     def _host(self, claim: Claim, loaded: Loaded, now: datetime) -> WorkflowHost:
@@ -255,7 +271,7 @@ class ActivationRunner:
         )
 
     async def _conclude(
-        self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
+        self, connect: Connect, claim: Claim, loaded: Loaded,
         host: WorkflowHost, plan: Plan, now: datetime, on_commit: Callable[[], None] | None,
         local: Callable[[], LocalStarts | None] | None, lease: dict[str, Any] | None = None,
     ) -> bool:
@@ -265,7 +281,7 @@ class ActivationRunner:
         starts = local() if local is not None else None
         try:
             due, started, woken = await self._commit(
-                conn, claim, loaded, host, plan, now, starts, lease)
+                connect, claim, loaded, host, plan, now, starts, lease)
         except StaleClaim:
             if loaded.resumed_by is None:
                 log.info("claim of workflow %s went stale; activation discarded", claim.id)
@@ -321,14 +337,13 @@ class ActivationRunner:
     # ------------------------------------------------------------------ run
 
     async def _drive(
-        self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
-        host: WorkflowHost,
+        self, connect: Connect, claim: Claim, loaded: Loaded, host: WorkflowHost
     ) -> Plan:
         plan = Plan("suspended")
         settle_due(loaded.table, host.now)
         loaded.table.propagate()
         try:
-            cls = await self.versions.load(conn, claim.name, claim.version)
+            cls = await self.versions.load(connect, claim.name, claim.version)
         except VersionUnavailable as err:
             return self._failed(plan, workflow_error(claim, "UnknownWorkflow", str(err)))
         if loaded.snapshot is None:
@@ -353,7 +368,7 @@ class ActivationRunner:
                 snapshot = machine.snapshot()
             except FlowLimit as err:
                 return self._failed(plan, err.value)
-            flushed = await self._flush(conn, host, loaded, plan, flushed)
+            flushed = await self._flush(connect, host, loaded, plan, flushed)
             loaded.table.propagate()
             if not host.cancel.pending and not _settled(loaded.table, step.waiting_on.id):
                 plan.snapshot, plan.waiting_on = snapshot, step.waiting_on.id
@@ -385,8 +400,7 @@ class ActivationRunner:
         return plan
 
     async def _flush(
-        self, conn: psycopg.AsyncConnection[Any], host: WorkflowHost, loaded: Loaded,
-        plan: Plan, flushed: int,
+        self, connect: Connect, host: WorkflowHost, loaded: Loaded, plan: Plan, flushed: int
     ) -> int:
         """Effects requested since the last flush meet the world, as at the end of an
         in-memory activation: waits take buffered signals, children resolve versions."""
@@ -395,7 +409,7 @@ class ActivationRunner:
         children = [r for r in fresh if r.kind == "child"]
         if children:
             names = sorted({r.params["name"] for r in children})
-            cur = await conn.execute(Q["current_versions"], {"names": names})
+            cur = await (await connect()).execute(Q["current_versions"], {"names": names})
             current = {row[0]: row[1] for row in await cur.fetchall()}
             for record in children:
                 name = record.params["name"]
@@ -437,7 +451,7 @@ class ActivationRunner:
     # ------------------------------------------------------------------ commit
 
     async def _commit(
-        self, conn: psycopg.AsyncConnection[Any], claim: Claim, loaded: Loaded,
+        self, connect: Connect, claim: Claim, loaded: Loaded,
         host: WorkflowHost, plan: Plan, now: datetime, starts: LocalStarts | None = None,
         lease: dict[str, Any] | None = None,
     ) -> tuple[list[datetime], list[Claim], bool]:
@@ -461,12 +475,13 @@ class ActivationRunner:
         effects = effect_rows(host, plan)
         if not (late or cancelling) and (not ended or _plain_end(claim, plan, rows, effects)):
             task = resumed.params() if resumed else NO_TASK
-            row = await self._send_one(conn, claim, host, plan, rows, effects, base, starts,
-                                       task)
+            row = await self._send_one(connect, claim, host, plan, rows, effects, base,
+                                       starts, task)
             if row is None:
                 raise StaleClaim(claim.id)
             started = [Claim.from_row(started) for started in row[-1] or []]
             return _due_times(rows), started, row[1] is not None
+        conn = await connect()
         async with conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=dict_row) as lock, \
                 conn.cursor(row_factory=dict_row) as cur, \
@@ -518,7 +533,7 @@ class ActivationRunner:
         return _due_times(rows), [], True
 
     async def _send_one(
-        self, conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost,
+        self, connect: Connect, claim: Claim, host: WorkflowHost,
         plan: Plan, rows: list[dict[str, Any]], effects: list[dict[str, Any]],
         base: dict[str, Any], starts: LocalStarts | None, task: dict[str, Any],
     ) -> Any:
@@ -548,8 +563,8 @@ class ActivationRunner:
             "local_queues": starts.queues if starts else [], **task,
         }
         if self.group is not None:
-            return await self.group.run(conn, item)
-        return (await commit_many(conn, [item]))[0]
+            return await self.group.run(item)
+        return (await commit_many(await connect(), [item]))[0]
 
     @staticmethod
     async def _late_signals(

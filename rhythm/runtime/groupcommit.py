@@ -3,14 +3,18 @@ statement (one round trip, one executor start, one WAL flush) instead of one eac
 
 The statement (``commit_activations``) takes its activations as one JSON array and
 returns a row for each that committed. An activation hands its element to
-:meth:`GroupCommit.run` with the connection it holds. If fewer than ``leaders`` batches
-are in flight (the worker allows one: batches grow larger and Postgres spends less per
-step, at no cost in throughput that the benchmark could see), it leads at once: it sends
-its own element together with every one queued so far. Otherwise it queues and waits;
-when a leader finishes, the oldest waiter leads the next batch on *its* connection. So
-no commit waits for a timer, a lone commit costs what it did before, and under load the
-batch grows by itself with the time a commit takes (as a database's own group commit
-does).
+:meth:`GroupCommit.run`. If fewer than ``leaders`` batches are in flight (the worker
+allows one: batches grow larger and Postgres spends less per step), it leads at once: it
+sends its own element together with every one queued so far. Otherwise it queues and
+waits; when a leader finishes, the oldest waiter leads the next batch. So no commit
+waits for a timer, a lone commit costs what it did before, and under load the batch
+grows by itself with the time a commit takes (as a database's own group commit does).
+
+Batches go on the group's own connections (one per leader, opened on first use and
+replaced once broken), not on the activations': an activation that needs nothing else
+from the database - a workflow resumed by its task's outcome - then holds no pooled
+connection while it waits for its batch, so how many commits can queue is not bounded
+by the size of a pool, and the statement stays prepared on one session.
 
 Each element keeps its own guard (a claim token, a task's claim): one whose guard fails
 writes nothing and gets no row, without touching the others. An error (lost
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,15 +64,26 @@ class GroupCommit:
     """Shares ``commit_activations`` statements between concurrent activations (see
     module)."""
 
-    def __init__(self, leaders: int = 1, max_batch: int = 64) -> None:
+    def __init__(
+        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
+        leaders: int = 1, max_batch: int = 64,
+    ) -> None:
+        self.connect = connect  # opens a connection for batches (autocommit, keyed)
         self.leaders = leaders
         self.max_batch = max_batch
         self._queue: list[_Entry] = []
         self._leading = 0
+        self._idle: list[psycopg.AsyncConnection[Any]] = []  # open, no batch on them
         self.batches = 0  # statements sent
         self.commits = 0  # activations in them
 
-    async def run(self, conn: psycopg.AsyncConnection[Any], item: dict[str, Any]) -> Any:
+    async def close(self) -> None:
+        """Close the group's connections (call once no batch is in flight)."""
+        idle, self._idle = self._idle, []
+        for conn in idle:
+            await conn.close()
+
+    async def run(self, item: dict[str, Any]) -> Any:
         """Commit one activation (alone, or in a batch); its row, or None when its guard
         failed (nothing of it was written)."""
         entry = _Entry(item)
@@ -83,15 +99,17 @@ class GroupCommit:
             if outcome is not _LEAD:
                 return outcome
             entry.done = asyncio.get_running_loop().create_future()
-        await self._lead(conn, entry)
+        await self._lead(entry)
         return entry.done.result()
 
-    async def _lead(self, conn: psycopg.AsyncConnection[Any], own: _Entry) -> None:
+    async def _lead(self, own: _Entry) -> None:
         """Send our element and the oldest queued ones as one statement and hand each its
         row; then pass the lead on to the oldest waiter, if any."""
         size = self.max_batch - 1
         batch, self._queue = [own, *self._queue[:size]], self._queue[size:]
+        conn: psycopg.AsyncConnection[Any] | None = None
         try:
+            conn = self._idle.pop() if self._idle else await self.connect()
             self.batches += 1
             self.commits += len(batch)
             rows = await commit_many(conn, [entry.item for entry in batch])
@@ -107,7 +125,17 @@ class GroupCommit:
                 if not entry.done.done():  # (a waiter cancelled meanwhile)
                     entry.done.set_result(row)
         finally:
+            if conn is not None:
+                await self._put_back(conn)
             self._pass_lead()
+
+    async def _put_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Keep a connection that is ready for the next batch; close one that broke or was
+        left mid-statement (an interrupted batch)."""
+        if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+            self._idle.append(conn)
+        else:
+            await conn.close()
 
     def _pass_lead(self) -> None:
         """The oldest waiter leads the next batch (leaving the queue, so that no other

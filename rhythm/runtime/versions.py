@@ -16,6 +16,7 @@ import importlib.util
 import json
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,14 +134,17 @@ class WorkflowVersions:
         return len(rows)
 
     async def load(
-        self, conn: psycopg.AsyncConnection[Any], name: str, version: str | None
+        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], name: str,
+        version: str | None,
     ) -> type[Machine]:
-        """The machine class of a pinned version: local, else compiled from stored source."""
+        """The machine class of a pinned version: local, else compiled from the stored
+        source (read on a connection from ``connect``, asked for only then)."""
         if version is None:
             raise VersionUnavailable(f"execution of workflow {name!r} has no pinned version")
         entry = self.local.get((name, version))
         if entry is not None:
             return entry.cls
+        conn = await connect()
         cur = await conn.execute(Q["get_version_source"], {"name": name, "version": version})
         row = await cur.fetchone()
         if row is None:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -95,6 +96,28 @@ class _InFlight:
     finishing: bool = False
 
 
+class _PoolLease:
+    """A pooled connection taken only if asked for (``await lease()``) and given back on
+    exit: a resumed activation usually needs none (its commit goes through the group)."""
+
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
+        self._pool = pool
+        self._held = contextlib.AsyncExitStack()
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def __call__(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None:
+            self._conn = await self._held.enter_async_context(self._pool.connection())
+            assert self._conn is not None
+        return self._conn
+
+    async def __aenter__(self) -> _PoolLease:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        return bool(await self._held.__aexit__(*exc))
+
+
 def _key(claim: Claim) -> tuple[str, int]:
     """A claim's identity: the row and its fencing token."""
     return (claim.id, claim.token)
@@ -135,7 +158,7 @@ class Worker:
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
                                 self.options.lease_seconds, max(prefetch, 0))
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
-        self.group = GroupCommit()
+        self.group = GroupCommit(functools.partial(connect_keyed, self.url))
         self._activations = ActivationRunner(self.versions, self.clock,
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)
@@ -204,6 +227,7 @@ class Worker:
             await self._runner.close()
             if self._pool is not None:
                 await self._pool.close(timeout=1.0)
+            await self.group.close()
             await self._claimer.close()
             if self._flush_conn is not None:
                 await self._flush_conn.close()
@@ -408,9 +432,9 @@ class Worker:
         assert self._pool is not None
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
         try:
-            async with self._pool.connection() as conn:
+            async with _PoolLease(self._pool) as connect:
                 done = await self._activations.resume(
-                    conn, state, outcome, self.id, lease_until,
+                    connect, state, outcome, self.id, lease_until,
                     on_commit=lambda: self._finishing(claim), local=self._local_starts)
         except psycopg.Error as err:  # the flusher's fenced write settles it either way
             log.info("resuming %s after %s failed (%s); recording as usual",

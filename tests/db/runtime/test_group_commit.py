@@ -4,7 +4,8 @@ answer. Driven by hand on real connections: several ``two_steps`` workflows, eac
 suspended on its first task (claimed for worker w1), are resumed concurrently with
 their task's outcome through one :class:`GroupCommit` with one batch in flight, so that
 the first commit goes alone and the others queue behind it and share the next
-statement."""
+statement. The batches go on the group's own connections: a resumed step asks for no
+connection of its own."""
 
 from __future__ import annotations
 
@@ -35,10 +36,14 @@ class Batch:
         self.url = url
         self.versions = WorkflowVersions()
         self.versions.add_folder(folder)
-        self.group = GroupCommit(leaders=1)
+        self.group = GroupCommit(self.connect, leaders=1)
         self.runner = ActivationRunner(self.versions, SystemClock(), group=self.group)
         self.handed: list[Resumable] = []
-        self.conns: list[psycopg.AsyncConnection[Any]] = []
+        self.opened: list[psycopg.AsyncConnection[Any]] = []  # by the group, in order
+
+    async def connect(self) -> psycopg.AsyncConnection[Any]:
+        self.opened.append(await connect_keyed(self.url))
+        return self.opened[-1]
 
     def local(self) -> LocalStarts:
         def accept(claims: list[Claim], state: Resumable | None) -> None:
@@ -49,31 +54,40 @@ class Batch:
 
     async def suspend(self, count: int) -> list[Resumable]:
         """Start ``count`` workflows and run each one's first activation (alone)."""
-        self.conns = [await connect_keyed(self.url) for _ in range(count)]
-        conn = self.conns[0]
-        await self.versions.register(conn, datetime.now(UTC))
-        with Client(self.url) as client:
+        async with await connect_keyed(self.url) as conn:
+            await self.versions.register(conn, datetime.now(UTC))
+            with Client(self.url) as client:
+                for _ in range(count):
+                    client.start("two_steps")
             for _ in range(count):
-                client.start("two_steps")
-        for _ in range(count):
-            assert await self.runner.run(conn, await Scenario.claim(conn), local=self.local)
+                assert await self.runner.run(conn, await Scenario.claim(conn),
+                                             local=self.local)
         assert self.group.batches == count  # one at a time: each went alone
+        assert len(self.opened) == 1  # ... all on the group's one connection
         states, self.handed = self.handed, []
         return states
 
+    def resume(self, state: Resumable) -> Any:
+        """Resume one (its task completed with 3); it must not ask for a connection."""
+        return self.runner.resume(
+            _no_connection, state,
+            Outcome(state.task.id, state.task.token, "completed", result="3"),
+            "w1", datetime.now(UTC) + LEASE, local=self.local)
+
     async def resume_all(self, states: list[Resumable]) -> list[Any]:
-        """Resume each (its task completed with 3) on its own connection, at once."""
+        """Resume them all at once."""
         self.group.batches = self.group.commits = 0
-        return await asyncio.gather(*(
-            self.runner.resume(conn, state, Outcome(state.task.id, state.task.token,
-                                                    "completed", result="3"),
-                               "w1", datetime.now(UTC) + LEASE, local=self.local)
-            for conn, state in zip(self.conns, states, strict=True)),
-            return_exceptions=True)
+        return await asyncio.gather(*(self.resume(state) for state in states),
+                                    return_exceptions=True)
 
     async def close(self) -> None:
-        for conn in self.conns:
+        await self.group.close()
+        for conn in self.opened:
             await conn.close()
+
+
+async def _no_connection() -> psycopg.AsyncConnection[Any]:
+    raise AssertionError("a resumed step asked for a connection of its own")
 
 
 def _run(url: str, tmp_path: Path, body: Any) -> Any:
@@ -125,10 +139,11 @@ def test_a_stale_commit_in_a_batch_writes_nothing_and_the_others_commit(
 ) -> None:
     async def body(b: Batch) -> tuple[list[Any], list[Resumable], int]:
         states = await b.suspend(5)
-        for stale in (states[2], states[4]):  # woken meanwhile: the guard must fail
-            await b.conns[0].execute(
-                "UPDATE rhythm.executions SET run_at = now() WHERE id = %s",
-                (stale.claim.id,))
+        async with await connect_keyed(db_url) as conn:
+            for stale in (states[2], states[4]):  # woken meanwhile: the guard must fail
+                await conn.execute(
+                    "UPDATE rhythm.executions SET run_at = now() WHERE id = %s",
+                    (stale.claim.id,))
         return await b.resume_all(states), states, b.group.batches
 
     results, states, batches = _run(db_url, tmp_path, body)
@@ -138,18 +153,41 @@ def test_a_stale_commit_in_a_batch_writes_nothing_and_the_others_commit(
         NEXT_STEP, NEXT_STEP, UNTOUCHED, NEXT_STEP, UNTOUCHED]
 
 
-def test_an_error_fails_every_commit_of_its_batch_and_writes_none_of_them(
+def test_a_connection_lost_mid_batch_fails_all_its_commits_and_the_next_batch_reconnects(
     db_url: str, tmp_path: Path
 ) -> None:
-    async def body(b: Batch) -> tuple[list[Any], list[Resumable]]:
+    async def body(b: Batch) -> tuple[list[Any], list[Any], list[Resumable], int]:
         states = await b.suspend(4)
-        await b.conns[1].close()  # the second leads the second batch: it cannot send
-        return await b.resume_all(states), states
+        async with await connect_keyed(db_url) as admin, admin.transaction():
+            await admin.execute("SELECT FROM rhythm.executions WHERE id = %s FOR UPDATE",
+                                (states[1].claim.id,))
+            # The first commit goes alone; the other three share the second batch, which
+            # waits for the lock held here - and its connection dies meanwhile.
+            jobs = asyncio.gather(*(b.resume(s) for s in states), return_exceptions=True)
+            await _until_waiting_on_a_lock(admin, b.opened[0].info.backend_pid)
+            await admin.execute("SELECT pg_terminate_backend(%s)",
+                                (b.opened[0].info.backend_pid,))
+            first = await jobs
+        again = await b.resume_all(states[1:])
+        return first, again, states, len(b.opened)
 
-    results, states = _run(db_url, tmp_path, body)
-    assert results[0] is True
-    assert all(isinstance(r, psycopg.OperationalError) for r in results[1:]), results
-    assert [_progress(db_url, s) for s in states] == [NEXT_STEP] + [UNTOUCHED] * 3
+    first, again, states, opened = _run(db_url, tmp_path, body)
+    assert first[0] is True
+    assert all(isinstance(r, psycopg.OperationalError) for r in first[1:]), first
+    assert again == [True] * 3  # nothing of the failed batch was written: they resume
+    assert opened == 2  # the dead connection was dropped, the next batch opened one
+    assert [_progress(db_url, s) for s in states] == [NEXT_STEP] * 4
+
+
+async def _until_waiting_on_a_lock(conn: psycopg.AsyncConnection[Any], pid: int) -> None:
+    for _ in range(500):
+        cur = await conn.execute(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = %s", (pid,))
+        row = await cur.fetchone()
+        if row and row[0]:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the second batch never waited for the row lock")
 
 
 def test_a_waiter_cancelled_in_the_queue_does_not_hold_up_the_others(
@@ -158,10 +196,7 @@ def test_a_waiter_cancelled_in_the_queue_does_not_hold_up_the_others(
     async def body(b: Batch) -> tuple[list[Any], list[Resumable]]:
         states = await b.suspend(4)
         b.group.batches = b.group.commits = 0
-        jobs = [asyncio.create_task(b.runner.resume(
-            conn, state, Outcome(state.task.id, state.task.token, "completed", result="3"),
-            "w1", datetime.now(UTC) + LEASE, local=b.local))
-            for conn, state in zip(b.conns, states, strict=True)]
+        jobs = [asyncio.create_task(b.resume(state)) for state in states]
         await asyncio.sleep(0)  # all four reach the group: the first leads, three queue
         jobs[1].cancel()  # the oldest waiter: the one the lead would pass to
         return await asyncio.gather(*jobs, return_exceptions=True), states
@@ -185,3 +220,4 @@ def test_at_most_leaders_batches_are_in_flight(
     results, batches = _run(db_url, tmp_path, body)
     assert results == [True] * 6
     assert batches == leaders + 1  # the first `leaders` alone, then the rest together
+

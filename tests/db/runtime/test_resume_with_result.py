@@ -21,7 +21,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
+from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable, using
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
 from rhythm.runtime.database import connect_keyed
@@ -84,7 +84,7 @@ class Scenario:
     async def resume(
         self, conn: psycopg.AsyncConnection[Any], state: Resumable, outcome: Outcome
     ) -> bool:
-        return await self.runner.resume(conn, state, outcome, "w1",
+        return await self.runner.resume(using(conn), state, outcome, "w1",
                                         datetime.now(UTC) + LEASE, local=self.local)
 
 
