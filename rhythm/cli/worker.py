@@ -31,7 +31,8 @@ from rhythm.config import Settings
 @click.option("--generated", type=click.Path(file_okay=False), default="generated",
               show_default=True, help="Folder of `rhythm build` output to load, if present.")
 @click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Executions run at the same time (threads for sync tasks).")
+              help="Tasks (and workflow activations) running at the same time; threads "
+                   "for sync tasks.")
 @click.option("--lease", "lease_seconds", type=click.FloatRange(min=1), default=30.0,
               show_default=True, help="Seconds before a dead worker's executions are re-run.")
 @click.option("--poll", "poll_interval", type=click.FloatRange(min=0.05), default=5.0,

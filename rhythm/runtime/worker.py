@@ -145,6 +145,9 @@ class Worker:
         # Keyed by claim, not id: a workflow's next activation (its parent woken and claimed
         # by our own flush) may start before the previous one's job has left the table.
         self._inflight: dict[tuple[str, int], _InFlight] = {}
+        # In-flight tasks whose function has returned and whose outcome is being committed
+        # with their workflow's next step (_resume): their slots are free meanwhile.
+        self._settling = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._urgent = False
@@ -269,7 +272,12 @@ class Worker:
     # ----------------------------------------------------------------- claiming
 
     def _free(self) -> int:
-        return self.options.concurrency - len(self._inflight)
+        """Slots for more executions: ``concurrency`` minus those running user code or an
+        activation. A task whose function has returned gives its slot up while its outcome
+        is committed (up to ``concurrency`` of them at once), so that the next task starts
+        instead of waiting for that round trip - and commits queue up into larger batches."""
+        settling = min(self._settling, self.options.concurrency)
+        return self.options.concurrency - len(self._inflight) + settling
 
     async def _claim_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -407,8 +415,14 @@ class Worker:
             outcome = await self._runner.run(claim, self.options.max_lease_losses)
             if outcome is None:
                 self.recorded += 1  # recorded inside the task's own transaction
-            elif not await self._resume(claim, outcome):
-                await self._outcomes.put(outcome)
+            else:
+                self._settling += 1
+                self._wake.set()
+                try:
+                    if not await self._resume(claim, outcome):
+                        await self._outcomes.put(outcome)
+                finally:
+                    self._settling -= 1
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
         except Exception:

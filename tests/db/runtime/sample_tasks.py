@@ -15,6 +15,7 @@ import rhythm
 
 ATTEMPTS: dict[str, int] = {}
 CANCELLED: list[str] = []
+GATE = threading.Event()  # `gated` returns once a test sets it (in-process workers)
 _lock = threading.Lock()
 
 FAST_BACKOFF = {"initial": 0.05, "factor": 2.0, "maximum": 0.2}
@@ -62,6 +63,13 @@ async def slow_async(key: str, seconds: float) -> str:
 def slow_sync(seconds: float) -> str:
     time.sleep(seconds)
     return "finished"
+
+
+@rhythm.task
+def gated() -> str:
+    if not GATE.wait(20):
+        raise TimeoutError("the test never opened the gate")
+    return "through"
 
 
 @rhythm.task

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sample_tasks
 from conftest import running_worker, wait_for
 
 from rhythm.errors import InputError, UnknownName, WorkflowFailed
@@ -65,6 +66,9 @@ try {
     "thrower": """
 await Task.run("add", { a: 1 })
 throw { name: "Oops", message: "no" }
+""",
+    "gated": """
+return await Task.run("gated", {})
 """,
 }
 
@@ -293,3 +297,35 @@ def test_bad_signal_payloads_are_refused_and_nothing_is_lost(
     assert row == (0,)
     client.signal(run.id, "go", "fine")
     assert run.result(timeout=10) == ["fine", "TimeoutError"]
+
+
+def test_a_task_gives_its_slot_up_while_its_outcome_commits(
+    client: Client, db_url: str, flows_dir: Path
+) -> None:
+    """Concurrency counts tasks running user code: once a workflow's task has returned,
+    the next task starts while that outcome is committed with the workflow's next step.
+    Here that commit waits for a row lock held by the test; a task queued meanwhile must
+    still run on the worker's only slot."""
+    versions = WorkflowVersions()
+    versions.add_folder(flows_dir)
+    sample_tasks.GATE.clear()
+    with running_worker(db_url, versions=versions, concurrency=1) as worker, \
+            psycopg.connect(db_url) as locker:
+        assert worker.registered.wait(10)
+        run = client.start("gated")
+        wait_for(lambda: _status_of_child(db_url, run.id) == "running", what="gated running")
+        locker.execute("SELECT FROM rhythm.executions WHERE id = %s FOR UPDATE", (run.id,))
+        sample_tasks.GATE.set()  # its outcome's commit now waits for the lock
+        wait_for(lambda: worker._settling == 1, what="the commit to start")
+        other = client.queue_task("add", {"a": 2, "b": 3})
+        assert other.result(timeout=10) == 5  # ran on the slot the gated task gave up
+        assert run.status() == "suspended"  # its commit still waits
+        locker.rollback()
+        assert run.result(timeout=10) == "through"
+
+
+def _status_of_child(url: str, parent_id: str) -> str | None:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT status FROM rhythm.executions WHERE parent_id = %s",
+                           (parent_id,)).fetchone()
+        return row[0] if row else None
