@@ -6,10 +6,11 @@ Modes:
   ``{"seconds": ...}`` on stdout. Time runs from just before the worker starts (it opens
   its connections and registers inside the timed span, as Procrastinate's
   ``run_worker`` does in the peer scripts) to the N-th recorded outcome.
-* ``--workflows W``: the same, until W workflow executions have ended. A separate
-  connection LISTENs on ``rhythm_done`` (the runtime notifies it when an execution
-  ends) and counts the workflows among them, with a one-second backstop count; polling
-  a count every 20 ms would cost Postgres a scan that grows with the table.
+* ``--workflows``: print ``started <time.perf_counter()>`` just before the worker
+  starts, run until SIGTERM, then print the worker's counters. The parent
+  (:func:`rhythm.bench.process.run_drain`) counts the workflows that end and stops this
+  process: the harness's own listening stays off the worker's event loop, as the peer
+  scripts poll from a process of their own.
 * ``--serve``: print ``ready`` once registered and run until SIGTERM.
 
 The worker is the runtime's own :class:`~rhythm.runtime.worker.Worker` with stock
@@ -25,7 +26,6 @@ import signal
 import time
 from typing import Any
 
-from rhythm.bench.database import bench_queries
 from rhythm.bench.progress import Counter, progress_bar
 
 
@@ -61,37 +61,16 @@ async def _until(worker: Any, done: Any, total: int, show: bool) -> float:
     return elapsed
 
 
-async def _drain_workflows(url: str, worker: Any, total: int, show: bool) -> float:
-    from rhythm.runtime.database import connect_async
-
-    async with await connect_async(url) as conn:
-        await conn.execute("LISTEN rhythm_done")
-        cur = await conn.execute(bench_queries()["workflow_ids"])
-        waiting = {row[0] for row in await cur.fetchall()}
-        ended: set[str] = set()
-        last_count = time.monotonic()
-
-        async def finished() -> int:
-            nonlocal last_count
-            async for note in conn.notifies(timeout=0.005):
-                if note.payload in waiting:
-                    ended.add(note.payload)
-            if time.monotonic() - last_count > 1.0:  # a notification may have been missed
-                last_count = time.monotonic()
-                cur = await conn.execute(bench_queries()["count_finished"], {"kind": "workflow"})
-                row = await cur.fetchone()
-                return max(len(ended), int(row[0]) if row else 0)
-            return len(ended)
-        return await _until(worker, finished, total, show)
-
-
-async def _serve(worker: Any) -> None:
+async def _serve(worker: Any, announce_start: bool = False) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop, True)
+    if announce_start:
+        print(f"started {time.perf_counter()!r}", flush=True)
     runner = asyncio.create_task(worker.run())
     while not worker.registered.is_set() and not runner.done():
         await asyncio.sleep(0.01)
-    print("ready", flush=True)
+    if not announce_start:
+        print("ready", flush=True)
     await runner
 
 
@@ -103,19 +82,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--progress", action="store_true")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--tasks", type=int)
-    mode.add_argument("--workflows", type=int)
+    mode.add_argument("--workflows", action="store_true")
     mode.add_argument("--serve", action="store_true")
     args = parser.parse_args(argv)
     worker = _worker(args.url, args.concurrency, args.flows)
     if args.serve:
         asyncio.run(_serve(worker))
         return
+    seconds = None
     if args.tasks is not None:
         async def recorded() -> int:
             return int(worker.recorded)
         seconds = asyncio.run(_until(worker, recorded, args.tasks, args.progress))
     else:
-        seconds = asyncio.run(_drain_workflows(args.url, worker, args.workflows, args.progress))
+        asyncio.run(_serve(worker, announce_start=True))
     print(json.dumps({"seconds": seconds, "recorded": worker.recorded,
                       "activations": worker.activations, "resumed": worker.resumed,
                       "commit_batches": worker.group.batches,

@@ -5,6 +5,7 @@ Nothing here is timed: speed is measured by the benchmark itself, not by tests."
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -42,7 +43,19 @@ def test_tasks_drains_every_task(pg_server: SessionServer) -> None:
     got = values(bench(pg_server, "tasks", "-n", "30"))
     assert got["no-op sync tasks drained, 1 worker process"] > 0
     assert got["enqueue (Client.queue_task, one transaction)"] > 0
-    assert set(leftover_bench_databases(pg_server)) == before  # its database was dropped
+    assert _all_dropped_but(pg_server, before)  # its database was dropped
+
+
+def _all_dropped_but(server: SessionServer, before: set[str], timeout: float = 120.0) -> bool:
+    """Every bench database but those in ``before`` is gone, soon: a bench test running
+    alongside (``pytest -n``) on the same server may hold one of its own for a while, but
+    a database that is never dropped stays."""
+    deadline = time.monotonic() + timeout
+    while set(leftover_bench_databases(server)) - before:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def test_claim_reports_percentiles_and_ratio(pg_server: SessionServer) -> None:
