@@ -269,7 +269,10 @@ effects AS (
         OFFSET 0
     ) q
     CROSS JOIN LATERAL (SELECT r.here AND q.queue = ANY(o.local_queues) AS here) h
-    RETURNING *, CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
+    -- (what Claim.from_row reads, and no more: the started ones come back as JSON)
+    RETURNING id, kind, name, version, inputs, queue, attempt, max_retries, lease_losses,
+              options, claim_token, cancel_requested, parent_id, wake_seq, status,
+              CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
 ),
 saved AS (
     INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
