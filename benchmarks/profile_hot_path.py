@@ -5,8 +5,9 @@
 
 Fresh database on URL's server, N no-op tasks (or N/10 workflows of 10 steps) queued,
 then ONE worker process (``python -m rhythm.bench.drain``) drains them, optionally under
-py-spy (``--format raw``: collapsed stacks, all threads, GIL-idle frames excluded) or
-pyinstrument (text tree). Also prints the CPU seconds spent by the worker process and by
+py-spy (``--format raw``: collapsed stacks, all threads, GIL-idle frames excluded; for
+workflows it attaches once the worker has started, ``--nonblocking``) or pyinstrument
+(text tree). Also prints the CPU seconds spent by the worker process and by
 the Postgres server processes during the drain, from /proc: which side bounds the figure.
 py-spy and pyinstrument are ad-hoc tools (pip install py-spy pyinstrument), not
 dependencies of the project.
@@ -15,14 +16,17 @@ dependencies of the project.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from rhythm.bench.context import flows_folder
 from rhythm.bench.database import fresh_database
+from rhythm.bench.process import run_drain
 from rhythm.bench.tasks import enqueue_tasks
 from rhythm.bench.workflows import register_flows, start_workflows
 
@@ -67,18 +71,68 @@ class PostgresCpu:
         return sum(v - self.before.get(pid, 0.0) for pid, v in self.latest.items())
 
 
-def drain_command(url: str, kind: str, n: int, flows: Path, profiler: str, out: Path) -> list[str]:
-    mode = ["--tasks", str(n)] if kind == "tasks" else ["--workflows", str(n // 10),
-                                                        "--flows", str(flows)]
-    base = ["-m", "rhythm.bench.drain", url, *mode]
+def py_spy(out: Path, kind: str, *target: str) -> list[str]:
+    spy = str(Path(sys.executable).parent / "py-spy")
+    return [spy, "record", "--format", "raw", "--rate", "250", "--threads",
+            "-o", str(out / f"{kind}.pyspy.txt"), *target]
+
+
+def pyinstrument(out: Path, kind: str) -> list[str]:
+    return [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all",
+            "-o", str(out / f"{kind}.pyinstrument.txt")]
+
+
+def drain_tasks(url: str, n: int, profiler: str, out: Path) -> tuple[float, float, float]:
+    """Drain n no-op tasks in a worker process (it stops by itself): wall seconds incl.
+    process start, worker CPU, Postgres CPU."""
+    base = [sys.executable, "-m", "rhythm.bench.drain", url, "--tasks", str(n)]
     if profiler == "py-spy":
-        spy = str(Path(sys.executable).parent / "py-spy")
-        return [spy, "record", "--format", "raw", "--rate", "250", "--threads",
-                "-o", str(out / f"{kind}.pyspy.txt"), "--", sys.executable, *base]
-    if profiler == "pyinstrument":
-        return [sys.executable, "-m", "pyinstrument", "-r", "text", "--show-all",
-                "-o", str(out / f"{kind}.pyinstrument.txt"), *base]
-    return [sys.executable, *base]
+        base = py_spy(out, "tasks", "--", *base)
+    elif profiler == "pyinstrument":
+        base = [*pyinstrument(out, "tasks"), *base[1:]]
+    pg = PostgresCpu()
+    started = time.perf_counter()
+    proc = subprocess.Popen(base, stdout=subprocess.PIPE, text=True)
+    worker_cpu = 0.0
+    while proc.poll() is None:
+        worker_cpu = max(worker_cpu, cpu_seconds(proc.pid))
+        pg.sample()
+        time.sleep(0.05)
+    assert proc.stdout is not None
+    print(proc.stdout.read().strip())
+    return time.perf_counter() - started, worker_cpu, pg.spent()
+
+
+def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
+                    ) -> tuple[float, float, float]:
+    """Drain n/10 workflows of 10 steps (run_drain counts the endings and stops the
+    worker; py-spy attaches to it once it has started): seconds from the worker's start
+    to the last ending, worker CPU, Postgres CPU."""
+    pg = PostgresCpu()
+    worker_cpu = 0.0
+    spies: list[subprocess.Popen[bytes]] = []
+    done = threading.Event()
+
+    def sample(pid: int) -> None:
+        nonlocal worker_cpu
+        while not done.is_set():
+            worker_cpu = max(worker_cpu, cpu_seconds(pid))
+            pg.sample()
+            time.sleep(0.05)
+
+    def started(pid: int) -> None:
+        if profiler == "py-spy":
+            spies.append(subprocess.Popen(py_spy(out, "workflows", "--nonblocking",
+                                                 "--pid", str(pid))))
+        threading.Thread(target=sample, args=(pid,), daemon=True).start()
+
+    python = pyinstrument(out, "workflows") if profiler == "pyinstrument" else None
+    result = run_drain(url, workflows=n // 10, flows=flows, python=python, on_start=started)
+    done.set()
+    for spy in spies:
+        spy.wait(timeout=60)
+    print(json.dumps(result))
+    return float(result["seconds"]), worker_cpu, pg.spent()
 
 
 def main() -> None:
@@ -97,21 +151,13 @@ def main() -> None:
         else:
             register_flows(url, flows)
             start_workflows(url, "bench_steps", {"steps": 10}, args.n // 10)
-        pg = PostgresCpu()
-        started = time.perf_counter()
-        proc = subprocess.Popen(drain_command(url, args.kind, args.n, flows, args.profiler, out),
-                                stdout=subprocess.PIPE, text=True)
-        worker_cpu = 0.0
-        while proc.poll() is None:
-            worker_cpu = max(worker_cpu, cpu_seconds(proc.pid))
-            pg.sample()
-            time.sleep(0.05)
-        wall = time.perf_counter() - started
-        pg_cpu = pg.spent()
-        assert proc.stdout is not None
-        print(proc.stdout.read().strip())
+        if args.kind == "tasks":
+            wall, worker_cpu, pg_cpu = drain_tasks(url, args.n, args.profiler, out)
+        if args.kind == "workflows":
+            wall, worker_cpu, pg_cpu = drain_workflows(url, args.n, flows, args.profiler, out)
     steps = args.n
-    print(f"{args.kind}: {steps} steps, wall {wall:.2f}s incl. process start "
+    start = "process start" if args.kind == "tasks" else "worker start"
+    print(f"{args.kind}: {steps} steps, wall {wall:.2f}s from {start} "
           f"({steps / wall:,.0f}/s); CPU: worker process ~{worker_cpu:.2f}s "
           f"({worker_cpu / steps * 1e6:.0f} us/step), postgres {pg_cpu:.2f}s "
           f"({pg_cpu / steps * 1e6:.0f} us/step)")

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,10 @@ class BenchError(RhythmError):
     """The benchmark could not measure (its worker failed or work did not finish)."""
 
 
-def _command(url: str, concurrency: int, flows: Path | None, *mode: str) -> list[str]:
-    cmd = [sys.executable, "-m", "rhythm.bench.drain", url, "--concurrency", str(concurrency),
-           *mode]
+def _command(url: str, concurrency: int, flows: Path | None, *mode: str,
+             python: list[str] | None = None) -> list[str]:
+    cmd = [*(python or [sys.executable]), "-m", "rhythm.bench.drain", url,
+           "--concurrency", str(concurrency), *mode]
     return cmd + (["--flows", str(flows)] if flows is not None else [])
 
 
@@ -42,12 +43,16 @@ def _env() -> dict[str, str]:
 def run_drain(
     url: str, *, tasks: int | None = None, workflows: int | None = None,
     concurrency: int = 10, flows: Path | None = None, progress: bool = False,
+    python: list[str] | None = None, on_start: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Drain ``tasks`` task outcomes or ``workflows`` ended workflows in a new process;
     its counters and ``seconds``, the time from just before its worker started to the
-    last outcome or ending."""
+    last outcome or ending. For profiling a workflow drain: ``python`` replaces the
+    interpreter command (e.g. ``python -m pyinstrument ...``), and ``on_start`` gets the
+    worker's pid once it has started."""
     if workflows is not None:
-        return _drain_workflows(url, workflows, concurrency, flows, progress)
+        return _drain_workflows(url, workflows, concurrency, flows, progress, python,
+                                on_start)
     mode = ["--tasks", str(tasks)] + (["--progress"] if progress else [])
     done = subprocess.run(
         _command(url, concurrency, flows, *mode), stdout=subprocess.PIPE, stderr=None,
@@ -65,7 +70,8 @@ def _counters(returncode: int, stdout: str) -> dict[str, Any]:
 
 
 def _drain_workflows(
-    url: str, total: int, concurrency: int, flows: Path | None, progress: bool
+    url: str, total: int, concurrency: int, flows: Path | None, progress: bool,
+    python: list[str] | None, on_start: Callable[[int], None] | None,
 ) -> dict[str, Any]:
     """Time a worker process until ``total`` workflows have ended, counted here: this
     process LISTENs on ``rhythm_done`` (the runtime notifies it when an execution ends),
@@ -77,7 +83,8 @@ def _drain_workflows(
         conn.execute("LISTEN rhythm_done")
         waiting = {row[0] for row in conn.execute(bench_queries()["workflow_ids"])}
         proc = subprocess.Popen(
-            _command(url, concurrency, flows, "--workflows"), stdout=subprocess.PIPE,
+            _command(url, concurrency, flows, "--workflows", python=python),
+            stdout=subprocess.PIPE,
             stderr=None, text=True, env=_env(),
         )
         try:
@@ -85,6 +92,8 @@ def _drain_workflows(
             first = proc.stdout.readline().split()
             if first[:1] != ["started"]:
                 raise BenchError("the drain worker did not start; see its stderr")
+            if on_start is not None:
+                on_start(proc.pid)
             ended = _count_endings(conn, proc, waiting, total, progress)
             proc.send_signal(signal.SIGTERM)
             out, _ = proc.communicate(timeout=60)
