@@ -53,7 +53,8 @@ async def commit_many(
     workflow id: two batches never wait for each other in a cycle."""
     order = sorted(range(len(items)), key=lambda i: items[i]["id"])
     batch = [{**items[i], "n": place} for place, i in enumerate(order)]
-    cur = await conn.execute(Q["commit_activations"], {"batch": json.dumps(batch)})
+    cur = await conn.execute(Q["commit_activations"],
+                             {"batch": json.dumps(batch, separators=(",", ":"))})
     rows: list[Any] = [None] * len(items)
     for row in await cur.fetchall():
         rows[order[row[0]]] = row
