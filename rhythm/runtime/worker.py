@@ -96,6 +96,26 @@ class _InFlight:
     finishing: bool = False
 
 
+class _SlotRelease:
+    """One in-flight execution's slot, given up while its commit is under way (see
+    ``Worker._free``) and taken back if it runs user code again or leaves."""
+
+    def __init__(self, worker: Worker) -> None:
+        self._worker = worker
+        self._given = False
+
+    def give_up(self) -> None:
+        if not self._given:
+            self._given = True
+            self._worker._committing += 1
+            self._worker._wake.set()
+
+    def take_back(self) -> None:
+        if self._given:
+            self._given = False
+            self._worker._committing -= 1
+
+
 class _PoolLease:
     """A pooled connection taken only if asked for (``await lease()``) and given back on
     exit: a resumed activation usually needs none (its commit goes through the group)."""
@@ -145,9 +165,10 @@ class Worker:
         # Keyed by claim, not id: a workflow's next activation (its parent woken and claimed
         # by our own flush) may start before the previous one's job has left the table.
         self._inflight: dict[tuple[str, int], _InFlight] = {}
-        # In-flight tasks whose function has returned and whose outcome is being committed
-        # with their workflow's next step (_resume): their slots are free meanwhile.
-        self._settling = 0
+        # In-flight executions whose user code is done and whose commit is under way (a
+        # task's outcome with its workflow's next step, an activation's commit): their
+        # slots are free meanwhile (see _free and _SlotRelease).
+        self._committing = 0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._urgent = False
@@ -272,12 +293,13 @@ class Worker:
     # ----------------------------------------------------------------- claiming
 
     def _free(self) -> int:
-        """Slots for more executions: ``concurrency`` minus those running user code or an
-        activation. A task whose function has returned gives its slot up while its outcome
-        is committed (up to ``concurrency`` of them at once), so that the next task starts
-        instead of waiting for that round trip - and commits queue up into larger batches."""
-        settling = min(self._settling, self.options.concurrency)
-        return self.options.concurrency - len(self._inflight) + settling
+        """Slots for more executions: ``concurrency`` minus those running user code (a
+        task's function, a workflow's machine). One whose code is done gives its slot up
+        while its commit is under way (up to ``concurrency`` of them at once), so that the
+        next one starts instead of waiting for that round trip - and commits queue up
+        into larger batches."""
+        committing = min(self._committing, self.options.concurrency)
+        return self.options.concurrency - len(self._inflight) + committing
 
     async def _claim_loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -356,6 +378,12 @@ class Worker:
         connection gets one more try on a fresh connection at once (harmless if the
         first commit did land: the claim is no longer 'running', so nothing is written);
         after that, the row's lease expires and the activation runs again elsewhere."""
+        slot = _SlotRelease(self)
+
+        def committing() -> None:
+            self._finishing(claim)
+            slot.give_up()
+
         try:
             assert self._pool is not None
             for tries_left in (1, 0):
@@ -363,10 +391,10 @@ class Worker:
                     async with self._pool.connection() as conn:
                         await self._activations.run(
                             conn, claim, self.options.max_lease_losses,
-                            on_commit=lambda: self._finishing(claim),
-                            local=self._local_starts)
+                            on_commit=committing, local=self._local_starts)
                     break
                 except psycopg.OperationalError as err:
+                    slot.take_back()  # it runs the machine again
                     if not tries_left:
                         raise
                     log.info("activation of %s lost its connection (%s); again", claim.id, err)
@@ -378,6 +406,7 @@ class Worker:
         except Exception:
             log.exception("internal error activating %s; its lease will expire", claim.id)
         finally:
+            slot.take_back()
             self._inflight.pop(_key(claim), None)
             self._wake.set()
         if self._stopping.is_set():  # tasks its commit claimed for us as we began stopping
@@ -411,23 +440,21 @@ class Worker:
             flight.finishing = True
 
     async def _execute(self, claim: Claim) -> None:
+        slot = _SlotRelease(self)
         try:
             outcome = await self._runner.run(claim, self.options.max_lease_losses)
             if outcome is None:
                 self.recorded += 1  # recorded inside the task's own transaction
             else:
-                self._settling += 1
-                self._wake.set()
-                try:
-                    if not await self._resume(claim, outcome):
-                        await self._outcomes.put(outcome)
-                finally:
-                    self._settling -= 1
+                slot.give_up()
+                if not await self._resume(claim, outcome):
+                    await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
         except Exception:
             log.exception("internal error running %s; its lease will expire", claim.id)
         finally:
+            slot.take_back()
             self._resumable.pop(claim.id, None)
             self._inflight.pop(_key(claim), None)
             self._wake.set()

@@ -316,12 +316,40 @@ def test_a_task_gives_its_slot_up_while_its_outcome_commits(
         wait_for(lambda: _status_of_child(db_url, run.id) == "running", what="gated running")
         locker.execute("SELECT FROM rhythm.executions WHERE id = %s FOR UPDATE", (run.id,))
         sample_tasks.GATE.set()  # its outcome's commit now waits for the lock
-        wait_for(lambda: worker._settling == 1, what="the commit to start")
+        wait_for(lambda: _a_commit_waits_for_a_lock(db_url), what="the commit to wait")
         other = client.queue_task("add", {"a": 2, "b": 3})
         assert other.result(timeout=10) == 5  # ran on the slot the gated task gave up
         assert run.status() == "suspended"  # its commit still waits
         locker.rollback()
         assert run.result(timeout=10) == "through"
+
+
+def test_an_activation_gives_its_slot_up_while_it_commits(
+    client: Client, db_url: str, flows_dir: Path
+) -> None:
+    """Likewise a workflow activation whose machine has run: here its commit waits for a
+    lock on the snapshots table held by the test, and a task queued meanwhile runs."""
+    versions = WorkflowVersions()
+    versions.add_folder(flows_dir)
+    with running_worker(db_url, versions=versions, concurrency=1) as worker, \
+            psycopg.connect(db_url) as locker:
+        assert worker.registered.wait(10)
+        locker.execute("LOCK TABLE rhythm.snapshots IN EXCLUSIVE MODE")  # reads go on
+        run = client.start("adder", {"x": 1})
+        wait_for(lambda: _a_commit_waits_for_a_lock(db_url), what="the commit to wait")
+        other = client.queue_task("add", {"a": 2, "b": 3})
+        assert other.result(timeout=10) == 5
+        assert run.status() == "running"  # its commit still waits
+        locker.rollback()
+        assert run.result(timeout=10) == {"a": 2, "b": 12}
+
+
+def _a_commit_waits_for_a_lock(url: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock' AND query LIKE '%%activation_commit%%'").fetchone()
+        return bool(row and row[0])
 
 
 def _status_of_child(url: str, parent_id: str) -> str | None:
