@@ -148,12 +148,10 @@ def main() -> None:
     with flows_folder() as flows, fresh_database(args.database_url) as url:
         if args.kind == "tasks":
             enqueue_tasks(url, "bench_noop", args.n)
+            wall, worker_cpu, pg_cpu = drain_tasks(url, args.n, args.profiler, out)
         else:
             register_flows(url, flows)
             start_workflows(url, "bench_steps", {"steps": 10}, args.n // 10)
-        if args.kind == "tasks":
-            wall, worker_cpu, pg_cpu = drain_tasks(url, args.n, args.profiler, out)
-        if args.kind == "workflows":
             wall, worker_cpu, pg_cpu = drain_workflows(url, args.n, flows, args.profiler, out)
     steps = args.n
     start = "process start" if args.kind == "tasks" else "worker start"

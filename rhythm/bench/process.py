@@ -84,8 +84,7 @@ def _drain_workflows(
         waiting = {row[0] for row in conn.execute(bench_queries()["workflow_ids"])}
         proc = subprocess.Popen(
             _command(url, concurrency, flows, "--workflows", python=python),
-            stdout=subprocess.PIPE,
-            stderr=None, text=True, env=_env(),
+            stdout=subprocess.PIPE, stderr=None, text=True, env=_env(),
         )
         try:
             assert proc.stdout is not None

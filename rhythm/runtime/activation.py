@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import traceback
-from collections.abc import Awaitable, Callable, Container
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +48,7 @@ from rhythm.flowrt.protocol import (
 )
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
+from rhythm.runtime.database import Connect, using
 from rhythm.runtime.groupcommit import GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.payloads import encode
@@ -66,17 +67,6 @@ log = logging.getLogger("rhythm.activation")
 MAX_ROUNDS = 10_000  # machine runs in one activation (each one consumed a signal)
 _DB_STATE = {"fulfilled": "resolved", "rejected": "rejected", "pending": "pending"}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
-"""Gives an activation its connection when it needs one (see :func:`using`)."""
-
-
-def using(conn: psycopg.AsyncConnection[Any]) -> Connect:
-    """A :data:`Connect` that hands out ``conn``, a connection the caller already holds."""
-    async def given() -> psycopg.AsyncConnection[Any]:
-        return conn
-    return given
 
 
 @functools.lru_cache(maxsize=4096)  # the same workflows' steps ask again and again

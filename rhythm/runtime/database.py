@@ -8,7 +8,7 @@ of a client call into one ``DatabaseError`` line naming what was being done.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -54,6 +54,18 @@ async def connect_keyed(url: str) -> psycopg.AsyncConnection[Any]:
     conn = await connect_async(url)
     await configure_keyed(conn)
     return conn
+
+
+Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
+"""Gives a connection to code that needs one only sometimes (a resumed activation, a
+version not compiled yet): called only then."""
+
+
+def using(conn: psycopg.AsyncConnection[Any]) -> Connect:
+    """A :data:`Connect` that hands out ``conn``, a connection the caller already holds."""
+    async def given() -> psycopg.AsyncConnection[Any]:
+        return conn
+    return given
 
 
 @contextmanager

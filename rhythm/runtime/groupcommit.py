@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
+from rhythm.runtime.database import Connect
 from rhythm.runtime.sql import Q
 
 _LEAD = object()  # a waiter's future resolves to this: lead the next batch yourself
@@ -66,8 +66,7 @@ class GroupCommit:
     module)."""
 
     def __init__(
-        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]],
-        leaders: int = 1, max_batch: int = 64,
+        self, connect: Connect, leaders: int = 1, max_batch: int = 64
     ) -> None:
         self.connect = connect  # opens a connection for batches (autocommit, keyed)
         self.leaders = leaders

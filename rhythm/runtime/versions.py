@@ -16,7 +16,6 @@ import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ import psycopg
 
 from rhythm.errors import CompileError, RhythmError, UnknownName
 from rhythm.flowrt.protocol import Machine
+from rhythm.runtime.database import Connect
 from rhythm.runtime.sql import Q
 
 log = logging.getLogger("rhythm.versions")
@@ -134,8 +134,7 @@ class WorkflowVersions:
         return len(rows)
 
     async def load(
-        self, connect: Callable[[], Awaitable[psycopg.AsyncConnection[Any]]], name: str,
-        version: str | None,
+        self, connect: Connect, name: str, version: str | None
     ) -> type[Machine]:
         """The machine class of a pinned version: local, else compiled from the stored
         source (read on a connection from ``connect``, asked for only then)."""

@@ -21,10 +21,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable, using
+from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
-from rhythm.runtime.database import connect_keyed
+from rhythm.runtime.database import connect_keyed, using
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions
