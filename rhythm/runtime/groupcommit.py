@@ -103,8 +103,8 @@ class GroupCommit:
         return entry.done.result()
 
     async def _lead(self, own: _Entry) -> None:
-        """Send our element and the oldest queued ones as one statement and hand each its
-        row; then pass the lead on to the oldest waiter, if any."""
+        """Send our element and the oldest queued ones as one statement, pass the lead on
+        to the oldest waiter, if any, and hand each element its row."""
         size = self.max_batch - 1
         batch, self._queue = [own, *self._queue[:size]], self._queue[size:]
         conn: psycopg.AsyncConnection[Any] | None = None
@@ -120,14 +120,16 @@ class GroupCommit:
                 if not entry.done.done():
                     entry.done.set_exception(failed)
             raise
-        else:
-            for entry, row in zip(batch, rows, strict=True):
-                if not entry.done.done():  # (a waiter cancelled meanwhile)
-                    entry.done.set_result(row)
         finally:
             if conn is not None:
                 await self._put_back(conn)
             self._pass_lead()
+        # Woken after the next leader: it sends the next batch before the event loop
+        # turns to the activations this one answers, so Postgres is not left idle while
+        # they run their tasks and machines.
+        for entry, row in zip(batch, rows, strict=True):
+            if not entry.done.done():  # (a waiter cancelled meanwhile)
+                entry.done.set_result(row)
 
     async def _put_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Keep a connection that is ready for the next batch; close one that broke or was
