@@ -123,20 +123,19 @@ class _PoolLease:
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
-        self._held = contextlib.AsyncExitStack()
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def __call__(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None:
-            self._conn = await self._held.enter_async_context(self._pool.connection())
-            assert self._conn is not None
+            self._conn = await self._pool.getconn()
         return self._conn
 
     async def __aenter__(self) -> _PoolLease:
         return self
 
-    async def __aexit__(self, *exc: Any) -> bool:
-        return bool(await self._held.__aexit__(*exc))
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:  # the pool resets or discards it as it finds it
+            await self._pool.putconn(self._conn)
 
 
 def _key(claim: Claim) -> tuple[str, int]:
@@ -448,10 +447,8 @@ class Worker:
             outcome = await self._runner.run(claim, self.options.max_lease_losses)
             if outcome is None:
                 self.recorded += 1  # recorded inside the task's own transaction
-            else:
-                slot.give_up()
-                if not await self._resume(claim, outcome):
-                    await self._outcomes.put(outcome)
+            elif not await self._resume(claim, outcome, slot):
+                await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
         except Exception:
@@ -462,18 +459,20 @@ class Worker:
             self._inflight.pop(_key(claim), None)
             self._wake.set()
 
-    async def _resume(self, claim: Claim, outcome: Outcome) -> bool:
+    async def _resume(self, claim: Claim, outcome: Outcome, slot: _SlotRelease) -> bool:
         """A task's final outcome resumes the workflow that waits on it, if we kept that
         workflow's state (:class:`Resumable`): one transaction records the outcome and
         commits the workflow's next activation, with no flush, wake-up, claim or load in
         between. False (nothing written) when there is no such workflow, the outcome is
         a retry, the worker is stopping, or the database's guard says something else
-        happened to the workflow meanwhile: then the flusher records it as usual."""
+        happened to the workflow meanwhile: then the flusher records it as usual. The
+        task's ``slot`` is free while that commit is under way."""
         state = self._resumable.pop(claim.id, None)
         if state is None or outcome.status not in ("completed", "failed") \
                 or outcome.token != state.task.token or self._stopping.is_set():
             return False
         assert self._pool is not None
+        slot.give_up()
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
         try:
             async with _PoolLease(self._pool) as connect:
