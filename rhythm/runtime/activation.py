@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import traceback
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -250,7 +250,7 @@ class ActivationRunner:
         commit, or no group commit): the common step needs none."""
         now = self.clock.now()
         table = PromiseTable(state.records, next_id=state.next_id)
-        seen: dict[int, tuple[str, bool]] = {r.id: (r.state, r.abandoned) for r in state.records}
+        seen = states_before(state.records)  # (settle below changes the records)
         ok = outcome.status == "completed"
         value = json.loads(outcome.result or "null") if ok else outcome.error
         table.settle(state.waiting_on, ok, value, epoch_ms(now))
@@ -318,10 +318,8 @@ class ActivationRunner:
         buffered = [(int(i), str(channel), payload) for i, channel, payload in head["buffered"]]
         next_id = head["next_promise_id"] or 1
         table = PromiseTable(list(records.values()), next_id=next_id)
-        seen: dict[int, tuple[str, bool]] = {
-            r.id: (r.state, r.abandoned) for r in records.values()}
         return Loaded(snapshot, head["waiting_on"], head["started_at"], head["cancel_delivered"],
-                      table, seen, buffered)
+                      table, states_before(records.values()), buffered)
 
     @staticmethod
     async def _promises(
@@ -703,6 +701,12 @@ def record_from_row(row: dict[str, Any]) -> PromiseRecord:
     )
 
 
+def states_before(records: Iterable[PromiseRecord]) -> dict[int, tuple[str, bool]]:
+    """Each record's (state, abandoned) as loaded, before the run changes it: what
+    :func:`promise_rows` compares with."""
+    return {r.id: (r.state, r.abandoned) for r in records}
+
+
 def promise_rows(
     table: PromiseTable, seen: dict[int, tuple[str, bool]], new: set[int],
     also: Container[int] = (),
@@ -712,12 +716,10 @@ def promise_rows(
     those in ``also`` (the task promise a resumed activation settles itself)."""
     rows = []
     for record in table:
-        if record.id in also:
-            pass
-        elif record.id not in new and seen.get(record.id) == (record.state, record.abandoned):
-            continue
-        elif record.id not in new and record.kind in ("task", "child") and record.settled:
-            continue  # settled by the database, never by an activation
+        if record.id not in new and record.id not in also and (
+                seen.get(record.id) == (record.state, record.abandoned)
+                or (record.kind in ("task", "child") and record.settled)):
+            continue  # unchanged, or settled by the database (never by an activation)
         state = "abandoned" if record.abandoned and not record.settled else _DB_STATE[record.state]
         value = record.value  # a child that could not start carries its wrapped error
         due = record.params.get("due") if record.kind in ("timer", "signal") else None
