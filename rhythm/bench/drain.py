@@ -7,7 +7,8 @@ Modes:
   its connections and registers inside the timed span, as Procrastinate's
   ``run_worker`` does in the peer scripts) to the N-th recorded outcome.
 * ``--workflows``: print ``started <time.perf_counter()>`` just before the worker
-  starts, run until SIGTERM, then print the worker's counters. The parent
+  starts, then serve as ``--serve`` does until SIGTERM, then print the worker's
+  counters. The parent
   (:func:`rhythm.bench.process.run_drain`) counts the workflows that end and stops this
   process: the harness's own listening stays off the worker's event loop, as the peer
   scripts poll from a process of their own.
@@ -61,16 +62,13 @@ async def _until(worker: Any, done: Any, total: int, show: bool) -> float:
     return elapsed
 
 
-async def _serve(worker: Any, announce_start: bool = False) -> None:
+async def _serve(worker: Any) -> None:
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, worker.stop, True)
-    if announce_start:
-        print(f"started {time.perf_counter()!r}", flush=True)
     runner = asyncio.create_task(worker.run())
     while not worker.registered.is_set() and not runner.done():
         await asyncio.sleep(0.01)
-    if not announce_start:
-        print("ready", flush=True)
+    print("ready", flush=True)
     await runner
 
 
@@ -95,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
             return int(worker.recorded)
         seconds = asyncio.run(_until(worker, recorded, args.tasks, args.progress))
     else:
-        asyncio.run(_serve(worker, announce_start=True))
+        print(f"started {time.perf_counter()!r}", flush=True)
+        asyncio.run(_serve(worker))
     print(json.dumps({"seconds": seconds, "recorded": worker.recorded,
                       "activations": worker.activations, "resumed": worker.resumed,
                       "commit_batches": worker.group.batches,
