@@ -179,7 +179,9 @@ SELECT d.id, d.status, d.queue, d.run_at, d.parent_id, d.parent_promise,
        -- wake-up hints: workers (a retry is due later) and waiting clients (it ended)
        CASE WHEN d.run_at IS NOT NULL THEN pg_notify('rhythm_wake', d.queue) END AS woke,
        CASE WHEN d.finished_at IS NOT NULL THEN pg_notify('rhythm_done', d.id) END AS done,
-       (SELECT json_agg(k) FROM woken k WHERE k.take) AS claimed
+       -- the claimed parents once, on the first row (not N copies of N claims)
+       CASE WHEN row_number() OVER () = 1
+            THEN (SELECT json_agg(k) FROM woken k WHERE k.take) END AS claimed
 FROM done d;
 
 -- name: settle_parents

@@ -267,3 +267,44 @@ def test_local_starts_take_at_most_their_limit(db_url: str, tmp_path: Path) -> N
         rows = conn.execute("SELECT status, claimed_by FROM rhythm.executions"
                             " WHERE parent_id = %s ORDER BY parent_promise", (wf,)).fetchall()
     assert rows == [("running", "w1"), ("running", "w1"), ("pending", None)]
+
+
+def test_a_batch_of_outcomes_returns_the_claimed_parents_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Three tasks of three workflows recorded in one batch claim all three parents; the
+    list of claimed parents comes back on one row, not on each of the batch's rows (a
+    flush of N outcomes decoded N copies of N claims)."""
+    (tmp_path / "one_step.flow").write_text(FLOW)
+    versions = WorkflowVersions()
+    versions.add_folder(tmp_path)
+
+    async def scenario() -> tuple[list[str], list[list[str] | None]]:
+        conn = await connect_keyed(db_url)
+        try:
+            await versions.register(conn, datetime.now(UTC))
+            with Client(db_url) as client:
+                workflows = [client.start("one_step").id for _ in range(3)]
+            runner = ActivationRunner(versions, SystemClock())
+            for _ in workflows:
+                assert await runner.run(conn, await _claim(conn))
+            now = datetime.now(UTC)
+            lease = now + timedelta(seconds=30)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(Q["claim"], {
+                    "queue": "default", "limit": 3, "now": now, "worker": "w1",
+                    "lease_until": lease, "kinds": ["task"]})
+                tasks = [Claim.from_row(row) for row in await cur.fetchall()]
+            outcomes = [Outcome(t.id, t.token, "completed", result="3") for t in tasks]
+            jobs = TaskRunner(db_url, REGISTRY, SystemClock(), ThreadPoolExecutor(1), "w1")
+            cur = await conn.execute(Q["record_outcomes"],
+                                     jobs._outcome_params(outcomes, ["default"], lease))
+            claimed = [row[-1] and [c["id"] for c in row[-1]] for row in await cur.fetchall()]
+            return workflows, claimed
+        finally:
+            await conn.close()
+
+    workflows, claimed = asyncio.run(scenario())
+    assert len(claimed) == 3
+    lists = [ids for ids in claimed if ids]
+    assert len(lists) == 1 and sorted(lists[0]) == sorted(workflows)
