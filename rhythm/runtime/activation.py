@@ -91,7 +91,8 @@ class LocalStarts:
     inserted already claimed for ``worker`` (token 1, lease until ``lease_until``) and
     handed to ``accept`` after the commit, so they start without a NOTIFY and a claim
     round trip. The others go to their queue as usual. When the workflow waits on just
-    one of them, ``accept`` also gets the :class:`Resumable` state."""
+    one task that this worker can run - started here, or queued because ``limit`` was
+    reached - ``accept`` also gets the :class:`Resumable` state."""
 
     worker: str
     queues: list[str]
@@ -111,15 +112,16 @@ class LocalStarts:
 
 @dataclass
 class Resumable:
-    """A workflow this worker just suspended on one task that it also claimed for itself
-    (see :class:`LocalStarts`): its state as committed, kept so that the task's outcome
-    can resume it at once - recorded, settled and committed with the next activation in
-    one transaction (:meth:`ActivationRunner.resume`) - without waking, claiming and
-    loading it. Valid only while nothing else happens to the workflow; the commit checks
-    that in the database."""
+    """A workflow this worker just suspended on one task that it can run itself (see
+    :class:`LocalStarts`): its state as committed, kept so that if this worker runs the
+    task - claimed by the commit, or later from the queue - the task's outcome resumes it
+    at once: recorded, settled and committed with the next activation in one transaction
+    (:meth:`ActivationRunner.resume`), without waking, claiming and loading it. Valid
+    only while nothing else happens to the workflow and the task's claim is current; the
+    commit checks both in the database."""
 
     claim: Claim  # the claim its last activation committed under
-    task: Claim  # the task it waits on, claimed for this worker
+    task_id: str  # the task it waits on
     snapshot: dict[str, Any]
     waiting_on: int
     records: list[PromiseRecord]  # what a load would return: reachable + open combinators
@@ -148,13 +150,12 @@ class TaskResult:
     """The final outcome of the task a resumed activation records (see
     :meth:`ActivationRunner.resume`), with the promise it settles."""
 
-    task: Claim
     promise_id: int
-    outcome: Outcome
+    outcome: Outcome  # of the task's current claim (id, token)
 
     def params(self) -> dict[str, Any]:
         return {
-            "task_id": self.task.id, "task_token": self.task.token,
+            "task_id": self.outcome.id, "task_token": self.outcome.token,
             "task_status": self.outcome.status, "task_result": self.outcome.result,
             "task_error": None if self.outcome.error is None
             else json.dumps(self.outcome.error),
@@ -255,7 +256,7 @@ class ActivationRunner:
         value = json.loads(outcome.result or "null") if ok else outcome.error
         table.settle(state.waiting_on, ok, value, epoch_ms(now))
         loaded = Loaded(state.snapshot, state.waiting_on, state.started_at, False, table,
-                        seen, [], TaskResult(state.task, state.waiting_on, outcome))
+                        seen, [], TaskResult(state.waiting_on, outcome))
         host = self._host(state.claim, loaded, now)
         plan = await self._drive(connect, state.claim, loaded, host)
         return await self._conclude(connect, state.claim, loaded, host, plan, now, on_commit,
@@ -288,9 +289,10 @@ class ActivationRunner:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
             self.on_timer(min(due))
-        if started and starts is not None:
-            starts.accept(started, None if woken else resumable(claim, loaded, host, plan,
-                                                                 started))
+        if starts is not None:
+            state = None if woken else resumable(claim, loaded, host, plan, starts)
+            if started or state is not None:
+                starts.accept(started, state)
         return True
 
     @staticmethod
@@ -596,20 +598,20 @@ class ActivationRunner:
 
 
 def resumable(
-    claim: Claim, loaded: Loaded, host: WorkflowHost, plan: Plan, started: list[Claim]
+    claim: Claim, loaded: Loaded, host: WorkflowHost, plan: Plan, starts: LocalStarts
 ) -> Resumable | None:
-    """The committed state of a workflow that now waits on one task this worker claimed
-    for itself (plain ``await Task.run(...)``), or None."""
+    """The committed state of a workflow that now waits on one task it has just requested
+    (plain ``await Task.run(...)``) and this worker can run, or None."""
     if plan.status != "suspended" or plan.idle or plan.waiting_on is None \
-            or claim.cancel_requested:
+            or claim.cancel_requested or plan.waiting_on not in host.requested:
         return None
     record = host.table.records.get(plan.waiting_on)
-    if record is None or record.kind != "task" or record.settled or plan.snapshot is None:
+    if record is None or record.kind != "task" or record.settled or plan.snapshot is None \
+            or record.params.get("cannot_start"):
         return None
-    task = next((c for c in started if c.id == record.params.get("execution_id")), None)
-    if task is None:
+    if record.params["name"] not in starts.tasks:  # (its queue: the database decides)
         return None
-    return Resumable(claim, task, plan.snapshot, plan.waiting_on,
+    return Resumable(claim, record.params["execution_id"], plan.snapshot, plan.waiting_on,
                      reachable(host.table, plan.refs()), host.table.next_id,
                      loaded.started_at)
 

@@ -66,6 +66,7 @@ HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we g
 HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
 POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled connection is checked on checkout
 COMMITS_PER_SLOT = 2  # commits under way that may free a slot each, per unit of concurrency
+KEPT_WORKFLOWS = 1000  # suspended workflows kept in memory to resume without a load
 
 
 def default_worker_id() -> str:
@@ -190,7 +191,8 @@ class Worker:
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0
         self.resumed = 0  # activations driven straight by a local task's outcome
-        # Workflows suspended on one task that we run ourselves, by task id (see _resume).
+        # Workflows suspended on one task that we may run, by task id (see _resume);
+        # oldest first, at most KEPT_WORKFLOWS (a task another worker ran never asks).
         self._resumable: dict[str, Resumable] = {}
         self.registered = threading.Event()  # set once tasks and versions are registered
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
@@ -417,24 +419,29 @@ class Worker:
     def _local_starts(self) -> LocalStarts | None:
         """Which tasks an activation committing now may claim for this worker: those of
         its queues it has registered, as many as a claim would take now (free slots +
-        prefetch - buffered: a fan-out is left to other workers too); none once it is
-        stopping."""
-        room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
-        if self._stopping.is_set() or room <= 0:
+        prefetch - buffered: a fan-out is left to other workers too; maybe none); no
+        LocalStarts at all once it is stopping."""
+        if self._stopping.is_set():
             return None
+        room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
         return LocalStarts(
             self.id, list(self.options.queues), self.registry,
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
-            self._take_started, room)
+            self._take_started, max(room, 0))
 
     def _take_started(self, claims: list[Claim], resumable: Resumable | None) -> None:
         """Tasks an activation's commit claimed for this worker join the local buffer
-        (held under lease like any claim) and start as soon as a slot is free; the
-        workflow waiting on one of them is kept to resume with its outcome."""
-        self._claimer.add(claims)
+        (held under lease like any claim) and start as soon as a slot is free. The
+        workflow waiting on one task is kept to resume with its outcome, whether the
+        commit claimed that task or queued it (the buffer was full): the claim loop
+        usually takes it later, and then its outcome needs no load either."""
+        if claims:
+            self._claimer.add(claims)
+            self._wake.set()
         if resumable is not None:
-            self._resumable[resumable.task.id] = resumable
-        self._wake.set()
+            self._resumable[resumable.task_id] = resumable
+            if len(self._resumable) > KEPT_WORKFLOWS:
+                del self._resumable[next(iter(self._resumable))]
 
     def _finishing(self, claim: Claim) -> None:
         flight = self._inflight.get(_key(claim))
@@ -469,7 +476,7 @@ class Worker:
         task's ``slot`` is free while that commit is under way."""
         state = self._resumable.pop(claim.id, None)
         if state is None or outcome.status not in ("completed", "failed") \
-                or outcome.token != state.task.token or self._stopping.is_set():
+                or self._stopping.is_set():
             return False
         assert self._pool is not None
         slot.give_up()

@@ -8,7 +8,6 @@ a claim is an ordinary leased one: a dead worker's task is re-run after the leas
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from rhythm.runtime.database import connect_keyed
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY
+from rhythm.runtime.threads import TaskThreads
 from rhythm.runtime.versions import WorkflowVersions
 
 FLOW = 'const a = await Task.run("add", { a: 1, b: 2 })\nreturn a\n'
@@ -106,7 +106,7 @@ def _run_first_activation(db_url: str, tmp_path: Path, take: list[str]) -> tuple
                     "queue": "default", "limit": 1, "now": now, "worker": "w1",
                     "lease_until": now + timedelta(seconds=30), "kinds": ["task"]})
                 task = Claim.from_row(await cur.fetchone() or {})
-            runner = TaskRunner(db_url, REGISTRY, clock, ThreadPoolExecutor(1), "w1")
+            runner = TaskRunner(db_url, REGISTRY, clock, TaskThreads(1), "w1")
             accepted, woken = await runner.record(
                 conn, [Outcome(task.id, task.token, "completed", result="3")],
                 take, now + timedelta(seconds=30))
@@ -215,7 +215,7 @@ def test_a_locally_claimed_task_of_a_dead_worker_is_rerun_after_its_lease(
                     "queue": "default", "limit": 1, "now": later, "worker": "w2",
                     "lease_until": later + timedelta(seconds=30), "kinds": ["task"]})
                 again = Claim.from_row(await cur.fetchone() or {})
-            runner = TaskRunner(db_url, REGISTRY, SystemClock(), ThreadPoolExecutor(1), "w2")
+            runner = TaskRunner(db_url, REGISTRY, SystemClock(), TaskThreads(1), "w2")
             lease = later + timedelta(seconds=30)
             stale, _ = await runner.record(
                 conn, [Outcome(dead.id, dead.token, "completed", result="3")], [], lease)
@@ -296,10 +296,11 @@ def test_a_batch_of_outcomes_returns_the_claimed_parents_once(
                     "lease_until": lease, "kinds": ["task"]})
                 tasks = [Claim.from_row(row) for row in await cur.fetchall()]
             outcomes = [Outcome(t.id, t.token, "completed", result="3") for t in tasks]
-            jobs = TaskRunner(db_url, REGISTRY, SystemClock(), ThreadPoolExecutor(1), "w1")
-            cur = await conn.execute(Q["record_outcomes"],
-                                     jobs._outcome_params(outcomes, ["default"], lease))
-            claimed = [row[-1] and [c["id"] for c in row[-1]] for row in await cur.fetchall()]
+            jobs = TaskRunner(db_url, REGISTRY, SystemClock(), TaskThreads(1), "w1")
+            rows = await (await conn.execute(
+                Q["record_outcomes"], jobs._outcome_params(outcomes, ["default"], lease))
+            ).fetchall()
+            claimed = [row[-1] and [c["id"] for c in row[-1]] for row in rows]
             return workflows, claimed
         finally:
             await conn.close()

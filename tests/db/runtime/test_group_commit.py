@@ -39,6 +39,7 @@ class Batch:
         self.group = GroupCommit(self.connect, leaders=1)
         self.runner = ActivationRunner(self.versions, SystemClock(), group=self.group)
         self.handed: list[Resumable] = []
+        self.tasks: dict[str, Claim] = {}  # the tasks handed with them, by id
         self.opened: list[psycopg.AsyncConnection[Any]] = []  # by the group, in order
 
     async def connect(self) -> psycopg.AsyncConnection[Any]:
@@ -49,6 +50,7 @@ class Batch:
         def accept(claims: list[Claim], state: Resumable | None) -> None:
             assert state is not None
             self.handed.append(state)
+            self.tasks.update((claim.id, claim) for claim in claims)
 
         return LocalStarts("w1", ["default"], ["add"], datetime.now(UTC) + LEASE, accept)
 
@@ -71,7 +73,7 @@ class Batch:
         """Resume one (its task completed with 3); it must not ask for a connection."""
         return self.runner.resume(
             _no_connection, state,
-            Outcome(state.task.id, state.task.token, "completed", result="3"),
+            Outcome(state.task_id, self.tasks[state.task_id].token, "completed", result="3"),
             "w1", datetime.now(UTC) + LEASE, local=self.local)
 
     async def resume_all(self, states: list[Resumable]) -> list[Any]:
@@ -125,7 +127,7 @@ def test_concurrent_commits_share_a_statement_and_each_gets_its_own_row(
     async def body(b: Batch) -> tuple[list[Any], list[Resumable], int]:
         states = await b.suspend(5)
         results = await b.resume_all(states)
-        assert [s.task.inputs for s in b.handed] == [{"a": 3, "b": 10}] * 5
+        assert [b.tasks[s.task_id].inputs for s in b.handed] == [{"a": 3, "b": 10}] * 5
         return results, states, b.group.batches
 
     results, states, batches = _run(db_url, tmp_path, body)

@@ -55,10 +55,12 @@ class Scenario:
         self.versions.add_folder(folder)
         self.runner = ActivationRunner(self.versions, SystemClock())
         self.handed: list[tuple[list[Claim], Resumable | None]] = []
+        self.room = 1000  # tasks a commit may claim for w1
 
     def local(self) -> LocalStarts:
         return LocalStarts("w1", ["default"], ["add"], datetime.now(UTC) + LEASE,
-                           lambda claims, state: self.handed.append((claims, state)))
+                           lambda claims, state: self.handed.append((claims, state)),
+                           self.room)
 
     async def first_activation(self, conn: psycopg.AsyncConnection[Any]) -> Resumable:
         await self.versions.register(conn, datetime.now(UTC))
@@ -78,8 +80,12 @@ class Scenario:
 
     def last_resumable(self) -> Resumable:
         claims, state = self.handed[-1]
-        assert state is not None and [c.id for c in claims] == [state.task.id]
+        assert state is not None and [c.id for c in claims] == [state.task_id]
         return state
+
+    def task(self, state: Resumable) -> Claim:
+        """The claim of the task ``state`` waits on (its commit claimed it for w1)."""
+        return next(c for claims, _ in self.handed for c in claims if c.id == state.task_id)
 
     async def resume(
         self, conn: psycopg.AsyncConnection[Any], state: Resumable, outcome: Outcome
@@ -120,14 +126,14 @@ def _workflow(url: str) -> dict[str, Any]:
 def test_each_outcome_commits_the_next_activation_with_it(db_url: str, tmp_path: Path) -> None:
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
         first = await s.first_activation(conn)
-        assert first.task.inputs == {"a": 1, "b": 2}
-        assert await s.resume(conn, first, Outcome(first.task.id, first.task.token,
+        assert s.task(first).inputs == {"a": 1, "b": 2}
+        assert await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
                                                    "completed", result="3"))
         middle = _workflow(s.url)
         second = s.last_resumable()
-        assert second.task.inputs == {"a": 3, "b": 10}
+        assert s.task(second).inputs == {"a": 3, "b": 10}
         assert second.claim.token == first.claim.token  # never claimed: one statement
-        assert await s.resume(conn, second, Outcome(second.task.id, second.task.token,
+        assert await s.resume(conn, second, Outcome(s.task(second).id, s.task(second).token,
                                                     "completed", result="13"))
         return [middle, _workflow(s.url)]
 
@@ -152,7 +158,7 @@ def test_a_failed_task_fails_the_workflow_in_the_same_transaction(
 
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
         first = await s.first_activation(conn)
-        assert await s.resume(conn, first, Outcome(first.task.id, first.task.token,
+        assert await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
                                                    "failed", error=error))
         return _workflow(s.url)
 
@@ -187,7 +193,7 @@ def _resume_after(
         first = await s.first_activation(conn)
         meanwhile(s.url, first.claim.id)
         before = _workflow(s.url)
-        done = await s.resume(conn, first, Outcome(first.task.id, first.task.token,
+        done = await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
                                                    "completed", result="3"))
         return done, before, _workflow(s.url), len(s.handed)
 
@@ -216,7 +222,7 @@ def test_a_buffered_signal_is_taken_by_the_wait_the_resumed_activation_adds(
         with Client(s.url) as client:
             client.signal(first.claim.id, "go", {"x": 5})
             client.signal(first.claim.id, "nobody-waits", {"x": 1})
-        done = await s.resume(conn, first, Outcome(first.task.id, first.task.token,
+        done = await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
                                                    "completed", result="3"))
         middle = _workflow(s.url)
         assert await s.runner.run(conn, await s.claim(conn))
@@ -267,7 +273,7 @@ def test_an_ending_resumed_activation_abandons_the_timer_left_open(
     pipelined path, so such a workflow is never resumed this way.)"""
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
         first = await s.first_activation(conn)
-        assert await s.resume(conn, first, Outcome(first.task.id, first.task.token,
+        assert await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
                                                    "completed", result="3"))
         return _workflow(s.url)
 
@@ -278,3 +284,53 @@ def test_an_ending_resumed_activation_abandons_the_timer_left_open(
                              " AND kind IN ('timer', 'signal') ORDER BY promise_id",
                              (end["id"],)).fetchall()
     assert waits == [("timer", "abandoned")]
+
+
+def test_a_task_queued_for_want_of_room_still_resumes_its_workflow(
+    db_url: str, tmp_path: Path
+) -> None:
+    """With no room in the worker's buffer the commit leaves the task to its queue, but
+    the workflow's state is kept all the same: when this worker claims the task from the
+    queue, its outcome resumes the workflow in one statement (no wake-up, no load)."""
+    async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> tuple[Any, ...]:
+        await s.versions.register(conn, datetime.now(UTC))
+        with Client(s.url) as client:
+            client.start("two_steps")
+        s.room = 0
+        assert await s.runner.run(conn, await s.claim(conn), local=s.local)
+        claims, state = s.handed[-1]
+        queued = _workflow(s.url)["tasks"]
+        now = datetime.now(UTC)
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(Q["claim"], {
+                "queue": "default", "limit": 1, "now": now, "worker": "w1",
+                "lease_until": now + LEASE, "kinds": ["task"]})
+            task = Claim.from_row(await cur.fetchone() or {})
+        assert state is not None
+        s.room = 1000
+        done = await s.resume(conn, state, Outcome(task.id, task.token, "completed",
+                                                   result="3"))
+        return claims, state.task_id, queued, task.id, done, _workflow(s.url)
+
+    claims, waits_on, queued, claimed, done, after = _run(db_url, tmp_path, body)
+    assert claims == [] and waits_on == claimed
+    assert [(t["status"], t["claimed_by"]) for t in queued] == [("pending", None)]
+    assert done is True
+    assert (after["status"], after["activations"]) == ("suspended", 2)
+    assert [(t["status"], t["state"], t["value"]) for t in after["tasks"]] == [
+        ("completed", "resolved", 3), ("running", "pending", None)]
+
+
+def test_no_state_is_kept_for_a_task_the_worker_does_not_have(
+    db_url: str, tmp_path: Path
+) -> None:
+    flow = 'const a = await Task.run("other", { a: 1 })\nreturn a\n'
+
+    async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> Any:
+        await s.versions.register(conn, datetime.now(UTC))
+        with Client(s.url) as client:
+            client.start("two_steps")
+        assert await s.runner.run(conn, await s.claim(conn), local=s.local)
+        return s.handed
+
+    assert _run(db_url, tmp_path, body, flow) == []

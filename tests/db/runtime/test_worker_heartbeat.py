@@ -13,6 +13,7 @@ from conftest import running_worker
 
 from rhythm.runtime.activation import Resumable
 from rhythm.runtime.client import Client
+from rhythm.runtime.database import Connect
 from rhythm.runtime.jobs import Claim
 from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
@@ -42,10 +43,10 @@ def renew_right_after_each_commit(worker: Worker, renewals: list[str]) -> None:
         await renew(claim.id)
         return committed
 
-    async def resume(conn: psycopg.AsyncConnection[Any], state: Resumable, *args: Any,
-                     **kwargs: Any) -> bool:
-        committed = await resume_and_stay(conn, state, *args, **kwargs)
-        assert (state.task.id, state.task.token) in worker._inflight
+    async def resume(connect: Connect, state: Resumable, *args: Any, **kwargs: Any) -> bool:
+        committed = await resume_and_stay(connect, state, *args, **kwargs)
+        outcome = args[0]  # of the task, run by this worker
+        assert (outcome.id, outcome.token) in worker._inflight
         await renew(state.claim.id)
         return committed
 
