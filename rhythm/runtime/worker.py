@@ -299,9 +299,8 @@ class Worker:
         task's function, a workflow's machine). One whose code is done gives its slot up
         while its commit is under way, so that the next one starts instead of waiting for
         that round trip - and commits queue up into larger batches. At most
-        ``COMMITS_PER_SLOT x concurrency`` of them count as free slots at once: with more,
-        the claimer fills the buffer with new rows and a workflow's next task no longer
-        finds room to start here (measured: fewer resumed steps, slower)."""
+        ``COMMITS_PER_SLOT x concurrency`` of them count as free slots at once: the
+        worker's back-pressure against a slow database (docs/runtime.md, *Slots*)."""
         committing = min(self._committing, COMMITS_PER_SLOT * self.options.concurrency)
         return self.options.concurrency - len(self._inflight) + committing
 
