@@ -41,13 +41,20 @@ async def connect_async(url: str) -> psycopg.AsyncConnection[Any]:
 # while the tables were small — psycopg prepares a statement on its 5th use, and a new
 # database is not analysed for a minute or more — may otherwise seq-scan executions or
 # every promise of an execution on each call: per-step cost that grows with history.
-KEYED_SESSION = ("SET enable_seqscan = off",)
+# Keyed statements have one good plan whatever their parameters, so these sessions
+# prepare each statement on its first use and keep its generic plan from the start:
+# by default psycopg sends a statement unprepared 5 times and Postgres then plans 5
+# more executions for their parameters before it settles on the generic plan, and
+# planning the big commit and load statements costs 0.5-1.5 ms each time - which a
+# worker's first few hundred activations paid on every one of its connections.
+KEYED_SESSION = ("SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan")
 
 
 async def configure_keyed(conn: psycopg.AsyncConnection[Any]) -> None:
     """Apply :data:`KEYED_SESSION` to an autocommit connection."""
     for statement in KEYED_SESSION:
         await conn.execute(statement)
+    conn.prepare_threshold = 0
 
 
 async def connect_keyed(url: str) -> psycopg.AsyncConnection[Any]:
