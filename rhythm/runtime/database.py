@@ -36,17 +36,17 @@ async def connect_async(url: str) -> psycopg.AsyncConnection[Any]:
     return await store_connect.connect_async(url, autocommit=True)
 
 
-# Sessions that only run keyed statements (a worker's outcome flusher and activation
-# connections: every lookup there names an id or a primary key). A generic plan cached
-# while the tables were small — psycopg prepares a statement on its 5th use, and a new
-# database is not analysed for a minute or more — may otherwise seq-scan executions or
-# every promise of an execution on each call: per-step cost that grows with history.
-# Keyed statements have one good plan whatever their parameters, so these sessions
-# prepare each statement on its first use and keep its generic plan from the start:
-# by default psycopg sends a statement unprepared 5 times and Postgres then plans 5
-# more executions for their parameters before it settles on the generic plan, and
-# planning the big commit and load statements costs 0.5-1.5 ms each time - which a
-# worker's first few hundred activations paid on every one of its connections.
+# Sessions that only run keyed statements (a worker's outcome flusher, activation pool
+# and group commit: every lookup there names an id or a primary key). A generic plan
+# cached while the tables were small — a new database is not analysed for a minute or
+# more — may otherwise seq-scan executions or every promise of an execution on each
+# call: per-step cost that grows with history. Keyed statements have one good plan
+# whatever their parameters, so these sessions prepare each statement on its first use
+# and keep its generic plan from the start: by default psycopg sends a statement
+# unprepared 5 times and Postgres then plans 5 more executions for their parameters
+# before it settles on the generic plan, and planning the big commit and load
+# statements costs 0.5-1.5 ms each time - which a worker's first few hundred
+# activations paid on every one of its connections.
 KEYED_SESSION = ("SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan")
 
 
