@@ -8,10 +8,9 @@ Modes:
   ``run_worker`` does in the peer scripts) to the N-th recorded outcome.
 * ``--workflows``: print ``started <time.perf_counter()>`` just before the worker
   starts, then serve as ``--serve`` does until SIGTERM, then print the worker's
-  counters. The parent
-  (:func:`rhythm.bench.process.run_drain`) counts the workflows that end and stops this
-  process: the harness's own listening stays off the worker's event loop, as the peer
-  scripts poll from a process of their own.
+  counters. The parent (:func:`rhythm.bench.process.run_drain`) counts the workflows
+  that end and stops this process: the harness's own listening stays off the worker's
+  event loop, as the peer scripts poll from a process of their own.
 * ``--serve``: print ``ready`` once registered and run until SIGTERM.
 
 The worker is the runtime's own :class:`~rhythm.runtime.worker.Worker` with stock
