@@ -65,7 +65,7 @@ RECONNECT_DELAY_MAX = 5.0
 HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
 HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
 POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled connection is checked on checkout
-COMMITS_PER_SLOT = 2  # commits under way that may free a slot each, per unit of concurrency
+COMMITS_PER_SLOT = 4  # commits under way that may free a slot each, per unit of concurrency
 KEPT_WORKFLOWS = 1000  # suspended workflows kept in memory to resume without a load
 
 
