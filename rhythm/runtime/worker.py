@@ -449,19 +449,23 @@ class Worker:
 
     async def _execute(self, claim: Claim) -> None:
         slot = _SlotRelease(self)
+        again = False  # a retry or a hand-back: the workflow's kept state waits for it
         try:
             outcome = await self._runner.run(claim, self.options.max_lease_losses)
             if outcome is None:
                 self.recorded += 1  # recorded inside the task's own transaction
-            elif not await self._resume(claim, outcome, slot):
-                await self._outcomes.put(outcome)
+            else:
+                again = outcome.status == "pending"
+                if not await self._resume(claim, outcome, slot):
+                    await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
         except Exception:
             log.exception("internal error running %s; its lease will expire", claim.id)
         finally:
             slot.take_back()
-            self._resumable.pop(claim.id, None)
+            if not again:
+                self._resumable.pop(claim.id, None)
             self._inflight.pop(_key(claim), None)
             self._wake.set()
 
@@ -471,11 +475,14 @@ class Worker:
         commits the workflow's next activation, with no flush, wake-up, claim or load in
         between. False (nothing written) when there is no such workflow, the outcome is
         a retry, the worker is stopping, or the database's guard says something else
-        happened to the workflow meanwhile: then the flusher records it as usual. The
-        task's ``slot`` is free while that commit is under way."""
+        happened to the workflow meanwhile: then the flusher records it as usual. A
+        retry keeps the state: the next attempt's outcome may resume the workflow (the
+        guard holds, as a retry changes nothing of the workflow's row). The task's
+        ``slot`` is free while that commit is under way."""
+        if outcome.status not in ("completed", "failed") or self._stopping.is_set():
+            return False
         state = self._resumable.pop(claim.id, None)
-        if state is None or outcome.status not in ("completed", "failed") \
-                or self._stopping.is_set():
+        if state is None:
             return False
         assert self._pool is not None
         slot.give_up()

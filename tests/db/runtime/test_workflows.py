@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,6 +71,9 @@ throw { name: "Oops", message: "no" }
     "gated": """
 return await Task.run("gated", {})
 """,
+    "retried": """
+return await Task.run("flaky", { key: Inputs.key, failures: 1 })
+""",
 }
 
 
@@ -93,6 +97,15 @@ def test_tasks_in_sequence(client: Client, wf_worker: Worker) -> None:
     run = client.start("adder", {"x": 4})
     assert run.result(timeout=10) == {"a": 5, "b": 15}
     assert run.status() == "completed"
+
+
+def test_a_retried_task_still_resumes_its_workflow(client: Client, wf_worker: Worker) -> None:
+    """The worker keeps a workflow's state across retries of the task it waits on: the
+    attempt that succeeds resumes it in one commit (no flush, claim or load between)."""
+    run = client.start("retried", {"key": f"retried-{uuid.uuid4().hex}"})
+    assert run.result(timeout=10) == "ok after 2"
+    wait_for(lambda: wf_worker.activations == 2, what="the second activation counted")
+    assert wf_worker.resumed == 1
 
 
 def test_signals_buffered_then_wait_times_out(client: Client, wf_worker: Worker) -> None:
