@@ -11,7 +11,10 @@ waits for a timer, a lone commit costs what it did before, and under load the ba
 grows by itself with the time a commit takes (as a database's own group commit does).
 
 Batches go on the group's own connections (one per leader, opened on first use and
-replaced once broken), not on the activations': an activation that needs nothing else
+replaced once broken; one that sat idle longer than ``check_idle`` is checked first, as
+the worker's pool checks its connections, since a restart of the server breaks idle
+connections and the next batch would fail on it), not on the activations': an
+activation that needs nothing else
 from the database - a workflow resumed by its task's outcome - then holds no pooled
 connection while it waits for its batch, so how many commits can queue is not bounded
 by the size of a pool, and the statement stays prepared on one session.
@@ -26,10 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from rhythm.runtime.database import Connect
 from rhythm.runtime.sql import Q
@@ -66,21 +71,24 @@ class GroupCommit:
     module)."""
 
     def __init__(
-        self, connect: Connect, leaders: int = 1, max_batch: int = 64
+        self, connect: Connect, leaders: int = 1, max_batch: int = 64,
+        check_idle: float | None = None,
     ) -> None:
         self.connect = connect  # opens a connection for batches (autocommit, keyed)
         self.leaders = leaders
         self.max_batch = max_batch
+        self.check_idle = check_idle  # seconds idle before a check; None: never check
         self._queue: list[_Entry] = []
         self._leading = 0
-        self._idle: list[psycopg.AsyncConnection[Any]] = []  # open, no batch on them
+        # open connections with no batch on them, and since when (time.monotonic)
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
         self.batches = 0  # statements sent
         self.commits = 0  # activations in them
 
     async def close(self) -> None:
         """Close the group's connections (call once no batch is in flight)."""
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             await conn.close()
 
     async def run(self, item: dict[str, Any]) -> Any:
@@ -109,7 +117,7 @@ class GroupCommit:
         batch, self._queue = [own, *self._queue[:size]], self._queue[size:]
         conn: psycopg.AsyncConnection[Any] | None = None
         try:
-            conn = self._idle.pop() if self._idle else await self.connect()
+            conn = await self._take()
             self.batches += 1
             self.commits += len(batch)
             rows = await commit_many(conn, [entry.item for entry in batch])
@@ -131,11 +139,26 @@ class GroupCommit:
             if not entry.done.done():  # (a waiter cancelled meanwhile)
                 entry.done.set_result(row)
 
+    async def _take(self) -> psycopg.AsyncConnection[Any]:
+        """An idle connection for the next batch - checked first if it sat idle longer
+        than ``check_idle`` (a busy worker's batches follow each other within
+        milliseconds: a round trip per batch would be a tax) - or a new one."""
+        while self._idle:
+            conn, since = self._idle.pop()
+            if self.check_idle is None or time.monotonic() - since <= self.check_idle:
+                return conn
+            try:
+                await AsyncConnectionPool.check_connection(conn)
+                return conn
+            except psycopg.Error:
+                await conn.close()
+        return await self.connect()
+
     async def _put_back(self, conn: psycopg.AsyncConnection[Any]) -> None:
         """Keep a connection that is ready for the next batch; close one that broke or was
         left mid-statement (an interrupted batch)."""
         if conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            self._idle.append(conn)
+            self._idle.append((conn, time.monotonic()))
         else:
             await conn.close()
 

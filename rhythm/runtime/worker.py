@@ -64,7 +64,7 @@ log = logging.getLogger("rhythm.worker")
 RECONNECT_DELAY_MAX = 5.0
 HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
 HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
-POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled connection is checked on checkout
+POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled or group connection is checked
 COMMITS_PER_SLOT = 4  # commits under way that may free a slot each, per unit of concurrency
 KEPT_WORKFLOWS = 1000  # suspended workflows kept in memory to resume without a load
 
@@ -183,7 +183,8 @@ class Worker:
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
                                 self.options.lease_seconds, max(prefetch, 0))
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
-        self.group = GroupCommit(functools.partial(connect_keyed, self.url))
+        self.group = GroupCommit(functools.partial(connect_keyed, self.url),
+                                 check_idle=POOL_CHECK_IDLE)
         self._activations = ActivationRunner(self.versions, self.clock,
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)

@@ -223,3 +223,34 @@ def test_at_most_leaders_batches_are_in_flight(
     assert results == [True] * 6
     assert batches == leaders + 1  # the first `leaders` alone, then the rest together
 
+
+
+def test_after_a_server_restart_the_next_batch_goes_on_a_fresh_connection(
+    private_server: Any,
+) -> None:
+    """A restart of Postgres breaks the group's idle connection. A connection idle longer
+    than ``check_idle`` is checked before a batch goes on it, so the first batch after the
+    restart opens a new one instead of failing (here every idle connection is checked,
+    and a live one is kept)."""
+    # An element whose guard fails (no such workflow): the statement runs, writes nothing.
+    nobody = {"id": "w-nobody", "token": 1, "now": datetime.now(UTC).isoformat(),
+              "status": "suspended"}
+
+    async def main() -> tuple[list[Any], int]:
+        opened: list[psycopg.AsyncConnection[Any]] = []
+
+        async def connect() -> psycopg.AsyncConnection[Any]:
+            opened.append(await connect_keyed(private_server.url))
+            return opened[-1]
+
+        group = GroupCommit(connect, check_idle=0.0)
+        try:
+            rows = [await group.run(nobody), await group.run(nobody)]
+            assert len(opened) == 1  # checked and kept
+            private_server.restart()
+            rows.append(await group.run(nobody))
+        finally:
+            await group.close()
+        return rows, len(opened)
+
+    assert asyncio.run(main()) == ([None, None, None], 2)
