@@ -14,10 +14,10 @@ Batches go on the group's own connections (one per leader, opened on first use a
 replaced once broken; one that sat idle longer than ``check_idle`` is checked first, as
 the worker's pool checks its connections, since a restart of the server breaks idle
 connections and the next batch would fail on it), not on the activations': an
-activation that needs nothing else
-from the database - a workflow resumed by its task's outcome - then holds no pooled
-connection while it waits for its batch, so how many commits can queue is not bounded
-by the size of a pool, and the statement stays prepared on one session.
+activation that needs nothing else from the database - a workflow resumed by its
+task's outcome - then holds no pooled connection while it waits for its batch, so how
+many commits can queue is not bounded by the size of a pool, and the statement stays
+prepared on one session.
 
 Each element keeps its own guard (a claim token, a task's claim): one whose guard fails
 writes nothing and gets no row, without touching the others. An error (lost

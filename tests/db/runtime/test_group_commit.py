@@ -224,7 +224,6 @@ def test_at_most_leaders_batches_are_in_flight(
     assert batches == leaders + 1  # the first `leaders` alone, then the rest together
 
 
-
 def test_after_a_server_restart_the_next_batch_goes_on_a_fresh_connection(
     private_server: Any,
 ) -> None:
