@@ -10,8 +10,9 @@ workflows it attaches once the worker has started) or pyinstrument (text tree). 
 samples in its blocking mode: each sample pauses the worker, so the drain runs slower,
 but lines are attributed right (``--nonblocking`` put 14% of the loop on one psycopg
 line here that measures at ~1%). Its idle detection counts the task threads, blocked on
-their queue, as busy: read the main thread's stacks. Also prints the CPU seconds spent by the worker process and by
-the Postgres server processes during the drain, from /proc: which side bounds the figure.
+their queue, as busy: read the main thread's stacks. Also prints the CPU seconds spent
+by the worker process and by the Postgres server processes during the drain, from
+/proc: which side bounds the figure.
 py-spy and pyinstrument are ad-hoc tools (pip install py-spy pyinstrument), not
 dependencies of the project.
 """
