@@ -1,0 +1,125 @@
+"""Two revisions of Rhythm, workflow-step throughput measured in pairs: which is faster.
+
+    .venv/bin/python benchmarks/paired_drains.py --base REV [--head REV] [--rounds 20]
+                                                 [--workflows 400] [--steps 10]
+                                                 [--database-url URL]
+
+On a shared machine one drain's rate moves by as much as ±25% from the next one's, so
+two series measured one after the other cannot tell a 10% change. Here every round runs
+one workflow drain of each revision back to back (``rhythm bench workflows --runs 1``: a
+fresh database, one worker process), alternating which goes first, and the verdict is
+the median of the rounds' ratios head/base and in how many rounds head was faster.
+
+Each revision runs from a ``git worktree`` of it (the working tree itself when --head
+is left out) with this virtual environment's interpreter; the worktrees are removed at
+the end. Without --database-url a throwaway cluster with stock settings
+(``../shared/bench/peers/pgcluster.sh``) serves the drains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PEERS = REPO.parent / "shared" / "bench" / "peers"
+CLUSTER_DIR = "/tmp/pgpaired"
+FIGURE = "workflow steps"  # the name the drain's figure starts with
+
+
+@contextmanager
+def checkout(rev: str | None) -> Iterator[Path]:
+    """A tree of ``rev`` (a detached worktree, removed afterwards), or the working tree."""
+    if rev is None:
+        yield REPO
+        return
+    with tempfile.TemporaryDirectory(prefix="rhythm-paired-") as parent:
+        tree = Path(parent) / "tree"
+        subprocess.run(["git", "worktree", "add", "--quiet", "--detach", str(tree), rev],
+                       cwd=REPO, check=True)
+        try:
+            yield tree
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=REPO,
+                           check=False)
+
+
+@contextmanager
+def server(url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    script = str(PEERS / "pgcluster.sh")
+    started = subprocess.run([script, "start", CLUSTER_DIR], check=True, capture_output=True,
+                             text=True)
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run([script, "stop", CLUSTER_DIR], check=False, capture_output=True)
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("RHYTHM_") and k != "PYTHONPATH"}
+
+
+def check_imports_from(tree: Path) -> None:
+    """The drain must run the tree's code, not the installed one: ``python -m`` puts the
+    current directory first on sys.path, and the bench's worker inherits it."""
+    out = subprocess.run([sys.executable, "-c", "import rhythm; print(rhythm.__file__)"],
+                         cwd=tree, env=_env(), capture_output=True, text=True, check=True)
+    if not Path(out.stdout.strip()).resolve().is_relative_to(tree.resolve()):
+        raise SystemExit(f"paired_drains: {tree} imports rhythm from {out.stdout.strip()}")
+
+
+def drain(tree: Path, url: str, workflows: int, steps: int) -> float:
+    """Steps/s of one ``rhythm bench workflows`` drain run from ``tree``."""
+    done = subprocess.run(
+        [sys.executable, "-m", "rhythm", "bench", "workflows", "-w", str(workflows),
+         "--steps", str(steps), "--runs", "1", "--json", "--no-progress",
+         "--database-url", url],
+        cwd=tree, env=_env(), capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"paired_drains: the drain in {tree} failed:\n{done.stderr[-2000:]}")
+    report = json.loads(done.stdout[done.stdout.index("{"):])
+    return float(next(f["value"] for f in report["figures"]
+                      if f["name"].startswith(FIGURE)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", required=True, help="the revision to compare against")
+    parser.add_argument("--head", help="the revision to judge (default: the working tree)")
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--workflows", type=int, default=400)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--database-url", help="a server to use (default: a throwaway one)")
+    args = parser.parse_args()
+    with ExitStack() as stack:
+        trees = {"base": stack.enter_context(checkout(args.base)),
+                 "head": stack.enter_context(checkout(args.head))}
+        for tree in trees.values():
+            check_imports_from(tree)
+        url = stack.enter_context(server(args.database_url))
+        ratios = []
+        for number in range(1, args.rounds + 1):
+            order = ["base", "head"] if number % 2 else ["head", "base"]
+            rate = {name: drain(trees[name], url, args.workflows, args.steps) for name in order}
+            ratios.append(rate["head"] / rate["base"])
+            print(f"round {number}: base {rate['base']:,.0f}  head {rate['head']:,.0f} steps/s"
+                  f"  head/base {ratios[-1]:.3f}", flush=True)
+    faster = sum(r > 1 for r in ratios)
+    print(f"head/base over {len(ratios)} rounds (W={args.workflows} x {args.steps} steps): "
+          f"median {statistics.median(ratios):.3f}, head faster in {faster} of {len(ratios)}")
+
+
+if __name__ == "__main__":
+    main()
