@@ -25,7 +25,7 @@ import json
 import logging
 import os
 import traceback
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -217,16 +217,20 @@ class ActivationRunner:
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5,
         on_commit: Callable[[], None] | None = None,
         local: Callable[[], LocalStarts | None] | None = None,
+        release: Callable[[], Awaitable[Connect]] | None = None,
     ) -> bool:
         """One activation; False when the claim went stale (nothing written).
         ``on_commit`` is called just before the commit is sent: from then on the row may
         leave 'running' under this claim at any moment (the worker's heartbeat must not
         take that for a lost lease). ``local`` says, at commit time, which requested
-        tasks the worker runs itself (see :class:`LocalStarts`)."""
+        tasks the worker runs itself (see :class:`LocalStarts`). ``release``, if given,
+        is called once the activation is loaded: it gives ``conn`` back (to its pool) and
+        returns a :data:`Connect` for the rarer needs after that, so that a commit that
+        goes through the group commit holds no connection while it waits."""
         now = self.clock.now()
         loaded = await self._load(conn, claim)
         host = self._host(claim, loaded, now)
-        connect = using(conn)
+        connect = await release() if release is not None else using(conn)
         if claim.lease_losses >= max_lease_losses:
             plan = self._failed(Plan("failed"), workflow_error(
                 claim, failures.WORKER_LOST,

@@ -120,7 +120,8 @@ class _SlotRelease:
 
 class _PoolLease:
     """A pooled connection taken only if asked for (``await lease()``) and given back on
-    exit: a resumed activation usually needs none (its commit goes through the group)."""
+    exit, or sooner (:meth:`release`): a resumed activation usually needs none (its
+    commit goes through the group), a claimed one only for its load."""
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
@@ -130,6 +131,13 @@ class _PoolLease:
         if self._conn is None:
             self._conn = await self._pool.getconn()
         return self._conn
+
+    async def release(self) -> _PoolLease:
+        """Give the connection back now; a later ``await lease()`` takes one again."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            await self._pool.putconn(conn)
+        return self
 
     async def __aenter__(self) -> _PoolLease:
         return self
@@ -392,10 +400,11 @@ class Worker:
             assert self._pool is not None
             for tries_left in (1, 0):
                 try:
-                    async with self._pool.connection() as conn:
+                    async with _PoolLease(self._pool) as lease:
                         await self._activations.run(
-                            conn, claim, self.options.max_lease_losses,
-                            on_commit=committing, local=self._local_starts)
+                            await lease(), claim, self.options.max_lease_losses,
+                            on_commit=committing, local=self._local_starts,
+                            release=lease.release)
                     break
                 except psycopg.OperationalError as err:
                     slot.take_back()  # it runs the machine again

@@ -357,6 +357,26 @@ def test_an_activation_gives_its_slot_up_while_it_commits(
         assert run.result(timeout=10) == {"a": 2, "b": 12}
 
 
+def test_an_activation_gives_its_pooled_connection_back_before_its_commit(
+    client: Client, db_url: str, flows_dir: Path
+) -> None:
+    """A claimed activation needs the pool only for its load: while its commit waits in
+    the group commit (here for a lock on the snapshots table held by the test), the
+    worker's pool has every connection back."""
+    versions = WorkflowVersions()
+    versions.add_folder(flows_dir)
+    with running_worker(db_url, versions=versions, concurrency=1) as worker, \
+            psycopg.connect(db_url) as locker:
+        assert worker.registered.wait(10)
+        locker.execute("LOCK TABLE rhythm.snapshots IN EXCLUSIVE MODE")
+        run = client.start("adder", {"x": 1})
+        wait_for(lambda: _a_commit_waits_for_a_lock(db_url), what="the commit to wait")
+        stats = worker._pool.get_stats() if worker._pool is not None else {}
+        assert stats["pool_size"] - stats["pool_available"] == 0, stats
+        locker.rollback()
+        assert run.result(timeout=10) == {"a": 2, "b": 12}
+
+
 def _a_commit_waits_for_a_lock(url: str) -> bool:
     with psycopg.connect(url) as conn:
         row = conn.execute(
