@@ -8,11 +8,13 @@ of a client call into one ``DatabaseError`` line naming what was being done.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import DatabaseError
 from rhythm.store import connect as store_connect
@@ -61,6 +63,17 @@ async def connect_keyed(url: str) -> psycopg.AsyncConnection[Any]:
     conn = await connect_async(url)
     await configure_keyed(conn)
     return conn
+
+
+async def check_if_idle(
+    conn: psycopg.AsyncConnection[Any], idle_since: float, after: float
+) -> None:
+    """Check ``conn`` with a round trip if it sat idle more than ``after`` seconds since
+    ``idle_since`` (``time.monotonic``): a restart of the server breaks idle connections,
+    while a busy one is used again within milliseconds and a round trip each time would
+    be a tax. Raises the driver's error when the connection is broken."""
+    if time.monotonic() - idle_since > after:
+        await AsyncConnectionPool.check_connection(conn)
 
 
 Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]

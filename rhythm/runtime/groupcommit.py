@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
-from rhythm.runtime.database import Connect
+from rhythm.runtime.database import Connect, check_if_idle
 from rhythm.runtime.sql import Q
 
 _LEAD = object()  # a waiter's future resolves to this: lead the next batch yourself
@@ -140,15 +139,14 @@ class GroupCommit:
                 entry.done.set_result(row)
 
     async def _take(self) -> psycopg.AsyncConnection[Any]:
-        """An idle connection for the next batch - checked first if it sat idle longer
-        than ``check_idle`` (a busy worker's batches follow each other within
-        milliseconds: a round trip per batch would be a tax) - or a new one."""
+        """An idle connection for the next batch (checked first if it sat idle longer
+        than ``check_idle``), or a new one."""
         while self._idle:
             conn, since = self._idle.pop()
-            if self.check_idle is None or time.monotonic() - since <= self.check_idle:
+            if self.check_idle is None:
                 return conn
             try:
-                await AsyncConnectionPool.check_connection(conn)
+                await check_if_idle(conn, since, self.check_idle)
                 return conn
             except psycopg.Error:
                 await conn.close()

@@ -51,7 +51,13 @@ from rhythm.errors import RhythmError
 from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
-from rhythm.runtime.database import configure_keyed, connect_async, connect_keyed, resolve_url
+from rhythm.runtime.database import (
+    check_if_idle,
+    configure_keyed,
+    connect_async,
+    connect_keyed,
+    resolve_url,
+)
 from rhythm.runtime.groupcommit import GroupCommit
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
@@ -143,8 +149,7 @@ class _PoolLease:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._conn is not None:  # the pool resets or discards it as it finds it
-            await self._pool.putconn(self._conn)
+        await self.release()  # the pool resets or discards it as it finds it
 
 
 def _key(claim: Claim) -> tuple[str, int]:
@@ -273,11 +278,8 @@ class Worker:
         self._idle_since[conn] = time.monotonic()
 
     async def _idle_check(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Check a pooled connection on checkout only if it sat idle for a while (a
-        restart of the server breaks idle connections); a busy pool's connections are
-        used within milliseconds, and a round trip per activation would be a tax."""
-        if time.monotonic() - self._idle_since.get(conn, 0.0) > POOL_CHECK_IDLE:
-            await AsyncConnectionPool.check_connection(conn)
+        """Check a pooled connection on checkout only if it sat idle for a while."""
+        await check_if_idle(conn, self._idle_since.get(conn, 0.0), POOL_CHECK_IDLE)
 
     async def _register(self) -> None:
         assert self._claim_conn is not None
