@@ -430,9 +430,9 @@ ORDER BY promise_id;
 -- cancellation or adds a signal wait (the other resumed commits are one
 -- commit_activations, which has the same guard - keep the two in step): if nothing else
 -- happened to the workflow since the commit that started its task and the task is still
--- ours - the workflow is still
--- suspended under that claim token with no run_at (every settlement, cancellation or
--- timer that wakes a suspended workflow sets run_at) and has no buffered signal -
+-- ours - the workflow is still suspended under that claim token with no run_at (every
+-- settlement, cancellation or timer that wakes a suspended workflow sets run_at) and has
+-- no buffered signal -
 -- record the task's final outcome and claim the workflow under the next token. The
 -- activation's usual statements follow in the same transaction under that token; they
 -- settle the task's promise (write_promises). No row back = nothing written.
