@@ -87,6 +87,11 @@ class Scenario:
         """The claim of the task ``state`` waits on (its commit claimed it for w1)."""
         return next(c for claims, _ in self.handed for c in claims if c.id == state.task_id)
 
+    def outcome(self, state: Resumable, status: str, **fields: Any) -> Outcome:
+        """An outcome of that task under its current claim."""
+        task = self.task(state)
+        return Outcome(task.id, task.token, status, **fields)
+
     async def resume(
         self, conn: psycopg.AsyncConnection[Any], state: Resumable, outcome: Outcome
     ) -> bool:
@@ -127,14 +132,12 @@ def test_each_outcome_commits_the_next_activation_with_it(db_url: str, tmp_path:
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> list[dict[str, Any]]:
         first = await s.first_activation(conn)
         assert s.task(first).inputs == {"a": 1, "b": 2}
-        assert await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
-                                                   "completed", result="3"))
+        assert await s.resume(conn, first, s.outcome(first, "completed", result="3"))
         middle = _workflow(s.url)
         second = s.last_resumable()
         assert s.task(second).inputs == {"a": 3, "b": 10}
         assert second.claim.token == first.claim.token  # never claimed: one statement
-        assert await s.resume(conn, second, Outcome(s.task(second).id, s.task(second).token,
-                                                    "completed", result="13"))
+        assert await s.resume(conn, second, s.outcome(second, "completed", result="13"))
         return [middle, _workflow(s.url)]
 
     middle, end = _run(db_url, tmp_path, body)
@@ -158,8 +161,7 @@ def test_a_failed_task_fails_the_workflow_in_the_same_transaction(
 
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
         first = await s.first_activation(conn)
-        assert await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
-                                                   "failed", error=error))
+        assert await s.resume(conn, first, s.outcome(first, "failed", error=error))
         return _workflow(s.url)
 
     end = _run(db_url, tmp_path, body)
@@ -193,8 +195,7 @@ def _resume_after(
         first = await s.first_activation(conn)
         meanwhile(s.url, first.claim.id)
         before = _workflow(s.url)
-        done = await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
-                                                   "completed", result="3"))
+        done = await s.resume(conn, first, s.outcome(first, "completed", result="3"))
         return done, before, _workflow(s.url), len(s.handed)
 
     result: tuple[bool, dict[str, Any], dict[str, Any], int] = _run(url, folder, body, flow)
@@ -222,8 +223,7 @@ def test_a_buffered_signal_is_taken_by_the_wait_the_resumed_activation_adds(
         with Client(s.url) as client:
             client.signal(first.claim.id, "go", {"x": 5})
             client.signal(first.claim.id, "nobody-waits", {"x": 1})
-        done = await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
-                                                   "completed", result="3"))
+        done = await s.resume(conn, first, s.outcome(first, "completed", result="3"))
         middle = _workflow(s.url)
         assert await s.runner.run(conn, await s.claim(conn))
         return done, middle, _workflow(s.url)
@@ -273,8 +273,7 @@ def test_an_ending_resumed_activation_abandons_the_timer_left_open(
     pipelined path, so such a workflow is never resumed this way.)"""
     async def body(s: Scenario, conn: psycopg.AsyncConnection[Any]) -> dict[str, Any]:
         first = await s.first_activation(conn)
-        assert await s.resume(conn, first, Outcome(s.task(first).id, s.task(first).token,
-                                                   "completed", result="3"))
+        assert await s.resume(conn, first, s.outcome(first, "completed", result="3"))
         return _workflow(s.url)
 
     end = _run(db_url, tmp_path, body, OPEN_TIMER)
