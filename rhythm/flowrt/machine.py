@@ -50,7 +50,7 @@ SUSPEND = -2
 SNAPSHOT_FORMAT = 1
 
 Vars = dict[str, Any]
-StateMethod = Callable[[Vars], int]
+StateFunction = Callable[[Any, Vars], int]  # an unbound state method: (machine, vars)
 # A route of finally blocks still to run: [[finally label, completion slot], ...].
 Route = list[list[Any]]
 
@@ -64,6 +64,15 @@ class FlowMachine(Machine):
     STATES: ClassVar[tuple[str, ...]] = ()  # label -> state method name
     HANDLERS: ClassVar[dict[int, tuple[int, str | None]]] = {}  # label -> (target, slot)
     LIVE: ClassVar[dict[int, tuple[str, ...]]] = {}  # resume label -> keys kept in snapshots
+    # label -> state function, looked up once per class. Kept unbound on purpose: a list of
+    # bound methods on the instance would be a reference cycle (instance -> list -> method
+    # -> instance), so every ended activation would wait for the cyclic garbage collector
+    # instead of being freed at once (thousands of collections in a worker's drain).
+    _STATE_FUNCTIONS: ClassVar[tuple[StateFunction, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._STATE_FUNCTIONS = tuple(getattr(cls, name) for name in cls.STATES)
 
     def __init__(self, host: Host, label: int, variables: Vars, waiting: Promise | None) -> None:
         self.host = host
@@ -75,7 +84,6 @@ class FlowMachine(Machine):
         self.result: JsonValue = None
         self.ops = 0
         self.max_ops = host.limits.max_ops
-        self._states: list[StateMethod] = [getattr(self, name) for name in self.STATES]
 
     # ------------------------------------------------------------------ protocol
 
@@ -104,7 +112,7 @@ class FlowMachine(Machine):
 
     def run(self) -> Step:
         self.ops = 0
-        states = self._states
+        states = self._STATE_FUNCTIONS
         variables = self.vars
         label = self.label
         try:
@@ -112,7 +120,7 @@ class FlowMachine(Machine):
                 try:
                     while label >= 0:
                         self.label = label
-                        label = states[label](variables)
+                        label = states[label](self, variables)
                     break
                 except FlowThrow as thrown:
                     label = self._route_throw(thrown)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import weakref
 
 import pytest
 
@@ -83,3 +85,18 @@ def test_uncaught_throw_fails_with_the_thrown_value() -> None:
     cls = compile_flow("throw {name: 'X', message: 'y', n: [1]}", "t.flow")
     step = cls.start(FakeHost()).run()
     assert step == Failed({"name": "X", "message": "y", "n": [1]}, 1)
+
+
+def test_a_machine_is_freed_without_the_cycle_collector() -> None:
+    # A worker makes one machine per activation; one held in a reference cycle would only
+    # go when the cyclic collector runs (the worker's drain then spent its time there).
+    cls = compile_flow("for (let i = 0; i < 2; i++) await Task.run('x')\nreturn 1", "free.flow")
+    gc.disable()
+    try:
+        machine = cls.start(FakeHost())
+        assert isinstance(machine.run(), Suspended)
+        gone = weakref.ref(machine)
+        del machine
+        assert gone() is None
+    finally:
+        gc.enable()
