@@ -84,6 +84,16 @@ class GroupCommit:
         self.batches = 0  # statements sent
         self.commits = 0  # activations in them
 
+    async def prepare(self) -> None:
+        """Open the first connection and prepare the statement on it, with an empty batch
+        (it writes nothing): the first batch of a starting worker then pays for neither a
+        connection nor a plan (~15 ms here, while every activation of the start waits)."""
+        conn = await self._take()
+        try:
+            await commit_many(conn, [])
+        finally:
+            await self._put_back(conn)
+
     async def close(self) -> None:
         """Close the group's connections (call once no batch is in flight)."""
         idle, self._idle = self._idle, []

@@ -241,15 +241,15 @@ class Worker:
         await self.run()
 
     async def run(self) -> None:
-        await self._claimer.open()
-        self._flush_conn = await connect_keyed(self.url)
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
             kwargs={"autocommit": True}, open=False, configure=configure_keyed,
             check=self._idle_check, reset=self._returned,
         )
-        await self._pool.open()
-        await self._register()
+        # Side by side, not one after the other: each connection costs a few ms, and
+        # the first claims wait for all of them.
+        await asyncio.gather(self._open_and_register(), self._open_flusher(),
+                             self._pool.open(), self.group.prepare())
         self.registered.set()
         helpers = [
             asyncio.create_task(self._listen(), name="rhythm-listen"),
@@ -273,6 +273,13 @@ class Worker:
                 await self._flush_conn.close()
             self._threads.shutdown()
             log.info("worker %s stopped", self.id)
+
+    async def _open_and_register(self) -> None:
+        await self._claimer.open()
+        await self._register()
+
+    async def _open_flusher(self) -> None:
+        self._flush_conn = await connect_keyed(self.url)
 
     async def _returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._idle_since[conn] = time.monotonic()

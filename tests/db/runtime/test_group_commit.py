@@ -253,3 +253,24 @@ def test_after_a_server_restart_the_next_batch_goes_on_a_fresh_connection(
         return rows, len(opened)
 
     assert asyncio.run(main()) == ([None, None, None], 2)
+
+
+def test_prepare_opens_the_connection_and_plans_the_statement_before_the_first_batch(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A starting worker prepares its group (an empty batch: it writes nothing), so that
+    its first commits find the connection open and the statement prepared."""
+    async def body(b: Batch) -> tuple[int, int, list[Resumable]]:
+        await b.group.prepare()
+        cur = await b.opened[0].execute(
+            # (commit_activations, its comments stripped; not this query, also prepared)
+            "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE 'WITH claimed%%'")
+        row = await cur.fetchone()
+        assert row is not None
+        states = await b.suspend(2)  # (it checks: the two commits went on that connection)
+        return row[0], b.group.batches, states
+
+    prepared, batches, states = _run(db_url, tmp_path, body)
+    assert prepared == 1
+    assert batches == 2  # the empty one is not a batch
+    assert [_progress(db_url, s)["status"] for s in states] == ["suspended"] * 2
