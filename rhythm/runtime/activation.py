@@ -48,7 +48,7 @@ from rhythm.flowrt.protocol import (
 )
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
-from rhythm.runtime.database import Connect, using
+from rhythm.runtime.database import Connect
 from rhythm.runtime.groupcommit import GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.payloads import encode
@@ -214,23 +214,27 @@ class ActivationRunner:
         self.on_timer = on_timer  # told the due time of every timer an activation commits
 
     async def run(
-        self, conn: psycopg.AsyncConnection[Any], claim: Claim, max_lease_losses: int = 5,
+        self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
         on_commit: Callable[[], None] | None = None,
         local: Callable[[], LocalStarts | None] | None = None,
         release: Callable[[], Awaitable[Connect]] | None = None,
     ) -> bool:
         """One activation; False when the claim went stale (nothing written).
-        ``on_commit`` is called just before the commit is sent: from then on the row may
-        leave 'running' under this claim at any moment (the worker's heartbeat must not
-        take that for a lost lease). ``local`` says, at commit time, which requested
-        tasks the worker runs itself (see :class:`LocalStarts`). ``release``, if given,
-        is called once the activation is loaded: it gives ``conn`` back (to its pool) and
-        returns a :data:`Connect` for the rarer needs after that, so that a commit that
-        goes through the group commit holds no connection while it waits."""
+        ``connect`` gives the connection to load on (a fresh claim, with nothing saved,
+        asks for none). ``on_commit`` is called just before the commit is sent: from then
+        on the row may leave 'running' under this claim at any moment (the worker's
+        heartbeat must not take that for a lost lease). ``local`` says, at commit time,
+        which requested tasks the worker runs itself (see :class:`LocalStarts`).
+        ``release``, if given, is called once the activation is loaded: it gives the
+        connection back (to its pool) and returns a :data:`Connect` for the rarer needs
+        after that, so that a commit that goes through the group commit holds no
+        connection while it waits."""
         now = self.clock.now()
-        loaded = await self._load(conn, claim)
+        loaded = _nothing_saved(claim) if claim.fresh else await self._load(await connect(),
+                                                                             claim)
         host = self._host(claim, loaded, now)
-        connect = await release() if release is not None else using(conn)
+        if release is not None:
+            connect = await release()
         if claim.lease_losses >= max_lease_losses:
             plan = self._failed(Plan("failed"), workflow_error(
                 claim, failures.WORKER_LOST,
@@ -705,6 +709,11 @@ def record_from_row(row: dict[str, Any]) -> PromiseRecord:
         state="fulfilled" if state == "resolved" else "pending" if state == "abandoned" else state,
         value=value, settled_at=row["settled_ms"], abandoned=state == "abandoned",
     )
+
+
+def _nothing_saved(claim: Claim) -> Loaded:
+    """What a load would find for a claim that the claim statement found ``fresh``."""
+    return Loaded(None, None, claim.started_at, False, PromiseTable([], next_id=1), {}, [])
 
 
 def states_before(records: Iterable[PromiseRecord]) -> dict[int, tuple[str, bool]]:

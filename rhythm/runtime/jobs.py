@@ -54,6 +54,8 @@ class Claim:
     parent_id: str | None
     version: str | None = None  # workflows: the pinned version
     wake_seq: int = 0  # workflows: settlements seen when claimed
+    started_at: datetime | None = None  # workflows: when the first claim took it
+    fresh: bool = False  # workflows: nothing saved yet (the claim checked): no load needed
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claim:
@@ -63,7 +65,8 @@ class Claim:
             lease_losses=row["lease_losses"], options=row["options"] or {},
             token=row["claim_token"], cancel_requested=row["cancel_requested"],
             parent_id=row["parent_id"], version=row.get("version"),
-            wake_seq=row.get("wake_seq") or 0,
+            wake_seq=row.get("wake_seq") or 0, started_at=row.get("started_at"),
+            fresh=bool(row.get("fresh")),
         )
 
 

@@ -127,7 +127,8 @@ class _SlotRelease:
 class _PoolLease:
     """A pooled connection taken only if asked for (``await lease()``) and given back on
     exit, or sooner (:meth:`release`): a resumed activation usually needs none (its
-    commit goes through the group), a claimed one only for its load."""
+    commit goes through the group), a claimed one only for its load (none when the
+    claim found nothing saved to load)."""
 
     def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
@@ -411,7 +412,7 @@ class Worker:
                 try:
                     async with _PoolLease(self._pool) as lease:
                         await self._activations.run(
-                            await lease(), claim, self.options.max_lease_losses,
+                            lease, claim, self.options.max_lease_losses,
                             on_commit=committing, local=self._local_starts,
                             release=lease.release)
                     break

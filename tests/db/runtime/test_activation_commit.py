@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 from rhythm.runtime.activation import ActivationRunner, LocalStarts
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
-from rhythm.runtime.database import connect_keyed
+from rhythm.runtime.database import connect_keyed, using
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY
@@ -69,9 +69,9 @@ def test_a_stale_claim_commits_nothing_and_the_fresh_one_commits_once(
                                "run_at = now() WHERE id = %s", (wf,))
             fresh = await _claim(conn)
             assert fresh.token == stale.token + 1
-            first = await runner.run(conn, stale)
+            first = await runner.run(using(conn), stale)
             assert _counts(db_url, wf) == (0, 0, 0)
-            second = await runner.run(conn, fresh)
+            second = await runner.run(using(conn), fresh)
             return first, second
         finally:
             await conn.close()
@@ -99,7 +99,7 @@ def _run_first_activation(db_url: str, tmp_path: Path, take: list[str]) -> tuple
             with Client(db_url) as client:
                 wf = client.start("one_step").id
             clock = SystemClock()
-            assert await ActivationRunner(versions, clock).run(conn, await _claim(conn))
+            assert await ActivationRunner(versions, clock).run(using(conn), await _claim(conn))
             now = datetime.now(UTC)
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(Q["claim"], {
@@ -159,7 +159,7 @@ def _first_activation_with_local_starts(
             claim = await _claim(conn)
             lease = datetime.now(UTC) + timedelta(seconds=30)
             assert await ActivationRunner(versions, SystemClock()).run(
-                conn, claim,
+                using(conn), claim,
                 local=lambda: LocalStarts("w1", ["default"], tasks, lease,
                                           lambda claims, _: started.extend(claims)))
             return wf, claim
@@ -253,7 +253,7 @@ def test_local_starts_take_at_most_their_limit(db_url: str, tmp_path: Path) -> N
                 wf = client.start("fan_out").id
             lease = datetime.now(UTC) + timedelta(seconds=30)
             assert await ActivationRunner(versions, SystemClock()).run(
-                conn, await _claim(conn),
+                using(conn), await _claim(conn),
                 local=lambda: LocalStarts("w1", ["default"], ["add"], lease,
                                           lambda claims, _: started.extend(claims),
                                           limit=2))
@@ -287,7 +287,7 @@ def test_a_batch_of_outcomes_returns_the_claimed_parents_once(
                 workflows = [client.start("one_step").id for _ in range(3)]
             runner = ActivationRunner(versions, SystemClock())
             for _ in workflows:
-                assert await runner.run(conn, await _claim(conn))
+                assert await runner.run(using(conn), await _claim(conn))
             now = datetime.now(UTC)
             lease = now + timedelta(seconds=30)
             async with conn.cursor(row_factory=dict_row) as cur:

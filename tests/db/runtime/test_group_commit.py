@@ -22,7 +22,7 @@ from test_resume_with_result import LEASE, TWO_STEPS, Scenario
 from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
-from rhythm.runtime.database import connect_keyed
+from rhythm.runtime.database import connect_keyed, using
 from rhythm.runtime.groupcommit import GroupCommit
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.versions import WorkflowVersions
@@ -62,7 +62,7 @@ class Batch:
                 for _ in range(count):
                     client.start("two_steps")
             for _ in range(count):
-                assert await self.runner.run(conn, await Scenario.claim(conn),
+                assert await self.runner.run(using(conn), await Scenario.claim(conn),
                                              local=self.local)
         assert self.group.batches == count  # one at a time: each went alone
         assert len(self.opened) == 1  # ... all on the group's one connection

@@ -66,7 +66,7 @@ class Scenario:
         await self.versions.register(conn, datetime.now(UTC))
         with Client(self.url) as client:
             client.start("two_steps")
-        assert await self.runner.run(conn, await self.claim(conn), local=self.local)
+        assert await self.runner.run(using(conn), await self.claim(conn), local=self.local)
         return self.last_resumable()
 
     @staticmethod
@@ -225,7 +225,7 @@ def test_a_buffered_signal_is_taken_by_the_wait_the_resumed_activation_adds(
             client.signal(first.claim.id, "nobody-waits", {"x": 1})
         done = await s.resume(conn, first, s.outcome(first, "completed", result="3"))
         middle = _workflow(s.url)
-        assert await s.runner.run(conn, await s.claim(conn))
+        assert await s.runner.run(using(conn), await s.claim(conn))
         return done, middle, _workflow(s.url)
 
     done, middle, end = _run(db_url, tmp_path, body, SIGNAL_NEXT)
@@ -296,7 +296,7 @@ def test_a_task_queued_for_want_of_room_still_resumes_its_workflow(
         with Client(s.url) as client:
             client.start("two_steps")
         s.room = 0
-        assert await s.runner.run(conn, await s.claim(conn), local=s.local)
+        assert await s.runner.run(using(conn), await s.claim(conn), local=s.local)
         claims, state = s.handed[-1]
         queued = _workflow(s.url)["tasks"]
         now = datetime.now(UTC)
@@ -329,7 +329,7 @@ def test_no_state_is_kept_for_a_task_the_worker_does_not_have(
         await s.versions.register(conn, datetime.now(UTC))
         with Client(s.url) as client:
             client.start("two_steps")
-        assert await s.runner.run(conn, await s.claim(conn), local=s.local)
+        assert await s.runner.run(using(conn), await s.claim(conn), local=s.local)
         return s.handed
 
     assert _run(db_url, tmp_path, body, flow) == []
