@@ -14,7 +14,9 @@ Modes:
 * ``--serve``: print ``ready`` once registered and run until SIGTERM.
 
 The worker is the runtime's own :class:`~rhythm.runtime.worker.Worker` with stock
-options; the tasks and flows are those of :mod:`rhythm.bench.noop`.
+options, and its process freezes its start-up heap as ``rhythm worker``'s does
+(:func:`~rhythm.runtime.worker.freeze_startup_heap`); the tasks and flows are those of
+:mod:`rhythm.bench.noop`.
 """
 
 from __future__ import annotations
@@ -83,6 +85,9 @@ def main(argv: list[str] | None = None) -> None:
     mode.add_argument("--serve", action="store_true")
     args = parser.parse_args(argv)
     worker = _worker(args.url, args.concurrency, args.flows)
+    from rhythm.runtime.worker import freeze_startup_heap
+
+    freeze_startup_heap()  # as `rhythm worker` does, once its start-up is done
     if args.serve:
         asyncio.run(_serve(worker))
         return

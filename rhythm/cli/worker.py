@@ -51,7 +51,7 @@ def worker_command(
     _import_task_modules(modules)
     from rhythm.runtime.tasks import REGISTRY
     from rhythm.runtime.versions import WorkflowVersions
-    from rhythm.runtime.worker import Worker
+    from rhythm.runtime.worker import Worker, freeze_startup_heap
     from rhythm.store import database_url
 
     versions = WorkflowVersions()
@@ -65,6 +65,7 @@ def worker_command(
         concurrency=concurrency,
         lease_seconds=lease_seconds, poll_interval=poll_interval, shutdown_grace=shutdown_grace,
     )
+    freeze_startup_heap()
     worker.run_forever()
     _exit_despite_stuck_threads()
 

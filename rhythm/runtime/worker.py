@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import json
 import logging
 import os
@@ -151,6 +152,23 @@ class _PoolLease:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.release()  # the pool resets or discards it as it finds it
+
+
+def freeze_startup_heap() -> None:
+    """Leave the objects of start-up out of the cyclic garbage collector's work.
+
+    What is alive once a worker process has imported its task modules and compiled its
+    workflows (modules, classes, machines, the build toolchain's caches) lives as long
+    as the process, yet every full collection scans every tracked object: here ~25-30 ms
+    for ~57,000 objects, in the middle of a drain, and proportionally more in a large
+    application. ``gc.freeze()`` moves them to the permanent generation, so that later
+    collections scan only what was created since (the recipe of the ``gc`` docs, for
+    forking servers). Garbage cycles that start-up already left stay (a fixed amount,
+    once). It is process-wide, so it belongs to the worker's own process: ``rhythm
+    worker`` calls it (and the benchmarks' drain, which stands for it); an application
+    that runs a Worker inside its own process may call it too.
+    """
+    gc.freeze()
 
 
 def _key(claim: Claim) -> tuple[str, int]:
