@@ -266,9 +266,12 @@ class Worker:
             check=self._idle_check, reset=self._returned,
         )
         # Side by side, not one after the other: each connection costs a few ms, and
-        # the first claims wait for all of them.
-        await asyncio.gather(self._open_and_register(), self._open_flusher(),
-                             self._pool.open(), self.group.prepare())
+        # the first claims wait for all of them. The group commit serves workflow
+        # activations only: a worker without workflows of its own opens it if ever needed.
+        starting = [self._open_and_register(), self._open_flusher(), self._pool.open()]
+        if self.versions.local:
+            starting.append(self.group.prepare())
+        await asyncio.gather(*starting)
         self.registered.set()
         helpers = [
             asyncio.create_task(self._listen(), name="rhythm-listen"),

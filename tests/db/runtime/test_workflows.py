@@ -93,6 +93,17 @@ def wf_worker(db_url: str, flows_dir: Path) -> Iterator[Worker]:
         yield w
 
 
+def test_only_a_worker_with_workflows_opens_its_group_commit_at_start(
+    db_url: str, wf_worker: Worker
+) -> None:
+    """The group commit's connection is opened (and its statement prepared) while a
+    worker with workflows of its own starts; a worker of tasks only never needs it."""
+    assert len(wf_worker.group._idle) == 1
+    with running_worker(db_url) as tasks_only:
+        assert tasks_only.registered.wait(10)
+        assert tasks_only.group._idle == []
+
+
 def test_tasks_in_sequence(client: Client, wf_worker: Worker) -> None:
     run = client.start("adder", {"x": 4})
     assert run.result(timeout=10) == {"a": 5, "b": 15}
