@@ -230,8 +230,10 @@ class ActivationRunner:
         after that, so that a commit that goes through the group commit holds no
         connection while it waits."""
         now = self.clock.now()
-        loaded = _nothing_saved(claim) if claim.fresh else await self._load(await connect(),
-                                                                             claim)
+        if claim.fresh:
+            loaded = _nothing_saved(claim)
+        else:
+            loaded = await self._load(await connect(), claim)
         host = self._host(claim, loaded, now)
         if release is not None:
             connect = await release()
