@@ -1,14 +1,16 @@
-"""Two revisions of Rhythm, workflow-step throughput measured in pairs: which is faster.
+"""Two revisions of Rhythm, drain throughput measured in pairs: which is faster.
 
     .venv/bin/python benchmarks/paired_drains.py --base REV [--head REV] [--rounds 20]
-                                                 [--workflows 400] [--steps 10]
+                                                 [--bench workflows|tasks]
+                                                 [--workflows 400] [--steps 10] [--tasks 2000]
                                                  [--database-url URL]
 
 On a shared machine one drain's rate moves by as much as ±25% from the next one's, so
 two series measured one after the other cannot tell a 10% change. Here every round runs
-one workflow drain of each revision back to back (``rhythm bench workflows --runs 1``: a
-fresh database, one worker process), alternating which goes first, and the verdict is
-the median of the rounds' ratios head/base and in how many rounds head was faster.
+one drain of each revision back to back (``rhythm bench workflows --runs 1``, or
+``rhythm bench tasks --runs 1`` with ``--bench tasks``: a fresh database, one worker
+process), alternating which goes first, and the verdict is the median of the rounds'
+ratios head/base and in how many rounds head was faster.
 
 Each revision runs from a ``git worktree`` of it (the working tree itself when --head
 is left out) with this virtual environment's interpreter; the worktrees are removed at
@@ -32,7 +34,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PEERS = REPO.parent / "shared" / "bench" / "peers"
 CLUSTER_DIR = "/tmp/pgpaired"
-FIGURE = "workflow steps"  # the name the drain's figure starts with
+# the drain each bench runs, and the name its figure starts with
+BENCHES = {"workflows": "workflow steps", "tasks": "no-op sync tasks drained"}
 
 
 @contextmanager
@@ -80,18 +83,22 @@ def check_imports_from(tree: Path) -> None:
         raise SystemExit(f"paired_drains: {tree} imports rhythm from {out.stdout.strip()}")
 
 
-def drain(tree: Path, url: str, workflows: int, steps: int) -> float:
-    """Steps/s of one ``rhythm bench workflows`` drain run from ``tree``."""
+def drain(tree: Path, url: str, args: argparse.Namespace) -> float:
+    """The figure of one ``rhythm bench workflows`` (steps/s) or ``rhythm bench tasks``
+    (tasks/s) drain run from ``tree``."""
+    if args.bench == "tasks":
+        sizes = ["-n", str(args.tasks)]
+    else:
+        sizes = ["-w", str(args.workflows), "--steps", str(args.steps)]
     done = subprocess.run(
-        [sys.executable, "-m", "rhythm", "bench", "workflows", "-w", str(workflows),
-         "--steps", str(steps), "--runs", "1", "--json", "--no-progress",
-         "--database-url", url],
+        [sys.executable, "-m", "rhythm", "bench", args.bench, *sizes, "--runs", "1",
+         "--json", "--no-progress", "--database-url", url],
         cwd=tree, env=_env(), capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"paired_drains: the drain in {tree} failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout[done.stdout.index("{"):])
     return float(next(f["value"] for f in report["figures"]
-                      if f["name"].startswith(FIGURE)))
+                      if f["name"].startswith(BENCHES[args.bench])))
 
 
 def main() -> None:
@@ -99,10 +106,16 @@ def main() -> None:
     parser.add_argument("--base", required=True, help="the revision to compare against")
     parser.add_argument("--head", help="the revision to judge (default: the working tree)")
     parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--bench", choices=sorted(BENCHES), default="workflows")
     parser.add_argument("--workflows", type=int, default=400)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--database-url", help="a server to use (default: a throwaway one)")
     args = parser.parse_args()
+    if args.bench == "tasks":
+        unit, size = "tasks/s", f"N={args.tasks} no-op tasks"
+    else:
+        unit, size = "steps/s", f"W={args.workflows} x {args.steps} steps"
     with ExitStack() as stack:
         trees = {"base": stack.enter_context(checkout(args.base)),
                  "head": stack.enter_context(checkout(args.head))}
@@ -112,12 +125,12 @@ def main() -> None:
         ratios = []
         for number in range(1, args.rounds + 1):
             order = ["base", "head"] if number % 2 else ["head", "base"]
-            rate = {name: drain(trees[name], url, args.workflows, args.steps) for name in order}
+            rate = {name: drain(trees[name], url, args) for name in order}
             ratios.append(rate["head"] / rate["base"])
-            print(f"round {number}: base {rate['base']:,.0f}  head {rate['head']:,.0f} steps/s"
+            print(f"round {number}: base {rate['base']:,.0f}  head {rate['head']:,.0f} {unit}"
                   f"  head/base {ratios[-1]:.3f}", flush=True)
     faster = sum(r > 1 for r in ratios)
-    print(f"head/base over {len(ratios)} rounds (W={args.workflows} x {args.steps} steps): "
+    print(f"head/base over {len(ratios)} rounds ({size}): "
           f"median {statistics.median(ratios):.3f}, head faster in {faster} of {len(ratios)}")
 
 
