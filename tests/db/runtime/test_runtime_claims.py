@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from conftest import running_worker, wait_for
@@ -89,7 +90,7 @@ def test_claims_are_batched_beyond_the_free_slots(db_url: str, client: Client) -
                             "WHERE status <> 'completed'").fetchone() == (0,)
 
 
-def test_a_timer_fires_on_time_without_firing_every_round(db_url: str, tmp_path) -> None:
+def test_a_timer_fires_on_time_without_firing_every_round(db_url: str, tmp_path: Path) -> None:
     flow = tmp_path / "sleeper.flow"
     flow.write_text('await Timer.delay(1)\nreturn "woke"\n')
     from rhythm.runtime.versions import WorkflowVersions
@@ -102,3 +103,4 @@ def test_a_timer_fires_on_time_without_firing_every_round(db_url: str, tmp_path)
         run = client.start("sleeper", {})
         assert run.result(timeout=10) == "woke"
         assert 0.9 <= time.monotonic() - started < 2.5  # not the 5 s backstop poll
+
