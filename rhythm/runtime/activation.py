@@ -217,7 +217,7 @@ class ActivationRunner:
         self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
         on_commit: Callable[[], None] | None = None,
         local: Callable[[], LocalStarts | None] | None = None,
-        release: Callable[[], Awaitable[Connect]] | None = None,
+        release: Callable[[], Awaitable[None]] | None = None,
     ) -> bool:
         """One activation; False when the claim went stale (nothing written).
         ``connect`` gives the connection to load on (a fresh claim, with nothing saved,
@@ -226,8 +226,8 @@ class ActivationRunner:
         heartbeat must not take that for a lost lease). ``local`` says, at commit time,
         which requested tasks the worker runs itself (see :class:`LocalStarts`).
         ``release``, if given, is called once the activation is loaded: it gives the
-        connection back (to its pool) and returns a :data:`Connect` for the rarer needs
-        after that, so that a commit that goes through the group commit holds no
+        connection back (to its pool; ``connect`` takes one again for the rarer needs
+        after that), so that a commit that goes through the group commit holds no
         connection while it waits."""
         now = self.clock.now()
         if claim.fresh:
@@ -236,7 +236,7 @@ class ActivationRunner:
             loaded = await self._load(await connect(), claim)
         host = self._host(claim, loaded, now)
         if release is not None:
-            connect = await release()
+            await release()
         if claim.lease_losses >= max_lease_losses:
             plan = self._failed(Plan("failed"), workflow_error(
                 claim, failures.WORKER_LOST,

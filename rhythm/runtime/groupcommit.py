@@ -153,10 +153,9 @@ class GroupCommit:
         than ``check_idle``), or a new one."""
         while self._idle:
             conn, since = self._idle.pop()
-            if self.check_idle is None:
-                return conn
             try:
-                await check_if_idle(conn, since, self.check_idle)
+                if self.check_idle is not None:
+                    await check_if_idle(conn, since, self.check_idle)
                 return conn
             except psycopg.Error:
                 await conn.close()

@@ -140,12 +140,11 @@ class _PoolLease:
             self._conn = await self._pool.getconn()
         return self._conn
 
-    async def release(self) -> _PoolLease:
+    async def release(self) -> None:
         """Give the connection back now; a later ``await lease()`` takes one again."""
         if self._conn is not None:
             conn, self._conn = self._conn, None
             await self._pool.putconn(conn)
-        return self
 
     async def __aenter__(self) -> _PoolLease:
         return self
