@@ -81,10 +81,12 @@ FROM (
 WHERE e.id = ready.id
 RETURNING e.id, e.kind, e.name, e.version, e.inputs, e.queue, e.attempt, e.max_retries,
           e.lease_losses, e.options, e.claim_token, e.cancel_requested, e.parent_id,
-          e.parent_promise, e.wake_seq, e.started_at,
+          e.parent_promise, e.wake_seq,
           -- A workflow with nothing saved yet (no snapshot: no activation committed, so no
           -- promises either; no buffered signal) needs no load: its activation starts
-          -- from this row alone, without a round trip or a pooled connection.
+          -- from this row alone, without a round trip or a pooled connection. (Workflows
+          -- only: a task's claim pays for neither column.)
+          CASE WHEN e.kind = 'workflow' THEN e.started_at END AS started_at,
           CASE WHEN e.kind = 'workflow'
                THEN NOT EXISTS (SELECT FROM rhythm.snapshots s WHERE s.execution_id = e.id)
                     AND NOT EXISTS (SELECT FROM rhythm.signals g
