@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg import pq
 
 from rhythm.errors import DatabaseError, InputError, UnknownName
 from rhythm.runtime.client import Client
@@ -106,6 +109,47 @@ def test_enqueue_rolls_back_with_the_callers_transaction(db_url: str, client: Cl
         conn.rollback()
     with pytest.raises(UnknownName):
         client.get(run.id)
+
+
+def test_enqueue_in_an_autocommit_connections_transaction_rolls_back_with_it(
+    db_url: str, client: Client
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn, conn.transaction(force_rollback=True):
+        run = client.queue_task("add", {"a": 1}, connection=conn)
+    with pytest.raises(UnknownName):
+        client.get(run.id)
+
+
+def round_trips(conn: psycopg.Connection, action: Callable[[], object]) -> list[str]:
+    """What ``action`` sent on ``conn``, one entry per round trip (libpq's protocol trace:
+    a Sync ends an extended-protocol statement, a Query is a simple one)."""
+    with tempfile.TemporaryFile("w+") as trace:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
+        try:
+            action()
+        finally:
+            conn.pgconn.untrace()
+        trace.seek(0)
+        messages = [line.split("\t") for line in trace.read().splitlines()]
+    sent = [m for m in messages if m[0] == "F" and len(m) > 2]
+    return [m[3].strip() if m[2] == "Query" else "statement"
+            for m in sent if m[2] in ("Sync", "Query")]
+
+
+def test_an_enqueue_on_an_idle_autocommit_connection_is_one_round_trip(
+    db_url: str, client: Client
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+
+        def enqueue() -> object:
+            return client.queue_task("add", {"a": 1}, id="one", connection=conn)
+
+        assert round_trips(conn, enqueue) == ["statement"]  # the insert commits on its own
+        # The id is now taken: the insert wrote nothing, and the look at the existing
+        # execution (locked, in case it must start again) is a transaction of its own.
+        assert round_trips(conn, enqueue) == ["statement", '"BEGIN"', "statement", '"COMMIT"']
+    assert client.get("one")["run_no"] == 1
 
 
 @pytest.mark.parametrize("inputs, message", [
