@@ -4,7 +4,8 @@ Both clients run the same operations (``rhythm.runtime.operations``); they diffe
 the driver. Pass ``connection=`` (a psycopg connection of yours) to enqueue inside your
 own transaction: the execution then exists exactly when your transaction commits.
 Waiting for a result listens on ``rhythm_done`` (a hint) and re-reads the row, with a
-slow poll as backstop.
+slow poll as backstop. The listening connection is kept for the next wait (opening one
+costs a server process), and listens only while someone waits.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
@@ -58,11 +61,34 @@ class Client:
         self.clock = clock or SystemClock()
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
+        self._listener: psycopg.Connection[Any] | None = None
+        self._listener_lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = connect(self.url)
         return self._conn
+
+    @contextmanager
+    def _listening(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection listening on ``rhythm_done``: the client's own, or a new one
+        for the while another thread is waiting on it."""
+        if not self._listener_lock.acquire(blocking=False):
+            with connect(self.url) as conn:
+                conn.execute(Q["listen_done"])
+                yield conn
+            return
+        try:
+            if self._listener is None or self._listener.closed or self._listener.broken:
+                self._listener = connect(self.url)
+            self._listener.execute(Q["listen_done"])
+            try:
+                yield self._listener
+            finally:
+                if not self._listener.broken:
+                    self._listener.execute(Q["unlisten_done"])
+        finally:
+            self._listener_lock.release()
 
     def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
         with translated(action):
@@ -134,8 +160,7 @@ class Client:
     def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
         """The execution's row once it has ended (TimeoutError after ``timeout`` seconds)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        with translated(f"wait for {execution_id!r}"), connect(self.url) as listener:
-            listener.execute(Q["listen_done"])
+        with translated(f"wait for {execution_id!r}"), self._listening() as listener:
             while True:
                 row = self.get(execution_id)  # read after LISTEN: no completion is missed
                 if row["status"] in ops.TERMINAL:
@@ -151,9 +176,10 @@ class Client:
                         break
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._listener):
+            if conn is not None:
+                conn.close()
+        self._conn = self._listener = None
 
     def __enter__(self) -> Client:
         return self
@@ -187,11 +213,31 @@ class AsyncClient:
         self.clock = clock or SystemClock()
         self._conn: psycopg.AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
+        self._listener: psycopg.AsyncConnection[Any] | None = None
+        self._listener_lock = asyncio.Lock()
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             self._conn = await connect_async(self.url)
         return self._conn
+
+    @asynccontextmanager
+    async def _listening(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """Like :meth:`Client._listening`, for tasks of one event loop."""
+        if self._listener_lock.locked():
+            async with await connect_async(self.url) as conn:
+                await conn.execute(Q["listen_done"])
+                yield conn
+            return
+        async with self._listener_lock:
+            if self._listener is None or self._listener.closed or self._listener.broken:
+                self._listener = await connect_async(self.url)
+            await self._listener.execute(Q["listen_done"])
+            try:
+                yield self._listener
+            finally:
+                if not self._listener.broken:
+                    await self._listener.execute(Q["unlisten_done"])
 
     async def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
         with translated(action):
@@ -262,9 +308,7 @@ class AsyncClient:
     async def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
         with translated(f"wait for {execution_id!r}"):
-            listener = await connect_async(self.url)
-            async with listener:
-                await listener.execute(Q["listen_done"])
+            async with self._listening() as listener:
                 while True:
                     row = await self.get(execution_id)
                     if row["status"] in ops.TERMINAL:
@@ -279,9 +323,10 @@ class AsyncClient:
                             break
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._listener):
+            if conn is not None:
+                await conn.close()
+        self._conn = self._listener = None
 
     async def __aenter__(self) -> AsyncClient:
         return self

@@ -233,6 +233,11 @@ LISTEN rhythm_wake;
 -- name: listen_done
 LISTEN rhythm_done;
 
+-- name: unlisten_done
+-- A client's listener between waits: a session that listens but does not read holds
+-- back the server's notification queue for every session.
+UNLISTEN rhythm_done;
+
 -- name: renew_leases
 -- Heartbeat: extend the leases this worker still holds; rows not returned were lost.
 UPDATE rhythm.executions e

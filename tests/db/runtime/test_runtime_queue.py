@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -13,7 +15,7 @@ import pytest
 from psycopg import pq
 
 from rhythm.errors import DatabaseError, InputError, UnknownName
-from rhythm.runtime.client import Client
+from rhythm.runtime.client import BACKSTOP_POLL, AsyncClient, Client
 from rhythm.runtime.sql import Q
 
 
@@ -150,6 +152,42 @@ def test_an_enqueue_on_an_idle_autocommit_connection_is_one_round_trip(
         # execution (locked, in case it must start again) is a transaction of its own.
         assert round_trips(conn, enqueue) == ["statement", '"BEGIN"', "statement", '"COMMIT"']
     assert client.get("one")["run_no"] == 1
+
+
+def idle_listeners(db_url: str) -> list[int]:
+    """Sessions of this database sitting idle after the clients' UNLISTEN."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND state = 'idle' AND query = %s", [Q["unlisten_done"]]).fetchall()
+    return [row[0] for row in rows]
+
+
+def test_waits_reuse_one_connection_that_listens_only_while_waiting(
+    db_url: str, client: Client
+) -> None:
+    seen = []
+    for i in range(2):
+        run = client.queue_task("add", {"a": i})
+        client.cancel(run.id)
+        assert client.wait(run.id, timeout=10)["status"] == "cancelled"
+        seen.append(idle_listeners(db_url))
+    assert len(seen[0]) == 1 and seen[1] == seen[0]  # one server process, kept
+
+
+def test_concurrent_async_waits_are_each_woken_by_their_execution(db_url: str) -> None:
+    async def main() -> list[str]:
+        async with AsyncClient(db_url) as client:
+            runs = [await client.queue_task("add", {"a": i}) for i in range(3)]
+            waits = asyncio.gather(*(client.wait(run.id, timeout=30) for run in runs))
+            await asyncio.sleep(0.2)  # all three listening: one on the client's listener
+            for run in runs:
+                await client.cancel(run.id)
+            return [row["status"] for row in await waits]
+
+    started = time.monotonic()
+    assert asyncio.run(main()) == ["cancelled"] * 3
+    assert time.monotonic() - started < BACKSTOP_POLL  # woken by NOTIFY, not the poll
 
 
 @pytest.mark.parametrize("inputs, message", [
