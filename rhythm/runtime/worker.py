@@ -117,7 +117,7 @@ class _SlotRelease:
         if not self._given:
             self._given = True
             self._worker._committing += 1
-            self._worker._wake.set()
+            self._worker._fill_slots()
 
     def take_back(self) -> None:
         if self._given:
@@ -376,6 +376,14 @@ class Worker:
         for claim in self._claimer.take(self._free()):
             self._start(claim)
 
+    def _fill_slots(self) -> None:
+        """A slot came free or rows joined the buffer: start buffered rows now, and wake
+        the claim loop (it may claim more). Not left to the claim loop alone: while its
+        claim is under way (milliseconds under load) it starts nothing, and slots would
+        sit empty beside a buffer of claimed rows."""
+        self._start_buffered()
+        self._wake.set()
+
     async def _idle_delay(self) -> float:
         """Seconds until the earliest known due row or timer, capped by the backstop."""
         due = await self._claimer.next_due()
@@ -451,7 +459,7 @@ class Worker:
         finally:
             slot.take_back()
             self._inflight.pop(_key(claim), None)
-            self._wake.set()
+            self._fill_slots()
         if self._stopping.is_set():  # tasks its commit claimed for us as we began stopping
             await self._release_buffered()
 
@@ -476,7 +484,7 @@ class Worker:
         usually takes it later, and then its outcome needs no load either."""
         if claims:
             self._claimer.add(claims)
-            self._wake.set()
+            self._fill_slots()
         if resumable is not None:
             self._resumable[resumable.task_id] = resumable
             if len(self._resumable) > KEPT_WORKFLOWS:
@@ -507,7 +515,7 @@ class Worker:
             if not again:
                 self._resumable.pop(claim.id, None)
             self._inflight.pop(_key(claim), None)
-            self._wake.set()
+            self._fill_slots()
 
     async def _resume(self, claim: Claim, outcome: Outcome, slot: _SlotRelease) -> bool:
         """A task's final outcome resumes the workflow that waits on it, if we kept that
@@ -597,7 +605,7 @@ class Worker:
         if not woken:
             return
         self._claimer.add(woken)
-        self._wake.set()
+        self._fill_slots()
         if self._stopping.is_set():
             await self._claimer.release(conn)
 

@@ -7,6 +7,7 @@ import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from conftest import running_worker, wait_for
@@ -14,6 +15,7 @@ from conftest import running_worker, wait_for
 from rhythm.runtime.claiming import open_claim_connection
 from rhythm.runtime.client import Client
 from rhythm.runtime.sql import Q
+from rhythm.runtime.worker import Worker
 
 
 def _claim_plan(url: str) -> str:
@@ -88,6 +90,54 @@ def test_claims_are_batched_beyond_the_free_slots(db_url: str, client: Client) -
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert conn.execute("SELECT count(*) FROM rhythm.executions "
                             "WHERE status <> 'completed'").fetchone() == (0,)
+
+
+class ClaimsHangAfterTheFirst(Worker):
+    """A worker whose every claim after the first waits until ``claims_go`` is set: a
+    claim under way (a slow one, under load) for as long as the test likes."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.claims_go = asyncio.Event()
+        self.hanging = 0
+        first_done = False
+        refill = self._claimer.refill
+
+        async def hanging_refill(free: int) -> bool:
+            nonlocal first_done
+            if first_done:
+                self.hanging += 1
+                await self.claims_go.wait()
+            first_done = True
+            return await refill(free)
+
+        self._claimer.refill = hanging_refill  # type: ignore[method-assign]
+
+
+def test_a_freed_slot_takes_a_buffered_row_while_a_claim_is_under_way(
+    db_url: str, client: Client
+) -> None:
+    for _ in range(3):
+        client.queue_task("nap", {"seconds": 0.2})
+
+    async def scenario() -> tuple[int, int]:
+        # One slot, all three rows claimed at once; the next claim goes out 50 ms later
+        # (the buffer is below its mark) and hangs while the first nap runs.
+        worker = ClaimsHangAfterTheFirst(db_url, concurrency=1, prefetch=10,
+                                         poll_interval=0.05)
+        running = asyncio.create_task(worker.run())
+        try:
+            async with asyncio.timeout(10):
+                while worker.recorded < 3:
+                    await asyncio.sleep(0.02)
+            return worker.recorded, worker.hanging
+        finally:
+            worker.claims_go.set()
+            worker.stop()
+            await running
+
+    recorded, hanging = asyncio.run(scenario())
+    assert (recorded, hanging) == (3, 1)  # all three ran while the second claim hung
 
 
 def test_a_timer_fires_on_time_without_firing_every_round(db_url: str, tmp_path: Path) -> None:
