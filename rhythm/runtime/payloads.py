@@ -19,15 +19,25 @@ MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB per inputs object, signal payload or result
 _ESCAPED_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 
+# What json.dumps(value, **these options) builds on every call: one encoder, made once
+# (every task result and outcome passes through here).
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+
+
 def encode(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
     """The JSON text of ``value``, or InputError saying why it cannot be stored."""
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+        text = _ENCODER.encode(value)
     except (TypeError, ValueError) as err:
         raise InputError(f"{what} is not JSON: {_reason(err)}") from err
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise InputError(f"{what} contains a NUL character (U+0000), which Postgres cannot store")
-    size = len(text.encode("utf-8"))
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError as err:
+        raise InputError(
+            f"{what} contains a lone surrogate ({text[err.start]!a}), which is not Unicode "
+            "text and cannot be stored") from err
     if size > limit:
         raise InputError(f"{what} is {size} bytes of JSON, over the limit of {limit} bytes")
     return text

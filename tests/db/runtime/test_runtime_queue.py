@@ -194,6 +194,7 @@ def test_concurrent_async_waits_are_each_woken_by_their_execution(db_url: str) -
     ({"x": float("nan")}, "NaN and Infinity"),
     ({"x": {1, 2}}, "not JSON"),
     ({"x": "a\x00b"}, "NUL character"),
+    ({"x": "a\ud800b"}, "lone surrogate"),
     ({"x": "y" * (1 << 20)}, "over the limit"),
     ([1, 2], "must be a JSON object"),
 ])
