@@ -176,39 +176,52 @@ def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
     return list(inspect.signature(fn).parameters.values())
 
 
+@dataclass(frozen=True)
+class _Signature:
+    named: dict[str, bool]  # parameter name -> required
+    required: frozenset[str]
+    accepts_any: bool  # **kwargs
+
+    def fits(self, inputs: dict[str, Any]) -> bool:
+        keys = inputs.keys()
+        return self.required <= keys and (self.accepts_any or keys <= self.named.keys())
+
+
 @functools.lru_cache(maxsize=1024)
-def _signature_of(
-    fn: Callable[..., Any], transactional: bool
-) -> tuple[dict[str, bool], bool]:
-    """(parameter name -> required, accepts **kwargs), computed once per task function:
+def _signature_of(fn: Callable[..., Any], transactional: bool) -> _Signature:
+    """The parameters inputs bind to, computed once per task function:
     ``inspect.signature`` is far too slow to call for every execution."""
     params = _parameters(fn)
     if transactional:
         params = params[1:]  # the connection
-    accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
     named = {
         p.name: p.default is inspect.Parameter.empty
         for p in params
         if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
     }
-    return named, accepts_any
+    return _Signature(
+        named=named, required=frozenset(n for n, required in named.items() if required),
+        accepts_any=any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params),
+    )
 
 
 def bind_arguments(definition: TaskDefinition, inputs: Any) -> dict[str, Any]:
     """Keyword arguments for the task from its inputs object, matched by parameter name."""
     if not isinstance(inputs, dict):
         raise ArgumentMismatch(f"inputs must be a JSON object, got {type(inputs).__name__}")
-    named, accepts_any = _signature_of(definition.fn, definition.transactional)
-    unexpected = sorted(set(inputs) - named.keys()) if not accepts_any else []
-    missing = sorted(n for n, required in named.items() if required and n not in inputs)
+    signature = _signature_of(definition.fn, definition.transactional)
+    if not signature.fits(inputs):
+        raise ArgumentMismatch(_mismatch(definition.name, signature, inputs))
+    return dict(inputs)
+
+
+def _mismatch(name: str, signature: _Signature, inputs: dict[str, Any]) -> str:
+    missing = sorted(signature.required - inputs.keys())
+    unexpected = [] if signature.accepts_any else sorted(inputs.keys() - signature.named.keys())
     problems = []
     if missing:
         problems.append("missing " + ", ".join(repr(n) for n in missing))
     if unexpected:
         problems.append("unexpected " + ", ".join(repr(n) for n in unexpected))
-    if problems:
-        expected = ", ".join(named) or "no inputs"
-        raise ArgumentMismatch(
-            f"inputs do not match task {definition.name!r}({expected}): {'; '.join(problems)}"
-        )
-    return dict(inputs)
+    expected = ", ".join(signature.named) or "no inputs"
+    return f"inputs do not match task {name!r}({expected}): {'; '.join(problems)}"
