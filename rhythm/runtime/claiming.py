@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Sequence
@@ -81,7 +82,9 @@ class Claimer:
         return len(self.buffer) < free + self.prefetch // 2
 
     def take(self, count: int) -> list[Claim]:
-        ids = list(self.buffer)[:max(count, 0)]
+        """The ``count`` oldest buffered rows, out of the buffer (called as each slot
+        frees: it must not copy the whole buffer to take one row)."""
+        ids = list(itertools.islice(self.buffer, max(count, 0)))
         return [self.buffer.pop(i) for i in ids]
 
     def add(self, claims: list[Claim]) -> None:
