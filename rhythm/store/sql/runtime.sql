@@ -80,8 +80,9 @@ FROM (
 ) ready
 WHERE e.id = ready.id
 RETURNING e.id, e.kind, e.name, e.version, e.inputs, e.queue, e.attempt, e.max_retries,
-          e.lease_losses, e.options, e.claim_token, e.cancel_requested, e.parent_id,
-          e.parent_promise, e.wake_seq,
+          -- Usually {}: no JSON to parse per claimed row then (the worker reads NULL as {}).
+          e.lease_losses, NULLIF(e.options, '{}') AS options, e.claim_token,
+          e.cancel_requested, e.parent_id, e.parent_promise, e.wake_seq,
           -- A workflow with nothing saved yet (no snapshot: no activation committed, so no
           -- promises either; no buffered signal) needs no load: its activation starts
           -- from this row alone, without a round trip or a pooled connection. (Workflows
