@@ -175,6 +175,19 @@ def test_waits_reuse_one_connection_that_listens_only_while_waiting(
     assert len(seen[0]) == 1 and seen[1] == seen[0]  # one server process, kept
 
 
+def test_two_threads_wait_on_one_client_at_once(client: Client) -> None:
+    first, second = (client.queue_task("add", {"a": i}) for i in range(2))
+    with ThreadPoolExecutor(2) as pool:  # one on the client's listener, one on its own
+        waiting_first = pool.submit(client.wait, first.id, 30)
+        waiting_second = pool.submit(client.wait, second.id, 30)
+        time.sleep(0.2)
+        client.cancel(second.id)  # the second wait ends while the first goes on
+        assert waiting_second.result(timeout=4)["status"] == "cancelled"
+        assert not waiting_first.done()
+        client.cancel(first.id)
+        assert waiting_first.result(timeout=4)["status"] == "cancelled"
+
+
 def test_concurrent_async_waits_are_each_woken_by_their_execution(db_url: str) -> None:
     async def main() -> list[str]:
         async with AsyncClient(db_url) as client:
