@@ -71,8 +71,8 @@ class Client:
 
     @contextmanager
     def _listening(self) -> Iterator[psycopg.Connection[Any]]:
-        """A connection listening on ``rhythm_done``: the client's own, or a new one
-        for the while another thread is waiting on it."""
+        """A connection listening on ``rhythm_done``: the client's kept one or, while
+        another thread waits on that, a new one for this wait."""
         if not self._listener_lock.acquire(blocking=False):
             with connect(self.url) as conn:
                 conn.execute(Q["listen_done"])
