@@ -109,6 +109,14 @@ def spawn_worker(url: str, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def one_row(url: str, sql: str, params: Any = None) -> tuple[Any, ...]:
+    """The one row ``sql`` returns, read on a connection of its own."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(sql, params).fetchone()
+    assert row is not None, f"no row from {sql!r}"
+    return tuple(row)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
+from conftest import one_row
 from psycopg.rows import dict_row
 
 from rhythm.runtime.activation import ActivationRunner, LocalStarts
@@ -38,15 +40,12 @@ async def _claim(conn: psycopg.AsyncConnection[object]) -> Claim:
     return Claim.from_row(row)
 
 
-def _counts(url: str, wf: str) -> tuple[int, int, int]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT (SELECT count(*) FROM rhythm.executions WHERE parent_id = %(id)s),"
-            " (SELECT count(*) FROM rhythm.promises WHERE execution_id = %(id)s),"
-            " (SELECT count(*) FROM rhythm.snapshots WHERE execution_id = %(id)s)",
-            {"id": wf}).fetchone()
-    assert row is not None
-    return row[0], row[1], row[2]
+def _counts(url: str, wf: str) -> tuple[Any, ...]:
+    return one_row(
+        url, "SELECT (SELECT count(*) FROM rhythm.executions WHERE parent_id = %(id)s),"
+        " (SELECT count(*) FROM rhythm.promises WHERE execution_id = %(id)s),"
+        " (SELECT count(*) FROM rhythm.snapshots WHERE execution_id = %(id)s)",
+        {"id": wf})
 
 
 def test_a_stale_claim_commits_nothing_and_the_fresh_one_commits_once(

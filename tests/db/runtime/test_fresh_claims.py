@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from conftest import one_row
 from psycopg.rows import dict_row
 from test_resume_with_result import LEASE, Scenario
 
@@ -47,14 +48,11 @@ def _grouped(url: str, tmp_path: Path) -> Scenario:
     return s
 
 
-def _status(url: str, execution_id: str) -> tuple[str, int | None, Any]:
-    with psycopg.connect(url) as conn:
-        row = conn.execute(
-            "SELECT e.status, s.activations, e.result FROM rhythm.executions e"
-            " LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id WHERE e.id = %s",
-            (execution_id,)).fetchone()
-        assert row is not None
-        return row[0], row[1], row[2]
+def _status(url: str, execution_id: str) -> tuple[Any, ...]:
+    return one_row(
+        url, "SELECT e.status, s.activations, e.result FROM rhythm.executions e"
+        " LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id WHERE e.id = %s",
+        (execution_id,))
 
 
 def test_the_claim_says_which_workflows_have_nothing_saved(
