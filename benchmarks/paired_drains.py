@@ -34,8 +34,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 PEERS = REPO.parent / "shared" / "bench" / "peers"
 CLUSTER_DIR = "/tmp/pgpaired"
-# the drain each bench runs, and the name its figure starts with
-BENCHES = {"workflows": "workflow steps", "tasks": "no-op sync tasks drained"}
+# per bench: the name its figure starts with, and the figure's unit
+BENCHES = {"workflows": ("workflow steps", "steps/s"),
+           "tasks": ("no-op sync tasks drained", "tasks/s")}
 
 
 @contextmanager
@@ -83,13 +84,18 @@ def check_imports_from(tree: Path) -> None:
         raise SystemExit(f"paired_drains: {tree} imports rhythm from {out.stdout.strip()}")
 
 
+def drain_size(args: argparse.Namespace) -> tuple[list[str], str]:
+    """The drain's size: as options of its ``rhythm bench`` command, and in words."""
+    if args.bench == "tasks":
+        return ["-n", str(args.tasks)], f"N={args.tasks} no-op tasks"
+    return (["-w", str(args.workflows), "--steps", str(args.steps)],
+            f"W={args.workflows} x {args.steps} steps")
+
+
 def drain(tree: Path, url: str, args: argparse.Namespace) -> float:
     """The figure of one ``rhythm bench workflows`` (steps/s) or ``rhythm bench tasks``
     (tasks/s) drain run from ``tree``."""
-    if args.bench == "tasks":
-        sizes = ["-n", str(args.tasks)]
-    else:
-        sizes = ["-w", str(args.workflows), "--steps", str(args.steps)]
+    sizes, _ = drain_size(args)
     done = subprocess.run(
         [sys.executable, "-m", "rhythm", "bench", args.bench, *sizes, "--runs", "1",
          "--json", "--no-progress", "--database-url", url],
@@ -98,7 +104,7 @@ def drain(tree: Path, url: str, args: argparse.Namespace) -> float:
         raise SystemExit(f"paired_drains: the drain in {tree} failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout[done.stdout.index("{"):])
     return float(next(f["value"] for f in report["figures"]
-                      if f["name"].startswith(BENCHES[args.bench])))
+                      if f["name"].startswith(BENCHES[args.bench][0])))
 
 
 def main() -> None:
@@ -112,10 +118,8 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--database-url", help="a server to use (default: a throwaway one)")
     args = parser.parse_args()
-    if args.bench == "tasks":
-        unit, size = "tasks/s", f"N={args.tasks} no-op tasks"
-    else:
-        unit, size = "steps/s", f"W={args.workflows} x {args.steps} steps"
+    _, size = drain_size(args)
+    unit = BENCHES[args.bench][1]
     with ExitStack() as stack:
         trees = {"base": stack.enter_context(checkout(args.base)),
                  "head": stack.enter_context(checkout(args.head))}
