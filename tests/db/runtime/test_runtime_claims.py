@@ -153,4 +153,3 @@ def test_a_timer_fires_on_time_without_firing_every_round(db_url: str, tmp_path:
         run = client.start("sleeper", {})
         assert run.result(timeout=10) == "woke"
         assert 0.9 <= time.monotonic() - started < 2.5  # not the 5 s backstop poll
-
