@@ -56,7 +56,7 @@ class RhythmGroup(click.Group):
 def _one_line(err: click.ClickException) -> str:
     message = " ".join(err.format_message().split())
     ctx = getattr(err, "ctx", None)
-    if isinstance(err, click.UsageError) and ctx is not None:
+    if isinstance(err, click.UsageError) and ctx is not None and not message.endswith(")"):
         message = f"{message.rstrip('.')} (see '{ctx.command_path} --help')"
     return message
 
