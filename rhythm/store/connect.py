@@ -31,6 +31,12 @@ def what_to_do() -> str:
     return WHAT_TO_DO
 
 
+def where_the_url_is() -> str:
+    if os.environ.get("RHYTHM_DATABASE_URL"):
+        return "RHYTHM_DATABASE_URL"
+    return "--database-url, or database_url in the project file"
+
+
 def describe(url: str) -> str:
     """``host:port/dbname`` of a URL or conninfo string, without the password."""
     try:
@@ -93,7 +99,7 @@ def translate_errors(url: str) -> Iterator[None]:
     except psycopg.ProgrammingError as err:
         if _is_bad_conninfo(err):
             raise DatabaseError(
-                f"invalid database URL ({first_line(err)}): check RHYTHM_DATABASE_URL"
+                f"invalid database URL ({first_line(err)}): check {where_the_url_is()}"
             ) from err
         raise
 

@@ -141,3 +141,13 @@ def test_the_url_hint_suggests_rhythm_database_url_only_when_it_is_not_set() -> 
     assert (code, err) == (3, f"rhythm: error: cannot connect to Postgres at {where}: "
                               "Connection refused; is the server running, and is "
                               "RHYTHM_DATABASE_URL (or --database-url) right?\n")
+
+
+def test_an_invalid_url_names_where_it_came_from() -> None:
+    bad = "postgresql://127.0.0.1:1/x?bogus_option=1"
+    reason = 'invalid database URL (invalid URI query parameter: "bogus_option")'
+    code, _, err = rhythm("status", "w-1", "--database-url", bad)
+    assert (code, err) == (3, f"rhythm: error: {reason}: check --database-url, or "
+                              "database_url in the project file\n")
+    code, _, err = rhythm("status", "w-1", env={"RHYTHM_DATABASE_URL": bad})
+    assert (code, err) == (3, f"rhythm: error: {reason}: check RHYTHM_DATABASE_URL\n")
