@@ -146,3 +146,36 @@ def test_register_bad_paths_are_one_line(db_url: str, args: tuple[str, ...], mes
                                          ) -> None:
     code, _, err = rhythm_cli(*args, "--database-url", db_url)
     assert (code, err) == (2, message + "\n")
+
+
+def test_a_registration_during_an_open_start_still_releases_it(
+    client: Client, db_url: str
+) -> None:
+    """A start inside the caller's transaction, not committed yet, while a registration
+    of its name runs: the registration waits for it (the name's lock), then releases it.
+    (Without the lock it would have finished first and left the start waiting for ever.)"""
+    import threading
+
+    import psycopg
+
+    from rhythm.runtime.versions import WorkflowVersions
+
+    versions = WorkflowVersions()
+    versions.add_source(GREET, "greet.flow")
+    released: list[int] = []
+
+    def register() -> None:
+        with Client(db_url) as other:
+            released.append(other.register(versions))
+
+    with psycopg.connect(db_url) as conn:
+        run = client.start("greet", {"who": "eve"}, connection=conn)
+        registering = threading.Thread(target=register)
+        registering.start()
+        registering.join(1.0)
+        assert registering.is_alive(), "the registration did not wait for the open start"
+        conn.commit()
+    registering.join(10)
+    assert released == [1]
+    row = client.get(run.id)
+    assert (row["status"], row["run_at"] is not None) == ("pending", True)
