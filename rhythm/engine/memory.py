@@ -53,7 +53,7 @@ from rhythm.flowrt.protocol import (
 )
 
 JsonValue = Any
-ExecutionStatus = Literal["pending", "suspended", "completed", "failed"]
+ExecutionStatus = Literal["pending", "running", "suspended", "completed", "failed"]
 RunStatus = Literal["completed", "failed", "suspended"]
 LogSink = Callable[[str, str], None]  # (execution id, text)
 MISSING_MOCK_TYPE = "MissingMock"
@@ -272,7 +272,9 @@ class MemoryWorld:
     # ------------------------------------------------------------ activations
 
     def _activate(self, ex: Execution) -> None:
-        ex.queued = False
+        # While it runs, an execution waits on nothing: settlements it causes itself (a
+        # combinator decided at once) must not queue it again on what it waited on before.
+        ex.queued, ex.status, ex.waiting_on = False, "running", None
         self.activations += 1
         if self.activations > self.settings.max_activations:
             raise _Runaway(
