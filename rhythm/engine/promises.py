@@ -206,7 +206,9 @@ class PromiseTable:
         for ref in refs:
             if "promise" in ref:
                 self.get(ref["promise"])  # a foreign handle is a host bug; fail loudly
-        params = {"combinator": kind, "members": refs, "keys": list(keys) if keys else None}
+        params = {
+            "combinator": kind, "members": refs, "keys": list(keys) if keys is not None else None
+        }
         if keys is not None and len(keys) != len(refs):
             raise ValueError("combinator keys and members differ in length")
         record = self.create("combinator", params, now)
