@@ -40,7 +40,9 @@ _UNSET: Any = object()
 
 @dataclass
 class RunResult:
-    """The end of an in-memory run. ``status``: completed | failed | suspended | compile_error."""
+    """The end of an in-memory run. ``status``: completed | failed | cancelled | suspended |
+    compile_error (cancelled: the mocks' ``cancel`` reached it; ``result`` is what it
+    returned if it caught the CancelledError)."""
 
     status: str
     result: Any = None

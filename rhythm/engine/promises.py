@@ -259,6 +259,17 @@ class PromiseTable:
                     done.abandoned.extend(self._abandon_members(record))
         return done
 
+    def abandon_waits(self, below: int) -> list[int]:
+        """Abandon the pending timers and signal waits with ids below ``below`` (the
+        ones a delivered cancellation drops); returns their ids."""
+        dropped = []
+        for record in self.records.values():
+            if record.id < below and record.kind in ("timer", "signal") \
+                    and not record.settled and not record.abandoned:
+                record.abandoned = True
+                dropped.append(record.id)
+        return dropped
+
     def _abandon_members(self, record: PromiseRecord) -> list[int]:
         """Mark the pending signal waits under a settled race/any as abandoned."""
         abandoned = []

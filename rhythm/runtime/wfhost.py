@@ -63,6 +63,7 @@ class WorkflowHost(PromiseTableHost):
     def cancellation_delivered(self) -> None:
         self.cancel.delivered = True
         self.cancel.boundary = self.table.next_id
+        self.table.abandon_waits(self.cancel.boundary)  # (the commit drops unloaded ones)
 
     def log(self, text: str) -> None:
         self.logs.append(text)

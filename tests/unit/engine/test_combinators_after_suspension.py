@@ -56,3 +56,15 @@ def test_a_combinator_in_a_loop_after_suspensions() -> None:
     result = run_flow(source, mocks=MOCKS)
     assert result.internal_errors == []
     result.assert_completed([None, None, None])
+
+
+def test_a_wait_that_a_race_abandons_at_once_never_takes_a_signal() -> None:
+    """A race decided when it is created abandons its wait before the activation ends;
+    the in-memory host used to register that wait anyway, and it took the next signal
+    (the Postgres host does not)."""
+    source = (
+        'const a = await Promise.race([Signal.next("go"), 1])\n'
+        'const b = await Signal.next("go")\n'
+        "return [a, b]\n"
+    )
+    run_flow(source, mocks=MOCKS).assert_completed([1, 5])
