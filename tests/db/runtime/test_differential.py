@@ -29,9 +29,35 @@ SEED = int(os.environ.get("RHYTHM_DIFF_SEED", "16"))
 PROGRAMS = 60  # about 30 s on two busy cores
 
 
+SIGNAL_GO = [{"name": "go", "payload": 5, "after": "10m"}]
+FIXED = [  # the issue's own programs, besides the generated ones
+    Program("race_after_suspension", (
+        'const a = await Task.run("echo", {v: 1})\n'
+        'const r = await Promise.race([Signal.next("go"), Timer.delay("1h")])\n'
+        "return {a, r}\n"), {"tasks": TASKS, "signals": SIGNAL_GO}),
+    Program("all_after_suspension", (
+        'await Timer.delay("1m")\n'
+        'return await Promise.all([Timer.delay("1m"), Signal.next("go"), '
+        'Workflow.run("kid", {s: 60.5, v: 2, fail: false})])\n'),
+        {"tasks": TASKS, "signals": SIGNAL_GO}),
+    Program("finally_mutates_result", "let o = {n: 1}\ntry { return o } finally { o.n = 2 }\n"),
+    Program("empty_objects", (
+        "let out = [await Promise.all({}), await Promise.allSettled({})]\n"
+        "try { await Promise.any({}) } catch (e) { out.push(e) }\n"
+        "return out\n")),
+    Program("saga_cancelled", (
+        'await Task.run("echo", {v: "charge"})\n'
+        'try { await Signal.next("ship") } catch (e) {\n'
+        '  await Timer.delay("1m")\n'
+        '  const kid = await Workflow.run("kid", {s: 1, v: "undo", fail: false})\n'
+        '  return [e.name, kid, await Task.run("echo", {v: "refund"})]\n'
+        "}\n"), {"tasks": TASKS, "cancel": {"after": "1h"}}),
+]
+
+
 def programs() -> list[Program]:
     gen = FlowGen(SEED)
-    return [gen.program(f"g{i}") for i in range(PROGRAMS)]
+    return FIXED + [gen.program(f"g{i}") for i in range(PROGRAMS)]
 
 
 def in_memory(program: Program) -> dict[str, object]:
