@@ -102,8 +102,8 @@ class RunResult:
         """One line saying how the run ended."""
         if self.status == "completed":
             return f"completed with {_dump(self.result)}"
-        if self.status == "failed":
-            return f"failed with {describe_error(self.error)}"
+        if self.status in ("failed", "cancelled"):
+            return f"{self.status} with {describe_error(self.error)}"
         if self.status == "suspended":
             return f"suspended: {self.waiting_for}"
         lines = [f"{e['line']}:{e['column']}: {e['message']}" for e in self.errors]

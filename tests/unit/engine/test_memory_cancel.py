@@ -36,6 +36,7 @@ def test_a_saga_refunds_in_catch_after_cancel() -> None:
     assert result.result == {"refund": "r1", "because": "CancelledError"}
     assert result.error["name"] == "CancelledError"
     assert result.virtual_ms == 3_660_000  # cancelled at 1h, then the 1m timer
+    assert result.summary().startswith("cancelled with CancelledError")
 
 
 def test_finally_compensates_and_the_error_escapes() -> None:
