@@ -179,3 +179,36 @@ def test_a_registration_during_an_open_start_still_releases_it(
     assert released == [1]
     row = client.get(run.id)
     assert (row["status"], row["run_at"] is not None) == ("pending", True)
+
+
+def test_register_defaults_to_the_build_in_generated(db_url: str, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _flows(tmp_path / "workflows", greet=GREET)
+
+    def rhythm(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rhythm", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120, check=False)
+
+    assert rhythm("build", "-q").returncode == 0
+    done = rhythm("register", "--json", "--database-url", db_url)
+    assert (done.returncode, done.stderr) == (0, "")
+    version = one_row(db_url, "SELECT version FROM rhythm.workflow_versions "
+                              "WHERE name = 'greet'")[0]
+    assert json.loads(done.stdout) == {"registered": [{"name": "greet", "version": version}],
+                                       "released": 0}
+    assert any(tmp_path.glob(f"generated/greet__{version[:12]}.py"))
+
+
+def test_the_async_client_accepts_a_start_that_waits(db_url: str) -> None:
+    import asyncio
+
+    from rhythm.runtime.client import AsyncClient
+
+    async def start() -> tuple[bool, str]:
+        async with AsyncClient(db_url) as client:
+            run = await client.start("greet", {"who": "fay"})
+            return run.awaiting_version, await run.status()
+
+    assert asyncio.run(start()) == (True, "pending")
