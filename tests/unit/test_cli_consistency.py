@@ -41,6 +41,7 @@ def project(tmp_path: Path) -> Path:
     (tmp_path / "workflows" / "echo_inputs.flow").write_text("return Inputs\n")
     (tmp_path / "inputs.json").write_text('{"who": "ada", "n": [1, 2]}')
     (tmp_path / "bad.json").write_text('{"who": ')
+    (tmp_path / "deep.json").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
     return tmp_path
 
 
@@ -54,6 +55,8 @@ def project(tmp_path: Path) -> Path:
      "rhythm: error: --inputs must be a JSON object, not an array"),
     (["run", "workflows/echo_inputs.flow", "--inputs", "@bad.json"],
      "rhythm: error: --inputs @bad.json is not valid JSON: Expecting value at line 1 column 9"),
+    (["run", "workflows/echo_inputs.flow", "--inputs", "@deep.json"],
+     "rhythm: error: --inputs @deep.json is nested too deeply"),
     (["run", "workflows/echo_inputs.flow", "--inputs", "@missing.json"],
      "rhythm: error: --inputs @missing.json: cannot read: No such file or directory"),
     (["start", "echo_inputs", "--inputs", "{oops"],
