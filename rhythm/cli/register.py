@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
 from rhythm.cli._options import json_option, with_settings
 from rhythm.config import Settings
-from rhythm.errors import InputError
+
+if TYPE_CHECKING:
+    from rhythm.runtime.versions import WorkflowVersions
 
 
 @click.command("register")
@@ -50,11 +52,11 @@ def _default_path() -> str:
         return "generated"
     if Path("workflows").is_dir():
         return "workflows"
-    raise InputError("nothing to register: no generated/index.json and no workflows/ folder "
-                     "here (give PATHS, or run `rhythm build` first)")
+    raise click.UsageError("nothing to register: no generated/index.json and no workflows/ "
+                           "folder here (give PATHS, or run `rhythm build` first)")
 
 
-def _collect(paths: list[str]) -> Any:
+def _collect(paths: list[str]) -> WorkflowVersions:
     from rhythm.runtime.versions import WorkflowVersions
 
     versions = WorkflowVersions()

@@ -154,3 +154,10 @@ def test_an_invalid_url_names_where_it_came_from() -> None:
                               "database_url in the project file\n")
     code, _, err = rhythm("status", "w-1", env={"RHYTHM_DATABASE_URL": bad})
     assert (code, err) == (3, f"rhythm: error: {reason}: check RHYTHM_DATABASE_URL\n")
+
+
+def test_register_with_nothing_to_register_is_bad_usage(tmp_path: Path) -> None:
+    code, out, err = rhythm("register", "--database-url", _closed_port_url(), cwd=tmp_path)
+    assert (code, out, err) == (
+        2, "", "rhythm: error: nothing to register: no generated/index.json and no "
+               "workflows/ folder here (give PATHS, or run `rhythm build` first)\n")
