@@ -141,7 +141,7 @@ def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
         yield "lock_workflow_names", {"names": [req.name]}
         rows = yield "current_versions", {"names": [req.name]}
     row = yield from enqueue(replace(req, version=rows[0]["version"] if rows else None), now)
-    return {**row, "awaiting_version": waiting_reason(row) is not None}
+    return {**row, "awaiting_version": not rows and waiting_reason(row) is not None}
 
 
 def waiting_reason(row: Row) -> str | None:
