@@ -12,6 +12,8 @@ import argparse
 import statistics
 import time
 
+from script_errors import run_main
+
 STEP = """\
 // step {i}: charge, wait for approval, record the outcome
 let order{i} = await Task.run("load-order", {{ orderId: Inputs.orderIds[{i} % count] }})
@@ -105,4 +107,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("bench_frontend", main)

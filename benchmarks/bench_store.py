@@ -17,6 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from script_errors import run_main
+
 from rhythm.config import load_settings
 from rhythm.store import admin, database_url, embedded
 from rhythm.store.connect import with_database
@@ -60,4 +62,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("bench_store", main)

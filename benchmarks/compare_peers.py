@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/compare_peers.py [--n 2000] [--runs 3] [--wf 200] [--steps 10]
                                                  [--no-pgbench] [--pgbench-clients "1 2 4 8 16"]
+                                                 [--scratch DIR] [--peers-venv DIR]
 
 One throwaway PostgreSQL cluster (``../shared/bench/peers/pgcluster.sh``, system binaries,
 stock durable settings) serves everything that runs on Postgres, in this order:
@@ -19,6 +20,8 @@ stock durable settings) serves everything that runs on Postgres, in this order:
 It prints every peer's own output, then a summary with the ratios: Rhythm / best Python
 peer (the peer's most favourable figure), Rhythm / psycopg batch-claim ceiling, and
 Rhythm workflow steps/s / DBOS steps/s. The peer scripts are called in place, never copied.
+The peers work in ``--scratch`` (default ``../bench-tmp``, created if missing); a missing
+tool or a failing helper script is reported in one line (exit 1).
 """
 
 from __future__ import annotations
@@ -32,8 +35,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from script_errors import require_file, run_main, scratch_folder
+
 REPO = Path(__file__).resolve().parent.parent
 PEERS = REPO.parent / "shared" / "bench" / "peers"
+SCRATCH = REPO.parent / "bench-tmp"  # the peers' working folder and virtualenv
 CLUSTER_DIR = "/tmp/pgpeer"
 NUMBER = r"([0-9][0-9,.]*)"
 
@@ -153,24 +159,41 @@ def summary(peers: dict[str, float], rhythm: dict[str, float], claim: dict[str, 
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--wf", type=int, default=200)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--no-pgbench", action="store_true")
     parser.add_argument("--pgbench-clients", default="1 2 4 8 16")
-    parser.add_argument("--peers-venv", default=os.environ.get(
-        "PEERS_VENV", str(REPO.parent / "bench-tmp" / "peers-venv")))
-    args = parser.parse_args()
+    parser.add_argument("--scratch", default=os.environ.get("BENCH_SCRATCH", str(SCRATCH)),
+                        help="working folder of the peers (created if missing)")
+    parser.add_argument("--peers-venv", default=os.environ.get("PEERS_VENV"),
+                        help="the peers' virtualenv (default: SCRATCH/peers-venv, created "
+                             "on first use)")
+    args = parser.parse_args(argv)
+    if args.peers_venv is None:
+        args.peers_venv = str(Path(args.scratch) / "peers-venv")
+    return args
+
+
+def prepare(args: argparse.Namespace) -> Path:
+    """What a fresh clone lacks: the scratch folder (created), the peer scripts (checked)."""
+    require_file(PEERS / "run_peers.sh", "the peer benchmarks (../shared/bench/peers)")
+    return scratch_folder(args.scratch)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    scratch = prepare(args)
     dsn = subprocess.run([str(PEERS / "pgcluster.sh"), "start", CLUSTER_DIR], check=True,
                          capture_output=True, text=True).stdout.strip()
     try:
         env = {**os.environ, "BENCH_DSN": dsn, "PEERS_VENV": args.peers_venv,
                "N": str(args.n), "RUNS": str(args.runs), "WF": str(args.wf),
                "STEPS": str(args.steps)}
-        out = run([str(PEERS / "run_peers.sh")], env=env, cwd=REPO.parent / "bench-tmp")
+        out = run([str(PEERS / "run_peers.sh")], env=env, cwd=scratch)
         peers = parse_peers(out)
         dbos_steps = find(r"dbos [0-9.]+ steps: median " + NUMBER, out)
         if dbos_steps is not None:
@@ -186,4 +209,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("compare_peers", main)

@@ -31,6 +31,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from script_errors import run_main
+
 REPO = Path(__file__).resolve().parent.parent
 PEERS = REPO.parent / "shared" / "bench" / "peers"
 CLUSTER_DIR = "/tmp/pgpaired"
@@ -139,4 +141,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("paired_drains", main)

@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from script_errors import run_main
+
 from rhythm.bench.context import flows_folder
 from rhythm.bench.database import fresh_database
 from rhythm.bench.process import run_drain
@@ -165,4 +167,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main("profile_hot_path", main)

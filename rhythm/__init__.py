@@ -15,6 +15,8 @@ __version__ = "0.1.0"
 # public name -> "module:attribute"
 _LAZY = {
     "task": "rhythm.runtime.tasks:task",
+    "current_task": "rhythm.runtime.context:current_task",
+    "TaskContext": "rhythm.runtime.context:TaskContext",
     "Client": "rhythm.runtime.client:Client",
     "AsyncClient": "rhythm.runtime.client:AsyncClient",
     "WorkflowFailed": "rhythm.errors:WorkflowFailed",

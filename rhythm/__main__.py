@@ -2,4 +2,4 @@
 
 from rhythm.cli import main
 
-main()
+main(prog_name="rhythm")  # (not "python -m rhythm" in messages)

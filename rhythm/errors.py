@@ -8,6 +8,7 @@ running workflow are *flow values* (see ``rhythm.flowrt``), not these classes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 # Documented exit codes (docs/cli.md).
@@ -75,3 +76,12 @@ class WorkflowFailed(RhythmError):
         message = error.get("message") if isinstance(error, dict) else None
         summary = f"{name}: {message}" if name and message else repr(error)
         super().__init__(f"workflow {execution_id} failed: {summary}")
+
+
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``name``, if one is close enough to suggest."""
+    import difflib
+
+    close = difflib.get_close_matches(name, sorted(set(candidates)), n=1, cutoff=0.6)
+    return close[0] if close else None
+

@@ -17,13 +17,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import rhythm
-from rhythm.errors import UnknownName
 from rhythm.store import database_url
 
 HERE = Path(__file__).resolve().parent
@@ -39,20 +37,6 @@ def start_worker(url: str, log: Any) -> subprocess.Popen[bytes]:
                        "--flows", "workflows", "--grace", "5", "--database-url", url),
         cwd=HERE, stderr=None if os.environ.get("VERBOSE") else log,
     )
-
-
-def start_order(client: Any, order: dict[str, Any], worker: subprocess.Popen[bytes]) -> Any:
-    """Start the workflow, waiting (briefly) for the worker to register its version."""
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            return client.start("process_order", order, id=f"order-{order['orderId']}")
-        except UnknownName:
-            if worker.poll() is not None:
-                raise SystemExit(f"the worker exited with code {worker.returncode}") from None
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def main() -> int:
@@ -71,7 +55,9 @@ def run_order(url: str, log: Any, reject: bool) -> int:
     try:
         with rhythm.Client(url) as client:
             order = {"orderId": uuid.uuid4().hex[:8], "amount": 99.5, "customer": "ada"}
-            run = start_order(client, order, worker)
+            # No need to wait for the worker: a start before it has registered the
+            # workflow waits (pending) and runs once it has.
+            run = client.start("process_order", order, id=f"order-{order['orderId']}")
             print(f"started {run.id}: charge the card, then wait for approval")
             # Signals are durable: sent before the workflow waits, it is kept for it.
             client.signal(run.id, "approval", {"approved": not reject, "by": "maria"})

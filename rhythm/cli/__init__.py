@@ -16,11 +16,31 @@ from typing import Any
 import click
 
 from rhythm import __version__
-from rhythm.errors import EXIT_FAILED, RhythmError
+from rhythm.errors import EXIT_FAILED, EXIT_OK, RhythmError
 
 
 class RhythmGroup(click.Group):
-    """A click group that translates Rhythm errors at the boundary."""
+    """A click group that translates Rhythm errors, and click's own usage errors (an
+    unknown option, a missing argument, a task module that cannot be imported), at the
+    boundary: one ``rhythm: error: ...`` line, never click's usage block or a traceback."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            returned = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as err:  # bare `rhythm`: the help
+            click.echo(err.format_message(), err=True)
+            sys.exit(err.exit_code)
+        except click.ClickException as err:
+            click.echo(f"rhythm: error: {_one_line(err)}", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("rhythm: interrupted", err=True)
+            sys.exit(EXIT_FAILED)
+        sys.exit(returned if isinstance(returned, int) else EXIT_OK)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -31,6 +51,14 @@ class RhythmGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("rhythm: interrupted", err=True)
             sys.exit(EXIT_FAILED)
+
+
+def _one_line(err: click.ClickException) -> str:
+    message = " ".join(err.format_message().split())
+    ctx = getattr(err, "ctx", None)
+    if isinstance(err, click.UsageError) and ctx is not None and not message.endswith(")"):
+        message = f"{message.rstrip('.')} (see '{ctx.command_path} --help')"
+    return message
 
 
 @click.group(cls=RhythmGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -45,9 +73,9 @@ def main() -> None:
 
 
 def _register() -> None:
-    from rhythm.cli import bench, build, check, db, executions, migrate, run, worker
+    from rhythm.cli import bench, build, check, db, executions, migrate, register, run, worker
 
-    for module in (check, build, run, migrate, worker, executions, db, bench):
+    for module in (check, build, run, migrate, register, worker, executions, db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -33,3 +35,23 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")(
         command
     )
+
+
+class _EchoWarnings(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"rhythm: warning: {record.getMessage()}", err=True)
+
+
+@contextmanager
+def warnings_on_stderr(logger_name: str = "rhythm.client") -> Iterator[None]:
+    """The library's warnings (e.g. a start that waits for a version) as
+    ``rhythm: warning: ...`` lines on stderr while a command runs, printed once."""
+    logger = logging.getLogger(logger_name)
+    handler = _EchoWarnings(logging.WARNING)
+    logger.addHandler(handler)
+    propagate, logger.propagate = logger.propagate, False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = propagate

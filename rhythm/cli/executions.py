@@ -1,7 +1,8 @@
 """Commands that operate on executions: start, signal, status, list, cancel, retry.
 
-Thin wrappers over :class:`rhythm.Client`. JSON flags are parsed here with one-line
-errors (guarantee 10); a workflow that fails makes ``start --wait`` exit 1.
+Thin wrappers over :class:`rhythm.Client`. JSON flags are read by
+:func:`rhythm.cli._inputs.json_value` (one-line errors, exit 2); a workflow that fails
+makes ``start --wait`` exit 1.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 import click
 
-from rhythm.cli._options import json_option, with_settings
+from rhythm.cli._inputs import HELP, json_value
+from rhythm.cli._options import json_option, warnings_on_stderr, with_settings
 from rhythm.config import Settings
 from rhythm.errors import EXIT_FAILED, RhythmError
 
@@ -30,6 +32,13 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
+def _with_reason(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with ``reason``: why a pending execution does not run yet (or None)."""
+    from rhythm.runtime.operations import waiting_reason
+
+    return {**row, "reason": waiting_reason(row)}
+
+
 def _row_json(row: dict[str, Any]) -> str:
     """A row as JSON: its own fields sorted, payloads inside in their own key order.
 
@@ -39,7 +48,7 @@ def _row_json(row: dict[str, Any]) -> str:
 
 @click.command("start")
 @click.argument("name")
-@click.option("--inputs", default=None, metavar="JSON", help="Inputs object (JSON).")
+@click.option("--inputs", default=None, metavar="JSON", help=f"Inputs object ({HELP}).")
 @click.option("--id", "execution_id", default=None, help="Idempotency id of the execution.")
 @click.option("--queue", default=None, help="Queue of its activations.  [default: default]")
 @click.option("--priority", type=int, default=0, show_default=True,
@@ -52,11 +61,13 @@ def _row_json(row: dict[str, Any]) -> str:
 def start_command(settings: Settings, name: str, inputs: str | None, execution_id: str | None,
                   queue: str | None, priority: int, wait: bool, timeout: float | None,
                   as_json: bool) -> None:
-    """Start workflow NAME on its current version (idempotent with --id)."""
-    from rhythm.runtime.payloads import parse_json_text
+    """Start workflow NAME on its current version (idempotent with --id).
 
-    data = parse_json_text(inputs, "--inputs") if inputs is not None else None
-    with _client(settings) as client:
+    A NAME with no registered version yet is accepted with a warning: it waits, pending,
+    until `rhythm register` or a worker that has it registers a version.
+    """
+    data = json_value(inputs, "--inputs", want_object=True)
+    with warnings_on_stderr(), _client(settings) as client:
         run = client.start(name, data, id=execution_id, queue=queue, priority=priority)
         if not wait:
             row = _jsonable(client.get(run.id))
@@ -93,15 +104,13 @@ def _print_outcome(row: dict[str, Any], as_json: bool) -> None:
 @click.command("signal")
 @click.argument("execution_id", metavar="ID")
 @click.argument("name")
-@click.option("--payload", default=None, metavar="JSON", help="Signal payload (JSON).")
+@click.option("--payload", default=None, metavar="JSON", help=f"Signal payload ({HELP}).")
 @with_settings
 @json_option
 def signal_command(settings: Settings, execution_id: str, name: str, payload: str | None,
                    as_json: bool) -> None:
     """Send signal NAME to workflow execution ID (refused once it has ended)."""
-    from rhythm.runtime.payloads import parse_json_text
-
-    data = parse_json_text(payload, "--payload") if payload is not None else None
+    data = json_value(payload, "--payload")
     with _client(settings) as client:
         sent = client.signal(execution_id, name, data)
     if as_json:
@@ -118,12 +127,14 @@ def signal_command(settings: Settings, execution_id: str, name: str, payload: st
 def status_command(settings: Settings, execution_id: str, as_json: bool) -> None:
     """Show execution ID (status, result or error, attempts)."""
     with _client(settings) as client:
-        row = _jsonable(client.get(execution_id))
+        row = _with_reason(_jsonable(client.get(execution_id)))
     if as_json:
         click.echo(_row_json(row))
         return
     click.echo(f"{row['id']}: {row['kind']} {row['name']} {row['status']} "
                f"(attempt {row['attempt']}, run {row['run_no']})")
+    if row["reason"] is not None:
+        click.echo(f"reason: {row['reason']}")
     if row["result"] is not None:
         click.echo(f"result: {json.dumps(row['result'])}")
     if row["error"] is not None:
@@ -144,14 +155,15 @@ def list_command(settings: Settings, status: str | None, name: str | None, kind:
                  limit: int, as_json: bool) -> None:
     """List executions, newest first."""
     with _client(settings) as client:
-        rows = [_jsonable(r) for r in client.list(status=status, name=name, kind=kind,
-                                                   limit=limit)]
+        rows = [_with_reason(_jsonable(r))
+                for r in client.list(status=status, name=name, kind=kind, limit=limit)]
     if as_json:
         click.echo('{"executions": [' + ", ".join(_row_json(r) for r in rows) + "]}")
         return
+    click.echo("ID\tKIND\tNAME\tSTATUS\tCREATED\tREASON")
     for row in rows:
         click.echo(f"{row['id']}\t{row['kind']}\t{row['name']}\t{row['status']}\t"
-                   f"{row['created_at']}")
+                   f"{row['created_at']}\t{row['reason'] or ''}".rstrip("\t"))
 
 
 @click.command("cancel")

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from rhythm.errors import EXIT_FAILED, EXIT_OK
+from rhythm.cli._inputs import HELP, json_value
+from rhythm.errors import EXIT_FAILED, EXIT_OK, closest
 
 if TYPE_CHECKING:
     from rhythm.testing import RunResult
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 
 @click.command("run")
 @click.argument("flow", metavar="FLOW")
-@click.option("--inputs", "inputs_text", metavar="JSON", help="Inputs as a JSON object.")
+@click.option("--inputs", "inputs_text", metavar="JSON",
+              help=f"Inputs as a JSON object ({HELP}).")
 @click.option(
     "--mocks",
     "mocks_path",
@@ -37,7 +39,9 @@ def run_command(flow: str, inputs_text: str | None, mocks_path: str | None, as_j
     """
     from rhythm.testing import run_flow
 
-    result = run_flow(Path(flow), _parse_inputs(inputs_text), mocks_path, echo_logs=True)
+    inputs = json_value(inputs_text, "--inputs", want_object=True)
+    result = run_flow(_existing_flow(flow), inputs if inputs is not None else {}, mocks_path,
+                      echo_logs=True)
     for trace in result.internal_errors:
         click.echo(trace, err=True, nl=False)
     if as_json:
@@ -49,23 +53,19 @@ def run_command(flow: str, inputs_text: str | None, mocks_path: str | None, as_j
         sys.exit(code)
 
 
-def _parse_inputs(text: str | None) -> dict[str, Any]:
+def _existing_flow(flow: str) -> Path:
+    """FLOW as a path; a missing one is bad usage, with the closest .flow file nearby."""
     from rhythm.engine.mocks import RunInputError
 
-    if text is None:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError as err:
-        raise RunInputError(f"--inputs is not valid JSON: {err}") from err
-    if not isinstance(value, dict):
-        raise RunInputError(f"--inputs must be a JSON object, not {_json_type(value)}")
-    return value
-
-
-def _json_type(value: Any) -> str:
-    names = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-    return names.get(type(value), "a number")
+    path = Path(flow)
+    if path.is_file():
+        return path
+    near = [path.parent, path.parent / "workflows"]
+    by_stem = {found.stem: str(found) for folder in reversed(near) if folder.is_dir()
+               for found in sorted(folder.glob("*.flow"))}  # (a file next to FLOW wins)
+    match = closest(path.stem, by_stem)
+    hint = f"; did you mean '{by_stem[match]}'?" if match else ""
+    raise RunInputError(f"{flow}: no such .flow file{hint}")
 
 
 def _print_readable(result: RunResult, flow: str) -> None:

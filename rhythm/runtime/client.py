@@ -11,6 +11,7 @@ costs a server process), and listens only while someone waits.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -19,13 +20,15 @@ from typing import Any
 
 import psycopg
 
-from rhythm.errors import WorkflowFailed
+from rhythm.errors import WorkflowFailed, closest
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect, connect_async, resolve_url, translated
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
+from rhythm.runtime.versions import WorkflowVersions, register_op
 
+log = logging.getLogger("rhythm.client")
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
 
 
@@ -35,12 +38,25 @@ def _outcome(row: dict[str, Any]) -> Any:
     raise WorkflowFailed(row["id"], row["error"])
 
 
-class Run:
-    """Handle of one execution (``client.start`` / ``client.queue_task``)."""
+def _awaiting_warning(name: str, known: list[str]) -> str:
+    """Logged (``rhythm.client``) when a start waits for a version of its name."""
+    match = closest(name, known)
+    guess = f" (did you mean {match!r}?)" if match else ""
+    return (f"no workflow named {name!r} is registered yet{guess}; it waits (pending) "
+            "until `rhythm register` or a worker that has it registers a version")
 
-    def __init__(self, client: Client, execution_id: str) -> None:
+
+class Run:
+    """Handle of one execution (``client.start`` / ``client.queue_task``).
+
+    ``awaiting_version``: the workflow was started under a name with no registered
+    version; it waits, pending, until one is registered."""
+
+    def __init__(self, client: Client, execution_id: str, awaiting_version: bool = False
+                 ) -> None:
         self.client = client
         self.id = execution_id
+        self.awaiting_version = awaiting_version
 
     def status(self) -> str:
         return str(self.client.get(self.id)["status"])
@@ -119,7 +135,24 @@ class Client:
         req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority)
         row = self._run(ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}",
                         connection)
-        return Run(self, row["id"])
+        if row["awaiting_version"]:
+            log.warning("%s", _awaiting_warning(name, self.workflow_names()))
+        return Run(self, row["id"], row["awaiting_version"])
+
+    def workflow_names(self) -> list[str]:
+        """Every workflow name with a registered version."""
+        names: list[str] = self._run(ops.workflow_names(), "list workflow names")
+        return names
+
+    def register(self, versions: WorkflowVersions) -> int:
+        """Register built versions without a worker (``rhythm register``): each becomes
+        the current version of its name, and starts that waited for one can run.
+        Returns how many waiting starts it released."""
+        rows = versions.registrations()
+        if not rows:
+            return 0
+        released: int = self._run(register_op(rows, self.clock.now()), "register versions")
+        return released
 
     def signal(
         self, execution_id: str, channel: str, payload: Any = None,
@@ -189,11 +222,13 @@ class Client:
 
 
 class AsyncRun:
-    """Async handle of one execution."""
+    """Async handle of one execution (``awaiting_version``: see :class:`Run`)."""
 
-    def __init__(self, client: AsyncClient, execution_id: str) -> None:
+    def __init__(self, client: AsyncClient, execution_id: str, awaiting_version: bool = False
+                 ) -> None:
         self.client = client
         self.id = execution_id
+        self.awaiting_version = awaiting_version
 
     async def status(self) -> str:
         return str((await self.client.get(self.id))["status"])
@@ -268,7 +303,14 @@ class AsyncClient:
         row = await self._run(
             ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}", connection
         )
-        return AsyncRun(self, row["id"])
+        if row["awaiting_version"]:
+            log.warning("%s", _awaiting_warning(name, await self.workflow_names()))
+        return AsyncRun(self, row["id"], row["awaiting_version"])
+
+    async def workflow_names(self) -> list[str]:
+        """Every workflow name with a registered version."""
+        names: list[str] = await self._run(ops.workflow_names(), "list workflow names")
+        return names
 
     async def signal(
         self, execution_id: str, channel: str, payload: Any = None,

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool
 from rhythm.errors import InputError
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
+from rhythm.runtime.context import Current, call_as_task, start_as_task
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import ArgumentMismatch, TaskDefinition, TaskRegistry, bind_arguments
@@ -185,9 +186,10 @@ class TaskRunner:
         self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any]
     ) -> Outcome | None:
         flags = _Flags()
-        future = self._launch(claim, definition, kwargs, flags)
-        self._attempts[claim.id] = (flags, future)
         timeout = _timeout_of(claim, definition)
+        deadline = None if timeout is None else self.clock.now() + timedelta(seconds=timeout)
+        future = self._launch((claim, deadline), definition, kwargs, flags)
+        self._attempts[claim.id] = (flags, future)
         try:
             if timeout is None:  # wait_for would wrap every attempt in one more Task
                 value = await future
@@ -239,14 +241,19 @@ class TaskRunner:
         return entry is not None and entry[0].recording
 
     def _launch(
-        self, claim: Claim, definition: TaskDefinition, kwargs: dict[str, Any], flags: _Flags
+        self, current: Current, definition: TaskDefinition, kwargs: dict[str, Any],
+        flags: _Flags,
     ) -> asyncio.Future[Any]:
+        """Start the attempt with ``current`` as what ``rhythm.current_task()`` says."""
+        claim = current[0]
         if definition.is_async:
             coro = (self._call_transactional_async(claim, definition, kwargs, flags)
                     if definition.transactional else definition.fn(**kwargs))
-            return asyncio.ensure_future(coro)
-        call = (functools.partial(self._call_transactional_sync, claim, definition, kwargs, flags)
-                if definition.transactional else functools.partial(definition.fn, **kwargs))
+            return start_as_task(current, functools.partial(asyncio.ensure_future, coro))
+        call = (functools.partial(call_as_task, current, self._call_transactional_sync, claim,
+                                  definition, kwargs, flags)
+                if definition.transactional
+                else functools.partial(call_as_task, current, definition.fn, **kwargs))
         return self.threads.run(call)
 
     # ------------------------------------------------------------- transactional tasks

@@ -43,7 +43,7 @@ TERMINAL = ("completed", "failed", "cancelled")
 # transaction as outside one (each statement takes its own snapshot), and none of
 # these lock rows. An enqueue is then one round trip where it was three.
 STANDS_ALONE = frozenset({"current_versions", "insert_execution", "get_execution",
-                          "list_executions"})
+                          "list_executions", "workflow_names"})
 
 
 @dataclass(frozen=True)
@@ -130,14 +130,34 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
 
 def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
     """Start (or idempotently find) a workflow execution on the current version of its
-    name (guarantee 5: the newest registration; the execution keeps it until it ends)."""
+    name (guarantee 5: the newest registration; the execution keeps it until it ends).
+
+    A name with no version registered yet is accepted: the execution waits, pending and
+    unclaimable, until a version is registered (``rhythm register`` or a worker that has
+    it), and its first claim pins the version current then. The row says
+    ``awaiting_version``."""
     rows = yield "current_versions", {"names": [req.name]}
-    if not rows:
-        raise UnknownName(
-            f"no workflow named {req.name!r} is registered; start a worker that has it "
-            "(rhythm worker --flows DIR, or run rhythm build so generated/ holds it)"
-        )
-    return (yield from enqueue(replace(req, version=rows[0]["version"]), now))
+    if not rows:  # (the lock orders this start with a registration running now)
+        yield "lock_workflow_names", {"names": [req.name]}
+        rows = yield "current_versions", {"names": [req.name]}
+    row = yield from enqueue(replace(req, version=rows[0]["version"] if rows else None), now)
+    return {**row, "awaiting_version": not rows and waiting_reason(row) is not None}
+
+
+def waiting_reason(row: Row) -> str | None:
+    """Why a pending workflow does not run yet, if it waits for a version of its name."""
+    if (row.get("kind"), row.get("status"), row.get("version")) != ("workflow", "pending", None):
+        return None
+    if row.get("run_at") is not None:  # released, not claimed yet
+        return None
+    return (f"waiting for a version of workflow {row['name']!r}: none is registered yet "
+            "(run `rhythm register`, or start a worker that has it)")
+
+
+def workflow_names() -> Op[list[str]]:
+    """Every workflow name with a registered version (for "did you mean")."""
+    rows = yield "workflow_names", {}
+    return [row["name"] for row in rows]
 
 
 def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[Row]:
@@ -225,6 +245,8 @@ def retry(execution_id: str, now: datetime) -> Op[Row]:
             f"execution {execution_id!r} is {current['status']}; only failed or cancelled "
             "executions can be retried"
         )
+    if current["kind"] == "workflow" and current["version"] is None:  # see start_workflow
+        yield "lock_workflow_names", {"names": [current["name"]]}
     yield "lock_execution", {"id": execution_id}
     yield "archive_run", {"id": execution_id}
     yield "clear_run_state", {"id": execution_id}

@@ -52,16 +52,6 @@ def encode_object(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> s
     return encode(value, what, limit=limit)
 
 
-def parse_json_text(text: str, what: str) -> Any:
-    """Parse user-typed JSON (CLI flags), or InputError naming the line and column."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as err:
-        raise InputError(
-            f"{what} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        ) from err
-
-
 def _reason(err: Exception) -> str:
     message = str(err)
     if "Out of range float" in message:

@@ -16,6 +16,7 @@ import importlib.util
 import json
 import logging
 import sys
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,17 +122,22 @@ class WorkflowVersions:
             added.append(entry)
         return added
 
-    async def register(self, conn: psycopg.AsyncConnection[Any], now: Any) -> int:
-        """Store every version with a source; the newest registration of a name is current."""
-        rows = [
+    def registrations(self) -> list[dict[str, Any]]:
+        """The versions to store (those with a source), in registration order."""
+        return [
             {"name": e.name, "version": e.version, "source": e.source,
              "source_path": e.source_path, "ord": ord}
             for ord, key in enumerate(self.order)
             if (e := self.local[key]).source is not None
         ]
-        if rows:
-            await conn.execute(Q["register_versions"], {"rows": json.dumps(rows), "now": now})
-        return len(rows)
+
+    async def register(self, conn: psycopg.AsyncConnection[Any], now: Any) -> int:
+        """Store every version with a source; the newest registration of a name is current.
+        Returns how many waiting starts of these names it made claimable."""
+        from rhythm.runtime.operations import drive_async  # (operations imports this module)
+
+        rows = self.registrations()
+        return await drive_async(conn, register_op(rows, now)) if rows else 0
 
     async def load(
         self, connect: Connect, name: str, version: str | None
@@ -184,3 +190,14 @@ def _import_module(path: Path, name: str, version: str) -> type[Machine]:
         raise UnknownName(
             f"{path}: holds version {cls.INFO.version[:12]}, index.json says {version[:12]}")
     return cls
+
+
+def register_op(
+    rows: list[dict[str, Any]], now: Any
+) -> Generator[tuple[str, dict[str, Any]], list[dict[str, Any]], int]:
+    """Store versions (an operation for ``operations.drive``): lock their names, then
+    register them and release the starts that waited for them (see start_workflow);
+    returns how many were released."""
+    yield "lock_workflow_names", {"names": sorted({row["name"] for row in rows})}
+    woken = yield "register_versions", {"rows": json.dumps(rows), "now": now}
+    return sum(int(row["released"]) for row in woken)

@@ -321,7 +321,10 @@ class Worker:
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
-            await self.versions.register(self._claim_conn, now)
+            released = await self.versions.register(self._claim_conn, now)
+        if released:
+            log.info("%d workflow(s) started before their version was registered can run now",
+                     released)
         log.info("worker %s on queues %s, tasks %s, workflows %s", self.id,
                  list(self.options.queues), self.registry.names(),
                  sorted({name for name, _ in self.versions.local}))

@@ -9,6 +9,7 @@ and exit code 3 instead of a traceback.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,20 @@ from rhythm.errors import DatabaseError
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 WHAT_TO_DO = "is the server running? set RHYTHM_DATABASE_URL or run `rhythm db start`"
+
+
+def what_to_do() -> str:
+    """The hint after a failed connection: suggest RHYTHM_DATABASE_URL only when it is
+    not set (when it is, the user chose this address: is it right, is it up?)."""
+    if os.environ.get("RHYTHM_DATABASE_URL"):
+        return "is the server running, and is RHYTHM_DATABASE_URL (or --database-url) right?"
+    return WHAT_TO_DO
+
+
+def where_the_url_is() -> str:
+    if os.environ.get("RHYTHM_DATABASE_URL"):
+        return "RHYTHM_DATABASE_URL"
+    return "--database-url, or database_url in the project file"
 
 
 def describe(url: str) -> str:
@@ -79,12 +94,12 @@ def translate_errors(url: str) -> Iterator[None]:
         yield
     except psycopg.OperationalError as err:
         raise DatabaseError(
-            f"cannot connect to Postgres at {describe(url)}: {first_line(err)}; {WHAT_TO_DO}"
+            f"cannot connect to Postgres at {describe(url)}: {first_line(err)}; {what_to_do()}"
         ) from err
     except psycopg.ProgrammingError as err:
         if _is_bad_conninfo(err):
             raise DatabaseError(
-                f"invalid database URL ({first_line(err)}): check RHYTHM_DATABASE_URL"
+                f"invalid database URL ({first_line(err)}): check {where_the_url_is()}"
             ) from err
         raise
 

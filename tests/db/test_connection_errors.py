@@ -20,7 +20,9 @@ def _closed_port() -> int:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("postgresql://nobody@127.0.0.1:{port}/nothing", "rhythm db start"),
+        # (the URL came from RHYTHM_DATABASE_URL: no advice to set it)
+        ("postgresql://nobody@127.0.0.1:{port}/nothing",
+         "is RHYTHM_DATABASE_URL (or --database-url) right?"),
         ("postgresql://127.0.0.1:{port}/x?bogus_option=1", "invalid database URL"),
         ("host=127.0.0.1 port={port} nonsense=1", "invalid database URL"),
     ],

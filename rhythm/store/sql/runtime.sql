@@ -16,15 +16,19 @@ WITH inserted AS (
                    WHERE r.name = %(name)s AND %(kind)s = 'task'),
                   'default'),
          %(priority)s, %(max_retries)s, %(options)s::jsonb,
-         %(now)s, %(parent_id)s, %(parent_promise)s, %(now)s, %(now)s)
+         -- a workflow with no version registered yet waits, unclaimable (0007)
+         CASE WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
+              ELSE %(now)s::timestamptz END,
+         %(parent_id)s, %(parent_promise)s, %(now)s, %(now)s)
     ON CONFLICT (id) DO NOTHING
-    RETURNING id, kind, name, status, queue, run_no
+    RETURNING id, kind, name, version, status, queue, run_no
 )
-SELECT id, kind, name, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified
+SELECT id, kind, name, version, status, queue, run_no,
+       pg_notify('rhythm_wake', queue) AS notified
 FROM inserted;
 
 -- name: lock_execution
-SELECT id, kind, name, status, queue, run_no
+SELECT id, kind, name, version, status, queue, run_no
 FROM rhythm.executions
 WHERE id = %(id)s
 FOR UPDATE;
@@ -52,11 +56,15 @@ SET status = 'pending', inputs = %(inputs)s::json, result = NULL, error = NULL,
                      (SELECT r.queue FROM rhythm.task_routes r
                       WHERE r.name = executions.name AND executions.kind = 'task'),
                      'default'),
-    attempt = 0, lease_losses = 0, run_at = %(now)s, claimed_by = NULL,
+    attempt = 0, lease_losses = 0,
+    run_at = CASE WHEN kind = 'workflow' AND %(version)s::text IS NULL THEN NULL
+                  ELSE %(now)s::timestamptz END,
+    claimed_by = NULL,
     lease_expires_at = NULL, cancel_requested = false, run_no = run_no + 1,
     created_at = %(now)s, started_at = NULL, finished_at = NULL, updated_at = %(now)s
 WHERE id = %(id)s AND status IN ('failed', 'cancelled')
-RETURNING id, kind, name, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified;
+RETURNING id, kind, name, version, status, queue, run_no,
+          pg_notify('rhythm_wake', queue) AS notified;
 
 -- name: claim
 -- One statement: pick up to %(limit)s ready rows of one queue, skipping rows that
@@ -65,6 +73,11 @@ UPDATE rhythm.executions e
 SET status = 'running',
     run_at = NULL,
     claim_token = e.claim_token + 1,
+    -- a workflow started before any version of its name existed takes the current one
+    version = CASE WHEN e.version IS NULL AND e.kind = 'workflow'
+                   THEN (SELECT v.version FROM rhythm.workflow_versions v
+                         WHERE v.name = e.name ORDER BY v.registered_at DESC LIMIT 1)
+                   ELSE e.version END,
     claimed_by = %(worker)s,
     lease_expires_at = %(lease_until)s,
     attempt = e.attempt + CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
@@ -296,7 +309,8 @@ FROM rhythm.executions
 WHERE id = %(id)s;
 
 -- name: list_executions
-SELECT id, kind, name, version, status, queue, attempt, run_no, created_at, finished_at
+SELECT id, kind, name, version, status, queue, attempt, run_no, run_at, created_at,
+       finished_at
 FROM rhythm.executions
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(name)s::text IS NULL OR name = %(name)s)
@@ -324,7 +338,12 @@ RETURNING id, kind, status, queue, run_at, parent_id,
 -- `rhythm retry`: a failed or cancelled execution runs again from the start, same inputs.
 UPDATE rhythm.executions
 SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses = 0,
-    run_at = %(now)s, claimed_by = NULL, lease_expires_at = NULL, cancel_requested = false,
+    -- (a workflow cancelled while it waited for a version waits again, see insert_execution)
+    run_at = CASE WHEN kind = 'workflow' AND version IS NULL
+                       AND NOT EXISTS (SELECT FROM rhythm.workflow_versions v
+                                       WHERE v.name = executions.name)
+                  THEN NULL ELSE %(now)s::timestamptz END,
+    claimed_by = NULL, lease_expires_at = NULL, cancel_requested = false,
     run_no = run_no + 1, started_at = NULL, finished_at = NULL, updated_at = %(now)s
 WHERE id = %(id)s AND status IN ('failed', 'cancelled')
 RETURNING id, kind, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified;

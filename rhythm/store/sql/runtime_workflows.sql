@@ -2,14 +2,38 @@
 -- Same rules as runtime.sql: times come from the runtime's clock as parameters, and
 -- every write about a claimed workflow is checked against its claim_token.
 
+-- name: lock_workflow_names
+-- Serialises a start that found no version of its name with a registration of that
+-- name (held to the end of the transaction): either the start's second look sees the
+-- registered version, or the registration sees the start's waiting row and releases it.
+SELECT pg_advisory_xact_lock(1936, hashtext(n))
+FROM (SELECT DISTINCT unnest(%(names)s::text[]) AS n ORDER BY 1) AS names;
+
 -- name: register_versions
--- A worker's versions; re-registering an existing one makes it current again.
-INSERT INTO rhythm.workflow_versions (name, version, source, source_path, created_at, registered_at)
-SELECT r.name, r.version, r.source, r.source_path, %(now)s,
-       %(now)s::timestamptz + (r.ord * interval '1 microsecond')
-FROM jsonb_to_recordset(%(rows)s::jsonb)
-     AS r(name text, version text, source text, source_path text, ord bigint)
-ON CONFLICT (name, version) DO UPDATE SET registered_at = excluded.registered_at;
+-- Versions (a worker's, or `rhythm register`); re-registering an existing one makes it
+-- current again. Executions started while their name had no version become claimable
+-- (their first claim pins the current version); one row back per queue woken, with
+-- how many. Run after lock_workflow_names, in the same transaction.
+WITH registered AS (
+    INSERT INTO rhythm.workflow_versions
+        (name, version, source, source_path, created_at, registered_at)
+    SELECT r.name, r.version, r.source, r.source_path, %(now)s,
+           %(now)s::timestamptz + (r.ord * interval '1 microsecond')
+    FROM jsonb_to_recordset(%(rows)s::jsonb)
+         AS r(name text, version text, source text, source_path text, ord bigint)
+    ON CONFLICT (name, version) DO UPDATE SET registered_at = excluded.registered_at
+    RETURNING name
+),
+released AS (
+    UPDATE rhythm.executions e
+    SET run_at = %(now)s, updated_at = %(now)s
+    WHERE e.kind = 'workflow' AND e.version IS NULL AND e.status = 'pending'
+      AND e.run_at IS NULL AND e.name IN (SELECT name FROM registered)
+    RETURNING e.queue
+)
+SELECT queue, count(*) AS released, pg_notify('rhythm_wake', queue) AS notified
+FROM released
+GROUP BY queue;
 
 -- name: get_version_source
 SELECT source, source_path FROM rhythm.workflow_versions
@@ -21,6 +45,10 @@ SELECT DISTINCT ON (name) name, version
 FROM rhythm.workflow_versions
 WHERE name = ANY(%(names)s::text[])
 ORDER BY name, registered_at DESC;
+
+-- name: workflow_names
+-- Every workflow name with a registered version ("did you mean" of an unknown name).
+SELECT DISTINCT name FROM rhythm.workflow_versions ORDER BY name;
 
 -- name: load_activation
 -- What an activation needs besides its claim: the snapshot and the execution's history.

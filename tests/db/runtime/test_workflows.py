@@ -160,9 +160,16 @@ def test_thrown_value_fails_with_it(client: Client, wf_worker: Worker) -> None:
     assert client.get(run.id)["error"] == {"name": "Oops", "message": "no"}
 
 
-def test_unknown_workflow_is_refused(client: Client, wf_worker: Worker) -> None:
-    with pytest.raises(UnknownName, match="no workflow named"):
-        client.start("nope")
+def test_unknown_workflow_waits_with_a_warning(
+    client: Client, wf_worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """(It used to be refused; the operations spec says a start never fails for want of
+    a worker: it waits for a version, see test_start_before_worker.py.)"""
+    run = client.start("addr")
+    assert run.awaiting_version and client.get(run.id)["status"] == "pending"
+    assert caplog.messages == [
+        "no workflow named 'addr' is registered yet (did you mean 'adder'?); it waits "
+        "(pending) until `rhythm register` or a worker that has it registers a version"]
 
 
 def test_idempotent_start(client: Client, wf_worker: Worker) -> None:
