@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from rhythm.errors import DatabaseError
 from rhythm.store import connect as store_connect
 from rhythm.store.connect import first_line
+from rhythm.store.migrations import check_schema, check_schema_async
 
 
 def resolve_url(url: str | None) -> str:
@@ -30,12 +31,40 @@ def resolve_url(url: str | None) -> str:
     return database_url()
 
 
+# Databases whose schema version this process has checked (see _checked_schema): every
+# command that uses the database refuses a missing or older schema with "run `rhythm
+# migrate`" on its first connection, and pays nothing for it after that.
+_SCHEMA_CHECKED: set[str] = set()
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
-    return store_connect.connect(url, autocommit=True)
+    conn = store_connect.connect(url, autocommit=True)
+    if url not in _SCHEMA_CHECKED:
+        with _closing_on_error(conn):
+            check_schema(conn)
+        _SCHEMA_CHECKED.add(url)
+    return conn
 
 
 async def connect_async(url: str) -> psycopg.AsyncConnection[Any]:
-    return await store_connect.connect_async(url, autocommit=True)
+    conn = await store_connect.connect_async(url, autocommit=True)
+    if url not in _SCHEMA_CHECKED:
+        try:
+            await check_schema_async(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        _SCHEMA_CHECKED.add(url)
+    return conn
+
+
+@contextmanager
+def _closing_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        conn.close()
+        raise
 
 
 # Sessions that only run keyed statements (a worker's outcome flusher, activation pool

@@ -40,7 +40,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -48,7 +48,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from rhythm.errors import RhythmError
+from rhythm.errors import DatabaseError, MigrationError, RhythmError
 from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
@@ -69,6 +69,8 @@ from rhythm.runtime.versions import WorkflowVersions
 log = logging.getLogger("rhythm.worker")
 
 RECONNECT_DELAY_MAX = 5.0
+START_RETRY_FIRST = 0.5  # seconds before the second attempt to connect at start-up
+START_RETRY_MAX = 30.0  # cap of the start-up backoff
 HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
 HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
 POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled or group connection is checked
@@ -259,25 +261,30 @@ class Worker:
         await self.run()
 
     async def run(self) -> None:
+        if not await self._connect_at_start():
+            log.info("worker %s stopped before it could connect", self.id)
+            return
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
             kwargs={"autocommit": True}, open=False, configure=configure_keyed,
             check=self._idle_check, reset=self._returned,
         )
-        # Side by side, not one after the other: each connection costs a few ms, and
-        # the first claims wait for all of them. The group commit serves workflow
-        # activations only: a worker without workflows of its own opens it if ever needed.
-        starting = [self._open_and_register(), self._open_flusher(), self._pool.open()]
-        if self.versions.local:
-            starting.append(self.group.prepare())
-        await asyncio.gather(*starting)
-        self.registered.set()
-        helpers = [
-            asyncio.create_task(self._listen(), name="rhythm-listen"),
-            asyncio.create_task(self._heartbeat(), name="rhythm-heartbeat"),
-            asyncio.create_task(self._flusher(), name="rhythm-flush"),
-        ]
+        helpers: list[asyncio.Task[None]] = []
         try:
+            # Side by side, not one after the other: each connection costs a few ms, and
+            # the first claims wait for all of them. The group commit serves workflow
+            # activations only: a worker without workflows of its own opens it if ever
+            # needed.
+            starting = [self._register(), self._open_flusher(), self._pool.open()]
+            if self.versions.local:
+                starting.append(self.group.prepare())
+            await asyncio.gather(*starting)
+            self.registered.set()
+            helpers = [
+                asyncio.create_task(self._listen(), name="rhythm-listen"),
+                asyncio.create_task(self._heartbeat(), name="rhythm-heartbeat"),
+                asyncio.create_task(self._flusher(), name="rhythm-flush"),
+            ]
             await self._claim_loop()
             await self._release_buffered()
             await self._drain()
@@ -295,9 +302,44 @@ class Worker:
             self._threads.shutdown()
             log.info("worker %s stopped", self.id)
 
-    async def _open_and_register(self) -> None:
-        await self._claimer.open()
-        await self._register()
+    async def _connect_at_start(self) -> bool:
+        """Open the claim connection, retrying with capped exponential backoff (one log
+        line per attempt) while the database cannot be reached, and giving up at once
+        when the worker is told to stop (a signal is honoured during a connection
+        attempt too, not only between them). True once connected; False when stopped
+        first. A missing, older or newer schema is not retried: MigrationError, which
+        the CLI reports as "run `rhythm migrate`" (exit 3)."""
+        delay = START_RETRY_FIRST
+        attempt = 0
+        while not self._stopping.is_set():
+            attempt += 1
+            try:
+                return await self._unless_stopped(self._claimer.open())
+            except MigrationError:
+                raise
+            except (DatabaseError, psycopg.OperationalError, OSError) as err:
+                log.warning("worker %s cannot connect (attempt %d): %s; retrying in %.1fs",
+                            self.id, attempt, err, delay)
+            if not await self._unless_stopped(asyncio.sleep(delay)):
+                return False
+            delay = min(delay * 2, START_RETRY_MAX)
+        return False
+
+    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
+        """Run ``step`` unless the worker is told to stop first (then cancel it, close
+        the claim connection if it opened meanwhile, and say False)."""
+        running = asyncio.ensure_future(step)
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if running.done():
+            running.result()  # its error, if any
+            return True
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await running
+        await self._claimer.close()
+        return False
 
     async def _open_flusher(self) -> None:
         self._flush_conn = await connect_keyed(self.url)
@@ -327,7 +369,7 @@ class Worker:
                  sorted({name for name, _ in self.versions.local}))
 
     async def _unregister(self) -> None:
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(psycopg.Error, RhythmError):
             conn = await self._fresh(self._claim_conn)
             await conn.execute(Q["unregister_worker"], {"id": self.id})
 
