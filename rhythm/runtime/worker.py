@@ -13,7 +13,9 @@ One asyncio loop per worker process drives everything:
 * the **flusher** writes finished outcomes in batches (one statement per batch) and the
   rows whose claim went stale are rejected by the database, not recorded;
 * the **heartbeat** renews the leases of everything in flight, notices lost leases and
-  cancellation requests, and puts back rows whose worker died (expired leases).
+  cancellation requests, and puts back rows whose worker died (expired leases). It runs
+  on a thread of its own (:mod:`rhythm.runtime.heartbeat`), so that an activation or
+  async task that keeps the loop busy cannot stop the renewals of the others.
 
 Workflow activations (:mod:`rhythm.runtime.activation`) are claimed from the same
 queues as tasks and run on the loop, each committing in its own transaction. The worker
@@ -60,6 +62,7 @@ from rhythm.runtime.database import (
     resolve_url,
 )
 from rhythm.runtime.groupcommit import GroupCommit
+from rhythm.runtime.heartbeat import HeartbeatThread
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
@@ -230,6 +233,8 @@ class Worker:
         self._resumable: dict[str, Resumable] = {}
         self.registered = threading.Event()  # set once tasks and versions are registered
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._heartbeat = HeartbeatThread(self.url, self.options.lease_seconds / 3, self._beat)
         self.recorded = 0
         self.rejected = 0
 
@@ -261,6 +266,7 @@ class Worker:
         await self.run()
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
         if not await self._connect_at_start():
             log.info("worker %s stopped before it could connect", self.id)
             return
@@ -280,9 +286,9 @@ class Worker:
                 starting.append(self.group.prepare())
             await asyncio.gather(*starting)
             self.registered.set()
+            self._heartbeat.start()
             helpers = [
                 asyncio.create_task(self._listen(), name="rhythm-listen"),
-                asyncio.create_task(self._heartbeat(), name="rhythm-heartbeat"),
                 asyncio.create_task(self._flusher(), name="rhythm-flush"),
             ]
             await self._claim_loop()
@@ -291,6 +297,7 @@ class Worker:
         finally:
             await self._outcomes.join()
             await _stop_helpers(helpers)
+            await self._stop_heartbeat()
             await self._unregister()
             await self._runner.close()
             if self._pool is not None:
@@ -301,6 +308,12 @@ class Worker:
                 await self._flush_conn.close()
             self._threads.shutdown()
             log.info("worker %s stopped", self.id)
+
+    async def _stop_heartbeat(self) -> None:
+        self._heartbeat.stop()
+        if not await asyncio.to_thread(self._heartbeat.join, HELPER_STOP_WAIT):
+            log.error("the heartbeat thread did not stop within %ss; stopping without it",
+                      HELPER_STOP_WAIT)
 
     async def _connect_at_start(self) -> bool:
         """Open the claim connection, retrying with capped exponential backoff (one log
@@ -653,56 +666,63 @@ class Worker:
 
     # ----------------------------------------------------------------- heartbeat
 
-    async def _heartbeat(self) -> None:
-        interval = self.options.lease_seconds / 3
-        conn: psycopg.AsyncConnection[Any] | None = None
-        while True:
-            try:
-                conn = await self._fresh(conn)
-                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
-                # arrives in the loop iteration where the renew finishes, and this task
-                # then sleeps on as if never cancelled: shutdown waited for it forever.
-                async with asyncio.timeout(max(interval * 2, 5.0)):
-                    await self._renew(conn)
-            except (psycopg.Error, RhythmError, OSError, TimeoutError) as err:
-                # Never let the heartbeat die: it also reaps dead workers' rows. A server
-                # that is down raises DatabaseError from connect; a hung renew times out.
-                log.warning("heartbeat failed (%s)", err)
-                if conn is not None:
-                    await conn.close()
-                conn = None
-            await asyncio.sleep(interval)
-
-    async def _renew(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def _beat(self, conn: psycopg.Connection[Any]) -> None:
+        """One heartbeat, on the heartbeat thread (:mod:`rhythm.runtime.heartbeat`):
+        renew the leases held, say the worker is alive, put back dead workers' rows. What
+        the renewal found is judged on the loop, whenever it is free."""
+        claims = self._held()
+        renewed = self._renew_leases(conn, claims)
+        if claims:
+            self._on_loop(self._judge, claims, renewed)
         now = self.clock.now()
-        claims = [f.claim for f in self._inflight.values()]
-        claims += self._claimer.buffer.values()
-        held = [{"id": c.id, "token": c.token} for c in claims]
-        if held:
-            cur = await conn.execute(Q["renew_leases"], {
-                "claims": json.dumps(held),
-                "lease_until": now + timedelta(seconds=self.options.lease_seconds),
-            })
-            renewed = {row[0]: row[1] for row in await cur.fetchall()}
-            # Judge only the claims that were asked about: an id finished and claimed
-            # again (new token) while the statement ran is not a lost lease.
-            asked = {(c.id, c.token) for c in claims}
-            for flight in list(self._inflight.values()):
-                if (flight.claim.id, flight.claim.token) in asked:
-                    self._apply_renewal(flight, renewed)
-            for claim in list(self._claimer.buffer.values()):
-                if (claim.id, claim.token) not in asked:
-                    continue
-                if claim.id not in renewed:
-                    self._claimer.drop(claim.id)
-                    self._resumable.pop(claim.id, None)
-                elif renewed[claim.id]:
-                    self._claimer.mark_cancel(claim.id)
-        await conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
-        cur = await conn.execute(Q["reap_expired_leases"], {"now": now})
-        reaped = await cur.fetchall()
+        conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
+        reaped = conn.execute(Q["reap_expired_leases"], {"now": now}).fetchall()
         if reaped:
             log.info("put back %d executions whose worker stopped renewing", len(reaped))
+
+    def _held(self) -> list[Claim]:
+        """Every claim in flight or buffered. Read from the heartbeat thread while the
+        loop may change these dicts: ``list(d.values())`` copies a dict in one step that
+        holds the GIL throughout (no Python code runs during it), so the copy is
+        consistent."""
+        claims = [f.claim for f in list(self._inflight.values())]
+        return claims + list(self._claimer.buffer.values())
+
+    def _renew_leases(
+        self, conn: psycopg.Connection[Any], claims: list[Claim]
+    ) -> dict[str, bool]:
+        """Extend the leases of ``claims``: those renewed, each with its cancellation
+        request flag (any other was lost)."""
+        if not claims:
+            return {}
+        held = [{"id": c.id, "token": c.token} for c in claims]
+        cur = conn.execute(Q["renew_leases"], {
+            "claims": json.dumps(held),
+            "lease_until": self.clock.now() + timedelta(seconds=self.options.lease_seconds),
+        })
+        return {row[0]: row[1] for row in cur.fetchall()}
+
+    def _on_loop(self, judge: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to judge
+                loop.call_soon_threadsafe(judge, *args)
+
+    def _judge(self, claims: list[Claim], renewed: dict[str, bool]) -> None:
+        """On the loop: act on a renewal. Judge only the claims that were asked about: an
+        id finished and claimed again (new token) meanwhile is not a lost lease."""
+        asked = {(c.id, c.token) for c in claims}
+        for flight in list(self._inflight.values()):
+            if (flight.claim.id, flight.claim.token) in asked:
+                self._apply_renewal(flight, renewed)
+        for claim in list(self._claimer.buffer.values()):
+            if (claim.id, claim.token) not in asked:
+                continue
+            if claim.id not in renewed:
+                self._claimer.drop(claim.id)
+                self._resumable.pop(claim.id, None)
+            elif renewed[claim.id]:
+                self._claimer.mark_cancel(claim.id)
 
     def _apply_renewal(self, flight: _InFlight, renewed: dict[str, bool]) -> None:
         finishing = flight.finishing or self._runner.recording(flight.claim.id)
