@@ -43,7 +43,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -51,7 +51,13 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import DatabaseError, MigrationError, RhythmError
-from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
+from rhythm.runtime import failures
+from rhythm.runtime.activation import (
+    ActivationRunner,
+    LocalStarts,
+    Resumable,
+    workflow_error,
+)
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
@@ -61,13 +67,14 @@ from rhythm.runtime.database import (
     connect_keyed,
     resolve_url,
 )
-from rhythm.runtime.groupcommit import GroupCommit
+from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit
 from rhythm.runtime.heartbeat import HeartbeatThread
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
 from rhythm.runtime.threads import TaskThreads
 from rhythm.runtime.versions import WorkflowVersions
+from rhythm.store.connect import first_line
 
 log = logging.getLogger("rhythm.worker")
 
@@ -509,14 +516,28 @@ class Worker:
             pass
         except psycopg.OperationalError as err:
             log.warning("activation of %s interrupted (%s); it will run again", claim.id, err)
-        except Exception:
-            log.exception("internal error activating %s; its lease will expire", claim.id)
+        except Exception as err:
+            log.exception("internal error activating %s; failing it", claim.id)
+            await self._fail_activation(claim, err)
         finally:
             slot.take_back()
             self._inflight.pop(_key(claim), None)
             self._fill_slots()
         if self._stopping.is_set():  # tasks its commit claimed for us as we began stopping
             await self._release_buffered()
+
+    async def _fail_activation(self, claim: Claim, err: Exception) -> None:
+        """An activation that raised (a bug, never the workflow's own doing) fails its
+        execution at once with that error, named as itself: run again it would most
+        likely raise again, until its lost leases read as ``WorkerLost``."""
+        self._finishing(claim)
+        error = workflow_error(claim, "InternalError", f"{type(err).__name__}: {err}"[:2000])
+        assert self._pool is not None
+        try:
+            async with _PoolLease(self._pool) as lease:
+                await self._activations.fail(lease, claim, error)
+        except Exception:  # the database too: the lease expires, it runs again
+            log.exception("cannot record the failure of %s; its lease will expire", claim.id)
 
     def _local_starts(self) -> LocalStarts | None:
         """Which tasks an activation committing now may claim for this worker: those of
@@ -647,9 +668,27 @@ class Worker:
                 self._flush_conn = await self._fresh(self._flush_conn, retry=True, keyed=True)
             except psycopg.errors.DeadlockDetected:
                 await asyncio.sleep(delay)
+            except UNSTORABLE as err:  # one outcome's data: the others must not pay for it
+                if len(batch) > 1:
+                    for outcome in batch:
+                        await self._write([outcome])
+                else:
+                    await self._write_unstorable(batch[0], err)
+                return
             except Exception:  # a bug: drop the batch (its leases expire, rows re-run)
                 log.exception("cannot record %d outcomes; their leases will expire", len(batch))
                 return
+
+    async def _write_unstorable(self, outcome: Outcome, err: Exception) -> None:
+        """An outcome Postgres refused: record its execution as failed with an error
+        that says so (at once, not after its lease was lost five times)."""
+        log.warning("outcome of %s cannot be stored (%s); failing it", outcome.id,
+                    first_line(err))
+        if outcome.status == "failed" and outcome.error is not None \
+                and outcome.error.get("type") == failures.UNSTORABLE_OUTCOME:
+            return  # (that failure itself was refused: its lease expires)
+        await self._write([replace(outcome, status="failed", result=None, run_at=None,
+                                   error=failures.unstorable_outcome(outcome.error, err))])
 
     async def _take_woken(
         self, conn: psycopg.AsyncConnection[Any], woken: list[Claim]

@@ -146,3 +146,10 @@ async def block_loop(seconds: float) -> str:
     """An async task that blocks the worker's event loop (a bug of the task's)."""
     time.sleep(seconds)
     return "blocked"
+
+
+@rhythm.task
+def fail_with_char(code: int) -> None:
+    """Fails with an error whose text holds the character ``code`` (U+0000, a lone
+    surrogate: what Postgres cannot store)."""
+    raise ValueError(f"bad {chr(code)} here")
