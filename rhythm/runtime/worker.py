@@ -584,8 +584,11 @@ class Worker:
                     await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
-        except Exception:
-            log.exception("internal error running %s; its lease will expire", claim.id)
+        except Exception as err:  # a bug: fail it as itself (see _fail_activation)
+            log.exception("internal error running %s; failing it", claim.id)
+            await self._outcomes.put(Outcome(claim.id, claim.token, "failed", error=(
+                failures.task_error(claim.name, "InternalError",
+                                    f"{type(err).__name__}: {err}"[:2000], claim.attempt))))
         finally:
             slot.take_back()
             if not again:

@@ -17,6 +17,7 @@ from rhythm.errors import InputError, WorkflowFailed
 from rhythm.runtime import failures
 from rhythm.runtime.client import Client
 from rhythm.runtime.database import Connect
+from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
 
@@ -125,3 +126,21 @@ def test_inputs_and_payloads_postgres_cannot_store_are_refused_at_the_client(
     with pytest.raises(InputError, match=r"NUL character|lone surrogate"):
         client.signal("w-any", "go", {"v": value})
     assert client.list() == []
+
+
+def test_an_internal_error_running_a_task_is_reported_as_itself(
+    db_url: str, client: Client, hostile_worker: Worker
+) -> None:
+    run_attempt = hostile_worker._runner.run
+
+    async def breaks_on_nap(claim: Claim, max_lease_losses: int) -> Outcome | None:
+        if claim.name == "nap":
+            raise RuntimeError("boom inside the task runner")
+        return await run_attempt(claim, max_lease_losses)
+
+    hostile_worker._runner.run = breaks_on_nap  # type: ignore[method-assign]
+    bad = client.queue_task("nap", {"seconds": 0})
+    good = client.queue_task("add", {"a": 2})
+    assert _failure(bad) == "TaskError: RuntimeError: boom inside the task runner"
+    assert _lease_losses(db_url, bad.id) == 0
+    assert good.result(timeout=20) == 2
