@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import DatabaseError
 from rhythm.store import connect as store_connect
@@ -103,6 +103,39 @@ async def check_if_idle(
     be a tax. Raises the driver's error when the connection is broken."""
     if time.monotonic() - idle_since > after:
         await AsyncConnectionPool.check_connection(conn)
+
+
+def still_usable(
+    conn: psycopg.Connection[Any] | None, idle_since: float, after: float
+) -> psycopg.Connection[Any] | None:
+    """A kept connection if it is still usable, else None (closed): None when there is
+    none, it is closed or broken, or - idle more than ``after`` seconds - a round trip
+    finds it dead (a restart of the server breaks idle connections without the client
+    noticing until its next statement fails). The synchronous :func:`check_if_idle`."""
+    if conn is None or conn.closed or conn.broken:
+        return None
+    if time.monotonic() - idle_since <= after:
+        return conn
+    try:
+        ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        conn.close()
+        return None
+    return conn
+
+
+async def still_usable_async(
+    conn: psycopg.AsyncConnection[Any] | None, idle_since: float, after: float
+) -> psycopg.AsyncConnection[Any] | None:
+    """The asyncio twin of :func:`still_usable`."""
+    if conn is None or conn.closed or conn.broken:
+        return None
+    try:
+        await check_if_idle(conn, idle_since, after)
+    except psycopg.Error:
+        await conn.close()
+        return None
+    return conn
 
 
 Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]
