@@ -82,6 +82,7 @@ RECONNECT_DELAY_MAX = 5.0
 START_RETRY_FIRST = 0.5  # seconds before the second attempt to connect at start-up
 START_RETRY_MAX = 30.0  # cap of the start-up backoff
 HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
+OUTCOMES_WAIT = 5.0  # seconds a stopping worker waits for its last outcomes to be recorded
 HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
 POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled or group connection is checked
 COMMITS_PER_SLOT = 4  # commits under way that may free a slot each, per unit of concurrency
@@ -302,7 +303,7 @@ class Worker:
             await self._release_buffered()
             await self._drain()
         finally:
-            await self._outcomes.join()
+            await self._settle_outcomes()
             await _stop_helpers(helpers)
             await self._stop_heartbeat()
             await self._unregister()
@@ -315,6 +316,19 @@ class Worker:
                 await self._flush_conn.close()
             self._threads.shutdown()
             log.info("worker %s stopped", self.id)
+
+    async def _settle_outcomes(self) -> None:
+        """Let the flusher record the outcomes still queued, but not for ever: with the
+        database down it would retry until it came back, and the worker must stop on a
+        signal whatever the database does. Those not recorded within
+        :data:`OUTCOMES_WAIT` seconds are left: their leases expire, they run again."""
+        joining = asyncio.ensure_future(self._outcomes.join())
+        done, _ = await asyncio.wait([joining], timeout=OUTCOMES_WAIT)
+        if not done:
+            joining.cancel()
+            self._urgent = True  # reconnects give up at once from now on
+            log.warning("%d outcomes could not be recorded in %ss; their leases will "
+                        "expire", self._outcomes.qsize() or "some", OUTCOMES_WAIT)
 
     async def _stop_heartbeat(self) -> None:
         self._heartbeat.stop()
@@ -456,16 +470,23 @@ class Worker:
         return min(max(seconds, 0.05), self.options.poll_interval)
 
     async def _reconnect_claim(self) -> float:
+        """Reopen the claim connection, with backoff, until it opens or the worker is
+        told to stop (then at once: a stopping worker claims nothing anyway, and a
+        database that stays down must not keep it from stopping)."""
         delay = 0.1
-        while not (self._stopping.is_set() and self._urgent):
+        while not self._stopping.is_set():
             with contextlib.suppress(Exception):
                 await self._claimer.close()
-                self._claimer.conn = await open_claim_connection(self.url)
-                self._hinted = True
+                if await self._unless_stopped(self._open_claim_connection()):
+                    self._hinted = True
                 return 0.0
-            await asyncio.sleep(delay)
+            if not await self._unless_stopped(asyncio.sleep(delay)):
+                break
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
         return 0.0
+
+    async def _open_claim_connection(self) -> None:
+        self._claimer.conn = await open_claim_connection(self.url)
 
     async def _release_buffered(self) -> None:
         """Shutdown: rows claimed but never started go straight back to their queues."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import spawn_worker
-from dbfixtures import SessionServer, run_cli
+from dbfixtures import PrivateServer, SessionServer, run_cli
 
 from rhythm.errors import EXIT_ENVIRONMENT
 from rhythm.store import admin
@@ -109,3 +109,17 @@ def test_every_database_command_refuses_an_unmigrated_database(
     done = run_cli(*command, "--database-url", empty_db)
     assert done.returncode == EXIT_ENVIRONMENT, done.stderr
     assert done.stderr == NO_SCHEMA
+
+
+def test_worker_stops_on_sigterm_while_the_database_is_down(private_server: PrivateServer) -> None:
+    """Postgres goes away under a running worker: its reconnect loops retry, but a
+    SIGTERM still stops it within seconds (the first one, not only a second)."""
+    proc = spawn_worker(private_server.url, "--poll", "0.2", "--grace", "1")
+    try:
+        _wait_for_line(proc, " on queues ", timeout=60)  # registered
+        private_server.stop()
+        time.sleep(1.5)  # its claim, listener and heartbeat have met the closed server
+        proc.send_signal(signal.SIGTERM)
+        assert _exits_within(proc, 15) == 0
+    finally:
+        private_server.start()
