@@ -24,6 +24,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAX_DURATION_MS = 1000 * 365 * 86_400_000  # 1000 years: any due time stays a valid date
 
 
+_LAST_INSTANT_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) \
+    // timedelta(milliseconds=1)
+
+
 class DurationTooLong(ValueError):
     """A well-formed duration past :data:`MAX_DURATION_MS`."""
 
@@ -95,4 +99,7 @@ def instant_ms(value: FlowValue) -> int:
         type_error(f'Timer.until: "{value}" is not an ISO-8601 time (e.g. "2030-01-31T09:00:00Z")')
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+    if ms > _LAST_INSTANT_MS:  # an offset pushed it past 9999-12-31 in UTC
+        range_error(f'Timer.until: "{value}" is after 9999-12-31T23:59:59.999Z')
+    return ms

@@ -25,7 +25,8 @@ FLOWS = {
     "nul_input": 'return await Task.run("add", { a: 1, b: "x\\u0000" })\n',
     "surrogate_input": 'return await Task.run("add", { a: 1, b: JSON.parse("\\"\\\\ud800\\"") })\n',
     "far_timer": "await Timer.delay(1e300)\nreturn 1\n",
-    "far_until": 'await Timer.delay("100000000d")\nreturn 1\n',
+    "far_days": 'await Timer.delay("100000000d")\nreturn 1\n',
+    "far_until": 'await Timer.until("9999-12-31T23:59:59-14:00")\nreturn 1\n',
     "far_signal": 'await Signal.next("x", { timeout: 1e300 })\nreturn 1\n',
     "innocent": 'const a = await Task.run("add", { a: Inputs.n, b: 1 })\nreturn a\n',
     "broken": "return 1\n",
@@ -71,8 +72,10 @@ def _lease_losses(url: str, execution_id: str) -> int:
                         "InvalidTextRepresentation: invalid input syntax for type json "
                         "(Unicode low surrogate must follow a high surrogate.)"),
     ("far_timer", "RangeError: Timer.delay duration 1e+300 is too long: at most 1000 years"),
-    ("far_until", "RangeError: Timer.delay duration '100000000d' is too long: at most "
-                  "1000 years"),
+    ("far_days", "RangeError: Timer.delay duration '100000000d' is too long: at most "
+                 "1000 years"),
+    ("far_until", 'RangeError: Timer.until: "9999-12-31T23:59:59-14:00" is after '
+                  "9999-12-31T23:59:59.999Z"),
     ("far_signal", "RangeError: Signal.next option 'timeout' 1e+300 is too long: at most "
                    "1000 years"),
     ("broken", "WorkflowError: RuntimeError: boom inside the runtime"),
