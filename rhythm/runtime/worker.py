@@ -89,6 +89,18 @@ COMMITS_PER_SLOT = 4  # commits under way that may free a slot each, per unit of
 KEPT_WORKFLOWS = 1000  # suspended workflows kept in memory to resume without a load
 
 
+TRANSIENT = (
+    psycopg.OperationalError,  # a lost connection, a restart, a pool timeout
+    DatabaseError,  # a connection that cannot be opened (translated at the store)
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.QueryCanceled,
+)
+"""Errors of the moment, not of the execution: it runs again (its lease expires) instead
+of failing as an internal error."""
+
+
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
@@ -535,7 +547,7 @@ class Worker:
             self.activations += 1
         except asyncio.CancelledError:
             pass
-        except psycopg.OperationalError as err:
+        except TRANSIENT as err:
             log.warning("activation of %s interrupted (%s); it will run again", claim.id, err)
         except Exception as err:
             log.exception("internal error activating %s; failing it", claim.id)
@@ -605,6 +617,8 @@ class Worker:
                     await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
+        except TRANSIENT as err:
+            log.warning("running %s was interrupted (%s); its lease will expire", claim.id, err)
         except Exception as err:  # a bug: fail it as itself (see _fail_activation)
             log.exception("internal error running %s; failing it", claim.id)
             await self._outcomes.put(Outcome(claim.id, claim.token, "failed", error=(
