@@ -50,7 +50,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from rhythm.errors import DatabaseError, MigrationError, RhythmError
+from rhythm.errors import DatabaseError, RhythmError
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
     ActivationRunner,
@@ -361,9 +361,12 @@ class Worker:
             attempt += 1
             try:
                 return await self._unless_stopped(self._claimer.open())
-            except MigrationError:
-                raise
-            except (DatabaseError, psycopg.OperationalError, OSError) as err:
+            except DatabaseError as err:
+                if not isinstance(err.__cause__, psycopg.OperationalError):
+                    raise  # a schema to migrate, a bad URL: waiting will not mend it
+                log.warning("worker %s cannot connect (attempt %d): %s; retrying in %.1fs",
+                            self.id, attempt, err, delay)
+            except (psycopg.OperationalError, OSError) as err:
                 log.warning("worker %s cannot connect (attempt %d): %s; retrying in %.1fs",
                             self.id, attempt, err, delay)
             if not await self._unless_stopped(asyncio.sleep(delay)):

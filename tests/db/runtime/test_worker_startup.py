@@ -92,6 +92,15 @@ def test_worker_stops_on_sigterm_while_a_connection_attempt_hangs() -> None:
     assert "stopped before it could connect" in proc.stderr.read()
 
 
+def test_worker_with_an_invalid_url_exits_3_at_once() -> None:
+    """Waiting does not mend a bad URL: no retry, one line, exit 3."""
+    proc = spawn_worker(f"postgresql://127.0.0.1:{_closed_port()}/x?bogus_option=1")
+    assert _exits_within(proc, 30) == EXIT_ENVIRONMENT
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert err.startswith("rhythm: error: invalid database URL") and err.count("\n") == 1
+
+
 def test_worker_on_a_database_without_schema_exits_3_saying_run_migrate(empty_db: str) -> None:
     proc = spawn_worker(empty_db)
     assert _exits_within(proc, 30) == EXIT_ENVIRONMENT
