@@ -40,7 +40,9 @@ _UNSET: Any = object()
 
 @dataclass
 class RunResult:
-    """The end of an in-memory run. ``status``: completed | failed | suspended | compile_error."""
+    """The end of an in-memory run. ``status``: completed | failed | cancelled | suspended |
+    compile_error (cancelled: the mocks' ``cancel`` reached it; ``result`` is what it
+    returned if it caught the CancelledError)."""
 
     status: str
     result: Any = None
@@ -100,8 +102,8 @@ class RunResult:
         """One line saying how the run ended."""
         if self.status == "completed":
             return f"completed with {_dump(self.result)}"
-        if self.status == "failed":
-            return f"failed with {describe_error(self.error)}"
+        if self.status in ("failed", "cancelled"):
+            return f"{self.status} with {describe_error(self.error)}"
         if self.status == "suspended":
             return f"suspended: {self.waiting_for}"
         lines = [f"{e['line']}:{e['column']}: {e['message']}" for e in self.errors]

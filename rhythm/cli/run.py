@@ -1,8 +1,8 @@
 """`rhythm run FLOW [--inputs JSON] [--mocks FILE] [--json]`: one workflow, in memory.
 
 A thin layer over :func:`rhythm.testing.run_flow` (imported lazily so that ``rhythm
---help`` stays fast). Exit codes (docs/cli.md): 0 completed; 1 failed, suspended for ever,
-or compile errors; 2 bad ``--inputs``/``--mocks``/FLOW.
+--help`` stays fast). Exit codes (docs/cli.md): 0 completed; 1 failed, cancelled,
+suspended for ever, or compile errors; 2 bad ``--inputs``/``--mocks``/FLOW.
 """
 
 from __future__ import annotations
@@ -77,7 +77,9 @@ def _print_readable(result: RunResult, flow: str) -> None:
     click.echo(f"{result.status} ({result.activations} activations, {clock} of virtual time)")
     if result.status == "completed":
         click.echo(f"result: {_compact(result.result)}")
-    elif result.status == "failed":
+    elif result.status in ("failed", "cancelled"):
+        if result.status == "cancelled" and result.result is not None:
+            click.echo(f"result: {_compact(result.result)}")  # it caught the cancellation
         click.echo(f"error: {_compact(result.error)}")
     else:
         click.echo(f"waiting: {result.waiting_for}")

@@ -14,6 +14,10 @@ end on a virtual clock, with tasks answered by mocks:
   go to list order. Mocked signals are applied before timers of the same instant.
 - A root that waits on something that can never settle ends with status ``suspended``;
   a runaway (too many activations or events) ends ``failed`` with a ``LimitError``.
+- Cancellation (the mocks' ``cancel``) works as on Postgres: ``CancelledError`` at the
+  current await, once; what was started before it is cancelled (children) or dropped
+  (timers, waits); what ``catch``/``finally`` start afterwards runs normally; the
+  execution ends ``cancelled`` whatever it does next.
 
 Workflow classes come from a :class:`WorkflowLoader`, so this module never imports the
 compiler (run side, docs/architecture.md).
@@ -34,7 +38,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from rhythm.engine.flow_errors import child_workflow_error, limit_error, task_error, timeout_error
+from rhythm.engine.flow_errors import (
+    cancelled_error,
+    child_workflow_error,
+    limit_error,
+    task_error,
+    timeout_error,
+)
 from rhythm.engine.host import PromiseTableHost
 from rhythm.engine.mocks import Mocks, TaskReplies
 from rhythm.engine.promises import PromiseRecord, PromiseTable
@@ -53,8 +63,8 @@ from rhythm.flowrt.protocol import (
 )
 
 JsonValue = Any
-ExecutionStatus = Literal["pending", "suspended", "completed", "failed"]
-RunStatus = Literal["completed", "failed", "suspended"]
+ExecutionStatus = Literal["pending", "running", "suspended", "completed", "failed", "cancelled"]
+RunStatus = Literal["completed", "failed", "suspended", "cancelled"]
 LogSink = Callable[[str, str], None]  # (execution id, text)
 MISSING_MOCK_TYPE = "MissingMock"
 
@@ -115,17 +125,28 @@ class Execution:
     result: JsonValue = None
     error: JsonValue = None
     queued: bool = False
+    cancel_requested: bool = False
+    cancel_delivered: bool = False
+    cancel_boundary: int = 0  # promises below it were started before CancelledError
 
     @property
     def finished(self) -> bool:
-        return self.status in ("completed", "failed")
+        return self.status in ("completed", "failed", "cancelled")
+
+    @property
+    def cancel_pending(self) -> bool:
+        return self.cancel_requested and not self.cancel_delivered
+
+    def before_cancel(self, promise_id: int) -> bool:
+        """True for a promise started before CancelledError was thrown in."""
+        return self.cancel_delivered and promise_id < self.cancel_boundary
 
 
 @dataclass(order=True)
 class _Event:
     due: int
     seq: int
-    kind: Literal["signal", "timer", "signal_timeout"] = field(compare=False)
+    kind: Literal["signal", "timer", "signal_timeout", "cancel"] = field(compare=False)
     execution: Execution = field(compare=False)
     promise_id: int = field(default=0, compare=False)
     channel: str = field(default="", compare=False)
@@ -163,6 +184,15 @@ class MemoryHost(PromiseTableHost):
 
     def after_combine(self, record: PromiseRecord) -> None:
         self._world.after_settlements(self._ex)
+
+    def cancellation_pending(self) -> bool:
+        return self._ex.cancel_pending
+
+    def cancellation_delivered(self) -> None:
+        self._ex.cancel_delivered = True
+        self._ex.cancel_boundary = self.table.next_id
+        for dropped in self.table.abandon_waits(self._ex.cancel_boundary):
+            self._ex.channels.withdraw(dropped)
 
     def now_ms(self) -> int:
         return self._world.clock
@@ -221,6 +251,8 @@ class MemoryWorld:
         for signal in self.mocks.signals:
             due = self.start_ms + signal.after_ms
             self._push(_Event(due, 0, "signal", root, channel=signal.name, payload=signal.payload))
+        if self.mocks.cancel_after_ms is not None:
+            self._push(_Event(self.start_ms + self.mocks.cancel_after_ms, 0, "cancel", root))
         try:
             while not root.finished:
                 if self._ready:
@@ -236,8 +268,8 @@ class MemoryWorld:
         status: RunStatus
         if root.status == "completed":
             status = "completed"
-        elif root.status == "failed":
-            status = "failed"
+        elif root.status in ("failed", "cancelled"):
+            status = root.status
         else:
             status = "suspended"
             waiting = self.describe_wait(root)
@@ -272,19 +304,27 @@ class MemoryWorld:
     # ------------------------------------------------------------ activations
 
     def _activate(self, ex: Execution) -> None:
-        ex.queued = False
+        if ex.finished:  # cancelled before it ever ran
+            return
+        # While it runs, an execution waits on nothing: settlements it causes itself (a
+        # combinator decided at once) must not queue it again on what it waited on before.
+        ex.queued, ex.status, ex.waiting_on = False, "running", None
         self.activations += 1
         if self.activations > self.settings.max_activations:
             raise _Runaway(
                 f"the in-memory runner stopped after {self.settings.max_activations} "
                 "activations (does the workflow wait in an endless loop?)"
             )
+        delivered_before = ex.cancel_delivered
         step = self._step(ex)
         if isinstance(step, Suspended):
             ex.status, ex.waiting_on = "suspended", step.waiting_on.id
             self._flush(ex, keep_waits=True)
         else:
             self._flush(ex, keep_waits=False)
+        if ex.cancel_delivered and not delivered_before:
+            self._cancel_effects(ex)
+        if not isinstance(step, Suspended):
             self._finish(ex, step)
         self.after_settlements(ex)
 
@@ -314,6 +354,12 @@ class MemoryWorld:
             ex.status, ex.result = "completed", step.result
         else:
             ex.status, ex.error = "failed", step.error
+        if ex.cancel_delivered:  # it may have caught CancelledError: still cancelled (spec)
+            ex.status = "cancelled"
+            ex.error = ex.error if isinstance(step, Failed) else cancelled_error()
+        self._tell_parent(ex)
+
+    def _tell_parent(self, ex: Execution) -> None:
         if ex.parent is None:
             return
         parent, promise_id = ex.parent
@@ -334,7 +380,31 @@ class MemoryWorld:
 
     @staticmethod
     def _can_resume(ex: Execution) -> bool:
+        if ex.cancel_pending:
+            return True
         return ex.waiting_on is not None and ex.table.get(ex.waiting_on).settled
+
+    # ----------------------------------------------------------- cancellation
+
+    def request_cancel(self, ex: Execution) -> None:
+        """Cancel ``ex``: one that never ran ends now; a suspended one is woken to meet
+        CancelledError at its await. A second request changes nothing (its compensation
+        is never cancelled)."""
+        if ex.finished or ex.cancel_requested:
+            return
+        ex.cancel_requested = True
+        if ex.snapshot is None and ex.status == "pending":
+            ex.status, ex.error = "cancelled", cancelled_error()
+            self._tell_parent(ex)
+        else:
+            self.after_settlements(ex)
+
+    def _cancel_effects(self, ex: Execution) -> None:
+        """CancelledError was just thrown in: cancel the children started before it, as
+        the Postgres commit does (its timers and waits were dropped on delivery)."""
+        for promise_id, child in list(ex.children.items()):
+            if ex.before_cancel(promise_id) and not ex.table.get(promise_id).settled:
+                self.request_cancel(child)
 
     # ---------------------------------------------------------------- effects
 
@@ -354,6 +424,9 @@ class MemoryWorld:
 
     def _run_task(self, ex: Execution, record: PromiseRecord) -> None:
         """All attempts of a mocked task happen at this virtual instant."""
+        if ex.before_cancel(record.id):  # requested, then CancelledError: never runs
+            ex.table.settle(record.id, False, cancelled_error(), self.clock)
+            return
         name, inputs = record.params["name"], record.params["inputs"]
         retries = record.params["options"].get("retries", 0)
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -389,6 +462,8 @@ class MemoryWorld:
         ex.children[record.id] = child
 
     def _register_wait(self, ex: Execution, record: PromiseRecord) -> None:
+        if record.abandoned:  # by a race decided at once, or by a cancellation
+            return
         channel, timeout_ms = record.params["channel"], record.params["timeout_ms"]
         matched, payload = ex.channels.wait(channel, record.id)
         if matched:
@@ -406,7 +481,7 @@ class MemoryWorld:
     def _stale(self, event: _Event) -> bool:
         if event.execution.finished:
             return True
-        if event.kind == "signal":
+        if event.kind in ("signal", "cancel"):
             return False
         record = event.execution.table.get(event.promise_id)
         return record.settled or record.abandoned
@@ -439,7 +514,9 @@ class MemoryWorld:
 
     def _apply(self, event: _Event) -> None:
         ex = event.execution
-        if event.kind == "timer":
+        if event.kind == "cancel":
+            self.request_cancel(ex)
+        elif event.kind == "timer":
             ex.table.settle(event.promise_id, True, None, self.clock)
         elif event.kind == "signal_timeout":
             ex.channels.withdraw(event.promise_id)

@@ -5,7 +5,8 @@ Shape (runtime.md)::
     {"tasks":   {"<task>": {"returns": V} | {"echo": true}
                          | {"fails": {"type", "message"[, "details"]}}
                          | {"sequence": [<one of the above>, ...]}},
-     "signals": [{"name": "<channel>", "payload": V, "after": <duration, default 0>}]}
+     "signals": [{"name": "<channel>", "payload": V, "after": <duration, default 0>}],
+     "cancel":  {"after": <duration>}}   (cancel the run then, as `rhythm cancel` would)
 
 Every mistake is one line naming the path of the bad entry (``mocks.json: tasks.flaky:
 ...``); unknown keys are rejected so that a typo never silently means "no mock".
@@ -56,6 +57,7 @@ class Mocks:
 
     tasks: dict[str, tuple[MockReply, ...]] = field(default_factory=dict)
     signals: tuple[SignalMock, ...] = ()
+    cancel_after_ms: int | None = None  # when the run is cancelled, if ever
 
 
 class TaskReplies:
@@ -94,7 +96,7 @@ def parse_mocks(data: Any, origin: str = "mocks") -> Mocks:
         return Mocks()
     where = _Where(origin)
     _require(isinstance(data, dict), where, "must be a JSON object with 'tasks' and/or 'signals'")
-    _reject_unknown(data, ("tasks", "signals"), where)
+    _reject_unknown(data, ("tasks", "signals", "cancel"), where)
     tasks_data = data.get("tasks", {})
     _require(isinstance(tasks_data, dict), where.at("tasks"), "must be an object of task mocks")
     tasks = {
@@ -105,7 +107,8 @@ def parse_mocks(data: Any, origin: str = "mocks") -> Mocks:
     signals = tuple(
         _parse_signal(s, where.at("signals").index(i)) for i, s in enumerate(signals_data)
     )
-    return Mocks(tasks, signals)
+    cancel = _parse_cancel(data["cancel"], where.at("cancel")) if "cancel" in data else None
+    return Mocks(tasks, signals, cancel)
 
 
 class _Where:
@@ -178,3 +181,12 @@ def _parse_signal(spec: Any, where: _Where) -> SignalMock:
     except ValueError as err:
         raise where.at("after").fail(str(err)) from err
     return SignalMock(name, spec.get("payload"), after_ms)
+
+
+def _parse_cancel(spec: Any, where: _Where) -> int:
+    _require(isinstance(spec, dict), where, "must be an object with 'after'")
+    _reject_unknown(spec, ("after",), where)
+    try:
+        return parse_duration_ms(spec.get("after", 0))
+    except ValueError as err:
+        raise where.at("after").fail(str(err)) from err

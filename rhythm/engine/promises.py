@@ -206,7 +206,9 @@ class PromiseTable:
         for ref in refs:
             if "promise" in ref:
                 self.get(ref["promise"])  # a foreign handle is a host bug; fail loudly
-        params = {"combinator": kind, "members": refs, "keys": list(keys) if keys else None}
+        params = {
+            "combinator": kind, "members": refs, "keys": list(keys) if keys is not None else None
+        }
         if keys is not None and len(keys) != len(refs):
             raise ValueError("combinator keys and members differ in length")
         record = self.create("combinator", params, now)
@@ -256,6 +258,17 @@ class PromiseTable:
                 if params["combinator"] in ("race", "any"):
                     done.abandoned.extend(self._abandon_members(record))
         return done
+
+    def abandon_waits(self, below: int) -> list[int]:
+        """Abandon the pending timers and signal waits with ids below ``below`` (the
+        ones a delivered cancellation drops); returns their ids."""
+        dropped = []
+        for record in self.records.values():
+            if record.id < below and record.kind in ("timer", "signal") \
+                    and not record.settled and not record.abandoned:
+                record.abandoned = True
+                dropped.append(record.id)
+        return dropped
 
     def _abandon_members(self, record: PromiseRecord) -> list[int]:
         """Mark the pending signal waits under a settled race/any as abandoned."""

@@ -129,7 +129,10 @@ class FlowMachine(Machine):
         if label == SUSPEND:
             assert self.waiting is not None
             return Suspended(self.waiting)
-        return Completed(self.result)
+        try:  # (a finally may have put a promise or a function into the result)
+            return Completed(ops.to_json_copy(self.result))
+        except FlowThrow as err:
+            return Failed(_json_error(err.value))
 
     def snapshot(self) -> dict[str, JsonValue]:
         live = self.LIVE.get(self.label, ())
@@ -173,8 +176,11 @@ class FlowMachine(Machine):
         return self.host.result_of(promise)
 
     def done(self, value: FlowValue) -> int:
-        """The workflow returns ``value`` (already awaited); the result is a JSON copy."""
-        self.result = ops.to_json_copy(value)
+        """The workflow returns ``value`` (already awaited). It is checked here (a promise
+        inside throws TypeError at the ``return``) but copied only when the run ends: a
+        ``finally`` that the return crosses may still change it (a reference)."""
+        ops.to_json_copy(value)
+        self.result = value
         return DONE
 
     def finish(self, value: FlowValue, resume: int) -> int:

@@ -180,7 +180,6 @@ class Plan:
     idle: bool = False
     consumed: list[dict[str, int]] = field(default_factory=list)
     child_versions: dict[int, str] = field(default_factory=dict)
-    cancel_boundary: int | None = None  # promise ids below it are dropped on cancellation
     _refs: list[int] | None = field(default=None, repr=False)
 
     def refs(self) -> list[int]:
@@ -420,12 +419,12 @@ class ActivationRunner:
             except InputError as err:
                 return self._failed(plan, workflow_error(claim, "ResultNotJSON", str(err)))
             plan.status = "completed"
+            if host.cancel.delivered:  # it caught the cancellation: still cancelled (spec)
+                plan.status, plan.error = "cancelled", failures.cancelled_error()
             return plan
         assert isinstance(step, Failed)
         plan = self._failed(plan, step.error)
-        error = step.error
-        cancelled = isinstance(error, dict) and error.get("name") == "CancelledError"
-        if host.cancel.delivered and cancelled:
+        if host.cancel.delivered:
             plan.status = "cancelled"
         return plan
 
@@ -553,7 +552,7 @@ class ActivationRunner:
                     "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
                     "refs": plan.refs()})
             if host.cancel.delivered and not loaded.cancel_delivered:
-                await self._cancel_effects(cur, claim, loaded, now)
+                await self._cancel_effects(cur, claim, host.cancel.boundary, now)
             await fin.execute(Q["finish_activation"], {
                 **base, "token": claim.token, "status": plan.status, "result": plan.result,
                 "error": None if plan.error is None else _error_text(plan.error),
@@ -624,14 +623,16 @@ class ActivationRunner:
 
     @staticmethod
     async def _cancel_effects(
-        cur: psycopg.AsyncCursor[Any], claim: Claim, loaded: Loaded, now: datetime
+        cur: psycopg.AsyncCursor[Any], claim: Claim, boundary: int | None, now: datetime
     ) -> None:
-        """CancelledError was just thrown in: cancel the tasks and children it started
-        and drop its timers and waits (those its catch/finally create are new)."""
-        await cur.execute(Q["drop_waits"], {
-            "id": claim.id, "now": now, "below": loaded.table.next_id})
+        """CancelledError was just thrown in: cancel the tasks and children started before
+        it and drop the timers and waits made before it. Promises from ``boundary`` on
+        were made by its catch/finally afterwards (compensation): they run normally."""
+        below = boundary if boundary is not None else 2**31 - 1
+        await cur.execute(Q["drop_waits"], {"id": claim.id, "now": now, "below": below})
         await cur.execute(Q["cancel_children"], {
-            "id": claim.id, "now": now, "error": json.dumps(failures.cancelled_error())})
+            "id": claim.id, "now": now, "below": below,
+            "error": json.dumps(failures.cancelled_error())})
         ended = [r["id"] for r in await cur.fetchall() if r["status"] == "cancelled"]
         if ended:
             await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})

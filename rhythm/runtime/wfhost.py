@@ -26,10 +26,15 @@ JsonValue = Any
 
 @dataclass
 class CancelState:
-    """A cancellation request is thrown into the workflow once, at an await."""
+    """A cancellation request is thrown into the workflow once, at an await.
+
+    ``boundary``: the first promise id requested after it was thrown (set on delivery).
+    What the workflow started before it is cancelled; what its catch/finally start from
+    there on runs normally (compensation), whatever is requested later."""
 
     requested: bool = False
     delivered: bool = False
+    boundary: int | None = None
 
     @property
     def pending(self) -> bool:
@@ -57,6 +62,8 @@ class WorkflowHost(PromiseTableHost):
 
     def cancellation_delivered(self) -> None:
         self.cancel.delivered = True
+        self.cancel.boundary = self.table.next_id
+        self.table.abandon_waits(self.cancel.boundary)  # (the commit drops unloaded ones)
 
     def log(self, text: str) -> None:
         self.logs.append(text)

@@ -330,7 +330,8 @@ WHERE execution_id = %(id)s AND state = 'pending' AND kind IN ('timer', 'signal'
   AND promise_id < %(below)s;
 
 -- name: cancel_children
--- Cancellation reaches a workflow's tasks and child workflows: pending ones end now,
+-- Cancellation reaches the tasks and child workflows a workflow started before it
+-- (promise ids below %(below)s; later ones are its compensation): pending ones end now,
 -- running ones are told (heartbeat), suspended ones are woken to meet CancelledError.
 UPDATE rhythm.executions
 SET cancel_requested = true,
@@ -342,7 +343,7 @@ SET cancel_requested = true,
     finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
     updated_at = %(now)s
 WHERE parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
-  AND NOT cancel_requested
+  AND parent_promise < %(below)s AND NOT cancel_requested
 RETURNING id, status, queue,
           CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke;
 

@@ -98,6 +98,26 @@ def test_suspended_for_ever_exit_1(tmp_path: Path) -> None:
 
 
 @needs_compiler
+def test_cancelled_saga_exit_1_with_its_compensation(tmp_path: Path) -> None:
+    (tmp_path / "main.flow").write_text(
+        'await Task.run("charge", {})\n'
+        'try { await Signal.next("ship") } catch (e) { return await Task.run("refund", {}) }\n'
+    )
+    mocks = {"tasks": {"charge": {"returns": 1}, "refund": {"returns": "r"}},
+             "cancel": {"after": "1h"}}
+    (tmp_path / "mocks.json").write_text(json.dumps(mocks))
+    done = rhythm_run(tmp_path, "main.flow", "--mocks", "mocks.json")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "cancelled (4 activations, 1h of virtual time)",
+        'result: "r"',
+        'error: {"name": "CancelledError", "message": "the execution was cancelled"}',
+        "calls: 2", "  task charge {}", "  task refund {}",
+    ]
+    assert done.stderr == ""
+
+
+@needs_compiler
 def test_compile_error_json_and_text(tmp_path: Path) -> None:
     (tmp_path / "main.flow").write_text("let x = 1\nreturn y\n")
     done = rhythm_run(tmp_path, "main.flow", "--json")
