@@ -66,6 +66,7 @@ from rhythm.runtime.database import (
     connect_async,
     connect_keyed,
     resolve_url,
+    translated,
 )
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit
 from rhythm.runtime.heartbeat import HeartbeatThread
@@ -304,7 +305,8 @@ class Worker:
             starting = [self._register(), self._open_flusher(), self._pool.open()]
             if self.versions.local:
                 starting.append(self.group.prepare())
-            await asyncio.gather(*starting)
+            with translated("worker start-up"):  # (one line, not a traceback)
+                await asyncio.gather(*starting)
             self.registered.set()
             self._heartbeat.start()
             helpers = [
