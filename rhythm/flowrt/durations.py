@@ -2,7 +2,9 @@
 
 A duration is a number of seconds (fractions allowed) or a string of one or more
 ``<number><unit>`` parts with units ``ms s m h d`` (``"250ms"``, ``"1h30m"``, ``"1.5s"``).
-Negative, non-finite or malformed durations throw ``TypeError`` (spec section 7).
+Negative, non-finite or malformed durations throw ``TypeError`` (spec section 7); one
+longer than :data:`MAX_DURATION_MS` throws ``RangeError``: its due time would overflow
+the dates a host can store (a timer or timeout must fail at once, not every commit).
 ``Timer.until`` takes an ISO-8601 instant; one without an offset is read as UTC.
 """
 
@@ -13,12 +15,21 @@ import re
 from datetime import UTC, datetime, timedelta
 
 from rhythm.flowrt.protocol import FlowValue
-from rhythm.flowrt.values import describe, type_error
+from rhythm.flowrt.values import describe, range_error, type_error
 
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\Z", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_DURATION_MS = 1000 * 365 * 86_400_000  # 1000 years: any due time stays a valid date
+
+
+_LAST_INSTANT_MS = (datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC) - _EPOCH) \
+    // timedelta(milliseconds=1)
+
+
+class DurationTooLong(ValueError):
+    """A well-formed duration past :data:`MAX_DURATION_MS`."""
 
 
 def parse_duration_ms(value: object, what: str = "duration") -> int:
@@ -29,12 +40,15 @@ def parse_duration_ms(value: object, what: str = "duration") -> int:
     """
     t = type(value)
     if t is int or t is float:
-        seconds = float(value)  # type: ignore[arg-type]
+        try:
+            seconds = float(value)  # type: ignore[arg-type]
+        except OverflowError:  # an integer past any float
+            raise DurationTooLong(f"{what} is too long: at most 1000 years") from None
         if not math.isfinite(seconds):
             raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
         if seconds < 0:
             raise ValueError(f"{what} cannot be negative: {value!r}")
-        return round(seconds * 1000)
+        return _at_most_max(round(seconds * 1000), what, value)
     if t is str:
         text = str(value)
         if not _WHOLE.match(text):
@@ -42,8 +56,22 @@ def parse_duration_ms(value: object, what: str = "duration") -> int:
                 f'{what} "{text}" is malformed: use seconds (a number) or parts like '
                 '"250ms", "30s", "5m", "48h", "7d", "1h30m"'
             )
-        return round(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(text)))
+        total = sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(text))
+        if not math.isfinite(total):
+            raise DurationTooLong(f"{what} {_shown(value)} is too long: at most 1000 years")
+        return _at_most_max(round(total), what, value)
     raise ValueError(f'{what} must be a number of seconds or a string like "30s", got {value!r}')
+
+
+def _at_most_max(ms: int, what: str, value: object) -> int:
+    if ms > MAX_DURATION_MS:
+        raise DurationTooLong(f"{what} {_shown(value)} is too long: at most 1000 years")
+    return ms
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def duration_ms(value: FlowValue, what: str = "duration") -> int:
@@ -55,6 +83,8 @@ def duration_ms(value: FlowValue, what: str = "duration") -> int:
         )
     try:
         return parse_duration_ms(value, what)
+    except DurationTooLong as err:
+        range_error(str(err))
     except ValueError as err:
         type_error(str(err))
 
@@ -69,4 +99,7 @@ def instant_ms(value: FlowValue) -> int:
         type_error(f'Timer.until: "{value}" is not an ISO-8601 time (e.g. "2030-01-31T09:00:00Z")')
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // timedelta(milliseconds=1)
+    ms = (moment - _EPOCH) // timedelta(milliseconds=1)
+    if ms > _LAST_INSTANT_MS:  # an offset pushed it past 9999-12-31 in UTC
+        range_error(f'Timer.until: "{value}" is after 9999-12-31T23:59:59.999Z')
+    return ms

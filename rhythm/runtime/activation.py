@@ -49,7 +49,7 @@ from rhythm.flowrt.protocol import (
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import Connect
-from rhythm.runtime.groupcommit import GroupCommit, commit_many
+from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
@@ -61,6 +61,7 @@ from rhythm.runtime.wfhost import (
     referenced_promises,
     settle_due,
 )
+from rhythm.store.connect import first_line
 
 log = logging.getLogger("rhythm.activation")
 
@@ -294,6 +295,15 @@ class ActivationRunner:
             if loaded.resumed_by is None:
                 log.info("claim of workflow %s went stale; activation discarded", claim.id)
             return False
+        except UNSTORABLE as err:
+            if loaded.resumed_by is not None:  # its task's outcome is recorded as usual,
+                return False  # and the activation it wakes fails here, on its own claim
+            reason = _unstorable_reason(err)
+            log.warning("workflow %s: its state cannot be stored (%s); failing it",
+                        claim.id, reason)
+            return await self.fail(connect, claim, workflow_error(
+                claim, "Unstorable", f"the workflow's state cannot be stored: {reason}"),
+                loaded.cancel_delivered)
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
@@ -302,6 +312,26 @@ class ActivationRunner:
             state = None if woken else resumable(claim, loaded, host, plan, starts)
             if started or state is not None:
                 starts.accept(started, state)
+        return True
+
+    async def fail(
+        self, connect: Connect, claim: Claim, error: dict[str, Any],
+        cancel_delivered: bool = False,
+    ) -> bool:
+        """Fail the claimed execution with ``error``, writing nothing else of its
+        activation: for what stops an activation from running or committing at all (an
+        internal error, data that cannot be stored), reported at once as itself instead
+        of retried until its lease has been lost often enough to read as ``WorkerLost``.
+        False when the claim went stale (nothing written)."""
+        now = self.clock.now()
+        bare = _nothing_saved(claim)
+        bare.cancel_delivered = cancel_delivered  # (so the failure delivers no cancel)
+        host = self._host(claim, bare, now)
+        plan = self._failed(Plan("failed"), error)
+        try:
+            await self._commit(connect, claim, bare, host, plan, now)
+        except StaleClaim:
+            return False
         return True
 
     @staticmethod
@@ -684,6 +714,14 @@ def _run(machine: Machine, claim: Claim) -> Step:
         return Failed(workflow_error(
             claim, "InternalError", f"{type(err).__name__}: {err}",
             details={"traceback": traceback.format_exc()[-8000:]}))
+
+
+def _unstorable_reason(err: BaseException) -> str:
+    """``Name: message (detail)`` of an error of data Postgres refused to store."""
+    reason = f"{type(err).__name__}: {first_line(err)}"
+    diag = getattr(err, "diag", None)
+    detail = diag.message_detail if diag is not None else None
+    return f"{reason} ({detail.strip()})" if detail else reason
 
 
 def _settled(table: PromiseTable, promise_id: int | None) -> bool:

@@ -23,13 +23,24 @@ import psycopg
 from rhythm.errors import WorkflowFailed, closest
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
-from rhythm.runtime.database import connect, connect_async, resolve_url, translated
+from rhythm.runtime.database import (
+    connect,
+    connect_async,
+    resolve_url,
+    still_usable,
+    still_usable_async,
+    translated,
+)
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions, register_op
 
 log = logging.getLogger("rhythm.client")
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
+CHECK_IDLE = 1.0
+"""Seconds idle after which a kept connection is checked (one round trip) before use: a
+restart of Postgres breaks it silently, and the next call would fail on it. A client in
+steady use pays nothing; one idle a while pays a round trip and reconnects if needed."""
 
 
 def _outcome(row: dict[str, Any]) -> Any:
@@ -79,11 +90,14 @@ class Client:
         self._lock = threading.Lock()
         self._listener: psycopg.Connection[Any] | None = None
         self._listener_lock = threading.Lock()
+        self._idle_since = {"conn": 0.0, "listener": 0.0}  # time.monotonic() of last use
 
     def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = connect(self.url)
-        return self._conn
+        """The kept connection, or a new one if it is gone (see :data:`CHECK_IDLE`)."""
+        conn = still_usable(self._conn, self._idle_since["conn"], CHECK_IDLE)
+        self._conn = conn = conn or connect(self.url)
+        self._idle_since["conn"] = time.monotonic()
+        return conn
 
     @contextmanager
     def _listening(self) -> Iterator[psycopg.Connection[Any]]:
@@ -95,15 +109,16 @@ class Client:
                 yield conn
             return
         try:
-            if self._listener is None or self._listener.closed or self._listener.broken:
-                self._listener = connect(self.url)
-            self._listener.execute(Q["listen_done"])
+            listener = still_usable(self._listener, self._idle_since["listener"], CHECK_IDLE)
+            self._listener = listener = listener or connect(self.url)
+            listener.execute(Q["listen_done"])
             try:
-                yield self._listener
+                yield listener
             finally:
-                if not self._listener.broken:
-                    self._listener.execute(Q["unlisten_done"])
+                if not listener.broken:
+                    listener.execute(Q["unlisten_done"])
         finally:
+            self._idle_since["listener"] = time.monotonic()
             self._listener_lock.release()
 
     def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
@@ -250,11 +265,13 @@ class AsyncClient:
         self._lock = asyncio.Lock()
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._listener_lock = asyncio.Lock()
+        self._idle_since = {"conn": 0.0, "listener": 0.0}  # time.monotonic() of last use
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
-        if self._conn is None or self._conn.closed or self._conn.broken:
-            self._conn = await connect_async(self.url)
-        return self._conn
+        conn = await still_usable_async(self._conn, self._idle_since["conn"], CHECK_IDLE)
+        self._conn = conn = conn or await connect_async(self.url)
+        self._idle_since["conn"] = time.monotonic()
+        return conn
 
     @asynccontextmanager
     async def _listening(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -265,14 +282,16 @@ class AsyncClient:
                 yield conn
             return
         async with self._listener_lock:
-            if self._listener is None or self._listener.closed or self._listener.broken:
-                self._listener = await connect_async(self.url)
-            await self._listener.execute(Q["listen_done"])
+            listener = await still_usable_async(
+                self._listener, self._idle_since["listener"], CHECK_IDLE)
+            self._listener = listener = listener or await connect_async(self.url)
+            await listener.execute(Q["listen_done"])
             try:
-                yield self._listener
+                yield listener
             finally:
-                if not self._listener.broken:
-                    await self._listener.execute(Q["unlisten_done"])
+                self._idle_since["listener"] = time.monotonic()
+                if not listener.broken:
+                    await listener.execute(Q["unlisten_done"])
 
     async def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
         with translated(action):

@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import DatabaseError
 from rhythm.store import connect as store_connect
 from rhythm.store.connect import first_line
+from rhythm.store.migrations import check_schema, check_schema_async
 
 
 def resolve_url(url: str | None) -> str:
@@ -30,12 +31,40 @@ def resolve_url(url: str | None) -> str:
     return database_url()
 
 
+# Databases whose schema version this process has checked (see _checked_schema): every
+# command that uses the database refuses a missing or older schema with "run `rhythm
+# migrate`" on its first connection, and pays nothing for it after that.
+_SCHEMA_CHECKED: set[str] = set()
+
+
 def connect(url: str) -> psycopg.Connection[Any]:
-    return store_connect.connect(url, autocommit=True)
+    conn = store_connect.connect(url, autocommit=True)
+    if url not in _SCHEMA_CHECKED:
+        with _closing_on_error(conn):
+            check_schema(conn)
+        _SCHEMA_CHECKED.add(url)
+    return conn
 
 
 async def connect_async(url: str) -> psycopg.AsyncConnection[Any]:
-    return await store_connect.connect_async(url, autocommit=True)
+    conn = await store_connect.connect_async(url, autocommit=True)
+    if url not in _SCHEMA_CHECKED:
+        try:
+            await check_schema_async(conn)
+        except BaseException:
+            await conn.close()
+            raise
+        _SCHEMA_CHECKED.add(url)
+    return conn
+
+
+@contextmanager
+def _closing_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        conn.close()
+        raise
 
 
 # Sessions that only run keyed statements (a worker's outcome flusher, activation pool
@@ -74,6 +103,39 @@ async def check_if_idle(
     be a tax. Raises the driver's error when the connection is broken."""
     if time.monotonic() - idle_since > after:
         await AsyncConnectionPool.check_connection(conn)
+
+
+def still_usable(
+    conn: psycopg.Connection[Any] | None, idle_since: float, after: float
+) -> psycopg.Connection[Any] | None:
+    """A kept connection if it is still usable, else None (closed): None when there is
+    none, it is closed or broken, or - idle more than ``after`` seconds - a round trip
+    finds it dead (a restart of the server breaks idle connections without the client
+    noticing until its next statement fails). The synchronous :func:`check_if_idle`."""
+    if conn is None or conn.closed or conn.broken:
+        return None
+    if time.monotonic() - idle_since <= after:
+        return conn
+    try:
+        ConnectionPool.check_connection(conn)
+    except psycopg.Error:
+        conn.close()
+        return None
+    return conn
+
+
+async def still_usable_async(
+    conn: psycopg.AsyncConnection[Any] | None, idle_since: float, after: float
+) -> psycopg.AsyncConnection[Any] | None:
+    """The asyncio twin of :func:`still_usable`."""
+    if conn is None or conn.closed or conn.broken:
+        return None
+    try:
+        await check_if_idle(conn, idle_since, after)
+    except psycopg.Error:
+        await conn.close()
+        return None
+    return conn
 
 
 Connect = Callable[[], Awaitable[psycopg.AsyncConnection[Any]]]

@@ -9,6 +9,7 @@ with a ``type`` naming the cause, so ``rhythm status`` always says what and wher
 
 from __future__ import annotations
 
+import re
 import traceback
 from typing import Any
 
@@ -18,6 +19,8 @@ RESULT_NOT_JSON = "ResultNotJSON"
 WORKER_LOST = "WorkerLost"
 TIMEOUT = "TimeoutError"
 CANCELLED = "CancelledError"
+UNSTORABLE_OUTCOME = "Unstorable"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def task_error(
@@ -25,12 +28,26 @@ def task_error(
 ) -> dict[str, Any]:
     return {
         "name": "TaskError",
-        "message": message,
+        "message": storable(message),
         "task": task,
         "type": kind,
         "attempts": attempts,
-        "details": details or {},
+        "details": {key: storable(value) if isinstance(value, str) else value
+                    for key, value in (details or {}).items()},
     }
+
+
+def storable(text: str) -> str:
+    """``text`` as Postgres can store it in JSON: a NUL (U+0000) and lone surrogates
+    (not Unicode text) become U+FFFD. An exception's message may hold anything; one that
+    Postgres refuses must not keep its failure from being recorded."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 def from_exception(task: str, error: BaseException, attempts: int) -> dict[str, Any]:
@@ -43,6 +60,17 @@ def from_exception(task: str, error: BaseException, attempts: int) -> dict[str, 
         attempts,
         {"module": type(error).__module__, "traceback": "".join(frames)[-8000:]},
     )
+
+
+def unstorable_outcome(error: dict[str, Any] | None, why: BaseException) -> dict[str, Any]:
+    """The error recorded for an outcome that Postgres refused to store (``why``)."""
+    reason = storable(str(why).strip().splitlines()[0] if str(why).strip() else "")
+    return {
+        "name": "TaskError", "type": UNSTORABLE_OUTCOME,
+        "message": f"the outcome cannot be stored: {type(why).__name__}: {reason}",
+        "task": (error or {}).get("task"), "attempts": (error or {}).get("attempts"),
+        "details": {},
+    }
 
 
 def cancelled_error(message: str = "the execution was cancelled") -> dict[str, Any]:

@@ -20,9 +20,11 @@ many commits can queue is not bounded by the size of a pool, and the statement s
 prepared on one session.
 
 Each element keeps its own guard (a claim token, a task's claim): one whose guard fails
-writes nothing and gets no row, without touching the others. An error (lost
-connection, deadlock) rolls the whole statement back and is raised to every activation
-in it, exactly as if each had sent its commit alone and failed.
+writes nothing and gets no row, without touching the others. An error of the database
+(lost connection, deadlock) rolls the whole statement back and is raised to every
+activation in it, exactly as if each had sent its commit alone and failed. An error of
+one element's data (:data:`UNSTORABLE`) also rolls the statement back; then each element
+is sent alone, so that only the bad one fails, with its own error.
 """
 
 from __future__ import annotations
@@ -39,6 +41,12 @@ from rhythm.runtime.database import Connect, check_if_idle
 from rhythm.runtime.sql import Q
 
 _LEAD = object()  # a waiter's future resolves to this: lead the next batch yourself
+
+UNSTORABLE = (psycopg.DataError, psycopg.errors.ProgramLimitExceeded, ValueError,
+              OverflowError, RecursionError)
+"""Errors of one activation's data, not of the database or the connection: a value
+Postgres refuses (a NUL in JSON text, a date past its range, a value too large) or one
+that cannot even be encoded (nested too deep)."""
 
 
 @dataclass
@@ -121,22 +129,30 @@ class GroupCommit:
 
     async def _lead(self, own: _Entry) -> None:
         """Send our element and the oldest queued ones as one statement, pass the lead on
-        to the oldest waiter, if any, and hand each element its row."""
+        to the oldest waiter, if any, and hand each element its row (or its error)."""
         size = self.max_batch - 1
         batch, self._queue = [own, *self._queue[:size]], self._queue[size:]
         conn: psycopg.AsyncConnection[Any] | None = None
+        rows: list[Any] | None = None
         try:
             conn = await self._take()
             self.batches += 1
             self.commits += len(batch)
-            rows = await commit_many(conn, [entry.item for entry in batch])
+            try:
+                rows = await commit_many(conn, [entry.item for entry in batch])
+            except UNSTORABLE:
+                if len(batch) == 1:
+                    raise
+                await self._one_by_one(conn, batch)
         except BaseException as err:
             failed = err if isinstance(err, Exception) else psycopg.OperationalError(
                 "the batch's commit was interrupted")
             for entry in batch:
                 if not entry.done.done():
                     entry.done.set_exception(failed)
-            raise
+            if not isinstance(err, Exception):
+                raise
+            return  # each element, ours too, holds its row or error
         finally:
             if conn is not None:
                 await self._put_back(conn)
@@ -144,8 +160,24 @@ class GroupCommit:
         # Woken after the next leader: it sends the next batch before the event loop
         # turns to the activations this one answers, so Postgres is not left idle while
         # they run their tasks and machines.
-        for entry, row in zip(batch, rows, strict=True):
-            if not entry.done.done():  # (a waiter cancelled meanwhile)
+        for entry, row in zip(batch, rows or [None] * len(batch), strict=True):
+            if not entry.done.done():  # (a waiter cancelled meanwhile, or answered alone)
+                entry.done.set_result(row)
+
+    async def _one_by_one(self, conn: psycopg.AsyncConnection[Any], batch: list[_Entry]) -> None:
+        """A batch that failed on the data of one of its elements (nothing of it was
+        written): send each element alone, so that only the bad one fails, with its own
+        error, and the others commit as if they had never met it. Rare: each costs a
+        round trip. A lost connection still fails the rest (raised)."""
+        for entry in batch:
+            self.batches += 1
+            try:
+                row = (await commit_many(conn, [entry.item]))[0]
+            except UNSTORABLE as err:
+                if not entry.done.done():
+                    entry.done.set_exception(err)
+                continue
+            if not entry.done.done():
                 entry.done.set_result(row)
 
     async def _take(self) -> psycopg.AsyncConnection[Any]:

@@ -85,39 +85,45 @@ class WorkflowVersions:
         return entry
 
     def add_folder(self, folder: str | Path) -> list[LocalVersion]:
-        """Every .flow file under ``folder``, named by its path as ``rhythm build`` does."""
+        """Every .flow file under ``folder``, named by its path as ``rhythm build`` does.
+        One that does not compile is logged and left out: it must not keep the worker
+        from serving the others (its executions fail with a clear error)."""
         root = Path(folder)
         if not root.is_dir():
             raise UnknownName(f"--flows {folder}: no such folder")
         added = []
-        errors: list[str] = []
         for path in sorted(root.rglob("*.flow")):
             name = path.relative_to(root).with_suffix("").as_posix()
             try:
                 added.append(self.add_source(path.read_text(encoding="utf-8"), str(path), name))
-            except CompileError as err:
-                errors.append(str(err))
-        if errors:
-            raise CompileError(f"{len(errors)} workflow(s) do not compile: {'; '.join(errors)}")
+            except (CompileError, VersionUnavailable) as err:
+                log.error("workflow %s is left out: %s", name, err)
+            except Exception as err:  # one version must not stop a worker
+                log.error("workflow %s is left out: %s does not compile (%s: %s)", name,
+                          path, type(err).__name__, err)
         return added
 
     def add_generated(self, folder: str | Path) -> list[LocalVersion]:
-        """The versions listed in ``folder/index.json`` (``rhythm build`` output)."""
+        """The versions listed in ``folder/index.json`` (``rhythm build`` output). A
+        module that cannot be imported is logged and left out (see :meth:`add_folder`)."""
         root = Path(folder)
         index_path = root / "index.json"
         if not index_path.is_file():
             return []
-        index = json.loads(index_path.read_text(encoding="utf-8"))
+        try:
+            index = json.loads(index_path.read_text(encoding="utf-8"))
+            items = sorted(index.get("workflows", {}).items())
+        except (OSError, ValueError, AttributeError) as err:
+            log.error("%s cannot be read (%s); no generated workflow is loaded", index_path, err)
+            return []
         added = []
-        for name, item in sorted(index.get("workflows", {}).items()):
-            cls = _import_module(root / item["module"], name, item["version"])
-            source_path = item.get("source")
-            source = (_read_matching(root.parent / source_path, item["version"])
-                      if source_path else None)
-            if source is None:
-                log.warning("source of %s@%s not found; it is loaded but not registered",
-                            name, item["version"][:12])
-            entry = LocalVersion(name, item["version"], cls, source, source_path)
+        for name, item in items:
+            try:
+                entry = _generated_entry(root, name, item)
+            except Exception as err:  # a broken module, a bad index entry
+                log.error("generated workflow %s is left out: %s: %s", name,
+                          type(err).__name__, err)
+                continue
             self._add(entry)
             added.append(entry)
         return added
@@ -133,11 +139,26 @@ class WorkflowVersions:
 
     async def register(self, conn: psycopg.AsyncConnection[Any], now: Any) -> int:
         """Store every version with a source; the newest registration of a name is current.
-        Returns how many waiting starts of these names it made claimable."""
+        Returns how many waiting starts of these names it made claimable. A version the
+        database refuses (a source with a NUL character) is logged and left out, the
+        others are registered: each attempt has its own savepoint (drive_async)."""
         from rhythm.runtime.operations import drive_async  # (operations imports this module)
 
         rows = self.registrations()
-        return await drive_async(conn, register_op(rows, now)) if rows else 0
+        if not rows:
+            return 0
+        try:
+            return await drive_async(conn, register_op(rows, now))
+        except (psycopg.DataError, psycopg.errors.ProgramLimitExceeded):
+            pass  # one by one below, to find the bad one(s)
+        released = 0
+        for row in rows:
+            try:
+                released += await drive_async(conn, register_op([row], now))
+            except (psycopg.DataError, psycopg.errors.ProgramLimitExceeded) as err:
+                log.error("workflow %s version %s cannot be registered: %s", row["name"],
+                          str(row["version"])[:12], str(err).strip().splitlines()[0])
+        return released
 
     async def load(
         self, connect: Connect, name: str, version: str | None
@@ -160,10 +181,13 @@ class WorkflowVersions:
         source, path = row[0], row[1] or f"{name}.flow"
         try:
             cls = _compile(source, path, name)
-        except CompileError as err:
+        except VersionUnavailable:
+            raise
+        except Exception as err:  # a CompileError, or a limit of Python
+            reason = str(err) if isinstance(err, CompileError) else f"{type(err).__name__}: {err}"
             raise VersionUnavailable(
                 f"stored source of workflow {name!r} version {version[:12]} does not "
-                f"compile: {err}"
+                f"compile: {reason}"
             ) from err
         self.local[(name, version)] = LocalVersion(name, version, cls, source, path)
         return cls
@@ -175,6 +199,17 @@ def _read_matching(path: Path, version: str) -> str | None:
     except OSError:
         return None
     return source if _sha256(source) == version else None
+
+
+def _generated_entry(root: Path, name: str, item: dict[str, Any]) -> LocalVersion:
+    """One ``index.json`` entry, its module imported (any error of it raised)."""
+    cls = _import_module(root / item["module"], name, item["version"])
+    source_path = item.get("source")
+    source = _read_matching(root.parent / source_path, item["version"]) if source_path else None
+    if source is None:
+        log.warning("source of %s@%s not found; it is loaded but not registered",
+                    name, item["version"][:12])
+    return LocalVersion(name, item["version"], cls, source, source_path)
 
 
 def _import_module(path: Path, name: str, version: str) -> type[Machine]:

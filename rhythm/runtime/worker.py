@@ -13,7 +13,9 @@ One asyncio loop per worker process drives everything:
 * the **flusher** writes finished outcomes in batches (one statement per batch) and the
   rows whose claim went stale are rejected by the database, not recorded;
 * the **heartbeat** renews the leases of everything in flight, notices lost leases and
-  cancellation requests, and puts back rows whose worker died (expired leases).
+  cancellation requests, and puts back rows whose worker died (expired leases). It runs
+  on a thread of its own (:mod:`rhythm.runtime.heartbeat`), so that an activation or
+  async task that keeps the loop busy cannot stop the renewals of the others.
 
 Workflow activations (:mod:`rhythm.runtime.activation`) are claimed from the same
 queues as tasks and run on the loop, each committing in its own transaction. The worker
@@ -40,16 +42,22 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from rhythm.errors import RhythmError
-from rhythm.runtime.activation import ActivationRunner, LocalStarts, Resumable
+from rhythm.errors import DatabaseError, RhythmError
+from rhythm.runtime import failures
+from rhythm.runtime.activation import (
+    ActivationRunner,
+    LocalStarts,
+    Resumable,
+    workflow_error,
+)
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
@@ -58,22 +66,40 @@ from rhythm.runtime.database import (
     connect_async,
     connect_keyed,
     resolve_url,
+    translated,
 )
-from rhythm.runtime.groupcommit import GroupCommit
+from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit
+from rhythm.runtime.heartbeat import HeartbeatThread
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
 from rhythm.runtime.threads import TaskThreads
 from rhythm.runtime.versions import WorkflowVersions
+from rhythm.store.connect import first_line
 
 log = logging.getLogger("rhythm.worker")
 
 RECONNECT_DELAY_MAX = 5.0
+START_RETRY_FIRST = 0.5  # seconds before the second attempt to connect at start-up
+START_RETRY_MAX = 30.0  # cap of the start-up backoff
 HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
+OUTCOMES_WAIT = 5.0  # seconds a stopping worker waits for its last outcomes to be recorded
 HAND_BACK_WAIT = 1.0  # seconds handed-back jobs get to notice it before the worker closes
 POOL_CHECK_IDLE = 1.0  # seconds idle after which a pooled or group connection is checked
 COMMITS_PER_SLOT = 4  # commits under way that may free a slot each, per unit of concurrency
 KEPT_WORKFLOWS = 1000  # suspended workflows kept in memory to resume without a load
+
+
+TRANSIENT = (
+    psycopg.OperationalError,  # a lost connection, a restart, a pool timeout
+    DatabaseError,  # a connection that cannot be opened (translated at the store)
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.LockNotAvailable,
+    psycopg.errors.QueryCanceled,
+)
+"""Errors of the moment, not of the execution: it runs again (its lease expires) instead
+of failing as an internal error."""
 
 
 def default_worker_id() -> str:
@@ -228,6 +254,8 @@ class Worker:
         self._resumable: dict[str, Resumable] = {}
         self.registered = threading.Event()  # set once tasks and versions are registered
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._heartbeat = HeartbeatThread(self.url, self.options.lease_seconds / 3, self._beat)
         self.recorded = 0
         self.rejected = 0
 
@@ -259,31 +287,39 @@ class Worker:
         await self.run()
 
     async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if not await self._connect_at_start():
+            log.info("worker %s stopped before it could connect", self.id)
+            return
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
             kwargs={"autocommit": True}, open=False, configure=configure_keyed,
             check=self._idle_check, reset=self._returned,
         )
-        # Side by side, not one after the other: each connection costs a few ms, and
-        # the first claims wait for all of them. The group commit serves workflow
-        # activations only: a worker without workflows of its own opens it if ever needed.
-        starting = [self._open_and_register(), self._open_flusher(), self._pool.open()]
-        if self.versions.local:
-            starting.append(self.group.prepare())
-        await asyncio.gather(*starting)
-        self.registered.set()
-        helpers = [
-            asyncio.create_task(self._listen(), name="rhythm-listen"),
-            asyncio.create_task(self._heartbeat(), name="rhythm-heartbeat"),
-            asyncio.create_task(self._flusher(), name="rhythm-flush"),
-        ]
+        helpers: list[asyncio.Task[None]] = []
         try:
+            # Side by side, not one after the other: each connection costs a few ms, and
+            # the first claims wait for all of them. The group commit serves workflow
+            # activations only: a worker without workflows of its own opens it if ever
+            # needed.
+            starting = [self._register(), self._open_flusher(), self._pool.open()]
+            if self.versions.local:
+                starting.append(self.group.prepare())
+            with translated("worker start-up"):  # (one line, not a traceback)
+                await asyncio.gather(*starting)
+            self.registered.set()
+            self._heartbeat.start()
+            helpers = [
+                asyncio.create_task(self._listen(), name="rhythm-listen"),
+                asyncio.create_task(self._flusher(), name="rhythm-flush"),
+            ]
             await self._claim_loop()
             await self._release_buffered()
             await self._drain()
         finally:
-            await self._outcomes.join()
+            await self._settle_outcomes()
             await _stop_helpers(helpers)
+            await self._stop_heartbeat()
             await self._unregister()
             await self._runner.close()
             if self._pool is not None:
@@ -295,9 +331,66 @@ class Worker:
             self._threads.shutdown()
             log.info("worker %s stopped", self.id)
 
-    async def _open_and_register(self) -> None:
-        await self._claimer.open()
-        await self._register()
+    async def _settle_outcomes(self) -> None:
+        """Let the flusher record the outcomes still queued, but not for ever: with the
+        database down it would retry until it came back, and the worker must stop on a
+        signal whatever the database does. Those not recorded within
+        :data:`OUTCOMES_WAIT` seconds are left: their leases expire, they run again."""
+        joining = asyncio.ensure_future(self._outcomes.join())
+        done, _ = await asyncio.wait([joining], timeout=OUTCOMES_WAIT)
+        if not done:
+            joining.cancel()
+            self._urgent = True  # reconnects give up at once from now on
+            log.warning("%d outcomes could not be recorded in %ss; their leases will "
+                        "expire", self._outcomes.qsize() or "some", OUTCOMES_WAIT)
+
+    async def _stop_heartbeat(self) -> None:
+        self._heartbeat.stop()
+        if not await asyncio.to_thread(self._heartbeat.join, HELPER_STOP_WAIT):
+            log.error("the heartbeat thread did not stop within %ss; stopping without it",
+                      HELPER_STOP_WAIT)
+
+    async def _connect_at_start(self) -> bool:
+        """Open the claim connection, retrying with capped exponential backoff (one log
+        line per attempt) while the database cannot be reached, and giving up at once
+        when the worker is told to stop (a signal is honoured during a connection
+        attempt too, not only between them). True once connected; False when stopped
+        first. A missing, older or newer schema is not retried: MigrationError, which
+        the CLI reports as "run `rhythm migrate`" (exit 3)."""
+        delay = START_RETRY_FIRST
+        attempt = 0
+        while not self._stopping.is_set():
+            attempt += 1
+            try:
+                return await self._unless_stopped(self._claimer.open())
+            except DatabaseError as err:
+                if not isinstance(err.__cause__, psycopg.OperationalError):
+                    raise  # a schema to migrate, a bad URL: waiting will not mend it
+                log.warning("worker %s cannot connect (attempt %d): %s; retrying in %.1fs",
+                            self.id, attempt, err, delay)
+            except (psycopg.OperationalError, OSError) as err:
+                log.warning("worker %s cannot connect (attempt %d): %s; retrying in %.1fs",
+                            self.id, attempt, err, delay)
+            if not await self._unless_stopped(asyncio.sleep(delay)):
+                return False
+            delay = min(delay * 2, START_RETRY_MAX)
+        return False
+
+    async def _unless_stopped(self, step: Awaitable[None]) -> bool:
+        """Run ``step`` unless the worker is told to stop first (then cancel it, close
+        the claim connection if it opened meanwhile, and say False)."""
+        running = asyncio.ensure_future(step)
+        stopping = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if running.done():
+            running.result()  # its error, if any
+            return True
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await running
+        await self._claimer.close()
+        return False
 
     async def _open_flusher(self) -> None:
         self._flush_conn = await connect_keyed(self.url)
@@ -330,7 +423,7 @@ class Worker:
                  sorted({name for name, _ in self.versions.local}))
 
     async def _unregister(self) -> None:
-        with contextlib.suppress(psycopg.Error):
+        with contextlib.suppress(psycopg.Error, RhythmError):
             conn = await self._fresh(self._claim_conn)
             await conn.execute(Q["unregister_worker"], {"id": self.id})
 
@@ -397,16 +490,23 @@ class Worker:
         return min(max(seconds, 0.05), self.options.poll_interval)
 
     async def _reconnect_claim(self) -> float:
+        """Reopen the claim connection, with backoff, until it opens or the worker is
+        told to stop (then at once: a stopping worker claims nothing anyway, and a
+        database that stays down must not keep it from stopping)."""
         delay = 0.1
-        while not (self._stopping.is_set() and self._urgent):
+        while not self._stopping.is_set():
             with contextlib.suppress(Exception):
                 await self._claimer.close()
-                self._claimer.conn = await open_claim_connection(self.url)
-                self._hinted = True
+                if await self._unless_stopped(self._open_claim_connection()):
+                    self._hinted = True
                 return 0.0
-            await asyncio.sleep(delay)
+            if not await self._unless_stopped(asyncio.sleep(delay)):
+                break
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
         return 0.0
+
+    async def _open_claim_connection(self) -> None:
+        self._claimer.conn = await open_claim_connection(self.url)
 
     async def _release_buffered(self) -> None:
         """Shutdown: rows claimed but never started go straight back to their queues."""
@@ -455,16 +555,30 @@ class Worker:
             self.activations += 1
         except asyncio.CancelledError:
             pass
-        except psycopg.OperationalError as err:
+        except TRANSIENT as err:
             log.warning("activation of %s interrupted (%s); it will run again", claim.id, err)
-        except Exception:
-            log.exception("internal error activating %s; its lease will expire", claim.id)
+        except Exception as err:
+            log.exception("internal error activating %s; failing it", claim.id)
+            await self._fail_activation(claim, err)
         finally:
             slot.take_back()
             self._inflight.pop(_key(claim), None)
             self._fill_slots()
         if self._stopping.is_set():  # tasks its commit claimed for us as we began stopping
             await self._release_buffered()
+
+    async def _fail_activation(self, claim: Claim, err: Exception) -> None:
+        """An activation that raised (a bug, never the workflow's own doing) fails its
+        execution at once with that error, named as itself: run again it would most
+        likely raise again, until its lost leases read as ``WorkerLost``."""
+        self._finishing(claim)
+        error = workflow_error(claim, "InternalError", f"{type(err).__name__}: {err}"[:2000])
+        assert self._pool is not None
+        try:
+            async with _PoolLease(self._pool) as lease:
+                await self._activations.fail(lease, claim, error)
+        except Exception:  # the database too: the lease expires, it runs again
+            log.exception("cannot record the failure of %s; its lease will expire", claim.id)
 
     def _local_starts(self) -> LocalStarts | None:
         """Which tasks an activation committing now may claim for this worker: those of
@@ -511,8 +625,13 @@ class Worker:
                     await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
-        except Exception:
-            log.exception("internal error running %s; its lease will expire", claim.id)
+        except TRANSIENT as err:
+            log.warning("running %s was interrupted (%s); its lease will expire", claim.id, err)
+        except Exception as err:  # a bug: fail it as itself (see _fail_activation)
+            log.exception("internal error running %s; failing it", claim.id)
+            await self._outcomes.put(Outcome(claim.id, claim.token, "failed", error=(
+                failures.task_error(claim.name, "InternalError",
+                                    f"{type(err).__name__}: {err}"[:2000], claim.attempt))))
         finally:
             slot.take_back()
             if not again:
@@ -595,9 +714,27 @@ class Worker:
                 self._flush_conn = await self._fresh(self._flush_conn, retry=True, keyed=True)
             except psycopg.errors.DeadlockDetected:
                 await asyncio.sleep(delay)
+            except UNSTORABLE as err:  # one outcome's data: the others must not pay for it
+                if len(batch) > 1:
+                    for outcome in batch:
+                        await self._write([outcome])
+                else:
+                    await self._write_unstorable(batch[0], err)
+                return
             except Exception:  # a bug: drop the batch (its leases expire, rows re-run)
                 log.exception("cannot record %d outcomes; their leases will expire", len(batch))
                 return
+
+    async def _write_unstorable(self, outcome: Outcome, err: Exception) -> None:
+        """An outcome Postgres refused: record its execution as failed with an error
+        that says so (at once, not after its lease was lost five times)."""
+        log.warning("outcome of %s cannot be stored (%s); failing it", outcome.id,
+                    first_line(err))
+        if outcome.status == "failed" and outcome.error is not None \
+                and outcome.error.get("type") == failures.UNSTORABLE_OUTCOME:
+            return  # (that failure itself was refused: its lease expires)
+        await self._write([replace(outcome, status="failed", result=None, run_at=None,
+                                   error=failures.unstorable_outcome(outcome.error, err))])
 
     async def _take_woken(
         self, conn: psycopg.AsyncConnection[Any], woken: list[Claim]
@@ -614,56 +751,63 @@ class Worker:
 
     # ----------------------------------------------------------------- heartbeat
 
-    async def _heartbeat(self) -> None:
-        interval = self.options.lease_seconds / 3
-        conn: psycopg.AsyncConnection[Any] | None = None
-        while True:
-            try:
-                conn = await self._fresh(conn)
-                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
-                # arrives in the loop iteration where the renew finishes, and this task
-                # then sleeps on as if never cancelled: shutdown waited for it forever.
-                async with asyncio.timeout(max(interval * 2, 5.0)):
-                    await self._renew(conn)
-            except (psycopg.Error, RhythmError, OSError, TimeoutError) as err:
-                # Never let the heartbeat die: it also reaps dead workers' rows. A server
-                # that is down raises DatabaseError from connect; a hung renew times out.
-                log.warning("heartbeat failed (%s)", err)
-                if conn is not None:
-                    await conn.close()
-                conn = None
-            await asyncio.sleep(interval)
-
-    async def _renew(self, conn: psycopg.AsyncConnection[Any]) -> None:
+    def _beat(self, conn: psycopg.Connection[Any]) -> None:
+        """One heartbeat, on the heartbeat thread (:mod:`rhythm.runtime.heartbeat`):
+        renew the leases held, say the worker is alive, put back dead workers' rows. What
+        the renewal found is judged on the loop, whenever it is free."""
+        claims = self._held()
+        renewed = self._renew_leases(conn, claims)
+        if claims:
+            self._on_loop(self._judge, claims, renewed)
         now = self.clock.now()
-        claims = [f.claim for f in self._inflight.values()]
-        claims += self._claimer.buffer.values()
-        held = [{"id": c.id, "token": c.token} for c in claims]
-        if held:
-            cur = await conn.execute(Q["renew_leases"], {
-                "claims": json.dumps(held),
-                "lease_until": now + timedelta(seconds=self.options.lease_seconds),
-            })
-            renewed = {row[0]: row[1] for row in await cur.fetchall()}
-            # Judge only the claims that were asked about: an id finished and claimed
-            # again (new token) while the statement ran is not a lost lease.
-            asked = {(c.id, c.token) for c in claims}
-            for flight in list(self._inflight.values()):
-                if (flight.claim.id, flight.claim.token) in asked:
-                    self._apply_renewal(flight, renewed)
-            for claim in list(self._claimer.buffer.values()):
-                if (claim.id, claim.token) not in asked:
-                    continue
-                if claim.id not in renewed:
-                    self._claimer.drop(claim.id)
-                    self._resumable.pop(claim.id, None)
-                elif renewed[claim.id]:
-                    self._claimer.mark_cancel(claim.id)
-        await conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
-        cur = await conn.execute(Q["reap_expired_leases"], {"now": now})
-        reaped = await cur.fetchall()
+        conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
+        reaped = conn.execute(Q["reap_expired_leases"], {"now": now}).fetchall()
         if reaped:
             log.info("put back %d executions whose worker stopped renewing", len(reaped))
+
+    def _held(self) -> list[Claim]:
+        """Every claim in flight or buffered. Read from the heartbeat thread while the
+        loop may change these dicts: ``list(d.values())`` copies a dict in one step that
+        holds the GIL throughout (no Python code runs during it), so the copy is
+        consistent."""
+        claims = [f.claim for f in list(self._inflight.values())]
+        return claims + list(self._claimer.buffer.values())
+
+    def _renew_leases(
+        self, conn: psycopg.Connection[Any], claims: list[Claim]
+    ) -> dict[str, bool]:
+        """Extend the leases of ``claims``: those renewed, each with its cancellation
+        request flag (any other was lost)."""
+        if not claims:
+            return {}
+        held = [{"id": c.id, "token": c.token} for c in claims]
+        cur = conn.execute(Q["renew_leases"], {
+            "claims": json.dumps(held),
+            "lease_until": self.clock.now() + timedelta(seconds=self.options.lease_seconds),
+        })
+        return {row[0]: row[1] for row in cur.fetchall()}
+
+    def _on_loop(self, judge: Any, *args: Any) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop has closed: nothing to judge
+                loop.call_soon_threadsafe(judge, *args)
+
+    def _judge(self, claims: list[Claim], renewed: dict[str, bool]) -> None:
+        """On the loop: act on a renewal. Judge only the claims that were asked about: an
+        id finished and claimed again (new token) meanwhile is not a lost lease."""
+        asked = {(c.id, c.token) for c in claims}
+        for flight in list(self._inflight.values()):
+            if (flight.claim.id, flight.claim.token) in asked:
+                self._apply_renewal(flight, renewed)
+        for claim in list(self._claimer.buffer.values()):
+            if (claim.id, claim.token) not in asked:
+                continue
+            if claim.id not in renewed:
+                self._claimer.drop(claim.id)
+                self._resumable.pop(claim.id, None)
+            elif renewed[claim.id]:
+                self._claimer.mark_cancel(claim.id)
 
     def _apply_renewal(self, flight: _InFlight, renewed: dict[str, bool]) -> None:
         finishing = flight.finishing or self._runner.recording(flight.claim.id)

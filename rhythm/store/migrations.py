@@ -11,6 +11,7 @@ recorded checksum differs from the file, is refused with a clear message.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -170,3 +171,52 @@ def require_current_schema(url: str) -> SchemaState:
             " run `rhythm migrate`"
         )
     return state
+
+
+@functools.cache
+def expected_version() -> int:
+    """The schema version this code needs: its newest migration (files read once)."""
+    return max((m.version for m in discover()), default=0)
+
+
+def schema_version_error(found: int | None) -> MigrationError | None:
+    """Why a database whose schema is at version ``found`` (None: no schema at all) is
+    not usable by this code, or None when it is."""
+    expected = expected_version()
+    if found is None or found == 0:
+        return MigrationError(
+            "the database has no Rhythm schema: run `rhythm migrate`")
+    if found < expected:
+        return MigrationError(
+            f"the database schema is at version {found}, this Rhythm needs {expected}:"
+            " run `rhythm migrate`")
+    if found > expected:
+        return MigrationError(
+            f"the database schema is at version {found} but this Rhythm only knows"
+            f" migrations up to {expected}: the database was migrated by a newer Rhythm;"
+            " upgrade Rhythm (pip install -U rhythm)")
+    return None
+
+
+def check_schema(conn: psycopg.Connection[Any]) -> None:
+    """Refuse a database whose schema is missing, older or newer than this code (one
+    query; ``conn`` must be in autocommit mode). MigrationError says what to do."""
+    try:
+        row = conn.execute(QUERIES["schema_version"]).fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        row = None
+    error = schema_version_error(row[0] if row else None)
+    if error is not None:
+        raise error
+
+
+async def check_schema_async(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The asyncio twin of :func:`check_schema`."""
+    try:
+        cur = await conn.execute(QUERIES["schema_version"])
+        row = await cur.fetchone()
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+        row = None
+    error = schema_version_error(row[0] if row else None)
+    if error is not None:
+        raise error

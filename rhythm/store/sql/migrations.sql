@@ -26,3 +26,8 @@ SELECT version, name, checksum FROM rhythm.schema_migrations ORDER BY version
 -- name: record_migration
 INSERT INTO rhythm.schema_migrations (version, name, checksum)
 VALUES (%(version)s, %(name)s, %(checksum)s)
+
+-- name: schema_version
+-- The schema's version, checked once when a process first connects (UndefinedTable:
+-- never migrated).
+SELECT max(version) FROM rhythm.schema_migrations

@@ -260,6 +260,10 @@ FROM jsonb_to_recordset(%(claims)s::jsonb) AS h(id text, token bigint)
 WHERE e.id = h.id AND e.claim_token = h.token AND e.status = 'running'
 RETURNING e.id, e.cancel_requested;
 
+-- name: heartbeat_session
+-- The heartbeat thread's connection: a renew that hangs ends, and the thread goes on.
+SELECT set_config('statement_timeout', %(timeout)s, false);
+
 -- name: reap_expired_leases
 -- Rows whose worker stopped renewing go back to the queue (the next claim gets a new
 -- token, so the dead worker's completion is rejected). Workflows resume from their

@@ -129,3 +129,27 @@ def unordered_record(first: int) -> dict[str, Any]:
 def keys_received(**fields: Any) -> list[str]:
     """The order in which the task's inputs arrived."""
     return list(fields)
+
+
+@rhythm.task
+def append_line(path: str, key: str, seconds: float = 0.0) -> str:
+    """A non-transactional side effect (as a call to another system would be): every run
+    of it leaves a line, so a test can count the runs."""
+    time.sleep(seconds)
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(key + "\n")
+    return key
+
+
+@rhythm.task
+async def block_loop(seconds: float) -> str:
+    """An async task that blocks the worker's event loop (a bug of the task's)."""
+    time.sleep(seconds)
+    return "blocked"
+
+
+@rhythm.task
+def fail_with_char(code: int) -> None:
+    """Fails with an error whose text holds the character ``code`` (U+0000, a lone
+    surrogate: what Postgres cannot store)."""
+    raise ValueError(f"bad {chr(code)} here")

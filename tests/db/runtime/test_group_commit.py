@@ -69,18 +69,22 @@ class Batch:
         states, self.handed = self.handed, []
         return states
 
-    def resume(self, state: Resumable) -> Any:
-        """Resume one (its task completed with 3); it must not ask for a connection."""
+    def resume(self, state: Resumable, result: str = "3") -> Any:
+        """Resume one (its task completed with ``result``, JSON text); it must not ask
+        for a connection."""
         return self.runner.resume(
             _no_connection, state,
-            Outcome(state.task_id, self.tasks[state.task_id].token, "completed", result="3"),
+            Outcome(state.task_id, self.tasks[state.task_id].token, "completed", result=result),
             "w1", datetime.now(UTC) + LEASE, local=self.local)
 
-    async def resume_all(self, states: list[Resumable]) -> list[Any]:
-        """Resume them all at once."""
+    async def resume_all(
+        self, states: list[Resumable], results: dict[int, str] | None = None
+    ) -> list[Any]:
+        """Resume them all at once (the one at index i with ``results[i]``, if given)."""
         self.group.batches = self.group.commits = 0
-        return await asyncio.gather(*(self.resume(state) for state in states),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(self.resume(state, (results or {}).get(i, "3")) for i, state in enumerate(states)),
+            return_exceptions=True)
 
     async def close(self) -> None:
         await self.group.close()
@@ -153,6 +157,24 @@ def test_a_stale_commit_in_a_batch_writes_nothing_and_the_others_commit(
     assert results == [True, True, False, True, False]
     assert [_progress(db_url, s) for s in states] == [
         NEXT_STEP, NEXT_STEP, UNTOUCHED, NEXT_STEP, UNTOUCHED]
+
+
+def test_one_element_postgres_cannot_store_fails_alone_and_the_batch_commits(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A NUL in one element (its task's result, then the next task's inputs) makes
+    Postgres refuse the whole statement: the batch is sent again one by one, so only
+    that one fails (its activation writes nothing) and the others take their step."""
+    async def body(b: Batch) -> tuple[list[Any], list[Resumable], int]:
+        states = await b.suspend(5)
+        results = await b.resume_all(states, {3: '"a\\u0000b"'})
+        return results, states, b.group.batches
+
+    results, states, batches = _run(db_url, tmp_path, body)
+    assert results == [True, True, True, False, True]
+    assert batches == 2 + 4  # alone, the failed batch of four, then each of them alone
+    assert [_progress(db_url, s) for s in states] == [
+        NEXT_STEP, NEXT_STEP, NEXT_STEP, UNTOUCHED, NEXT_STEP]
 
 
 def test_a_connection_lost_mid_batch_fails_all_its_commits_and_the_next_batch_reconnects(

@@ -3,6 +3,7 @@ not yet left the in-flight table is not a lost lease. Real Postgres, in-process 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -25,15 +26,17 @@ return a + 1
 
 
 def renew_right_after_each_commit(worker: Worker, renewals: list[str]) -> None:
-    """Run the real heartbeat renew (its own connection) after every activation has
+    """Run the real heartbeat renewal (its own connection) after every activation has
     committed and before it leaves the in-flight table: the window of the race. An
     activation resumed by its task's outcome (``resume``) is in flight as that task."""
     commit_and_stay = worker._activations.run
     resume_and_stay = worker._activations.resume
 
     async def renew(execution_id: str) -> None:
-        async with await psycopg.AsyncConnection.connect(worker.url, autocommit=True) as hb:
-            await worker._renew(hb)
+        claims = worker._held()  # as the heartbeat thread reads them
+        with psycopg.connect(worker.url, autocommit=True) as hb:
+            renewed = await asyncio.to_thread(worker._renew_leases, hb, claims)
+        worker._judge(claims, renewed)  # still in flight: the window of the race
         renewals.append(execution_id)
 
     async def run(conn: psycopg.AsyncConnection[Any], claim: Claim, *args: Any,
