@@ -70,9 +70,31 @@ def _analyze(source: str, path: str) -> tuple[Any, Any]:
 
 
 def generate(source: str, path: str, name: str | None = None, formatted: bool = True) -> Generated:
-    model = model_of(source, path, name)
-    text = render(module_view(model, COMPILER_VERSION), formatted=formatted)
+    """The module text; a formatted (``rhythm build``) text is also compiled, so that a
+    module Python would refuse is never written (CompileError instead)."""
+    try:
+        model = model_of(source, path, name)
+        text = render(module_view(model, COMPILER_VERSION), formatted=formatted)
+        if formatted:
+            compile(text, path, "exec")
+    except CompileError:
+        raise
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
+        raise _unbuildable(path, err) from err
+    except Exception as err:  # black refusing its input: a compiler bug, said clearly
+        raise _unbuildable(path, err) from err
     return Generated(model.name, model.version, path, text)
+
+
+def _unbuildable(path: str, err: BaseException) -> CompileError:
+    """The flow cannot become Python: a limit the front end missed, or a compiler bug."""
+    detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+    diagnostic = Diagnostic(
+        path, 1, 1, 1, 2,
+        f"cannot generate Python for this workflow ({type(err).__name__}: {detail[:200]}); "
+        "simplify deeply nested or very long expressions",
+    )
+    return CompileError(diagnostic.headline(), [diagnostic])
 
 
 _loaded: dict[tuple[str, str, str | None], type[Machine]] = {}
@@ -97,6 +119,10 @@ def load_module(text: str, label: str) -> type[Machine]:
     module = types.ModuleType(module_name)
     module.__file__ = filename
     machine.register_source(filename, text)
-    exec(compile(text, filename, "exec"), module.__dict__)
+    try:
+        code = compile(text, filename, "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
+        raise _unbuildable(label, err) from err
+    exec(code, module.__dict__)
     sys.modules[module_name] = module
     return cast(type[Machine], module.MACHINE)

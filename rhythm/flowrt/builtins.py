@@ -26,7 +26,11 @@ from rhythm.flowrt.numbers import (
 )
 from rhythm.flowrt.protocol import CombinatorKind, FlowValue, Host, JsonValue, Promise
 from rhythm.flowrt.values import (
+    FREE_CHARS,
     BuiltinFunction,
+    Walk,
+    check_string,
+    check_string_length,
     describe,
     function_name,
     is_function,
@@ -210,25 +214,39 @@ def fn_parseFloat(text: FlowValue) -> int | float:
 
 def console_log(host: Host, *args: FlowValue) -> None:
     """``console.log``: strings bare, other values JSON-like, separated by spaces."""
-    host.log(" ".join(arg if type(arg) is str else inspect(arg) for arg in args))
+    walk = Walk()
+    line = " ".join(arg if type(arg) is str else _inspect(arg, set(), walk, 1) for arg in args)
+    walk.done()
+    host.log(check_string(line))
 
 
-def inspect(v: FlowValue, active: set[int] | None = None) -> str:
+def inspect(v: FlowValue) -> str:
     """A readable one-line rendering of any value for the log."""
+    walk = Walk()
+    text = _inspect(v, set(), walk, 1)
+    walk.done()
+    return text
+
+
+def _inspect(v: FlowValue, active: set[int], walk: Walk, depth: int) -> str:
     t = type(v)
     if t is str:
         return jsjson.quote(v)
     if t is list or t is dict:
-        active = active if active is not None else set()
         if id(v) in active:
             return "[Circular]"
+        walk.enter(len(v), depth, "console.log")
         active.add(id(v))
         if t is list:
-            text = "[" + ", ".join(inspect(x, active) for x in v) + "]"
+            text = "[" + ", ".join(_inspect(x, active, walk, depth + 1) for x in v) + "]"
         else:
-            members = (jsjson.quote(k) + ": " + inspect(x, active) for k, x in v.items())
+            members = (
+                jsjson.quote(k) + ": " + _inspect(x, active, walk, depth + 1) for k, x in v.items()
+            )
             text = "{" + ", ".join(members) + "}"
         active.discard(id(v))
+        if len(text) > FREE_CHARS:  # a shared sub-value doubles the text at each level
+            check_string_length(len(text))
         return text
     if t is Promise:
         return f"Promise#{v.id}"

@@ -16,13 +16,20 @@ from json.encoder import encode_basestring
 from rhythm.flowrt.numbers import format_number, num
 from rhythm.flowrt.protocol import FlowValue, Promise
 from rhythm.flowrt.values import (
+    CHARS_PER_OP,
+    FREE_CHARS,
+    MAX_DEPTH,
+    Walk,
     call,
+    charge,
     check_string,
+    check_string_length,
     describe,
     is_function,
-    range_error,
+    nesting_exceeds,
     throw,
     to_str,
+    too_deep,
     type_error,
 )
 
@@ -40,10 +47,8 @@ def quote(s: str) -> str:
 def stringify(value: FlowValue, replacer: FlowValue = None, indent: FlowValue = None) -> FlowValue:
     """``JSON.stringify(value, replacer, indent)``; null where JavaScript gives undefined."""
     writer = _Writer(replacer, _gap(indent))
-    try:
-        text = writer.write("", value, "")
-    except RecursionError:
-        range_error("JSON.stringify: value nested too deeply")
+    text = writer.write("", value, "")
+    writer.walk.done()
     return None if text is None else check_string(text)
 
 
@@ -75,6 +80,7 @@ class _Writer:
             type_error("JSON.stringify replacer must be a function, an array or null")
         self.gap = gap
         self.stack: list[int] = []
+        self.walk = Walk()
 
     def write(self, key: str, value: FlowValue, indent: str) -> str | None:
         if self.function is not None:
@@ -92,8 +98,11 @@ class _Writer:
             if id(value) in self.stack:
                 type_error("Converting circular structure to JSON")
             self.stack.append(id(value))
+            self.walk.enter(len(value), len(self.stack), "JSON.stringify")
             text = self._list(value, indent) if t is list else self._dict(value, indent)
             self.stack.pop()
+            if len(text) > FREE_CHARS:  # a shared sub-value doubles the text at each level
+                check_string_length(len(text))
             return text
         if t is Promise:
             return "{}"  # what JavaScript prints for a Promise object
@@ -130,8 +139,9 @@ class _Writer:
 def parse(text: FlowValue) -> FlowValue:
     """``JSON.parse(text)``: SyntaxError for anything that is not JSON; numbers normalised."""
     source = text if type(text) is str else to_str(text)
+    charge(len(source) // CHARS_PER_OP)
     try:
-        return json.loads(
+        value = json.loads(
             source,
             parse_int=_parse_int,
             parse_float=_parse_float,
@@ -140,7 +150,10 @@ def parse(text: FlowValue) -> FlowValue:
     except json.JSONDecodeError as error:
         throw("SyntaxError", f"JSON.parse: {error.msg} at position {error.pos}")
     except RecursionError:
-        range_error("JSON.parse: text nested too deeply")
+        too_deep("JSON.parse")
+    if nesting_exceeds(value, MAX_DEPTH):
+        too_deep("JSON.parse")
+    return value
 
 
 def _parse_int(digits: str) -> int | float:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar
 
-from rhythm.flowrt import codec, ops
+from rhythm.flowrt import codec, ops, values
 from rhythm.flowrt.protocol import (
     Completed,
     Failed,
@@ -112,9 +112,16 @@ class FlowMachine(Machine):
 
     def run(self) -> Step:
         self.ops = 0
+        values.meter_with(self, self.host.limits)  # costly built-ins charge self.ops
         states = self._STATE_FUNCTIONS
         variables = self.vars
         label = self.label
+        try:
+            return self._dispatch(states, variables, label)
+        finally:
+            values.unmetered()  # no reference kept to an ended activation
+
+    def _dispatch(self, states: tuple[StateFunction, ...], variables: Vars, label: int) -> Step:
         try:
             while True:
                 try:
@@ -126,6 +133,9 @@ class FlowMachine(Machine):
                     label = self._route_throw(thrown)
         except (FlowThrow, FlowLimit) as err:
             return Failed(_json_error(err.value), self._failure_line(err.__traceback__))
+        except RecursionError as err:  # a walk the depth limits missed: still the user's limit
+            limit = FlowLimit("a value or a call chain is nested too deeply")
+            return Failed(limit.value, self._failure_line(err.__traceback__))
         if label == SUSPEND:
             assert self.waiting is not None
             return Suspended(self.waiting)
@@ -208,12 +218,11 @@ class FlowMachine(Machine):
         return int(payload)
 
     def tick(self) -> None:
-        """Count one loop iteration or callback call (LimitError past the limit)."""
+        """Count one loop iteration (LimitError past the budget; costly built-ins charge
+        the same counter through ``values.charge``)."""
         self.ops += 1
         if self.ops > self.max_ops:
-            raise FlowLimit(
-                f"more than {self.max_ops} operations without a suspension (runaway loop?)"
-            )
+            values.budget_exceeded(self.max_ops)
 
     # ------------------------------------------------------------------ internals
 
@@ -252,6 +261,8 @@ def _module_file(cls: type) -> str:
 def _json_error(value: FlowValue) -> JsonValue:
     try:
         return ops.to_json_copy(value)
+    except FlowLimit as limit:
+        return limit.value
     except FlowThrow:
         return {"name": "TypeError", "message": "the thrown value cannot be stored as JSON"}
 

@@ -21,8 +21,10 @@ from rhythm.catalog import ARRAY_METHODS, STRING_METHODS, Arity
 from rhythm.flowrt.numbers import JS_WHITESPACE, to_integer
 from rhythm.flowrt.protocol import FlowValue
 from rhythm.flowrt.values import (
+    ELEMENTS_PER_OP,
     BuiltinFunction,
     call,
+    charge,
     check_array_length,
     check_string,
     check_string_length,
@@ -119,6 +121,7 @@ def s_split(s: str, separator: FlowValue = None, limit: FlowValue = None) -> lis
     count = _int_arg("split", limit, -1)
     if count == 0:
         return []
+    charge(len(s) // ELEMENTS_PER_OP)
     if separator is None:
         parts = [s]
     else:
@@ -172,6 +175,7 @@ def s_replace_all(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
             at = s.find(needle, at + len(needle))
     if not positions:
         return s
+    charge(len(positions))  # one substitution (a Python step) per match
     out = []
     last = 0
     for at in positions:
@@ -235,6 +239,7 @@ def a_includes(a: list[FlowValue], item: FlowValue, start: FlowValue = None) -> 
 
 
 def a_index_of(a: list[FlowValue], item: FlowValue, start: FlowValue = None) -> int:
+    charge(len(a) // ELEMENTS_PER_OP)
     for i in range(_relative(_int_arg("indexOf", start, 0), len(a)), len(a)):
         if eq(a[i], item):
             return i
@@ -242,15 +247,18 @@ def a_index_of(a: list[FlowValue], item: FlowValue, start: FlowValue = None) -> 
 
 
 def a_join(a: list[FlowValue], separator: FlowValue = None) -> str:
+    charge(len(a) // ELEMENTS_PER_OP)
     return join(a, "," if separator is None else to_str(separator))
 
 
 def a_slice(a: list[FlowValue], start: FlowValue = None, end: FlowValue = None) -> list[FlowValue]:
     n = len(a)
+    charge(n // ELEMENTS_PER_OP)
     return a[_relative(_int_arg("slice", start, 0), n) : _relative(_int_arg("slice", end, n), n)]
 
 
 def a_concat(a: list[FlowValue], *items: FlowValue) -> list[FlowValue]:
+    charge(len(a) // ELEMENTS_PER_OP)
     out = list(a)
     for item in items:
         if type(item) is list:
@@ -272,11 +280,13 @@ def a_pop(a: list[FlowValue]) -> FlowValue:
 
 
 def a_shift(a: list[FlowValue]) -> FlowValue:
+    charge(len(a) // ELEMENTS_PER_OP)  # moves every element
     return a.pop(0) if a else None
 
 
 def a_unshift(a: list[FlowValue], *items: FlowValue) -> int:
     check_array_length(len(a) + len(items))
+    charge(len(a) // ELEMENTS_PER_OP)
     a[0:0] = items
     return len(a)
 
@@ -289,7 +299,9 @@ def a_reverse(a: list[FlowValue]) -> list[FlowValue]:
 def a_sort(a: list[FlowValue], comparator: FlowValue = None) -> list[FlowValue]:
     """In place and stable. Without a comparator: numbers numerically or strings by code
     point, nulls last; any other mix throws TypeError (as ``<`` would)."""
+    comparisons = len(a) * max(1, len(a).bit_length())
     if comparator is None:
+        charge(comparisons // ELEMENTS_PER_OP)
         present = [x for x in a if x is not None]
         kinds = {kind(x) for x in present}
         if len(kinds) > 1 or (kinds and kinds not in ({"number"}, {"string"})):
@@ -301,6 +313,7 @@ def a_sort(a: list[FlowValue], comparator: FlowValue = None) -> list[FlowValue]:
         ordered.extend([None] * (len(a) - len(present)))
     else:
         fn = _callback("sort", comparator)
+        charge(comparisons)  # one callback call per comparison
         ordered = sorted(a, key=functools.cmp_to_key(lambda x, y: _order(call(fn, [x, y]))))
     a[:] = ordered
     return a
@@ -316,6 +329,8 @@ def _order(result: FlowValue) -> int:
 
 
 def _each(a: list[FlowValue]) -> range:
+    """The indices a callback method visits, paid for up front (one operation per call)."""
+    charge(len(a))
     return range(len(a))
 
 
