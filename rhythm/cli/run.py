@@ -58,6 +58,8 @@ def _parse_inputs(text: str | None) -> dict[str, Any]:
         value = json.loads(text)
     except ValueError as err:
         raise RunInputError(f"--inputs is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise RunInputError("--inputs is nested too deeply") from err
     if not isinstance(value, dict):
         raise RunInputError(f"--inputs must be a JSON object, not {_json_type(value)}")
     return value

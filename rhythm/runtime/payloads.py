@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from rhythm.errors import InputError
+from rhythm.flowrt.values import MAX_DEPTH, nesting_exceeds
 
 MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB per inputs object, signal payload or result
 # A \u0000 escape in JSON text, not a literal backslash followed by "u0000".
@@ -30,6 +31,10 @@ def encode(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as err:
         raise InputError(f"{what} is not JSON: {_reason(err)}") from err
+    except RecursionError as err:
+        raise InputError(_too_deep(what)) from err
+    if _may_nest_deeply(text) and nesting_exceeds(value, MAX_DEPTH):
+        raise InputError(_too_deep(what))
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise InputError(f"{what} contains a NUL character (U+0000), which Postgres cannot store")
     try:
@@ -55,11 +60,27 @@ def encode_object(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> s
 def parse_json_text(text: str, what: str) -> Any:
     """Parse user-typed JSON (CLI flags), or InputError naming the line and column."""
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(
             f"{what} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
         ) from err
+    except RecursionError as err:
+        raise InputError(_too_deep(what)) from err
+    except ValueError as err:  # an integer with more digits than Python converts
+        raise InputError(f"{what} is not valid JSON: {err}") from err
+    if _may_nest_deeply(text) and nesting_exceeds(value, MAX_DEPTH):
+        raise InputError(_too_deep(what))
+    return value
+
+
+def _may_nest_deeply(text: str) -> bool:
+    """A cheap pre-test (C speed): too few brackets to nest past the limit."""
+    return text.count("[") + text.count("{") > MAX_DEPTH
+
+
+def _too_deep(what: str) -> str:
+    return f"{what} is nested more than {MAX_DEPTH} levels deep (the limit of workflow values)"
 
 
 def _reason(err: Exception) -> str:

@@ -1,0 +1,198 @@
+"""Resource limits end to end (issue 16, items 6 and 7): what Python cannot compile or
+recurse through is a positioned compile error or a LimitError, never a traceback; costly
+operations are paid for in the operation budget."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rhythm.cli import main
+from rhythm.codegen.build import build
+from rhythm.flowrt.protocol import Limits
+from rhythm.testing import RunInputError, run_flow
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path) -> Iterator[Path]:
+    old = Path.cwd()
+    os.chdir(tmp_path)
+    try:
+        yield tmp_path
+    finally:
+        os.chdir(old)
+
+
+def cli(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
+    return result.exit_code, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- compile side
+
+DEEP_SOURCES = {
+    "sum": "return " + " + ".join(["1"] * 5000),
+    "and": "const x = true\nreturn " + " && ".join(["x"] * 5000),
+    "member": "const a = {}\nreturn a" + "?.b" * 3000,
+    "template": "return " + "`${" * 300 + "1" + "}`" * 300,
+    "array": "return " + "[" * 500 + "]" * 500,
+    "call": "return " + "String(" * 300 + "1" + ")" * 300,
+    "loops": "let x = 0\n" + "while (x < 1) {\n" * 25 + "x = 1\n" + "}\n" * 25 + "return x",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEEP_SOURCES))
+def test_deep_sources_are_a_positioned_error_and_write_nothing(in_tmp: Path, shape: str) -> None:
+    (in_tmp / "deep.flow").write_text(DEEP_SOURCES[shape] + "\n")
+    code, out = cli("build", "deep.flow", "--out", "gen")
+    assert code == 1
+    line = DEEP_SOURCES[shape].count("\n") + 1 if shape in ("and", "member") else 1
+    if shape == "loops":
+        line = 2
+    assert f"deep.flow:{line}:1: nested too deeply" in out
+    assert "Traceback" not in out
+    assert not (in_tmp / "gen").exists()
+
+
+def test_nesting_within_the_limit_builds_and_runs(in_tmp: Path) -> None:
+    source = "const x = 1\nreturn " + " + ".join(["x"] * 70)
+    (in_tmp / "ok.flow").write_text(source + "\n")
+    assert build(["ok.flow"], "gen").ok
+    assert run_flow("ok.flow").result == 70
+
+
+def test_huge_number_literal_is_a_positioned_error(in_tmp: Path) -> None:
+    (in_tmp / "big.flow").write_text("const n = 1\nreturn " + "9" * 5000 + "\n")
+    code, out = cli("check", "big.flow")
+    assert code == 1
+    assert "big.flow:2:8: number literal is too large" in out
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x1b", "\x7f"])
+def test_raw_control_characters_are_a_positioned_error(in_tmp: Path, char: str) -> None:
+    (in_tmp / "ctl.flow").write_text(f"const s = 'a{char}b'\nreturn s\n")
+    code, out = cli("build", "ctl.flow", "--out", "gen")
+    assert code == 1
+    assert f"ctl.flow:1:13: raw control character U+{ord(char):04X} in the source" in out
+    assert not (in_tmp / "gen").exists()
+
+
+def test_a_lone_carriage_return_is_a_line_break_for_check_and_build(in_tmp: Path) -> None:
+    (in_tmp / "cr.flow").write_text("const x = 1\rreturn y\r", newline="")
+    code, out = cli("check", "cr.flow")
+    assert code == 1
+    assert "cr.flow:2:8: undeclared name 'y'" in out
+
+
+# ---------------------------------------------------------------- run side
+
+DEEP = "let a = []\nfor (let i = 0; i < 3000; i++) { a = [a] }\n"
+
+
+@pytest.mark.parametrize(
+    ("use", "message"),
+    [
+        ("let b = []\nfor (let i = 0; i < 3000; i++) { b = [b] }\nreturn a == b",
+         "comparing values: value nested more than 100 levels deep"),
+        ("return JSON.stringify(a)", "JSON.stringify: value nested more than 100 levels deep"),
+        ("console.log(a)\nreturn 1", "console.log: value nested more than 100 levels deep"),
+        ("return String(a)", "String() of an array: value nested more than 100 levels deep"),
+        ("return [a].includes(a)", None),
+        ("await Timer.delay('1s')\nreturn 1",
+         "a value nested more than 100 levels deep cannot be saved in a snapshot"),
+        ("return a", "value nested more than 100 levels deep"),
+        ("try { return JSON.stringify(a) } catch (e) { return 'caught' }",
+         "JSON.stringify: value nested more than 100 levels deep"),
+    ],
+)
+def test_deep_values_fail_with_a_limit_error(use: str, message: str | None) -> None:
+    result = run_flow_text(DEEP + use)
+    if message is None:  # identity comes first: no walk needed
+        assert result.result is True
+        return
+    assert result.status == "failed", result
+    assert result.error["name"] == "LimitError"
+    assert message in result.error["message"]
+
+
+def run_flow_text(source: str, limits: Limits | None = None):  # type: ignore[no-untyped-def]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "w.flow"
+        path.write_text(source + "\n")
+        return run_flow(path, limits=limits)
+
+
+def test_deeply_nested_json_parse_and_huge_numbers_are_flow_errors() -> None:
+    deep = run_flow_text("return JSON.parse('['.repeat(100000))")
+    assert deep.error["name"] == "LimitError"
+    big = run_flow_text("try { return JSON.parse('9'.repeat(5000)) } catch (e) { return e.name }")
+    assert big.result == "RangeError"
+    num = run_flow_text("try { return Number('9'.repeat(5000)) } catch (e) { return e.name }")
+    assert num.result == "RangeError"
+
+
+def test_deep_inputs_are_refused_at_the_boundary() -> None:
+    deep: object = []
+    for _ in range(150):
+        deep = [deep]
+    with pytest.raises(RunInputError, match="nested more than 100 levels deep"):
+        run_flow_text_inputs({"a": deep})
+
+
+def run_flow_text_inputs(inputs: dict[str, object]) -> object:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "w.flow"
+        path.write_text("return Inputs\n")
+        return run_flow(path, inputs=inputs)
+
+
+# ---------------------------------------------------------------- the CPU budget
+
+COSTLY = {
+    "doubling string": "let s = 'x'.repeat(1000000)\nlet n = 0\n"
+    "for (let i = 0; i < 100000; i++) { n += (s + s).length }\nreturn n",
+    "shared DAG": "let a = [1]\nfor (let i = 0; i < 40; i++) { a = [a, a] }\n"
+    "return JSON.stringify(a).length",
+    "DAG logged": "let a = [1]\nfor (let i = 0; i < 40; i++) { a = [a, a] }\nconsole.log(a)\nreturn 1",
+    "huge joins": "const xs = []\nfor (let i = 0; i < 100000; i++) xs.push('abcdefgh')\n"
+    "let n = 0\nfor (let i = 0; i < 100000; i++) { n += xs.join(',').length }\nreturn n",
+    "sorts": "const xs = []\nfor (let i = 0; i < 100000; i++) xs.push(i % 977)\n"
+    "for (let i = 0; i < 100000; i++) { xs.sort() }\nreturn 1",
+    "callbacks": "const xs = []\nfor (let i = 0; i < 10000; i++) xs.push(i)\n"
+    "let n = 0\nfor (let i = 0; i < 1000; i++) { n += xs.map(x => x).length }\nreturn n",
+}
+
+
+def test_equality_of_shared_dags_is_linear_not_exponential() -> None:
+    source = (
+        "let a = [1]\nlet b = [1]\n"
+        "for (let i = 0; i < 40; i++) { a = [a, a]; b = [b, b] }\nreturn a == b"
+    )
+    assert run_flow_text(source).result is True
+
+
+@pytest.mark.parametrize("shape", sorted(COSTLY))
+def test_costly_activations_hit_the_operation_budget(shape: str) -> None:
+    result = run_flow_text(COSTLY[shape])
+    assert result.status == "failed", result
+    assert result.error == {
+        "name": "LimitError",
+        "message": "more than 1000000 operations without a suspension (a runaway loop, or "
+        "costly operations such as huge strings, joins, sorts or JSON in a loop)",
+    }
+
+
+def test_the_budget_is_configurable_and_counts_cost_not_only_steps() -> None:
+    source = "const s = 'x'.repeat(100000)\nreturn (s + s).length"
+    assert run_flow_text(source).result == 200000
+    tight = run_flow_text(source, Limits(max_ops=100))  # 200k characters cost ~195 operations
+    assert tight.error["name"] == "LimitError"
