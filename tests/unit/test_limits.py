@@ -162,7 +162,8 @@ COSTLY = {
     "for (let i = 0; i < 100000; i++) { n += (s + s).length }\nreturn n",
     "shared DAG": "let a = [1]\nfor (let i = 0; i < 40; i++) { a = [a, a] }\n"
     "return JSON.stringify(a).length",
-    "DAG logged": "let a = [1]\nfor (let i = 0; i < 40; i++) { a = [a, a] }\nconsole.log(a)\nreturn 1",
+    "DAG logged": "let a = [1]\nfor (let i = 0; i < 40; i++) { a = [a, a] }\n"
+    "console.log(a)\nreturn 1",
     "huge joins": "const xs = []\nfor (let i = 0; i < 100000; i++) xs.push('abcdefgh')\n"
     "let n = 0\nfor (let i = 0; i < 100000; i++) { n += xs.join(',').length }\nreturn n",
     "sorts": "const xs = []\nfor (let i = 0; i < 100000; i++) xs.push(i % 977)\n"
