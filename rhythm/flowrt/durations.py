@@ -2,7 +2,8 @@
 
 A duration is a number of seconds (fractions allowed) or a string of one or more
 ``<number><unit>`` parts with units ``ms s m h d`` (``"250ms"``, ``"1h30m"``, ``"1.5s"``).
-Negative, non-finite or malformed durations throw ``TypeError`` (spec section 7).
+Negative, non-finite or malformed durations, and durations over 100 years, throw
+``TypeError`` (spec section 7).
 ``Timer.until`` takes an ISO-8601 instant; one without an offset is read as UTC.
 """
 
@@ -19,6 +20,7 @@ _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)", re.ASCII)
 _WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+\Z", re.ASCII)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_DURATION_MS = 100 * 365 * 86_400_000
 
 
 def parse_duration_ms(value: object, what: str = "duration") -> int:
@@ -34,7 +36,7 @@ def parse_duration_ms(value: object, what: str = "duration") -> int:
             raise ValueError(f"{what} must be a finite number of seconds, got {value!r}")
         if seconds < 0:
             raise ValueError(f"{what} cannot be negative: {value!r}")
-        return round(seconds * 1000)
+        return _bounded(seconds * 1000, what)
     if t is str:
         text = str(value)
         if not _WHOLE.match(text):
@@ -42,8 +44,15 @@ def parse_duration_ms(value: object, what: str = "duration") -> int:
                 f'{what} "{text}" is malformed: use seconds (a number) or parts like '
                 '"250ms", "30s", "5m", "48h", "7d", "1h30m"'
             )
-        return round(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(text)))
+        return _bounded(sum(float(n) * _UNIT_MS[unit] for n, unit in _PART.findall(text)), what)
     raise ValueError(f'{what} must be a number of seconds or a string like "30s", got {value!r}')
+
+
+def _bounded(ms: float, what: str) -> int:
+    """``ms`` rounded, if it fits: a longer wait would overflow the dates hosts compute."""
+    if not ms <= MAX_DURATION_MS:  # also catches an infinite sum of parts
+        raise ValueError(f"{what} is longer than the maximum of 100 years")
+    return round(ms)
 
 
 def duration_ms(value: FlowValue, what: str = "duration") -> int:

@@ -171,6 +171,7 @@ __all__ = [
 ]
 
 _SAFE = SAFE_INTEGER
+_INDEX_DIGITS = 16  # digits of the largest array index worth parsing (2**53 has 16)
 
 # ---------------------------------------------------------------- arithmetic
 
@@ -357,9 +358,12 @@ def _array_index(key: FlowValue) -> int | None:
     """An integer index from an int key or a canonical numeric string ("0", "12")."""
     if type(key) is int:
         return key
-    if type(key) is str and key.isascii() and key.isdigit() and (key == "0" or key[0] != "0"):
+    if (
+        type(key) is str and key.isascii() and key.isdigit() and (key == "0" or key[0] != "0")
+        and len(key) <= _INDEX_DIGITS
+    ):
         return int(key)
-    return None
+    return None  # longer digit strings are past any array (and past Python's int parsing)
 
 
 def get(obj: FlowValue, key: FlowValue) -> FlowValue:

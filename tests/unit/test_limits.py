@@ -197,3 +197,26 @@ def test_the_budget_is_configurable_and_counts_cost_not_only_steps() -> None:
     assert run_flow_text(source).result == 200000
     tight = run_flow_text(source, Limits(max_ops=100))  # 200k characters cost ~195 operations
     assert tight.error["name"] == "LimitError"
+
+
+def test_digit_string_keys_past_any_index_are_not_parsed_as_integers() -> None:
+    source = "const a = [1]\nreturn [a['9'.repeat(5000)], a['0']]"
+    assert run_flow_text(source).result == [None, 1]
+    write = run_flow_text("const a = [1]\na['9'.repeat(5000)] = 2\nreturn a")
+    assert write.error["name"] == "TypeError"
+    assert write.error["message"].startswith("Cannot set property '9999")
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        "Timer.delay(1e300)",
+        "Timer.delay('9'.repeat(400) + 'd')",
+        "Signal.next('x', {timeout: '9'.repeat(400) + 's'})",
+        "Signal.next('x', {timeout: 36500 * 86400 + 1e6})",
+    ],
+)
+def test_durations_that_would_overflow_a_date_are_a_flow_error(call: str) -> None:
+    result = run_flow_text(f"try {{ await {call} }} catch (e) {{ return e.message }}")
+    assert result.status == "completed", result
+    assert "longer than the maximum of 100 years" in result.result
