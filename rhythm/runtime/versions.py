@@ -93,7 +93,10 @@ class WorkflowVersions:
         for path in sorted(root.rglob("*.flow")):
             name = path.relative_to(root).with_suffix("").as_posix()
             try:
-                added.append(self.add_source(path.read_text(encoding="utf-8"), str(path), name))
+                source = path.read_bytes().decode("utf-8")
+                added.append(self.add_source(source, str(path), name))
+            except UnicodeDecodeError as err:
+                errors.append(f"{path}:1:1: file is not valid UTF-8 ({err.reason})")
             except CompileError as err:
                 errors.append(str(err))
         if errors:

@@ -220,3 +220,15 @@ def test_durations_that_would_overflow_a_date_are_a_flow_error(call: str) -> Non
     result = run_flow_text(f"try {{ await {call} }} catch (e) {{ return e.message }}")
     assert result.status == "completed", result
     assert "longer than the maximum of 100 years" in result.result
+
+
+def test_worker_start_up_names_raw_control_bytes_and_bad_encodings(in_tmp: Path) -> None:
+    (in_tmp / "good.flow").write_text("return 1\n")
+    (in_tmp / "nul.flow").write_bytes(b"return 1 // \x00\n")
+    (in_tmp / "latin.flow").write_bytes(b"\xff\xfe\n")
+    code, out = cli("worker", "--flows", str(in_tmp), "--database-url",
+                    "postgresql://nobody@127.0.0.1:1/none")
+    assert code == 1
+    assert f"{in_tmp / 'nul.flow'}:1:13: raw control character U+0000 in the source" in out
+    assert f"{in_tmp / 'latin.flow'}:1:1: file is not valid UTF-8" in out
+    assert "Traceback" not in out
