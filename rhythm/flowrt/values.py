@@ -139,11 +139,6 @@ def charge(units: int) -> None:
         budget_exceeded(meter.max_ops)
 
 
-def budget_left() -> int:
-    meter: Meter = getattr(_current, "meter", _Unmetered)
-    return meter.max_ops - meter.ops
-
-
 def budget_exceeded(max_ops: int) -> NoReturn:
     raise FlowLimit(
         f"more than {max_ops} operations without a suspension (a runaway loop, or "
@@ -174,29 +169,36 @@ def nesting_exceeds(value: Any, limit: int) -> bool:
 
 class Walk:
     """Budget and depth bookkeeping of one recursive walk over a value (equality, copies,
-    JSON, logging): counted locally, charged once at the end, LimitError when exhausted.
-    A shared sub-value is walked once per occurrence, so a small DAG can be huge."""
+    JSON, logging). A shared sub-value is walked once per occurrence, so a small DAG can be
+    huge: the walk charges the budget as it goes (every ``_SETTLE_EVERY`` units), and a
+    small walk (up to ``_FREE_WALK`` units) is paid for by the step that made it."""
 
-    __slots__ = ("left", "spent")
+    __slots__ = ("charged", "checkpoint", "spent")
 
     def __init__(self) -> None:
-        self.left = budget_left()
         self.spent = 0
+        self.charged = 0
+        self.checkpoint = _SETTLE_EVERY
 
     def enter(self, container_length: int, depth: int, what: str) -> None:
-        cost = 1 + container_length // ELEMENTS_PER_OP
-        self.spent += cost
-        if self.spent > self.left:
-            spent, self.spent = self.spent, 0
-            charge(spent)  # raises unless another charge freed budget meanwhile
-            self.left = budget_left()
+        self.spent += 1 + container_length // ELEMENTS_PER_OP
+        if self.spent > self.checkpoint:
+            self.settle()
         if depth > MAX_DEPTH:
             too_deep(what)
 
     def done(self) -> None:
-        if self.spent:
-            charge(self.spent)
-            self.spent = 0
+        if self.spent > _FREE_WALK:
+            self.settle()
+
+    def settle(self) -> None:
+        charge(self.spent - self.charged)
+        self.charged = self.spent
+        self.checkpoint = self.spent + _SETTLE_EVERY
+
+
+_FREE_WALK = 64
+_SETTLE_EVERY = 1024
 
 
 # ---------------------------------------------------------------- functions
@@ -425,6 +427,9 @@ def to_json_copy(v: FlowValue, where: str = "the workflow result") -> JsonValue:
     A promise or a function anywhere inside throws ``TypeError``; so does a cycle, which
     JSON cannot hold. Shared (non-cyclic) sub-values are copied once per occurrence.
     """
+    t = type(v)
+    if t is str or t is int or t is float or t is bool or v is None:
+        return v
     walk = Walk()
     copy = _copy(v, where, [], walk)
     walk.done()
@@ -439,7 +444,12 @@ def _copy(v: FlowValue, where: str, path: list[int], walk: Walk) -> JsonValue:
         if id(v) in path:
             type_error(f"a cyclic structure cannot leave the workflow ({where})")
         path.append(id(v))
-        walk.enter(len(v), len(path), f"a value leaving the workflow ({where})")
+        # Walk.enter, inlined: every task call's inputs come through here.
+        walk.spent += 1 + len(v) // ELEMENTS_PER_OP
+        if walk.spent > walk.checkpoint:
+            walk.settle()
+        if len(path) > MAX_DEPTH:
+            too_deep(where)
         if t is list:
             out: JsonValue = [_copy(item, where, path, walk) for item in v]
         else:
