@@ -350,31 +350,46 @@ def a_filter(a: list[FlowValue], fn: FlowValue) -> list[FlowValue]:
     return out
 
 
+def _search(
+    a: list[FlowValue], fn: FlowValue, wanted: bool, removed_as_null: bool
+) -> tuple[int, FlowValue]:
+    """Index and value of the first element whose callback result has truthiness
+    ``wanted``, or (-1, null).
+
+    Visits the indices present when the search started; an element removed meanwhile is
+    passed as null (``find``, ``findIndex``) or skipped (``some``, ``every``). Charges one
+    operation per callback call made, so a search that stops early costs little.
+    """
+    calls = 0
+    for i in range(len(a)):
+        if i < len(a):
+            item = a[i]
+        elif removed_as_null:
+            item = None
+        else:
+            continue
+        calls += 1
+        if truthy(fn(item, i, a)) is wanted:
+            charge(calls)
+            return i, item
+    charge(calls)
+    return -1, None
+
+
 def a_find(a: list[FlowValue], fn: FlowValue) -> FlowValue:
-    fn = _callback("find", fn)
-    for i in _each(a):
-        item = a[i] if i < len(a) else None
-        if truthy(fn(item, i, a)):
-            return item
-    return None
+    return _search(a, _callback("find", fn), True, True)[1]
 
 
 def a_find_index(a: list[FlowValue], fn: FlowValue) -> int:
-    fn = _callback("findIndex", fn)
-    for i in _each(a):
-        if truthy(fn(a[i] if i < len(a) else None, i, a)):
-            return i
-    return -1
+    return _search(a, _callback("findIndex", fn), True, True)[0]
 
 
 def a_some(a: list[FlowValue], fn: FlowValue) -> bool:
-    fn = _callback("some", fn)
-    return any(truthy(fn(a[i], i, a)) for i in _each(a) if i < len(a))
+    return _search(a, _callback("some", fn), True, False)[0] != -1
 
 
 def a_every(a: list[FlowValue], fn: FlowValue) -> bool:
-    fn = _callback("every", fn)
-    return all(truthy(fn(a[i], i, a)) for i in _each(a) if i < len(a))
+    return _search(a, _callback("every", fn), False, False)[0] == -1
 
 
 _NO_INITIAL: Any = object()

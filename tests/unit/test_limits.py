@@ -232,3 +232,11 @@ def test_worker_start_up_names_raw_control_bytes_and_bad_encodings(in_tmp: Path)
     assert f"{in_tmp / 'nul.flow'}:1:13: raw control character U+0000 in the source" in out
     assert f"{in_tmp / 'latin.flow'}:1:1: file is not valid UTF-8" in out
     assert "Traceback" not in out
+
+
+def test_a_search_that_stops_early_costs_only_the_callbacks_it_made() -> None:
+    setup = "const xs = []\nfor (let i = 0; i < 5000; i++) xs.push(i)\nlet n = 0\n"
+    early = setup + "for (let i = 0; i < 300; i++) { n += xs.find(x => x == 3) }\nreturn n"
+    assert run_flow_text(early).result == 900  # ~300 * 4 callbacks + loops
+    full = setup + "for (let i = 0; i < 300; i++) { n += xs.findIndex(x => x < 0) }\nreturn n"
+    assert run_flow_text(full).error["name"] == "LimitError"  # 300 * 5000 callbacks
