@@ -240,3 +240,26 @@ def test_a_search_that_stops_early_costs_only_the_callbacks_it_made() -> None:
     assert run_flow_text(early).result == 900  # ~300 * 4 callbacks + loops
     full = setup + "for (let i = 0; i < 300; i++) { n += xs.findIndex(x => x < 0) }\nreturn n"
     assert run_flow_text(full).error["name"] == "LimitError"  # 300 * 5000 callbacks
+
+
+def test_the_caret_excerpt_shows_control_characters_as_pictures(in_tmp: Path) -> None:
+    (in_tmp / "esc.flow").write_text('const s = "a\x1b[31mb"\nreturn s\n')
+    code, out = cli("check", "esc.flow")
+    assert code == 1
+    assert '    const s = "a\u241b[31mb"\n                ^\n' in out
+    assert "\x1b" not in out
+
+
+def test_deeply_nested_mocks_are_one_line_errors(in_tmp: Path) -> None:
+    (in_tmp / "t.flow").write_text("return await Task.run('t')\n")
+    (in_tmp / "huge.json").write_text(mock_reply("[" * 100_000 + "]" * 100_000))
+    code, out = cli("run", "t.flow", "--mocks", "huge.json")
+    assert (code, out.strip()) == (2, "rhythm: error: huge.json: nested too deeply")
+    (in_tmp / "deep.json").write_text(mock_reply("[" * 150 + "]" * 150))
+    code, out = cli("run", "t.flow", "--mocks", "deep.json")
+    assert code == 2
+    assert "deep.json: (top level): a value is nested more than 100 levels deep" in out
+
+
+def mock_reply(value_text: str) -> str:
+    return '{"tasks": {"t": {"returns": ' + value_text + "}}}"
