@@ -26,11 +26,12 @@ from rhythm.flowrt.numbers import (
 )
 from rhythm.flowrt.protocol import CombinatorKind, FlowValue, Host, JsonValue, Promise
 from rhythm.flowrt.values import (
-    FREE_CHARS,
+    ELEMENTS_PER_OP,
     BuiltinFunction,
     Walk,
+    charge,
+    check_joined,
     check_string,
-    check_string_length,
     describe,
     function_name,
     is_function,
@@ -142,8 +143,10 @@ def _object_view(fn: str, x: FlowValue) -> list[tuple[str, FlowValue]]:
     """(key, value) pairs of what ``Object.<fn>`` sees: own keys of objects, arrays, strings."""
     t = type(x)
     if t is dict:
+        charge(len(x) // ELEMENTS_PER_OP)
         return list(x.items())
     if t is list or t is str:
+        charge(len(x) // ELEMENTS_PER_OP)
         return [(str(i), item) for i, item in enumerate(x)]
     if x is None:
         type_error(f"Object.{fn}: Cannot convert null to object")
@@ -231,23 +234,23 @@ def inspect(v: FlowValue) -> str:
 def _inspect(v: FlowValue, active: set[int], walk: Walk, depth: int) -> str:
     t = type(v)
     if t is str:
-        return jsjson.quote(v)
+        quoted = jsjson.quote(v)
+        walk.output(len(quoted))
+        return quoted
     if t is list or t is dict:
         if id(v) in active:
             return "[Circular]"
         walk.enter(len(v), depth, "console.log")
         active.add(id(v))
         if t is list:
-            text = "[" + ", ".join(_inspect(x, active, walk, depth + 1) for x in v) + "]"
+            parts = [_inspect(x, active, walk, depth + 1) for x in v]
         else:
-            members = (
+            parts = [
                 jsjson.quote(k) + ": " + _inspect(x, active, walk, depth + 1) for k, x in v.items()
-            )
-            text = "{" + ", ".join(members) + "}"
+            ]
         active.discard(id(v))
-        if len(text) > FREE_CHARS:  # a shared sub-value doubles the text at each level
-            check_string_length(len(text))
-        return text
+        check_joined(parts, ", ")  # a shared sub-value doubles the text at each level
+        return ("[" if t is list else "{") + ", ".join(parts) + ("]" if t is list else "}")
     if t is Promise:
         return f"Promise#{v.id}"
     if is_function(v):

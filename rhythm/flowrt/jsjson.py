@@ -17,13 +17,12 @@ from rhythm.flowrt.numbers import format_number, num
 from rhythm.flowrt.protocol import FlowValue, Promise
 from rhythm.flowrt.values import (
     CHARS_PER_OP,
-    FREE_CHARS,
     MAX_DEPTH,
     Walk,
     call,
     charge,
+    check_joined,
     check_string,
-    check_string_length,
     describe,
     is_function,
     nesting_exceeds,
@@ -87,7 +86,9 @@ class _Writer:
             value = call(self.function, [key, value])
         t = type(value)
         if t is str:
-            return quote(value)
+            quoted = quote(value)
+            self.walk.output(len(quoted))
+            return quoted
         if t is int or t is float:
             return format_number(value)
         if value is None:
@@ -101,8 +102,6 @@ class _Writer:
             self.walk.enter(len(value), len(self.stack), "JSON.stringify")
             text = self._list(value, indent) if t is list else self._dict(value, indent)
             self.stack.pop()
-            if len(text) > FREE_CHARS:  # a shared sub-value doubles the text at each level
-                check_string_length(len(text))
             return text
         if t is Promise:
             return "{}"  # what JavaScript prints for a Promise object
@@ -131,6 +130,9 @@ class _Writer:
         return self._wrap("{", parts, "}", indent, inner)
 
     def _wrap(self, open_: str, parts: list[str], close: str, indent: str, inner: str) -> str:
+        # Before joining: a shared sub-value (or one big string met many times) doubles
+        # the text at each level.
+        check_joined(parts, ",\n" + inner if self.gap else ",")
         if not self.gap:
             return open_ + ",".join(parts) + close
         return open_ + "\n" + inner + (",\n" + inner).join(parts) + "\n" + indent + close

@@ -22,9 +22,11 @@ from rhythm.flowrt.numbers import JS_WHITESPACE, to_integer
 from rhythm.flowrt.protocol import FlowValue
 from rhythm.flowrt.values import (
     ELEMENTS_PER_OP,
+    FREE_CHARS,
     BuiltinFunction,
     call,
     charge,
+    charge_scan,
     check_array_length,
     check_string,
     check_string_length,
@@ -77,30 +79,37 @@ def _callback(method: str, fn: FlowValue) -> FlowValue:
 
 
 def s_includes(s: str, search: FlowValue, position: FlowValue = None) -> bool:
+    charge_scan(len(s))
     return s.find(to_str(search), _clamp(_int_arg("includes", position, 0), len(s))) != -1
 
 
 def s_starts_with(s: str, search: FlowValue, position: FlowValue = None) -> bool:
+    charge_scan(len(search) if type(search) is str else 0)
     return s.startswith(to_str(search), _clamp(_int_arg("startsWith", position, 0), len(s)))
 
 
 def s_ends_with(s: str, search: FlowValue, end: FlowValue = None) -> bool:
+    charge_scan(len(search) if type(search) is str else 0)
     return s.endswith(to_str(search), 0, _clamp(_int_arg("endsWith", end, len(s)), len(s)))
 
 
 def s_index_of(s: str, search: FlowValue, position: FlowValue = None) -> int:
+    charge_scan(len(s))
     return s.find(to_str(search), _clamp(_int_arg("indexOf", position, 0), len(s)))
 
 
 def s_slice(s: str, start: FlowValue = None, end: FlowValue = None) -> str:
     n = len(s)
-    return s[_relative(_int_arg("slice", start, 0), n) : _relative(_int_arg("slice", end, n), n)]
+    out = s[_relative(_int_arg("slice", start, 0), n) : _relative(_int_arg("slice", end, n), n)]
+    charge_scan(len(out))
+    return out
 
 
 def s_substring(s: str, start: FlowValue, end: FlowValue = None) -> str:
     n = len(s)
     a = _clamp(_int_arg("substring", start, 0), n)
     b = _clamp(_int_arg("substring", end, n), n)
+    charge_scan(abs(b - a))
     return s[min(a, b) : max(a, b)]
 
 
@@ -109,10 +118,12 @@ def s_to_upper(s: str) -> str:
 
 
 def s_to_lower(s: str) -> str:
-    return s.lower()
+    return check_string(s.lower())
 
 
 def s_trim(s: str) -> str:
+    if len(s) > FREE_CHARS:  # a set of 25 white space characters: ~20 ns per character
+        charge(len(s) // ELEMENTS_PER_OP)
     return s.strip(JS_WHITESPACE)
 
 
@@ -154,6 +165,7 @@ def _expand(replacement: str, matched: str, s: str, at: int) -> str:
 
 
 def s_replace(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
+    charge_scan(len(s))
     needle = to_str(pattern)
     at = s.find(needle)
     if at == -1:
@@ -163,6 +175,7 @@ def s_replace(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
 
 
 def s_replace_all(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
+    charge_scan(len(s))
     needle = to_str(pattern)
     template = to_str(replacement)
     if needle == "":
@@ -292,6 +305,7 @@ def a_unshift(a: list[FlowValue], *items: FlowValue) -> int:
 
 
 def a_reverse(a: list[FlowValue]) -> list[FlowValue]:
+    charge(len(a) // ELEMENTS_PER_OP)
     a.reverse()
     return a
 
@@ -309,6 +323,8 @@ def a_sort(a: list[FlowValue], comparator: FlowValue = None) -> list[FlowValue]:
                 "sort() without a comparator needs all numbers or all strings; "
                 f"got {', '.join(sorted(kinds))} (pass a comparator (a, b) => ...)"
             )
+        if kinds == {"string"}:  # each comparison reads the strings up to a difference
+            charge_scan(sum(map(len, present)) * max(1, len(present).bit_length()))
         ordered = sorted(present)
         ordered.extend([None] * (len(a) - len(present)))
     else:

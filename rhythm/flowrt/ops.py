@@ -62,8 +62,12 @@ from rhythm.flowrt.methods import bound_method, call_method, check_arity
 from rhythm.flowrt.numbers import SAFE_INTEGER, format_number, num
 from rhythm.flowrt.protocol import FlowLimit, FlowThrow, FlowValue, Limits, Promise
 from rhythm.flowrt.values import (
+    ELEMENTS_PER_OP,
+    FREE_CHARS,
     BuiltinFunction,
     call,
+    charge,
+    charge_scan,
     check_array_length,
     check_string,
     configure,
@@ -314,35 +318,56 @@ def _compare_error(op: str, a: FlowValue, b: FlowValue) -> NoReturn:
     )
 
 
+def _charge_compare(a: str, b: str) -> None:
+    """Ordering two long strings reads them up to their first difference."""
+    charge_scan(min(len(a), len(b)))
+
+
 def lt(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a < b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a < b
     _compare_error("<", a, b)
 
 
 def le(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a <= b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a <= b
     _compare_error("<=", a, b)
 
 
 def gt(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a > b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a > b
     _compare_error(">", a, b)
 
 
 def ge(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a >= b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a >= b
     _compare_error(">=", a, b)
 
 
@@ -433,6 +458,7 @@ def iter_of(v: FlowValue) -> list[FlowValue]:
     if type(v) is list:
         return v
     if type(v) is str:
+        charge(len(v) // ELEMENTS_PER_OP)  # the list is built before the first iteration
         return list(v)
     type_error(f"{describe(v)} is not iterable (for-of takes an array or a string)")
 
@@ -441,8 +467,10 @@ def keys_in(v: FlowValue) -> list[FlowValue]:
     """What ``for (k in v)`` walks: object keys; indices (numbers) of arrays and strings."""
     t = type(v)
     if t is dict:
+        charge(len(v) // ELEMENTS_PER_OP)
         return list(v)
     if t is list or t is str:
+        charge(len(v) // ELEMENTS_PER_OP)
         return list(range(len(v)))
     return []  # null and other values have no enumerable keys (JavaScript: no iteration)
 

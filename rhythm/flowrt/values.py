@@ -126,6 +126,20 @@ def meter_with(meter: Meter, limits: Limits) -> None:
     configure(limits)
 
 
+def charge_scan(n: int) -> None:
+    """Charge the C-level work of reading ``n`` characters (free up to FREE_CHARS)."""
+    if n > FREE_CHARS:
+        charge(n // CHARS_PER_OP)
+
+
+def check_joined(parts: list[str], separator: str = "") -> None:
+    """Before joining ``parts``: FlowLimit (and the cost charged) if the result would be
+    too long, so that joining many references to one big string never allocates it all."""
+    total = sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0)
+    if total > FREE_CHARS:
+        check_string_length(total)
+
+
 def unmetered() -> None:
     """Stop charging this thread's operations to the activation that ended."""
     _current.meter = _Unmetered
@@ -173,12 +187,20 @@ class Walk:
     huge: the walk charges the budget as it goes (every ``_SETTLE_EVERY`` units), and a
     small walk (up to ``_FREE_WALK`` units) is paid for by the step that made it."""
 
-    __slots__ = ("charged", "checkpoint", "spent")
+    __slots__ = ("charged", "chars", "checkpoint", "spent")
 
     def __init__(self) -> None:
         self.spent = 0
         self.charged = 0
         self.checkpoint = _SETTLE_EVERY
+        self.chars = 0  # characters of strings written out so far (stringify, log, join)
+
+    def output(self, n: int) -> None:
+        """``n`` more characters go into the walk's text: LimitError before the text
+        grows past the string limit (many references to one big string add up)."""
+        self.chars += n
+        if self.chars > _limits.max_string_length:
+            check_string_length(self.chars)
 
     def enter(self, container_length: int, depth: int, what: str) -> None:
         self.spent += 1 + container_length // ELEMENTS_PER_OP
@@ -357,12 +379,12 @@ def _join(items: list[FlowValue], separator: str, active: set[int], walk: Walk, 
         elif type(item) is list:
             parts.append("" if id(item) in active else _join(item, ",", active, walk, depth + 1))
         else:
-            parts.append(to_str(item))
+            text = to_str(item)
+            walk.output(len(text))
+            parts.append(text)
     active.discard(id(items))
-    text = separator.join(parts)
-    if len(text) > FREE_CHARS:  # the parts of a DAG can double at each level
-        check_string_length(len(text))
-    return text
+    check_joined(parts, separator)  # the parts of a DAG can double at each level
+    return separator.join(parts)
 
 
 # ---------------------------------------------------------------- equality
@@ -375,6 +397,10 @@ def eq(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
     if ta is tb:
+        if ta is str:
+            if len(a) > FREE_CHARS and len(a) == len(b):
+                charge(len(a) // CHARS_PER_OP)  # a memcmp of the whole string
+            return bool(a == b)
         if ta is list or ta is dict:
             walk = Walk()
             equal = _deep_eq(a, b, set(), walk, 1)

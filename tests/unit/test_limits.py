@@ -170,6 +170,29 @@ COSTLY = {
     "for (let i = 0; i < 100000; i++) { xs.sort() }\nreturn 1",
     "callbacks": "const xs = []\nfor (let i = 0; i < 10000; i++) xs.push(i)\n"
     "let n = 0\nfor (let i = 0; i < 1000; i++) { n += xs.map(x => x).length }\nreturn n",
+    # one costly C-level operation per iteration on a 9 MB string (each ~1-20 ms)
+    **{
+        what: "const s = 'x'.repeat(9000000)\nconst t = 'x'.repeat(9000000)\nlet n = 0\n"
+        f"for (let i = 0; i < 100000; i++) {{ {body} }}\nreturn n"
+        for what, body in {
+            "string equality": "if (s == t) n++",
+            "string order": "if (s < t) n++",
+            "includes": "if (s.includes('y')) n++",
+            "toLowerCase": "n += s.toLowerCase().length",
+            "slice": "n += s.slice(1).length",
+            "trim": "n += s.trim().length",
+            "for-of over a string": "for (const c of s) { n++; break }",
+        }.items()
+    },
+    # many references to one big string: the text is refused before it is built
+    **{
+        what: "const s = 'x'.repeat(9000000)\nconst xs = [s, s, s]\n" + use
+        for what, use in {
+            "stringify of references": "return JSON.stringify(xs).length",
+            "log of references": "console.log(xs)\nreturn 1",
+            "join of references": "return xs.join('').length",
+        }.items()
+    },
 }
 
 
@@ -185,6 +208,14 @@ def test_equality_of_shared_dags_is_linear_not_exponential() -> None:
 def test_costly_activations_hit_the_operation_budget(shape: str) -> None:
     result = run_flow_text(COSTLY[shape])
     assert result.status == "failed", result
+    if "references" in shape:
+        assert result.error == {
+            "name": "LimitError",
+            "message": "string length limit exceeded: 18000004 > 10000000 characters"
+            if "join" not in shape
+            else "string length limit exceeded: 18000000 > 10000000 characters",
+        }
+        return
     assert result.error == {
         "name": "LimitError",
         "message": "more than 1000000 operations without a suspension (a runaway loop, or "
