@@ -11,6 +11,7 @@ import pytest
 from conftest import running_worker
 
 from rhythm.errors import WorkflowFailed
+from rhythm.flowrt.protocol import Limits
 from rhythm.runtime.client import Client
 from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
@@ -72,3 +73,21 @@ def test_limit_errors_are_the_same_on_postgres_and_in_memory(
     assert innocent.result(timeout=30) == 42  # the worker goes on serving the others
     in_memory = run_flow(flows_dir / f"{name}.flow", mocks={"tasks": {"add": {"returns": 1}}})
     assert in_memory.error == error
+
+
+def test_the_operation_budget_is_configurable_per_worker(db_url: str, tmp_path: Path) -> None:
+    (tmp_path / "spin.flow").write_text(
+        "const n = await Task.run('add', { a: 1, b: 0 })\n"
+        "let total = 0\nfor (let i = 0; i < 2000; i++) { total += n }\nreturn total\n"
+    )
+    versions = WorkflowVersions()
+    versions.add_folder(tmp_path)
+    with running_worker(db_url, versions=versions, limits=Limits(max_ops=1000)) as w, \
+            Client(db_url) as client:
+        assert w.registered.wait(10)
+        run = client.start("spin")
+        with pytest.raises(WorkflowFailed):
+            run.result(timeout=30)
+        error = client.get(run.id)["error"]
+    assert error["name"] == "LimitError"
+    assert error["message"].startswith("more than 1000 operations without a suspension")
