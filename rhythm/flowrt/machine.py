@@ -131,11 +131,12 @@ class FlowMachine(Machine):
                     break
                 except FlowThrow as thrown:
                     label = self._route_throw(thrown)
-        except (FlowThrow, FlowLimit) as err:
+        except FlowThrow as err:
             return Failed(_json_error(err.value), self._failure_line(err.__traceback__))
+        except FlowLimit as err:
+            return self._limit_hit(err.message, err)
         except RecursionError as err:  # a walk the depth limits missed: still the user's limit
-            limit = FlowLimit("a value or a call chain is nested too deeply")
-            return Failed(limit.value, self._failure_line(err.__traceback__))
+            return self._limit_hit("a value or a call chain is nested too deeply", err)
         if label == SUSPEND:
             assert self.waiting is not None
             return Suspended(self.waiting)
@@ -225,6 +226,14 @@ class FlowMachine(Machine):
             values.budget_exceeded(self.max_ops)
 
     # ------------------------------------------------------------------ internals
+
+    def _limit_hit(self, message: str, err: BaseException) -> Failed:
+        """A LimitError, positioned: flow code cannot catch it, so its message may say
+        where it happened (``file.flow:line``) for the person reading the failure."""
+        line = self._failure_line(err.__traceback__)
+        if line is not None:
+            message = f"{message} (at {self.INFO.source_path}:{line})"
+        return Failed(FlowLimit(message).value, line)
 
     def _route_throw(self, thrown: FlowThrow) -> int:
         handler = self.HANDLERS.get(self.label)

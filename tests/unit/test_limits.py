@@ -5,6 +5,7 @@ operations are paid for in the operation budget."""
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -204,23 +205,23 @@ def test_equality_of_shared_dags_is_linear_not_exponential() -> None:
     assert run_flow_text(source).result is True
 
 
+BUDGET_MESSAGE = (
+    "more than 1000000 operations without a suspension (a runaway loop, or "
+    "costly operations such as huge strings, joins, sorts or JSON in a loop)"
+)
+
+
 @pytest.mark.parametrize("shape", sorted(COSTLY))
 def test_costly_activations_hit_the_operation_budget(shape: str) -> None:
     result = run_flow_text(COSTLY[shape])
     assert result.status == "failed", result
+    assert result.error["name"] == "LimitError"
     if "references" in shape:
-        assert result.error == {
-            "name": "LimitError",
-            "message": "string length limit exceeded: 18000004 > 10000000 characters"
-            if "join" not in shape
-            else "string length limit exceeded: 18000000 > 10000000 characters",
-        }
-        return
-    assert result.error == {
-        "name": "LimitError",
-        "message": "more than 1000000 operations without a suspension (a runaway loop, or "
-        "costly operations such as huge strings, joins, sorts or JSON in a loop)",
-    }
+        size = 18000000 if "join" in shape else 18000004
+        expected = f"string length limit exceeded: {size} > 10000000 characters"
+    else:
+        expected = BUDGET_MESSAGE
+    assert re.fullmatch(re.escape(expected) + r" \(at .*w\.flow:\d+\)", result.error["message"])
 
 
 def test_the_budget_is_configurable_and_counts_cost_not_only_steps() -> None:
@@ -294,3 +295,10 @@ def test_deeply_nested_mocks_are_one_line_errors(in_tmp: Path) -> None:
 
 def mock_reply(value_text: str) -> str:
     return '{"tasks": {"t": {"returns": ' + value_text + "}}}"
+
+
+def test_a_limit_error_says_where_it_happened(in_tmp: Path) -> None:
+    (in_tmp / "spin.flow").write_text("let n = 0\nwhile (true) {\n  n++\n}\n")
+    code, out = cli("run", "spin.flow")
+    assert code == 1
+    assert f"{BUDGET_MESSAGE} (at spin.flow:2)" in out  # the loop that ran away

@@ -69,10 +69,12 @@ def test_limit_errors_are_the_same_on_postgres_and_in_memory(
     innocent = client.start("innocent", {"x": 41})
     with pytest.raises(WorkflowFailed):
         run.result(timeout=30)
-    assert client.get(run.id)["error"] == error
+    where = f" (at {flows_dir / (name + '.flow')}:5)"  # positioned at the statement
+    expected = {"name": error["name"], "message": error["message"] + where}
+    assert client.get(run.id)["error"] == expected
     assert innocent.result(timeout=30) == 42  # the worker goes on serving the others
     in_memory = run_flow(flows_dir / f"{name}.flow", mocks={"tasks": {"add": {"returns": 1}}})
-    assert in_memory.error == error
+    assert in_memory.error == expected
 
 
 def test_the_operation_budget_is_configurable_per_worker(db_url: str, tmp_path: Path) -> None:
