@@ -77,7 +77,31 @@ def huge_literals(draw: st.DrawFn) -> str:
     return "return [" + "1," * min(size, 1_000) + "].length"  # black: ~0.5 ms per element
 
 
-SOURCES = st.one_of(chains(), nestings(), blocks(), soups(), with_controls(), huge_literals())
+BUILDERS = {
+    "deep": "let v = []\nfor (let i = 0; i < {n}; i++) {{ v = [v, {{k: 'x'}}] }}\n",
+    "dag": "let v = ['leaf']\nfor (let i = 0; i < {n}; i++) {{ v = [v, v] }}\n",
+    "text": "let v = 'ab'\nfor (let i = 0; i < {n}; i++) {{ v = v + v }}\n",
+    "wide": "let v = []\nfor (let i = 0; i < {n} * 1000; i++) {{ v.push('s' + i) }}\n",
+}
+CONSUMERS = [
+    "return v == JSON.parse(JSON.stringify(v))", "return JSON.stringify(v).length",
+    "return String(v).length", "console.log(v)\nreturn 1", "return v",
+    "await Timer.delay('1s')\nreturn 1", "return [v].includes(v)", "return [v, v].join('-').length",
+    "return typeof v == 'string' ? v.split('a').length : v.length",
+    "try { return JSON.stringify(v).length } catch (e) { return e.name }",
+]
+
+
+@st.composite
+def run_stress(draw: st.DrawFn) -> str:
+    builder = BUILDERS[draw(st.sampled_from(sorted(BUILDERS)))]
+    n = draw(st.sampled_from([1, 10, 30, 99, 101, 500, 3000]))
+    return builder.format(n=n) + draw(st.sampled_from(CONSUMERS))
+
+
+SOURCES = st.one_of(
+    chains(), nestings(), blocks(), soups(), with_controls(), huge_literals(), run_stress()
+)
 
 
 @pytest.fixture(scope="module")
