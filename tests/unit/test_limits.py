@@ -302,3 +302,25 @@ def test_a_limit_error_says_where_it_happened(in_tmp: Path) -> None:
     code, out = cli("run", "spin.flow")
     assert code == 1
     assert f"{BUDGET_MESSAGE} (at spin.flow:2)" in out  # the loop that ran away
+
+
+def test_build_never_writes_a_module_python_refuses(
+    in_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever slips past the front end's limits (here: a renderer made to emit nesting
+    # Python refuses) is reported as this file's error, and nothing is written.
+    import rhythm.codegen.compile as compile_module
+
+    real_render = compile_module.render
+
+    def too_nested(view: object, formatted: bool = True) -> str:
+        return real_render(view, formatted) + "\nx = " + "(" * 300 + "1" + ")" * 300 + "\n"
+
+    monkeypatch.setattr(compile_module, "render", too_nested)
+    (in_tmp / "ok.flow").write_text("return 1\n")
+    report = build(["ok.flow"], "gen")
+    assert report.errors == [
+        "ok.flow:1:1: cannot generate Python for this workflow (SyntaxError: too many nested "
+        "parentheses); simplify deeply nested or very long expressions"
+    ]
+    assert not (in_tmp / "gen").exists()
