@@ -215,12 +215,18 @@ def fn_parseFloat(text: FlowValue) -> int | float:
 # ---------------------------------------------------------------- console
 
 
+MAX_LOG_LINE = 65_536  # characters of one console.log line that reach the host
+
+
 def console_log(host: Host, *args: FlowValue) -> None:
     """``console.log``: strings bare, other values JSON-like, separated by spaces."""
     walk = Walk()
     line = " ".join(arg if type(arg) is str else _inspect(arg, set(), walk, 1) for arg in args)
     walk.done()
-    host.log(check_string(line))
+    check_string(line)
+    if len(line) > MAX_LOG_LINE:  # hosts keep an activation's lines until it commits
+        line = line[:MAX_LOG_LINE] + f"... ({len(line) - MAX_LOG_LINE} more characters)"
+    host.log(line)
 
 
 def inspect(v: FlowValue) -> str:

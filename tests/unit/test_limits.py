@@ -324,3 +324,12 @@ def test_build_never_writes_a_module_python_refuses(
         "parentheses); simplify deeply nested or very long expressions"
     ]
     assert not (in_tmp / "gen").exists()
+
+
+def test_console_log_lines_are_cut_at_64_kib() -> None:
+    source = "const s = 'x'.repeat(9000000)\nfor (let i = 0; i < 50; i++) console.log(s)\nreturn 1"
+    result = run_flow_text(source)
+    assert result.status == "completed", result
+    assert len(result.logs) == 50
+    assert all(line.endswith("x" * 1000 + "... (8934464 more characters)") for line in result.logs)
+    assert max(len(line) for line in result.logs) < 65_536 + 100  # (+ the host's prefix)
