@@ -163,16 +163,18 @@ class _SharingEncoder:
             part for name, value in self.values.items() for part in (name, self._enc(value, 1))
         ]
 
-    def _count(self, v: FlowValue) -> None:
+    def _count(self, v: FlowValue, depth: int = 1) -> None:
         t = type(v)
         if t is BuiltinFunction:
-            self._count(v.receiver)
+            self._count(v.receiver, depth + 1)
         elif t is list or t is dict:
+            if depth > MAX_DEPTH:
+                _too_deep()
             n = self.counts.get(id(v), 0)
             self.counts[id(v)] = n + 1
             if n == 0:
                 for x in v if t is list else v.values():
-                    self._count(x)
+                    self._count(x, depth + 1)
 
     def _enc(self, v: FlowValue, depth: int) -> JsonValue:
         t = type(v)

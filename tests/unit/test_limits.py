@@ -333,3 +333,15 @@ def test_console_log_lines_are_cut_at_64_kib() -> None:
     assert len(result.logs) == 50
     assert all(line.endswith("x" * 1000 + "... (8934464 more characters)") for line in result.logs)
     assert max(len(line) for line in result.logs) < 65_536 + 100  # (+ the host's prefix)
+
+
+def test_a_deep_value_beside_a_shared_one_fails_the_snapshot_with_the_depth_message() -> None:
+    source = (
+        "const shared = [1]\nlet deep = []\nfor (let i = 0; i < 900; i++) { deep = [deep] }\n"
+        "const v = [shared, shared, deep]\nawait Timer.delay('1s')\nreturn v.length"
+    )
+    result = run_flow_text(source)
+    assert result.error["name"] == "LimitError"
+    assert result.error["message"].startswith(
+        "a value nested more than 100 levels deep cannot be saved in a snapshot"
+    )
