@@ -143,6 +143,15 @@ class FlowMachine(Machine):
         return Completed(self.result)
 
     def snapshot(self) -> dict[str, JsonValue]:
+        try:
+            return self._snapshot()
+        except FlowLimit as limit:  # positioned at the await that suspended
+            line = self.INFO.lines.get(self.label)
+            if line is None:
+                raise
+            raise FlowLimit(f"{limit.message} (at {self.INFO.source_path}:{line})") from None
+
+    def _snapshot(self) -> dict[str, JsonValue]:
         live = self.LIVE.get(self.label, ())
         kept = {key: self.vars[key] for key in live if key in self.vars}
         snap = {
