@@ -32,6 +32,7 @@ from rhythm.engine.memory import MemoryWorld, RunOutcome, RunSettings
 from rhythm.engine.mocks import Mocks, RunInputError, load_mocks, parse_mocks
 from rhythm.errors import CompileError, NotBuiltYet, UnknownName
 from rhythm.flowrt.protocol import Limits, Machine
+from rhythm.flowrt.values import MAX_DEPTH, nesting_exceeds
 
 __all__ = ["FlowLoader", "RunResult", "run_flow", "run_machine"]
 
@@ -297,6 +298,10 @@ def check_inputs(inputs: Any) -> dict[str, Any]:
         copied: dict[str, Any] = json.loads(json.dumps(inputs, allow_nan=False))
     except (TypeError, ValueError) as err:
         raise RunInputError(f"inputs are not JSON: {err}") from err
+    except RecursionError as err:
+        raise RunInputError(f"inputs are nested more than {MAX_DEPTH} levels deep") from err
+    if nesting_exceeds(copied, MAX_DEPTH):  # the same limit as the worker's
+        raise RunInputError(f"inputs are nested more than {MAX_DEPTH} levels deep")
     return copied
 
 

@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from rhythm.errors import EXIT_USAGE, InputError
+from rhythm.runtime.payloads import refuse_deep
 
 
 class BadJsonOption(InputError):
@@ -37,6 +38,12 @@ def json_value(text: str | None, option: str, *, want_object: bool = False) -> A
                             f"column {err.colno}") from err
     except RecursionError as err:
         raise BadJsonOption(f"{what} is nested too deeply") from err
+    except ValueError as err:  # an integer with more digits than Python converts
+        raise BadJsonOption(f"{what} is not valid JSON: {err}") from err
+    try:
+        refuse_deep(value, source, what)
+    except InputError as err:
+        raise BadJsonOption(str(err)) from err
     if want_object and not isinstance(value, dict):
         raise BadJsonOption(f"{what} must be a JSON object, not {_KINDS[type(value)]}")
     return value

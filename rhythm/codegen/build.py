@@ -97,7 +97,11 @@ def build(paths: list[str], out_dir: str = DEFAULT_OUT, check: bool = False) -> 
     index: dict[str, dict[str, str]] = {}
     jobs: list[tuple[FlowFile, str, Path, str]] = []
     for flow in files:
-        source = flow.path.read_text(encoding="utf-8")
+        try:
+            source = flow.path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:  # as `rhythm check` says it
+            report.errors.append(f"{flow.display}:1:1: file is not valid UTF-8 ({err.reason})")
+            continue
         version = version_of(source)
         target = out / module_filename(flow.name, version)
         key = build_key(flow.name, flow.display, version)

@@ -8,6 +8,7 @@ black (formatting changes nothing that runs, and it is the slow part).
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 import types
 from dataclasses import dataclass
@@ -70,9 +71,49 @@ def _analyze(source: str, path: str) -> tuple[Any, Any]:
 
 
 def generate(source: str, path: str, name: str | None = None, formatted: bool = True) -> Generated:
-    model = model_of(source, path, name)
-    text = render(module_view(model, COMPILER_VERSION), formatted=formatted)
+    """The module text; a formatted (``rhythm build``) text is also compiled, so that a
+    module Python would refuse is never written (CompileError instead)."""
+    text = None
+    try:
+        model = model_of(source, path, name)
+        text = render(module_view(model, COMPILER_VERSION), formatted=formatted)
+        if formatted:
+            compile(text, path, "exec")
+    except CompileError:
+        raise
+    except Exception as err:  # a limit the front end missed, or black refusing its input
+        raise _unbuildable(path, err, text) from err
     return Generated(model.name, model.version, path, text)
+
+
+def _unbuildable(path: str, err: BaseException, text: str | None) -> CompileError:
+    """The flow cannot become Python: a limit the front end missed, or a compiler bug.
+    Positioned at the .flow line of the refused Python when the generated text says it."""
+    if isinstance(err, SyntaxError):
+        detail = err.msg
+        line = _flow_line(text, err.lineno) if text else None
+    else:
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        line = None
+    diagnostic = Diagnostic(
+        path, line or 1, 1, line or 1, 2,
+        f"cannot generate Python for this workflow ({type(err).__name__}: {detail[:200]}); "
+        "simplify deeply nested or very long expressions",
+    )
+    return CompileError(diagnostic.headline(), [diagnostic])
+
+
+_FLOW_COMMENT = re.compile(r"^\s*# \S+:(\d+)(\s|$)")
+
+
+def _flow_line(text: str, python_line: int | None) -> int | None:
+    """The ``# file.flow:N`` comment the generator wrote above ``python_line``, if any."""
+    lines = text.splitlines()
+    for number in range(min(python_line or 0, len(lines)), 0, -1):
+        match = _FLOW_COMMENT.match(lines[number - 1])
+        if match:
+            return int(match.group(1))
+    return None
 
 
 _loaded: dict[tuple[str, str, str | None], type[Machine]] = {}
@@ -84,12 +125,12 @@ def compile_flow(source: str, path: str, name: str | None = None) -> type[Machin
     cls = _loaded.get(key)
     if cls is None:
         generated = generate(source, path, name, formatted=False)
-        cls = load_module(generated.text, f"{generated.name}@{generated.version[:12]}")
+        cls = load_module(generated.text, f"{generated.name}@{generated.version[:12]}", path)
         _loaded[key] = cls
     return cls
 
 
-def load_module(text: str, label: str) -> type[Machine]:
+def load_module(text: str, label: str, path: str | None = None) -> type[Machine]:
     """Execute generated module text and return its machine class."""
     safe = "".join(ch if ch.isalnum() else "_" for ch in label)
     module_name = f"rhythm_flows.{safe}"
@@ -97,6 +138,10 @@ def load_module(text: str, label: str) -> type[Machine]:
     module = types.ModuleType(module_name)
     module.__file__ = filename
     machine.register_source(filename, text)
-    exec(compile(text, filename, "exec"), module.__dict__)
+    try:
+        code = compile(text, filename, "exec")
+    except (SyntaxError, RecursionError, MemoryError, ValueError) as err:
+        raise _unbuildable(path or label, err, text) from err
+    exec(code, module.__dict__)
     sys.modules[module_name] = module
     return cast(type[Machine], module.MACHINE)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from rhythm.errors import EXIT_USAGE, InputError
 from rhythm.flowrt.durations import parse_duration_ms
+from rhythm.flowrt.values import MAX_DEPTH, nesting_exceeds
 
 ReplyKind = Literal["returns", "echo", "fails"]
 _REPLY_KEYS = ("returns", "echo", "fails")
@@ -87,6 +88,8 @@ def load_mocks(path: str | os.PathLike[str]) -> Mocks:
         data = json.loads(text)
     except ValueError as err:
         raise RunInputError(f"{origin}: not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise RunInputError(f"{origin}: nested too deeply") from err
     return parse_mocks(data, origin)
 
 
@@ -96,6 +99,10 @@ def parse_mocks(data: Any, origin: str = "mocks") -> Mocks:
         return Mocks()
     where = _Where(origin)
     _require(isinstance(data, dict), where, "must be a JSON object with 'tasks' and/or 'signals'")
+    # A reply or payload may nest as deep as a workflow value can (the mocks file adds up
+    # to four levels around it: tasks, name, sequence, entry).
+    _require(not nesting_exceeds(data, MAX_DEPTH + 4), where,
+             f"a value is nested more than {MAX_DEPTH} levels deep")
     _reject_unknown(data, ("tasks", "signals", "cancel"), where)
     tasks_data = data.get("tasks", {})
     _require(isinstance(tasks_data, dict), where.at("tasks"), "must be an object of task mocks")

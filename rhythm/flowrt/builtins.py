@@ -26,7 +26,12 @@ from rhythm.flowrt.numbers import (
 )
 from rhythm.flowrt.protocol import CombinatorKind, FlowValue, Host, JsonValue, Promise
 from rhythm.flowrt.values import (
+    ELEMENTS_PER_OP,
     BuiltinFunction,
+    Walk,
+    charge,
+    check_joined,
+    check_string,
     describe,
     function_name,
     is_function,
@@ -138,8 +143,10 @@ def _object_view(fn: str, x: FlowValue) -> list[tuple[str, FlowValue]]:
     """(key, value) pairs of what ``Object.<fn>`` sees: own keys of objects, arrays, strings."""
     t = type(x)
     if t is dict:
+        charge(len(x) // ELEMENTS_PER_OP)
         return list(x.items())
     if t is list or t is str:
+        charge(len(x) // ELEMENTS_PER_OP)
         return [(str(i), item) for i, item in enumerate(x)]
     if x is None:
         type_error(f"Object.{fn}: Cannot convert null to object")
@@ -208,28 +215,48 @@ def fn_parseFloat(text: FlowValue) -> int | float:
 # ---------------------------------------------------------------- console
 
 
+MAX_LOG_LINE = 65_536  # characters of one console.log line that reach the host
+
+
 def console_log(host: Host, *args: FlowValue) -> None:
     """``console.log``: strings bare, other values JSON-like, separated by spaces."""
-    host.log(" ".join(arg if type(arg) is str else inspect(arg) for arg in args))
+    walk = Walk()
+    line = " ".join(arg if type(arg) is str else _inspect(arg, set(), walk, 1) for arg in args)
+    walk.done()
+    check_string(line)
+    if len(line) > MAX_LOG_LINE:  # hosts keep an activation's lines until it commits
+        line = line[:MAX_LOG_LINE] + f"... ({len(line) - MAX_LOG_LINE} more characters)"
+    host.log(line)
 
 
-def inspect(v: FlowValue, active: set[int] | None = None) -> str:
+def inspect(v: FlowValue) -> str:
     """A readable one-line rendering of any value for the log."""
+    walk = Walk()
+    text = _inspect(v, set(), walk, 1)
+    walk.done()
+    return text
+
+
+def _inspect(v: FlowValue, active: set[int], walk: Walk, depth: int) -> str:
     t = type(v)
     if t is str:
-        return jsjson.quote(v)
+        quoted = jsjson.quote(v)
+        walk.output(len(quoted))
+        return quoted
     if t is list or t is dict:
-        active = active if active is not None else set()
         if id(v) in active:
             return "[Circular]"
+        walk.enter(len(v), depth, "console.log")
         active.add(id(v))
         if t is list:
-            text = "[" + ", ".join(inspect(x, active) for x in v) + "]"
+            parts = [_inspect(x, active, walk, depth + 1) for x in v]
         else:
-            members = (jsjson.quote(k) + ": " + inspect(x, active) for k, x in v.items())
-            text = "{" + ", ".join(members) + "}"
+            parts = [
+                jsjson.quote(k) + ": " + _inspect(x, active, walk, depth + 1) for k, x in v.items()
+            ]
         active.discard(id(v))
-        return text
+        check_joined(parts, ", ")  # a shared sub-value doubles the text at each level
+        return ("[" if t is list else "{") + ", ".join(parts) + ("]" if t is list else "}")
     if t is Promise:
         return f"Promise#{v.id}"
     if is_function(v):

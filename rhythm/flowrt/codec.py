@@ -28,13 +28,19 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, NoReturn
 
 from rhythm.flowrt.protocol import FlowLimit, FlowValue, Host, JsonValue, Promise
-from rhythm.flowrt.values import BuiltinFunction
+from rhythm.flowrt.values import MAX_DEPTH, BuiltinFunction
 
 FORMAT = 1
 _SPECIAL_STRING = re.compile("[\x00\ud800-\udfff]")
+
+
+def _too_deep() -> NoReturn:
+    raise FlowLimit(
+        f"a value nested more than {MAX_DEPTH} levels deep cannot be saved in a snapshot"
+    )
 
 
 class _Shared(Exception):
@@ -49,7 +55,9 @@ def encode(values: dict[str, FlowValue]) -> JsonValue:
     try:
         try:
             seen: set[int] = set()
-            flat = [part for name, value in values.items() for part in (name, _plain(value, seen))]
+            flat = [
+                part for name, value in values.items() for part in (name, _plain(value, seen, 1))
+            ]
         except _Shared:
             flat = _SharingEncoder(values).encode()
     except RecursionError:
@@ -80,7 +88,7 @@ def _scalar(v: FlowValue) -> JsonValue:
 
 
 def _plain_receiver(receiver: FlowValue) -> JsonValue:
-    return _plain(receiver, set())
+    return _plain(receiver, set(), 1)
 
 
 def _function(fn: BuiltinFunction, encode_receiver: Any) -> JsonValue:
@@ -89,7 +97,7 @@ def _function(fn: BuiltinFunction, encode_receiver: Any) -> JsonValue:
     return {"fn": fn.name, "this": encode_receiver(fn.receiver)}
 
 
-def _plain(v: FlowValue, seen: set[int]) -> JsonValue:
+def _plain(v: FlowValue, seen: set[int], depth: int) -> JsonValue:
     """One-pass encoding of a value whose containers all occur once (else raise _Shared).
 
     The element loop is written out for lists and for dicts on purpose: this is the
@@ -97,6 +105,8 @@ def _plain(v: FlowValue, seen: set[int]) -> JsonValue:
     a Python call per value.
     """
     t = type(v)
+    if depth > MAX_DEPTH:
+        _too_deep()
     if t is list:
         if id(v) in seen:
             raise _Shared
@@ -110,7 +120,7 @@ def _plain(v: FlowValue, seen: set[int]) -> JsonValue:
             elif tx is int or tx is bool or x is None:
                 append(x)
             elif tx is list or tx is dict:
-                append(_plain(x, seen))
+                append(_plain(x, seen, depth + 1))
             else:
                 append(_scalar(x))
         return out
@@ -128,7 +138,7 @@ def _plain(v: FlowValue, seen: set[int]) -> JsonValue:
             elif tx is int or tx is bool or x is None:
                 append(x)
             elif tx is list or tx is dict:
-                append(_plain(x, seen))
+                append(_plain(x, seen, depth + 1))
             else:
                 append(_scalar(x))
         return {"o": pairs}
@@ -149,22 +159,28 @@ class _SharingEncoder:
     def encode(self) -> list[JsonValue]:
         for value in self.values.values():
             self._count(value)
-        return [part for name, value in self.values.items() for part in (name, self._enc(value))]
+        return [
+            part for name, value in self.values.items() for part in (name, self._enc(value, 1))
+        ]
 
-    def _count(self, v: FlowValue) -> None:
+    def _count(self, v: FlowValue, depth: int = 1) -> None:
         t = type(v)
         if t is BuiltinFunction:
-            self._count(v.receiver)
+            self._count(v.receiver, depth + 1)
         elif t is list or t is dict:
+            if depth > MAX_DEPTH:
+                _too_deep()
             n = self.counts.get(id(v), 0)
             self.counts[id(v)] = n + 1
             if n == 0:
                 for x in v if t is list else v.values():
-                    self._count(x)
+                    self._count(x, depth + 1)
 
-    def _enc(self, v: FlowValue) -> JsonValue:
+    def _enc(self, v: FlowValue, depth: int) -> JsonValue:
         t = type(v)
         if t is list or t is dict:
+            if depth > MAX_DEPTH:
+                _too_deep()
             number = self.numbers.get(id(v))
             if number is not None:
                 return {"r": number}
@@ -172,12 +188,14 @@ class _SharingEncoder:
             if shared:
                 number = self.numbers[id(v)] = len(self.numbers)
             if t is list:
-                body: JsonValue = [self._enc(x) for x in v]
+                body: JsonValue = [self._enc(x, depth + 1) for x in v]
                 return {"a": body, "i": number} if shared else body
-            pairs = [part for key, x in v.items() for part in (_string(key), self._enc(x))]
+            pairs = [
+                part for key, x in v.items() for part in (_string(key), self._enc(x, depth + 1))
+            ]
             return {"o": pairs, "i": number} if shared else {"o": pairs}
         if t is BuiltinFunction:
-            return _function(v, self._enc)
+            return _function(v, lambda receiver: self._enc(receiver, depth + 1))
         return _scalar(v)
 
 

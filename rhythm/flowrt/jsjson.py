@@ -16,13 +16,19 @@ from json.encoder import encode_basestring
 from rhythm.flowrt.numbers import format_number, num
 from rhythm.flowrt.protocol import FlowValue, Promise
 from rhythm.flowrt.values import (
+    CHARS_PER_OP,
+    MAX_DEPTH,
+    Walk,
     call,
+    charge,
+    check_joined,
     check_string,
     describe,
     is_function,
-    range_error,
+    nesting_exceeds,
     throw,
     to_str,
+    too_deep,
     type_error,
 )
 
@@ -40,10 +46,8 @@ def quote(s: str) -> str:
 def stringify(value: FlowValue, replacer: FlowValue = None, indent: FlowValue = None) -> FlowValue:
     """``JSON.stringify(value, replacer, indent)``; null where JavaScript gives undefined."""
     writer = _Writer(replacer, _gap(indent))
-    try:
-        text = writer.write("", value, "")
-    except RecursionError:
-        range_error("JSON.stringify: value nested too deeply")
+    text = writer.write("", value, "")
+    writer.walk.done()
     return None if text is None else check_string(text)
 
 
@@ -75,13 +79,16 @@ class _Writer:
             type_error("JSON.stringify replacer must be a function, an array or null")
         self.gap = gap
         self.stack: list[int] = []
+        self.walk = Walk()
 
     def write(self, key: str, value: FlowValue, indent: str) -> str | None:
         if self.function is not None:
             value = call(self.function, [key, value])
         t = type(value)
         if t is str:
-            return quote(value)
+            quoted = quote(value)
+            self.walk.output(len(quoted))
+            return quoted
         if t is int or t is float:
             return format_number(value)
         if value is None:
@@ -92,6 +99,7 @@ class _Writer:
             if id(value) in self.stack:
                 type_error("Converting circular structure to JSON")
             self.stack.append(id(value))
+            self.walk.enter(len(value), len(self.stack), "JSON.stringify")
             text = self._list(value, indent) if t is list else self._dict(value, indent)
             self.stack.pop()
             return text
@@ -122,6 +130,9 @@ class _Writer:
         return self._wrap("{", parts, "}", indent, inner)
 
     def _wrap(self, open_: str, parts: list[str], close: str, indent: str, inner: str) -> str:
+        # Before joining: a shared sub-value (or one big string met many times) doubles
+        # the text at each level.
+        check_joined(parts, ",\n" + inner if self.gap else ",")
         if not self.gap:
             return open_ + ",".join(parts) + close
         return open_ + "\n" + inner + (",\n" + inner).join(parts) + "\n" + indent + close
@@ -130,8 +141,9 @@ class _Writer:
 def parse(text: FlowValue) -> FlowValue:
     """``JSON.parse(text)``: SyntaxError for anything that is not JSON; numbers normalised."""
     source = text if type(text) is str else to_str(text)
+    charge(len(source) // CHARS_PER_OP)
     try:
-        return json.loads(
+        value = json.loads(
             source,
             parse_int=_parse_int,
             parse_float=_parse_float,
@@ -140,7 +152,10 @@ def parse(text: FlowValue) -> FlowValue:
     except json.JSONDecodeError as error:
         throw("SyntaxError", f"JSON.parse: {error.msg} at position {error.pos}")
     except RecursionError:
-        range_error("JSON.parse: text nested too deeply")
+        too_deep("JSON.parse")
+    if nesting_exceeds(value, MAX_DEPTH):
+        too_deep("JSON.parse")
+    return value
 
 
 def _parse_int(digits: str) -> int | float:

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, ClassVar
 
-from rhythm.flowrt import codec, ops
+from rhythm.flowrt import codec, ops, values
 from rhythm.flowrt.protocol import (
     Completed,
     Failed,
@@ -112,9 +112,16 @@ class FlowMachine(Machine):
 
     def run(self) -> Step:
         self.ops = 0
+        values.meter_with(self, self.host.limits)  # costly built-ins charge self.ops
         states = self._STATE_FUNCTIONS
         variables = self.vars
         label = self.label
+        try:
+            return self._dispatch(states, variables, label)
+        finally:
+            values.unmetered()  # no reference kept to an ended activation
+
+    def _dispatch(self, states: tuple[StateFunction, ...], variables: Vars, label: int) -> Step:
         try:
             while True:
                 try:
@@ -124,8 +131,12 @@ class FlowMachine(Machine):
                     break
                 except FlowThrow as thrown:
                     label = self._route_throw(thrown)
-        except (FlowThrow, FlowLimit) as err:
+        except FlowThrow as err:
             return Failed(_json_error(err.value), self._failure_line(err.__traceback__))
+        except FlowLimit as err:
+            return self._limit_hit(err.message, err)
+        except RecursionError as err:  # a walk the depth limits missed: still the user's limit
+            return self._limit_hit("a value or a call chain is nested too deeply", err)
         if label == SUSPEND:
             assert self.waiting is not None
             return Suspended(self.waiting)
@@ -135,6 +146,15 @@ class FlowMachine(Machine):
             return Failed(_json_error(err.value))
 
     def snapshot(self) -> dict[str, JsonValue]:
+        try:
+            return self._snapshot()
+        except FlowLimit as limit:  # positioned at the await that suspended
+            line = self.INFO.lines.get(self.label)
+            if line is None:
+                raise
+            raise FlowLimit(f"{limit.message} (at {self.INFO.source_path}:{line})") from None
+
+    def _snapshot(self) -> dict[str, JsonValue]:
         live = self.LIVE.get(self.label, ())
         kept = {key: self.vars[key] for key in live if key in self.vars}
         snap = {
@@ -214,14 +234,21 @@ class FlowMachine(Machine):
         return int(payload)
 
     def tick(self) -> None:
-        """Count one loop iteration or callback call (LimitError past the limit)."""
+        """Count one loop iteration (LimitError past the budget; costly built-ins charge
+        the same counter through ``values.charge``)."""
         self.ops += 1
         if self.ops > self.max_ops:
-            raise FlowLimit(
-                f"more than {self.max_ops} operations without a suspension (runaway loop?)"
-            )
+            values.budget_exceeded(self.max_ops)
 
     # ------------------------------------------------------------------ internals
+
+    def _limit_hit(self, message: str, err: BaseException) -> Failed:
+        """A LimitError, positioned: flow code cannot catch it, so its message may say
+        where it happened (``file.flow:line``) for the person reading the failure."""
+        line = self._failure_line(err.__traceback__)
+        if line is not None:
+            message = f"{message} (at {self.INFO.source_path}:{line})"
+        return Failed(FlowLimit(message).value, line)
 
     def _route_throw(self, thrown: FlowThrow) -> int:
         handler = self.HANDLERS.get(self.label)
@@ -258,6 +285,8 @@ def _module_file(cls: type) -> str:
 def _json_error(value: FlowValue) -> JsonValue:
     try:
         return ops.to_json_copy(value)
+    except FlowLimit as limit:
+        return limit.value
     except FlowThrow:
         return {"name": "TypeError", "message": "the thrown value cannot be stored as JSON"}
 

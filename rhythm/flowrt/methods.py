@@ -21,8 +21,12 @@ from rhythm.catalog import ARRAY_METHODS, STRING_METHODS, Arity
 from rhythm.flowrt.numbers import JS_WHITESPACE, to_integer
 from rhythm.flowrt.protocol import FlowValue
 from rhythm.flowrt.values import (
+    ELEMENTS_PER_OP,
+    FREE_CHARS,
     BuiltinFunction,
     call,
+    charge,
+    charge_scan,
     check_array_length,
     check_string,
     check_string_length,
@@ -75,30 +79,37 @@ def _callback(method: str, fn: FlowValue) -> FlowValue:
 
 
 def s_includes(s: str, search: FlowValue, position: FlowValue = None) -> bool:
+    charge_scan(len(s))
     return s.find(to_str(search), _clamp(_int_arg("includes", position, 0), len(s))) != -1
 
 
 def s_starts_with(s: str, search: FlowValue, position: FlowValue = None) -> bool:
+    charge_scan(len(search) if type(search) is str else 0)
     return s.startswith(to_str(search), _clamp(_int_arg("startsWith", position, 0), len(s)))
 
 
 def s_ends_with(s: str, search: FlowValue, end: FlowValue = None) -> bool:
+    charge_scan(len(search) if type(search) is str else 0)
     return s.endswith(to_str(search), 0, _clamp(_int_arg("endsWith", end, len(s)), len(s)))
 
 
 def s_index_of(s: str, search: FlowValue, position: FlowValue = None) -> int:
+    charge_scan(len(s))
     return s.find(to_str(search), _clamp(_int_arg("indexOf", position, 0), len(s)))
 
 
 def s_slice(s: str, start: FlowValue = None, end: FlowValue = None) -> str:
     n = len(s)
-    return s[_relative(_int_arg("slice", start, 0), n) : _relative(_int_arg("slice", end, n), n)]
+    out = s[_relative(_int_arg("slice", start, 0), n) : _relative(_int_arg("slice", end, n), n)]
+    charge_scan(len(out))
+    return out
 
 
 def s_substring(s: str, start: FlowValue, end: FlowValue = None) -> str:
     n = len(s)
     a = _clamp(_int_arg("substring", start, 0), n)
     b = _clamp(_int_arg("substring", end, n), n)
+    charge_scan(abs(b - a))
     return s[min(a, b) : max(a, b)]
 
 
@@ -107,10 +118,12 @@ def s_to_upper(s: str) -> str:
 
 
 def s_to_lower(s: str) -> str:
-    return s.lower()
+    return check_string(s.lower())
 
 
 def s_trim(s: str) -> str:
+    if len(s) > FREE_CHARS:  # a set of 25 white space characters: ~20 ns per character
+        charge(len(s) // ELEMENTS_PER_OP)
     return s.strip(JS_WHITESPACE)
 
 
@@ -119,6 +132,7 @@ def s_split(s: str, separator: FlowValue = None, limit: FlowValue = None) -> lis
     count = _int_arg("split", limit, -1)
     if count == 0:
         return []
+    charge(len(s) // ELEMENTS_PER_OP)
     if separator is None:
         parts = [s]
     else:
@@ -151,6 +165,7 @@ def _expand(replacement: str, matched: str, s: str, at: int) -> str:
 
 
 def s_replace(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
+    charge_scan(len(s))
     needle = to_str(pattern)
     at = s.find(needle)
     if at == -1:
@@ -160,6 +175,7 @@ def s_replace(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
 
 
 def s_replace_all(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
+    charge_scan(len(s))
     needle = to_str(pattern)
     template = to_str(replacement)
     if needle == "":
@@ -172,6 +188,7 @@ def s_replace_all(s: str, pattern: FlowValue, replacement: FlowValue) -> str:
             at = s.find(needle, at + len(needle))
     if not positions:
         return s
+    charge(len(positions))  # one substitution (a Python step) per match
     out = []
     last = 0
     for at in positions:
@@ -235,6 +252,7 @@ def a_includes(a: list[FlowValue], item: FlowValue, start: FlowValue = None) -> 
 
 
 def a_index_of(a: list[FlowValue], item: FlowValue, start: FlowValue = None) -> int:
+    charge(len(a) // ELEMENTS_PER_OP)
     for i in range(_relative(_int_arg("indexOf", start, 0), len(a)), len(a)):
         if eq(a[i], item):
             return i
@@ -242,15 +260,18 @@ def a_index_of(a: list[FlowValue], item: FlowValue, start: FlowValue = None) -> 
 
 
 def a_join(a: list[FlowValue], separator: FlowValue = None) -> str:
+    charge(len(a) // ELEMENTS_PER_OP)
     return join(a, "," if separator is None else to_str(separator))
 
 
 def a_slice(a: list[FlowValue], start: FlowValue = None, end: FlowValue = None) -> list[FlowValue]:
     n = len(a)
+    charge(n // ELEMENTS_PER_OP)
     return a[_relative(_int_arg("slice", start, 0), n) : _relative(_int_arg("slice", end, n), n)]
 
 
 def a_concat(a: list[FlowValue], *items: FlowValue) -> list[FlowValue]:
+    charge(len(a) // ELEMENTS_PER_OP)
     out = list(a)
     for item in items:
         if type(item) is list:
@@ -272,16 +293,19 @@ def a_pop(a: list[FlowValue]) -> FlowValue:
 
 
 def a_shift(a: list[FlowValue]) -> FlowValue:
+    charge(len(a) // ELEMENTS_PER_OP)  # moves every element
     return a.pop(0) if a else None
 
 
 def a_unshift(a: list[FlowValue], *items: FlowValue) -> int:
     check_array_length(len(a) + len(items))
+    charge(len(a) // ELEMENTS_PER_OP)
     a[0:0] = items
     return len(a)
 
 
 def a_reverse(a: list[FlowValue]) -> list[FlowValue]:
+    charge(len(a) // ELEMENTS_PER_OP)
     a.reverse()
     return a
 
@@ -289,7 +313,9 @@ def a_reverse(a: list[FlowValue]) -> list[FlowValue]:
 def a_sort(a: list[FlowValue], comparator: FlowValue = None) -> list[FlowValue]:
     """In place and stable. Without a comparator: numbers numerically or strings by code
     point, nulls last; any other mix throws TypeError (as ``<`` would)."""
+    comparisons = len(a) * max(1, len(a).bit_length())
     if comparator is None:
+        charge(comparisons // ELEMENTS_PER_OP)
         present = [x for x in a if x is not None]
         kinds = {kind(x) for x in present}
         if len(kinds) > 1 or (kinds and kinds not in ({"number"}, {"string"})):
@@ -297,10 +323,13 @@ def a_sort(a: list[FlowValue], comparator: FlowValue = None) -> list[FlowValue]:
                 "sort() without a comparator needs all numbers or all strings; "
                 f"got {', '.join(sorted(kinds))} (pass a comparator (a, b) => ...)"
             )
+        if kinds == {"string"}:  # each comparison reads the strings up to a difference
+            charge_scan(sum(map(len, present)) * max(1, len(present).bit_length()))
         ordered = sorted(present)
         ordered.extend([None] * (len(a) - len(present)))
     else:
         fn = _callback("sort", comparator)
+        charge(comparisons)  # one callback call per comparison
         ordered = sorted(a, key=functools.cmp_to_key(lambda x, y: _order(call(fn, [x, y]))))
     a[:] = ordered
     return a
@@ -316,6 +345,8 @@ def _order(result: FlowValue) -> int:
 
 
 def _each(a: list[FlowValue]) -> range:
+    """The indices a callback method visits, paid for up front (one operation per call)."""
+    charge(len(a))
     return range(len(a))
 
 
@@ -335,31 +366,46 @@ def a_filter(a: list[FlowValue], fn: FlowValue) -> list[FlowValue]:
     return out
 
 
+def _search(
+    a: list[FlowValue], fn: FlowValue, wanted: bool, removed_as_null: bool
+) -> tuple[int, FlowValue]:
+    """Index and value of the first element whose callback result has truthiness
+    ``wanted``, or (-1, null).
+
+    Visits the indices present when the search started; an element removed meanwhile is
+    passed as null (``find``, ``findIndex``) or skipped (``some``, ``every``). Charges one
+    operation per callback call made, so a search that stops early costs little.
+    """
+    calls = 0
+    for i in range(len(a)):
+        if i < len(a):
+            item = a[i]
+        elif removed_as_null:
+            item = None
+        else:
+            continue
+        calls += 1
+        if truthy(fn(item, i, a)) is wanted:
+            charge(calls)
+            return i, item
+    charge(calls)
+    return -1, None
+
+
 def a_find(a: list[FlowValue], fn: FlowValue) -> FlowValue:
-    fn = _callback("find", fn)
-    for i in _each(a):
-        item = a[i] if i < len(a) else None
-        if truthy(fn(item, i, a)):
-            return item
-    return None
+    return _search(a, _callback("find", fn), True, True)[1]
 
 
 def a_find_index(a: list[FlowValue], fn: FlowValue) -> int:
-    fn = _callback("findIndex", fn)
-    for i in _each(a):
-        if truthy(fn(a[i] if i < len(a) else None, i, a)):
-            return i
-    return -1
+    return _search(a, _callback("findIndex", fn), True, True)[0]
 
 
 def a_some(a: list[FlowValue], fn: FlowValue) -> bool:
-    fn = _callback("some", fn)
-    return any(truthy(fn(a[i], i, a)) for i in _each(a) if i < len(a))
+    return _search(a, _callback("some", fn), True, False)[0] != -1
 
 
 def a_every(a: list[FlowValue], fn: FlowValue) -> bool:
-    fn = _callback("every", fn)
-    return all(truthy(fn(a[i], i, a)) for i in _each(a) if i < len(a))
+    return _search(a, _callback("every", fn), False, False)[0] == -1
 
 
 _NO_INITIAL: Any = object()

@@ -62,8 +62,12 @@ from rhythm.flowrt.methods import bound_method, call_method, check_arity
 from rhythm.flowrt.numbers import SAFE_INTEGER, format_number, num
 from rhythm.flowrt.protocol import FlowLimit, FlowThrow, FlowValue, Limits, Promise
 from rhythm.flowrt.values import (
+    ELEMENTS_PER_OP,
+    FREE_CHARS,
     BuiltinFunction,
     call,
+    charge,
+    charge_scan,
     check_array_length,
     check_string,
     configure,
@@ -171,6 +175,7 @@ __all__ = [
 ]
 
 _SAFE = SAFE_INTEGER
+_INDEX_DIGITS = 16  # digits of the largest array index worth parsing (2**53 has 16)
 
 # ---------------------------------------------------------------- arithmetic
 
@@ -313,35 +318,56 @@ def _compare_error(op: str, a: FlowValue, b: FlowValue) -> NoReturn:
     )
 
 
+def _charge_compare(a: str, b: str) -> None:
+    """Ordering two long strings reads them up to their first difference."""
+    charge_scan(min(len(a), len(b)))
+
+
 def lt(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a < b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a < b
     _compare_error("<", a, b)
 
 
 def le(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a <= b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a <= b
     _compare_error("<=", a, b)
 
 
 def gt(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a > b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a > b
     _compare_error(">", a, b)
 
 
 def ge(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
-    if ((ta is int or ta is float) and (tb is int or tb is float)) or (ta is str and tb is str):
+    if (ta is int or ta is float) and (tb is int or tb is float):
         return bool(a >= b)
+    if ta is str and tb is str:
+        if len(a) > FREE_CHARS:
+            _charge_compare(a, b)
+        return a >= b
     _compare_error(">=", a, b)
 
 
@@ -357,9 +383,12 @@ def _array_index(key: FlowValue) -> int | None:
     """An integer index from an int key or a canonical numeric string ("0", "12")."""
     if type(key) is int:
         return key
-    if type(key) is str and key.isascii() and key.isdigit() and (key == "0" or key[0] != "0"):
+    if (
+        type(key) is str and key.isascii() and key.isdigit() and (key == "0" or key[0] != "0")
+        and len(key) <= _INDEX_DIGITS
+    ):
         return int(key)
-    return None
+    return None  # longer digit strings are past any array (and past Python's int parsing)
 
 
 def get(obj: FlowValue, key: FlowValue) -> FlowValue:
@@ -429,6 +458,7 @@ def iter_of(v: FlowValue) -> list[FlowValue]:
     if type(v) is list:
         return v
     if type(v) is str:
+        charge(len(v) // ELEMENTS_PER_OP)  # the list is built before the first iteration
         return list(v)
     type_error(f"{describe(v)} is not iterable (for-of takes an array or a string)")
 
@@ -437,8 +467,10 @@ def keys_in(v: FlowValue) -> list[FlowValue]:
     """What ``for (k in v)`` walks: object keys; indices (numbers) of arrays and strings."""
     t = type(v)
     if t is dict:
+        charge(len(v) // ELEMENTS_PER_OP)
         return list(v)
     if t is list or t is str:
+        charge(len(v) // ELEMENTS_PER_OP)
         return list(range(len(v)))
     return []  # null and other values have no enumerable keys (JavaScript: no iteration)
 

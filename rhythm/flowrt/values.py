@@ -12,8 +12,9 @@ workflow. It never reads a Python attribute of a user value.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from rhythm.flowrt.numbers import format_number
 from rhythm.flowrt.protocol import FlowLimit, FlowThrow, FlowValue, JsonValue, Limits, Promise
@@ -44,12 +45,15 @@ def range_error(message: str) -> NoReturn:
 # ---------------------------------------------------------------- limits
 
 _limits = Limits()
+FREE_CHARS = 4096  # strings up to this size are paid for by the step that built them
+_check_from = FREE_CHARS  # string length from which check_string looks closer
 
 
 def configure(limits: Limits) -> None:
     """Install the limits of spec section 9 (hosts call this before running machines)."""
-    global _limits
+    global _limits, _check_from
     _limits = limits
+    _check_from = min(FREE_CHARS, limits.max_string_length)
 
 
 def current_limits() -> Limits:
@@ -57,18 +61,25 @@ def current_limits() -> Limits:
 
 
 def check_string(s: str) -> str:
-    """``s`` itself, or FlowLimit when it is longer than the configured maximum."""
-    if len(s) > _limits.max_string_length:
+    """``s`` itself, or FlowLimit when it is longer than the configured maximum.
+
+    A long string also costs operations (building it copied its characters); short ones
+    cost nothing beyond the step that built them, which keeps ``a + b`` cheap.
+    """
+    if len(s) > _check_from:
         check_string_length(len(s))
     return s
 
 
 def check_string_length(n: int) -> None:
-    """FlowLimit when a string of ``n`` characters would exceed the configured maximum."""
+    """FlowLimit when a string of ``n`` characters would exceed the configured maximum;
+    charges the cost of building it (called before building where that is possible)."""
     if n > _limits.max_string_length:
         raise FlowLimit(
             f"string length limit exceeded: {n} > {_limits.max_string_length} characters"
         )
+    if n > FREE_CHARS:
+        charge(n // CHARS_PER_OP)
 
 
 def check_array_length(n: int) -> None:
@@ -77,6 +88,139 @@ def check_array_length(n: int) -> None:
         raise FlowLimit(
             f"array length limit exceeded: {n} > {_limits.max_array_length} elements"
         )
+
+
+# ---------------------------------------------------------------- the operation budget
+#
+# An activation may spend ``Limits.max_ops`` operations between two suspensions. The
+# machine counts one per loop iteration (``tick``, the hot path, untouched here); costly
+# built-ins charge what their work is worth in the same unit, so that one statement
+# (a huge join, the stringify of a shared DAG, a string doubled in a loop) cannot run
+# for minutes on one "operation". One operation is about one loop iteration of work.
+
+CHARS_PER_OP = 1024  # characters copied into a new string
+ELEMENTS_PER_OP = 16  # elements touched by C-level work (join, sort, concat, slice)
+MAX_DEPTH = 100  # nesting of arrays/objects that equality, String(), JSON and snapshots walk
+
+
+class Meter(Protocol):
+    """What charges go to: the running machine (``ops`` spent, ``max_ops`` allowed)."""
+
+    ops: int
+    max_ops: int
+
+
+class _Unmetered:
+    """The meter outside any activation (tools calling built-ins directly)."""
+
+    ops = 0
+    max_ops = 1 << 62
+
+
+_current = threading.local()
+
+
+def meter_with(meter: Meter, limits: Limits) -> None:
+    """Charge this thread's costly operations to ``meter`` under ``limits`` (run start)."""
+    _current.meter = meter
+    configure(limits)
+
+
+def charge_scan(n: int) -> None:
+    """Charge the C-level work of reading ``n`` characters (free up to FREE_CHARS)."""
+    if n > FREE_CHARS:
+        charge(n // CHARS_PER_OP)
+
+
+def check_joined(parts: list[str], separator: str = "") -> None:
+    """Before joining ``parts``: FlowLimit (and the cost charged) if the result would be
+    too long, so that joining many references to one big string never allocates it all."""
+    total = sum(map(len, parts)) + len(separator) * max(len(parts) - 1, 0)
+    if total > FREE_CHARS:
+        check_string_length(total)
+
+
+def unmetered() -> None:
+    """Stop charging this thread's operations to the activation that ended."""
+    _current.meter = _Unmetered
+
+
+def charge(units: int) -> None:
+    """Spend ``units`` operations of the running activation (LimitError past the budget)."""
+    meter: Meter = getattr(_current, "meter", _Unmetered)
+    meter.ops += units
+    if meter.ops > meter.max_ops:
+        budget_exceeded(meter.max_ops)
+
+
+def budget_exceeded(max_ops: int) -> NoReturn:
+    raise FlowLimit(
+        f"more than {max_ops} operations without a suspension (a runaway loop, or "
+        "costly operations such as huge strings, joins, sorts or JSON in a loop)"
+    )
+
+
+def too_deep(what: str) -> NoReturn:
+    raise FlowLimit(f"{what}: value nested more than {MAX_DEPTH} levels deep")
+
+
+def nesting_exceeds(value: Any, limit: int) -> bool:
+    """True when arrays/objects in ``value`` nest more than ``limit`` levels (no recursion;
+    for freshly parsed JSON, which has no cycles)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        t = type(item)
+        if t is list or t is dict:
+            if depth > limit:
+                return True
+            for x in item if t is list else item.values():
+                tx = type(x)
+                if tx is list or tx is dict:
+                    stack.append((x, depth + 1))
+    return False
+
+
+class Walk:
+    """Budget and depth bookkeeping of one recursive walk over a value (equality, copies,
+    JSON, logging). A shared sub-value is walked once per occurrence, so a small DAG can be
+    huge: the walk charges the budget as it goes (every ``_SETTLE_EVERY`` units), and a
+    small walk (up to ``_FREE_WALK`` units) is paid for by the step that made it."""
+
+    __slots__ = ("charged", "chars", "checkpoint", "spent")
+
+    def __init__(self) -> None:
+        self.spent = 0
+        self.charged = 0
+        self.checkpoint = _SETTLE_EVERY
+        self.chars = 0  # characters of strings written out so far (stringify, log, join)
+
+    def output(self, n: int) -> None:
+        """``n`` more characters go into the walk's text: LimitError before the text
+        grows past the string limit (many references to one big string add up)."""
+        self.chars += n
+        if self.chars > _limits.max_string_length:
+            check_string_length(self.chars)
+
+    def enter(self, container_length: int, depth: int, what: str) -> None:
+        self.spent += 1 + container_length // ELEMENTS_PER_OP
+        if self.spent > self.checkpoint:
+            self.settle()
+        if depth > MAX_DEPTH:
+            too_deep(what)
+
+    def done(self) -> None:
+        if self.spent > _FREE_WALK:
+            self.settle()
+
+    def settle(self) -> None:
+        charge(self.spent - self.charged)
+        self.charged = self.spent
+        self.checkpoint = self.spent + _SETTLE_EVERY
+
+
+_FREE_WALK = 64
+_SETTLE_EVERY = 1024
 
 
 # ---------------------------------------------------------------- functions
@@ -208,7 +352,7 @@ def to_str(v: FlowValue) -> str:
     if t is bool:
         return "true" if v else "false"
     if t is list:
-        return check_string(_join(v, ",", set()))
+        return join(v, ",")
     if t is dict:
         return "[object Object]"
     if t is Promise:
@@ -218,21 +362,28 @@ def to_str(v: FlowValue) -> str:
 
 def join(items: list[FlowValue], separator: str) -> str:
     """``Array.prototype.join``: null elements as "", nested arrays joined with ","."""
-    return check_string(_join(items, separator, set()))
+    walk = Walk()
+    text = _join(items, separator, set(), walk, 1)
+    walk.done()
+    return check_string(text)
 
 
-def _join(items: list[FlowValue], separator: str, active: set[int]) -> str:
+def _join(items: list[FlowValue], separator: str, active: set[int], walk: Walk, depth: int) -> str:
     # An array met again while it is being joined reads as "" (as JavaScript does).
+    walk.enter(len(items), depth, "String() of an array")
     active.add(id(items))
     parts = []
     for item in items:
         if item is None:
             parts.append("")
         elif type(item) is list:
-            parts.append("" if id(item) in active else _join(item, ",", active))
+            parts.append("" if id(item) in active else _join(item, ",", active, walk, depth + 1))
         else:
-            parts.append(to_str(item))
+            text = to_str(item)
+            walk.output(len(text))
+            parts.append(text)
     active.discard(id(items))
+    check_joined(parts, separator)  # the parts of a DAG can double at each level
     return separator.join(parts)
 
 
@@ -246,8 +397,15 @@ def eq(a: FlowValue, b: FlowValue) -> bool:
     ta = type(a)
     tb = type(b)
     if ta is tb:
+        if ta is str:
+            if len(a) > FREE_CHARS and len(a) == len(b):
+                charge(len(a) // CHARS_PER_OP)  # a memcmp of the whole string
+            return bool(a == b)
         if ta is list or ta is dict:
-            return _deep_eq(a, b, set())
+            walk = Walk()
+            equal = _deep_eq(a, b, set(), walk, 1)
+            walk.done()
+            return equal
         if ta is BuiltinFunction:
             return bool(a.name == b.name and a.receiver is b.receiver)
         return bool(a == b)
@@ -259,26 +417,30 @@ def ne(a: FlowValue, b: FlowValue) -> bool:
     return not eq(a, b)
 
 
-def _deep_eq(a: FlowValue, b: FlowValue, assumed: set[tuple[int, int]]) -> bool:
+Pairs = set[tuple[int, int]]
+
+
+def _deep_eq(a: FlowValue, b: FlowValue, assumed: Pairs, walk: Walk, depth: int) -> bool:
     # ``assumed`` holds container pairs under comparison: meeting one again (a cycle)
     # adds no new difference, so it counts as equal.
     pair = (id(a), id(b))
     if pair in assumed:
         return True
     assumed.add(pair)
-    if type(a) is list:
-        if len(a) != len(b):
-            return False
-        return all(_eq_in(x, y, assumed) for x, y in zip(a, b, strict=True))
     if len(a) != len(b):
         return False
-    return all(key in b and _eq_in(value, b[key], assumed) for key, value in a.items())
+    walk.enter(len(a), depth, "comparing values")
+    if type(a) is list:
+        return all(_eq_in(x, y, assumed, walk, depth) for x, y in zip(a, b, strict=True))
+    return all(
+        key in b and _eq_in(value, b[key], assumed, walk, depth) for key, value in a.items()
+    )
 
 
-def _eq_in(a: FlowValue, b: FlowValue, assumed: set[tuple[int, int]]) -> bool:
+def _eq_in(a: FlowValue, b: FlowValue, assumed: Pairs, walk: Walk, depth: int) -> bool:
     ta = type(a)
     if ta is type(b) and (ta is list or ta is dict):
-        return a is b or _deep_eq(a, b, assumed)
+        return a is b or _deep_eq(a, b, assumed, walk, depth + 1)
     return eq(a, b)
 
 
@@ -291,13 +453,16 @@ def to_json_copy(v: FlowValue, where: str = "the workflow result") -> JsonValue:
     A promise or a function anywhere inside throws ``TypeError``; so does a cycle, which
     JSON cannot hold. Shared (non-cyclic) sub-values are copied once per occurrence.
     """
-    try:
-        return _copy(v, where, [])
-    except RecursionError:
-        range_error(f"value nested too deeply to leave the workflow ({where})")
+    t = type(v)
+    if t is str or t is int or t is float or t is bool or v is None:
+        return v
+    walk = Walk()
+    copy = _copy(v, where, [], walk)
+    walk.done()
+    return copy
 
 
-def _copy(v: FlowValue, where: str, path: list[int]) -> JsonValue:
+def _copy(v: FlowValue, where: str, path: list[int], walk: Walk) -> JsonValue:
     t = type(v)
     if t is str or t is int or t is float or t is bool or v is None:
         return v
@@ -305,10 +470,16 @@ def _copy(v: FlowValue, where: str, path: list[int]) -> JsonValue:
         if id(v) in path:
             type_error(f"a cyclic structure cannot leave the workflow ({where})")
         path.append(id(v))
+        # Walk.enter, inlined: every task call's inputs come through here.
+        walk.spent += 1 + len(v) // ELEMENTS_PER_OP
+        if walk.spent > walk.checkpoint:
+            walk.settle()
+        if len(path) > MAX_DEPTH:
+            too_deep(where)
         if t is list:
-            out: JsonValue = [_copy(item, where, path) for item in v]
+            out: JsonValue = [_copy(item, where, path, walk) for item in v]
         else:
-            out = {key: _copy(item, where, path) for key, item in v.items()}
+            out = {key: _copy(item, where, path, walk) for key, item in v.items()}
         path.pop()
         return out
     if t is Promise:

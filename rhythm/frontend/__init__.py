@@ -47,12 +47,20 @@ class CheckedFlow:
 
 def _run(source: str, path: str) -> tuple[Program | None, Resolution | None, list[Diagnostic]]:
     from rhythm.frontend.checks import check
+    from rhythm.frontend.limits import control_characters, too_deep
     from rhythm.frontend.parser import parse
     from rhythm.frontend.scopes import resolve
 
+    source = source.replace("\r\n", "\n").replace("\r", "\n")  # as build and versions see it
+    controls = control_characters(source, path)
+    if controls:
+        return None, None, controls
     program, diags = parse(source, path)
     if program is None:
         return None, None, diags
+    deep = too_deep(program, path)
+    if deep is not None:  # the passes below recurse over the tree
+        return None, None, [deep]
     resolution, scope_diags = resolve(program, path)
     diags = diags + scope_diags + check(program, resolution, path)
     return program, resolution, unique_sorted(diags)

@@ -46,10 +46,19 @@ class Diagnostic:
             width = max(1, len(text) - start)
         # Keep tabs so that the carets line up with the source line in a terminal.
         indent = "".join(ch if ch == "\t" else " " for ch in text[:start])
-        return f"{self.headline()}\n    {text}\n    {indent}{'^' * width}"
+        return f"{self.headline()}\n    {_visible(text)}\n    {indent}{'^' * width}"
 
     def to_json(self) -> dict[str, str | int]:
         return asdict(self)
+
+
+def _visible(line: str) -> str:
+    """The line with control characters shown as their Unicode pictures (one column each,
+    so the carets still line up): a raw ESC must not drive the user's terminal."""
+    return line.translate(_PICTURES)
+
+
+_PICTURES = {code: 0x2400 + code for code in range(0x20) if code != 0x09} | {0x7F: 0x2421}
 
 
 def sort_key(diag: Diagnostic) -> tuple[str, int, int, str]:

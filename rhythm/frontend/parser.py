@@ -45,6 +45,7 @@ _PRECEDENCE = {
     "+": 6, "-": 6, "*": 7, "/": 7, "%": 7, "**": 8,
 }  # fmt: skip
 _LOGICAL = {"&&", "||", "??"}
+_MAX_INT_DIGITS = 400  # longer integer literals go through float (Infinity is an error)
 _NESTING_LIMIT = 20000  # recursion limit while parsing; deeper input is reported, not crashed on
 
 
@@ -610,11 +611,15 @@ class _Builder:
     def number(self, raw: str, span: A.Span) -> int | float:
         text = raw.replace("_", "")
         if text[:2].lower() in ("0x", "0b", "0o"):
-            return int(text, 0)
+            whole = int(text, 0)
+            if whole.bit_length() > 1024:  # beyond any double (and beyond printing as decimal)
+                self.error(span, "number literal is too large")
+                return 0
+            return whole
         digits = re.match(r"\d*", text)
         if digits and len(digits.group()) > 1 and digits.group().startswith("0"):
             self.error(span, "numbers cannot start with 0 (write 0o17 for octal)")
-        if not any(ch in text for ch in ".eE"):
+        if not any(ch in text for ch in ".eE") and len(text) <= _MAX_INT_DIGITS:
             return int(text)
         value = float(text)
         if value in (float("inf"), float("-inf")):

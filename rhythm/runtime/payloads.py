@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from rhythm.errors import InputError
+from rhythm.flowrt.values import MAX_DEPTH, nesting_exceeds
 
 MAX_PAYLOAD_BYTES = 1 << 20  # 1 MiB per inputs object, signal payload or result
 # A \u0000 escape in JSON text, not a literal backslash followed by "u0000".
@@ -30,6 +31,9 @@ def encode(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> str:
         text = _ENCODER.encode(value)
     except (TypeError, ValueError) as err:
         raise InputError(f"{what} is not JSON: {_reason(err)}") from err
+    except RecursionError as err:
+        raise InputError(_too_deep(what)) from err
+    refuse_deep(value, text, what)
     if "\\u0000" in text and _ESCAPED_NUL.search(text):
         raise InputError(f"{what} contains a NUL character (U+0000), which Postgres cannot store")
     try:
@@ -50,6 +54,22 @@ def encode_object(value: Any, what: str, *, limit: int = MAX_PAYLOAD_BYTES) -> s
     if not isinstance(value, dict):
         raise InputError(f"{what} must be a JSON object, got {type(value).__name__}")
     return encode(value, what, limit=limit)
+
+
+def refuse_deep(value: Any, text: str, what: str) -> None:
+    """InputError when ``value`` (parsed from, or encoded as, ``text``) nests deeper than
+    a workflow value may."""
+    if _may_nest_deeply(text) and nesting_exceeds(value, MAX_DEPTH):
+        raise InputError(_too_deep(what))
+
+
+def _may_nest_deeply(text: str) -> bool:
+    """A cheap pre-test (C speed): too few brackets to nest past the limit."""
+    return text.count("[") + text.count("{") > MAX_DEPTH
+
+
+def _too_deep(what: str) -> str:
+    return f"{what} is nested more than {MAX_DEPTH} levels deep (the limit of workflow values)"
 
 
 def _reason(err: Exception) -> str:

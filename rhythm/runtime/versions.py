@@ -95,7 +95,11 @@ class WorkflowVersions:
         for path in sorted(root.rglob("*.flow")):
             name = path.relative_to(root).with_suffix("").as_posix()
             try:
-                added.append(self.add_source(path.read_text(encoding="utf-8"), str(path), name))
+                source = path.read_bytes().decode("utf-8")
+                added.append(self.add_source(source, str(path), name))
+            except UnicodeDecodeError as err:
+                log.error("workflow %s is left out: %s:1:1: file is not valid UTF-8 (%s)",
+                          name, path, err.reason)
             except (CompileError, VersionUnavailable) as err:
                 log.error("workflow %s is left out: %s", name, err)
             except Exception as err:  # one version must not stop a worker

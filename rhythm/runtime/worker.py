@@ -51,6 +51,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import DatabaseError, RhythmError
+from rhythm.flowrt.protocol import Limits
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
     ActivationRunner,
@@ -117,6 +118,7 @@ class WorkerOptions:
     batch_size: int = 500  # largest completion batch written in one statement
     prefetch: int | None = None  # rows claimed beyond free slots; None: max(100, 2 x concurrency)
     worker_id: str = field(default_factory=lambda: default_worker_id())
+    limits: Limits = field(default_factory=Limits)  # of every activation (spec section 9)
 
 
 @dataclass
@@ -242,7 +244,7 @@ class Worker:
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
         self.group = GroupCommit(functools.partial(connect_keyed, self.url),
                                  check_idle=POOL_CHECK_IDLE)
-        self._activations = ActivationRunner(self.versions, self.clock,
+        self._activations = ActivationRunner(self.versions, self.clock, self.options.limits,
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)
         self._pool: AsyncConnectionPool[Any] | None = None
