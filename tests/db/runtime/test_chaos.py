@@ -71,7 +71,7 @@ const doubled = await Task.run("add_async", { a: Inputs.x, b: Inputs.x })
 return doubled * 10 + logged.length
 """
 
-WORKFLOWS = 16
+WORKFLOWS = 24  # half started before the chaos, half during its first round
 ROUNDS = 4
 WORKERS = 3
 NAP = 0.05  # seconds a sleep_then_log task takes: kills land mid-task too
@@ -79,6 +79,7 @@ NAP = 0.05  # seconds a sleep_then_log task takes: kills land mid-task too
 WORKER_ARGS = ("-m", "chaos_tasks", "--lease", "1", "--poll", "0.2",
                "--concurrency", "8", "--grace", "0")
 RESTART_ROUND = ROUNDS // 2
+BLACKOUT_CHANCE = 0.25  # of a kill taking every worker down at once
 STARTED_MARGIN = 1.0  # seconds after its log says it registered: its other connections open
 TASKS_PER_ROUND = 8  # add, append_mark, 3 log_once, log_once_async, sleep_then_log, child
 
@@ -133,14 +134,17 @@ class Chaos:
     def start(self) -> None:
         self.procs = [self.spawn() for _ in range(WORKERS)]
 
-    def kill_one(self) -> None:
-        """SIGKILL a random worker (mid task, mid activation or mid commit), start another."""
-        victim = self.rng.randrange(len(self.procs))
-        proc, _ = self.procs[victim]
-        proc.kill()
-        proc.wait()
-        self.procs[victim] = self.spawn()
-        self.kills += 1
+    def kill(self) -> None:
+        """SIGKILL a random worker (mid task, mid activation or mid commit), or now and
+        then all of them at once, and start as many new ones."""
+        everyone = self.rng.random() < BLACKOUT_CHANCE
+        victims = range(len(self.procs)) if everyone else [self.rng.randrange(len(self.procs))]
+        for victim in victims:
+            self.procs[victim][0].kill()
+        for victim in victims:
+            self.procs[victim][0].wait()
+            self.procs[victim] = self.spawn()
+            self.kills += 1
 
     def pause(self) -> None:
         time.sleep(self.rng.uniform(0.1, 0.6))
@@ -221,20 +225,32 @@ def _restart(server: PrivateServer) -> None:
     server.start()
 
 
-def _run_chaos(chaos: Chaos, server: PrivateServer, ids: list[str],
-               ticks: list[list[int]]) -> None:
+def _start(url: str, indices: range, marks: Path) -> list[str]:
+    with Client(url) as client:
+        return [client.start("chaos_main", {"key": _key(i), "base": i, "rounds": ROUNDS,
+                                            "marks": str(marks), "nap": NAP},
+                             id=f"chaos-{i}").id for i in indices]
+
+
+def _run_chaos(chaos: Chaos, server: PrivateServer, marks: Path,
+               ticks: list[list[int]]) -> list[str]:
     """Per round: a kill, that round's signals, another kill; Postgres restarts in the
-    middle round, while the work that round's signals released is under way."""
+    middle round, while the work that round's signals released is under way. Half the
+    workflows start before the first kill, half after it."""
+    ids = _start(chaos.url, range(WORKFLOWS // 2), marks)
     for rnd in range(ROUNDS):
         chaos.pause()
-        chaos.kill_one()
+        chaos.kill()
+        if rnd == 0:
+            ids += _start(chaos.url, range(WORKFLOWS // 2, WORKFLOWS), marks)
         if rnd == RESTART_ROUND:
             chaos.wait_started()
         _send_ticks(chaos.url, ids, ticks, rnd, chaos.rng)
         chaos.pause()
         if rnd == RESTART_ROUND:
             _restart(server)
-        chaos.kill_one()
+        chaos.kill()
+    return ids
 
 
 def _check_results(url: str, ids: list[str], ticks: list[list[int]]) -> None:
@@ -297,11 +313,7 @@ def test_workflows_survive_random_worker_kills_and_a_postgres_restart(
     chaos.start()
     try:
         wait_for(lambda: _registered(url), timeout=30, what="the chaos workflows to register")
-        with Client(url) as client:
-            ids = [client.start("chaos_main", {"key": _key(i), "base": i, "rounds": ROUNDS,
-                                               "marks": str(marks), "nap": NAP},
-                                id=f"chaos-{i}").id for i in range(WORKFLOWS)]
-        _run_chaos(chaos, private_server, ids, ticks)
+        ids = _run_chaos(chaos, private_server, marks, ticks)
         try:
             wait_for(lambda: not _unfinished(url, ids), timeout=60, what="every workflow")
         except AssertionError as err:
