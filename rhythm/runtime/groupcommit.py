@@ -134,7 +134,9 @@ class GroupCommit:
             failed = err if isinstance(err, Exception) else psycopg.OperationalError(
                 "the batch's commit was interrupted")
             for entry in batch:
-                if not entry.done.done():
+                # Not our own: we raise the error ourselves, and an error left in a
+                # future nobody reads is logged (ERROR, with a traceback) when collected.
+                if entry is not own and not entry.done.done():
                     entry.done.set_exception(failed)
             raise
         finally:
