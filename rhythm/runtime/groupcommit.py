@@ -134,10 +134,12 @@ class GroupCommit:
             failed = err if isinstance(err, Exception) else psycopg.OperationalError(
                 "the batch's commit was interrupted")
             for entry in batch:
-                # Not our own: we raise the error ourselves, and an error left in a
-                # future nobody reads is logged (ERROR, with a traceback) when collected.
-                if entry is not own and not entry.done.done():
+                if not entry.done.done():
                     entry.done.set_exception(failed)
+            # Ours is raised right here, so mark it read: asyncio logs an error nobody
+            # read from a future (ERROR, with a traceback) whenever it is collected.
+            if own.done.done() and not own.done.cancelled():
+                own.done.exception()
             raise
         finally:
             if conn is not None:
