@@ -664,7 +664,8 @@ class Worker:
                 done = await self._activations.resume(
                     connect, state, outcome, self.id, lease_until,
                     on_commit=lambda: self._finishing(claim), local=self._local_starts)
-        except psycopg.Error as err:  # the flusher's fenced write settles it either way
+        except (psycopg.Error, DatabaseError) as err:  # (DatabaseError: a reconnect failed)
+            # The flusher's fenced write settles it either way.
             log.info("resuming %s after %s failed (%s); recording as usual",
                      state.claim.id, claim.id, err)
             return False

@@ -13,7 +13,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psycopg
 import pytest
@@ -99,13 +99,15 @@ def worker(db_url: str) -> Iterator[Worker]:
         yield w
 
 
-def spawn_worker(url: str, *args: str) -> subprocess.Popen[str]:
-    """``rhythm worker -m sample_tasks`` in a subprocess (its stderr is captured)."""
+def spawn_worker(url: str, *args: str, log: IO[str] | None = None) -> subprocess.Popen[str]:
+    """``rhythm worker -m sample_tasks`` in a subprocess. Its output is captured, or
+    written to ``log`` for a long run (a pipe nobody reads would fill and block it)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(REPO)])}
+    out = log if log is not None else subprocess.PIPE
     return subprocess.Popen(
         [sys.executable, "-m", "rhythm", "worker", "-m", "sample_tasks",
          "--database-url", url, *args],
-        cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=HERE, env=env, stdout=out, stderr=out, text=True,
     )
 
 
