@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ sys.path.insert(0, str(HERE))
 import sample_tasks  # noqa: E402  (registers the tasks)
 
 from rhythm.runtime.client import Client  # noqa: E402
+from rhythm.runtime.versions import WorkflowVersions  # noqa: E402
 from rhythm.runtime.worker import Worker  # noqa: E402
 
 
@@ -109,6 +111,34 @@ def spawn_worker(url: str, *args: str, log: IO[str] | None = None) -> subprocess
          "--database-url", url, *args],
         cwd=HERE, env=env, stdout=out, stderr=out, text=True,
     )
+
+
+def stop_workers(procs: list[subprocess.Popen[str]], timeout: float = 20) -> None:
+    """SIGTERM every worker process still running, then wait for each (SIGKILL after
+    ``timeout`` seconds)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+@contextmanager
+def flows_worker(url: str, folder: Path, flows: dict[str, str],
+                 versions: WorkflowVersions | None = None, **options: Any) -> Iterator[Worker]:
+    """An in-process worker serving ``flows`` (name -> source), written into ``folder``,
+    registered before it is handed out."""
+    for name, source in flows.items():
+        (folder / f"{name}.flow").write_text(source)
+    versions = versions if versions is not None else WorkflowVersions()
+    versions.add_folder(folder)
+    with running_worker(url, versions=versions, **options) as w:
+        assert w.registered.wait(10)
+        yield w
 
 
 def one_row(url: str, sql: str, params: Any = None) -> tuple[Any, ...]:

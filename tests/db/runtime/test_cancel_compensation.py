@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 import sample_tasks
-from conftest import one_row, running_worker, wait_for
+from conftest import flows_worker, one_row, wait_for
 
 from rhythm.errors import WorkflowFailed
 from rhythm.runtime.client import Client
-from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
 
 FLOWS = {
@@ -56,12 +55,7 @@ try {
 
 @pytest.fixture
 def saga_worker(db_url: str, tmp_path: Path) -> Iterator[Worker]:
-    for name, source in FLOWS.items():
-        (tmp_path / f"{name}.flow").write_text(source)
-    versions = WorkflowVersions()
-    versions.add_folder(tmp_path)
-    with running_worker(db_url, versions=versions) as w:
-        assert w.registered.wait(10)
+    with flows_worker(db_url, tmp_path, FLOWS) as w:
         yield w
 
 

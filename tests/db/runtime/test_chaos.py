@@ -27,7 +27,7 @@ from typing import IO, Any
 import psycopg
 import pytest
 import sample_tasks
-from conftest import running_worker, spawn_worker, wait_for
+from conftest import running_worker, spawn_worker, stop_workers, wait_for
 from dbfixtures import PrivateServer
 
 from rhythm.errors import EmbeddedPostgresError
@@ -174,7 +174,7 @@ class Chaos:
                 for proc, path in self.procs if proc.poll() is not None]
 
     def stop(self) -> None:
-        _stop([proc for proc, _ in self.procs])
+        stop_workers([proc for proc, _ in self.procs])
         for log in self.files:
             log.close()
 
@@ -185,18 +185,6 @@ class Chaos:
     def log_tails(self) -> str:
         return "\n".join(f"--- {path.name}\n{path.read_text()[-1500:]}"
                          for path in sorted(self.logs.glob("worker-*.log")))
-
-
-def _stop(procs: list[subprocess.Popen[str]], timeout: float = 20) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _rows(url: str, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
@@ -385,7 +373,7 @@ def test_a_worker_started_during_a_postgres_outage_serves_once_it_is_back(
                 run = client.queue_task("log_once", {"key": "after-the-outage"})
                 assert run.result(timeout=20) == "after-the-outage"
         finally:
-            _stop([proc], timeout=5)
+            stop_workers([proc], timeout=5)
     assert _rows(url, "SELECT key FROM public.task_log") == [("after-the-outage",)]
 
 

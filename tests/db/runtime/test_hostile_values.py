@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import one_row, running_worker
+from conftest import flows_worker, one_row
 
 from rhythm.errors import InputError, WorkflowFailed
 from rhythm.runtime import failures
@@ -44,12 +44,8 @@ class BreaksOn(WorkflowVersions):
 
 @pytest.fixture
 def hostile_worker(db_url: str, tmp_path: Path) -> Iterator[Worker]:
-    for name, source in FLOWS.items():
-        (tmp_path / f"{name}.flow").write_text(source)
-    versions = BreaksOn()
-    versions.add_folder(tmp_path)
-    with running_worker(db_url, versions=versions, lease_seconds=2, concurrency=8) as w:
-        assert w.registered.wait(10)
+    with flows_worker(db_url, tmp_path, FLOWS, BreaksOn(), lease_seconds=2,
+                      concurrency=8) as w:
         yield w
 
 

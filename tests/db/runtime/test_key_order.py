@@ -15,11 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import running_worker, wait_for
+from conftest import flows_worker, wait_for
 from test_runtime_cli import rhythm_cli
 
 from rhythm.runtime.client import Client
-from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
 from rhythm.store.queries import QUERIES
 
@@ -56,12 +55,7 @@ throw { zeta: 1, name: "Oops", message: "no" }
 
 @pytest.fixture
 def order_worker(db_url: str, tmp_path: Path) -> Iterator[Worker]:
-    for name, source in FLOWS.items():
-        (tmp_path / f"{name}.flow").write_text(source)
-    versions = WorkflowVersions()
-    versions.add_folder(tmp_path)
-    with running_worker(db_url, versions=versions) as w:
-        assert w.registered.wait(10)
+    with flows_worker(db_url, tmp_path, FLOWS) as w:
         yield w
 
 

@@ -5,13 +5,12 @@ them is reaped and run again."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import one_row, spawn_worker, wait_for
+from conftest import one_row, spawn_worker, stop_workers, wait_for
 
 from rhythm.runtime.client import Client
 
@@ -39,14 +38,7 @@ def workers(db_url: str, tmp_path: Path) -> Iterator[list[subprocess.Popen[str]]
                  timeout=60, what="both workers to register")
         yield procs
     finally:
-        for proc in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
+        stop_workers(procs)
 
 
 def _status(url: str, execution_id: str) -> str:

@@ -6,14 +6,13 @@ right result, no workflow effect exists twice, and transactional task writes (th
 from __future__ import annotations
 
 import random
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import spawn_worker, wait_for
+from conftest import spawn_worker, stop_workers, wait_for
 
 from rhythm.runtime.client import Client
 
@@ -37,18 +36,6 @@ def flows(tmp_path: Path) -> Path:
 
 def _workers(url: str, flows: Path, count: int) -> list[subprocess.Popen[str]]:
     return [spawn_worker(url, "--flows", str(flows), *WORKER_ARGS) for _ in range(count)]
-
-
-def _stop_all(procs: list[subprocess.Popen[str]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
 
 
 def _start_all(url: str, count: int, first: int = 0) -> list[str]:
@@ -129,7 +116,7 @@ def test_sigkill_workers_at_random_while_200_workflows_run(db_url: str, flows: P
         except AssertionError as err:
             raise AssertionError(f"{err}: {_census(db_url)}") from None
     finally:
-        _stop_all(procs)
+        stop_workers(procs)
     assert _interrupted(db_url) > 0, "no kill interrupted any work: the test proved nothing"
     _check_exactly_once(db_url, ids)
 
@@ -154,5 +141,5 @@ def test_workers_reconnect_after_a_postgres_restart(private_server, flows: Path)
             logs = "".join(proc.communicate()[1][-3000:] for proc in procs)
             raise AssertionError(f"{err}: {census}\n{logs}") from None
     finally:
-        _stop_all(procs)
+        stop_workers(procs)
     _check_exactly_once(url, ids)
