@@ -133,7 +133,10 @@ def test_workers_reconnect_after_a_postgres_restart(private_server, flows: Path)
         time.sleep(1.5)  # down across several heartbeats: they must survive it
         private_server.start()
         try:
-            wait_for(lambda: _all_done(url, ids), timeout=60, what="workflows after restart")
+            # (generous: psycopg_pool doubles its reconnect delay - 1, 2, 4, 8, 16 s - while
+            # the server is down, so under a loaded CI a transactional task's connection
+            # can take ~30 s to come back, and the task runs again after that)
+            wait_for(lambda: _all_done(url, ids), timeout=150, what="workflows after restart")
         except AssertionError as err:
             census = _census(url)
             for proc in procs:
