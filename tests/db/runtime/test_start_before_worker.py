@@ -72,7 +72,7 @@ def test_a_start_before_any_worker_waits_then_a_late_worker_runs_it(
         _stop(worker, db_url)
     version = one_row(db_url, "SELECT version FROM rhythm.workflow_versions "
                               "WHERE name = 'greet'")[0]
-    assert client.get(execution_id)["version"] == version  # pinned when released
+    assert client.get(execution_id)["version"] == version  # pinned by the registration that released it
     code, out, _ = rhythm_cli("status", execution_id, "--database-url", db_url)
     assert "reason:" not in out and "completed" in out
 
