@@ -134,7 +134,7 @@ def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
 
     A name with no version registered yet is accepted: the execution waits, pending and
     unclaimable, until a version is registered (``rhythm register`` or a worker that has
-    it), which pins the version it stored. The row says
+    it), and its first claim pins the version current then. The row says
     ``awaiting_version``."""
     rows = yield "current_versions", {"names": [req.name]}
     if not rows:  # (the lock orders this start with a registration running now)

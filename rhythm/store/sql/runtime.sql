@@ -73,6 +73,11 @@ UPDATE rhythm.executions e
 SET status = 'running',
     run_at = NULL,
     claim_token = e.claim_token + 1,
+    -- a workflow started before any version of its name existed takes the current one
+    version = CASE WHEN e.version IS NULL AND e.kind = 'workflow'
+                   THEN (SELECT v.version FROM rhythm.workflow_versions v
+                         WHERE v.name = e.name ORDER BY v.registered_at DESC LIMIT 1)
+                   ELSE e.version END,
     claimed_by = %(worker)s,
     lease_expires_at = %(lease_until)s,
     attempt = e.attempt + CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
@@ -337,12 +342,7 @@ RETURNING id, kind, status, queue, run_at, parent_id,
 -- `rhythm retry`: a failed or cancelled execution runs again from the start, same inputs.
 UPDATE rhythm.executions
 SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses = 0,
-    -- (a workflow cancelled while it waited for a version takes the current one now, or
-    -- waits again if there is none yet, see insert_execution)
-    version = CASE WHEN kind = 'workflow' AND version IS NULL
-                   THEN (SELECT v.version FROM rhythm.workflow_versions v
-                         WHERE v.name = executions.name ORDER BY v.registered_at DESC LIMIT 1)
-                   ELSE version END,
+    -- (a workflow cancelled while it waited for a version waits again, see insert_execution)
     run_at = CASE WHEN kind = 'workflow' AND version IS NULL
                        AND NOT EXISTS (SELECT FROM rhythm.workflow_versions v
                                        WHERE v.name = executions.name)

@@ -11,8 +11,8 @@ FROM (SELECT DISTINCT unnest(%(names)s::text[]) AS n ORDER BY 1) AS names;
 
 -- name: register_versions
 -- Versions (a worker's, or `rhythm register`); re-registering an existing one makes it
--- current again. Executions started while their name had no version become claimable,
--- pinned to the version registered now; one row back per queue woken, with
+-- current again. Executions started while their name had no version become claimable
+-- (their first claim pins the current version); one row back per queue woken, with
 -- how many. Run after lock_workflow_names, in the same transaction.
 WITH registered AS (
     INSERT INTO rhythm.workflow_versions
@@ -22,15 +22,11 @@ WITH registered AS (
     FROM jsonb_to_recordset(%(rows)s::jsonb)
          AS r(name text, version text, source text, source_path text, ord bigint)
     ON CONFLICT (name, version) DO UPDATE SET registered_at = excluded.registered_at
-    RETURNING name, version, registered_at
+    RETURNING name
 ),
 released AS (
-    -- (pinned here, to the newest version of its name this registration stores: the
-    -- claim, the hot path, never has to look a version up)
     UPDATE rhythm.executions e
-    SET run_at = %(now)s, updated_at = %(now)s,
-        version = (SELECT r.version FROM registered r WHERE r.name = e.name
-                   ORDER BY r.registered_at DESC LIMIT 1)
+    SET run_at = %(now)s, updated_at = %(now)s
     WHERE e.kind = 'workflow' AND e.version IS NULL AND e.status = 'pending'
       AND e.run_at IS NULL AND e.name IN (SELECT name FROM registered)
     RETURNING e.queue

@@ -1,6 +1,6 @@
 """Starting a workflow before any worker has it (operations spec, Lifecycle): the start
 is accepted and waits, pending with its reason, until `rhythm register` or a worker that
-has the workflow registers a version, which pins that version."""
+has the workflow registers a version; its first claim pins the version current then."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_a_start_before_any_worker_waits_then_a_late_worker_runs_it(
         _stop(worker, db_url)
     version = one_row(db_url, "SELECT version FROM rhythm.workflow_versions "
                               "WHERE name = 'greet'")[0]
-    assert client.get(execution_id)["version"] == version  # pinned by the registration that released it
+    assert client.get(execution_id)["version"] == version  # pinned at its first claim
     code, out, _ = rhythm_cli("status", execution_id, "--database-url", db_url)
     assert "reason:" not in out and "completed" in out
 
@@ -104,7 +104,7 @@ def test_register_without_a_worker_then_start_with_a_typo_says_did_you_mean(
         _stop(worker, db_url)
 
 
-def test_register_releases_waiting_starts_pinned_to_the_version_it_stored(
+def test_register_releases_waiting_starts_and_the_first_claim_pins_the_current_version(
     client: Client, db_url: str, tmp_path: Path
 ) -> None:
     waiting = client.start("greet", {"who": "cy"})
@@ -113,16 +113,14 @@ def test_register_releases_waiting_starts_pinned_to_the_version_it_stored(
                               "--database-url", db_url)
     assert code == 0 and out.endswith("1 version(s) registered; 1 waiting start(s) can run now\n")
     row = client.get(waiting.id)
-    v1 = row["version"]
-    assert (row["status"], v1 is not None, row["run_at"] is not None) == ("pending", True, True)
+    assert (row["status"], row["version"], row["run_at"] is not None) == ("pending", None, True)
 
     code, out, _ = rhythm_cli("register", str(_flows(tmp_path / "v2", greet=GREET_V2)),
                               "--json", "--database-url", db_url)
     assert code == 0 and json.loads(out)["released"] == 0
     worker = spawn_worker(db_url, "--poll", "0.2")
     try:
-        assert waiting.result(timeout=30) == "hello cy"  # v1: the version that released it
-        assert client.get(waiting.id)["version"] == v1
+        assert waiting.result(timeout=30) == "hi cy"  # v2: current when it was claimed
     finally:
         _stop(worker, db_url)
 
