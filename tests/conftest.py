@@ -4,6 +4,7 @@ Fixtures for database tests (each marks its test ``db`` automatically):
 
 - ``pg_server`` (session): the :class:`SessionServer` (``admin_url``, ``url_for(name)``).
 - ``db_url``: URL of a fresh database, migrated, private to the test, dropped afterwards.
+- ``empty_db``: URL of a fresh database that was never migrated, dropped afterwards.
 - ``private_server``: a :class:`PrivateServer` of the test's own that it may stop, restart
   or crash; ``.url`` is a migrated database and survives restarts.
 - ``rhythm_home``: an empty folder for an embedded server; any server in it is stopped
@@ -19,6 +20,7 @@ and RHYTHM_HOME points at the session server's home.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from dbfixtures import (
 
 from rhythm.store import admin
 
-DB_FIXTURES = {"pg_server", "template_db", "db_url", "private_server", "rhythm_home"}
+DB_FIXTURES = {"pg_server", "template_db", "db_url", "empty_db", "private_server", "rhythm_home"}
 _ROOT_KEY = "rhythm_test_root"
 _root_stash = pytest.StashKey[Path]()
 
@@ -89,6 +91,15 @@ def template_db(pg_server: SessionServer) -> str:
 @pytest.fixture
 def db_url(pg_server: SessionServer, template_db: str) -> Iterator[str]:
     name = fresh_database(pg_server, template_db)
+    yield pg_server.url_for(name)
+    admin.run_admin(pg_server.admin_url, "drop_database", name=name)
+
+
+@pytest.fixture
+def empty_db(pg_server: SessionServer) -> Iterator[str]:
+    """A database that was never migrated."""
+    name = f"rhythm_empty_{uuid.uuid4().hex[:12]}"
+    admin.run_admin(pg_server.admin_url, "create_database", name=name)
     yield pg_server.url_for(name)
     admin.run_admin(pg_server.admin_url, "drop_database", name=name)
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
 import pytest
-from dbfixtures import SessionServer, run_cli
+from dbfixtures import run_cli
 
 from rhythm.errors import EXIT_ENVIRONMENT, MigrationError
-from rhythm.store import admin
 from rhythm.store.migrations import (
     discover,
     migrate,
@@ -22,15 +19,6 @@ from rhythm.store.migrations import (
     require_current_schema,
     schema_state,
 )
-
-
-@pytest.fixture
-def empty_db(pg_server: SessionServer) -> Iterator[str]:
-    """A database with nothing in it (the template is already migrated)."""
-    name = f"rhythm_empty_{uuid.uuid4().hex[:12]}"
-    admin.run_admin(pg_server.admin_url, "create_database", name=name)
-    yield pg_server.url_for(name)
-    admin.run_admin(pg_server.admin_url, "drop_database", name=name)
 
 
 def _recorded(url: str) -> list[tuple[int, str]]:

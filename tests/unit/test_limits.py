@@ -5,9 +5,7 @@ operations are paid for in the operation budget."""
 from __future__ import annotations
 
 import logging
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,13 +19,9 @@ from rhythm.testing import RunInputError, run_flow
 
 
 @pytest.fixture
-def in_tmp(tmp_path: Path) -> Iterator[Path]:
-    old = Path.cwd()
-    os.chdir(tmp_path)
-    try:
-        yield tmp_path
-    finally:
-        os.chdir(old)
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
 
 
 def cli(*args: str) -> tuple[int, str]:

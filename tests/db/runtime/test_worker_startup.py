@@ -9,15 +9,12 @@ import signal
 import socket
 import subprocess
 import time
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from conftest import spawn_worker
-from dbfixtures import PrivateServer, SessionServer, run_cli
+from dbfixtures import PrivateServer, run_cli
 
 from rhythm.errors import EXIT_ENVIRONMENT
-from rhythm.store import admin
 
 NO_SCHEMA = "rhythm: error: the database has no Rhythm schema: run `rhythm migrate`\n"
 
@@ -26,15 +23,6 @@ def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@pytest.fixture
-def empty_db(pg_server: SessionServer) -> Iterator[str]:
-    """A database that was never migrated."""
-    name = f"rhythm_empty_{uuid.uuid4().hex[:12]}"
-    admin.run_admin(pg_server.admin_url, "create_database", name=name)
-    yield pg_server.url_for(name)
-    admin.run_admin(pg_server.admin_url, "drop_database", name=name)
 
 
 def _wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float = 20) -> list[str]:
