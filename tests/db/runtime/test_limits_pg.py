@@ -8,12 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import running_worker
+from conftest import flows_worker
 
 from rhythm.errors import WorkflowFailed
 from rhythm.flowrt.protocol import Limits
 from rhythm.runtime.client import Client
-from rhythm.runtime.versions import WorkflowVersions
 from rhythm.runtime.worker import Worker
 from rhythm.testing import run_flow
 
@@ -47,17 +46,12 @@ DEPTH = {
 
 @pytest.fixture
 def flows_dir(tmp_path: Path) -> Path:
-    for name, source in FLOWS.items():
-        (tmp_path / f"{name}.flow").write_text(source)
     return tmp_path
 
 
 @pytest.fixture
 def limits_worker(db_url: str, flows_dir: Path) -> Iterator[Worker]:
-    versions = WorkflowVersions()
-    versions.add_folder(flows_dir)
-    with running_worker(db_url, versions=versions) as w:
-        assert w.registered.wait(10)
+    with flows_worker(db_url, flows_dir, FLOWS) as w:
         yield w
 
 
@@ -78,15 +72,10 @@ def test_limit_errors_are_the_same_on_postgres_and_in_memory(
 
 
 def test_the_operation_budget_is_configurable_per_worker(db_url: str, tmp_path: Path) -> None:
-    (tmp_path / "spin.flow").write_text(
-        "const n = await Task.run('add', { a: 1, b: 0 })\n"
-        "let total = 0\nfor (let i = 0; i < 2000; i++) { total += n }\nreturn total\n"
-    )
-    versions = WorkflowVersions()
-    versions.add_folder(tmp_path)
-    with running_worker(db_url, versions=versions, limits=Limits(max_ops=1000)) as w, \
+    spin = ("const n = await Task.run('add', { a: 1, b: 0 })\n"
+            "let total = 0\nfor (let i = 0; i < 2000; i++) { total += n }\nreturn total\n")
+    with flows_worker(db_url, tmp_path, {"spin": spin}, limits=Limits(max_ops=1000)), \
             Client(db_url) as client:
-        assert w.registered.wait(10)
         run = client.start("spin")
         with pytest.raises(WorkflowFailed):
             run.result(timeout=30)
