@@ -161,18 +161,6 @@ def schema_state(url: str, directory: Path | None = None) -> SchemaState:
         return read_state(conn, known)
 
 
-def require_current_schema(url: str) -> SchemaState:
-    """For code that needs the schema (worker, client): refuse newer or unmigrated ones."""
-    state = schema_state(url)
-    state.check_compatible()
-    if state.pending:
-        raise MigrationError(
-            f"the database schema is not up to date (pending: {state.pending[0].label}):"
-            " run `rhythm migrate`"
-        )
-    return state
-
-
 @functools.cache
 def expected_version() -> int:
     """The schema version this code needs: its newest migration (files read once)."""

@@ -13,10 +13,10 @@ from dbfixtures import run_cli
 
 from rhythm.errors import EXIT_ENVIRONMENT, MigrationError
 from rhythm.store.migrations import (
+    check_schema,
     discover,
     migrate,
     migrations_dir,
-    require_current_schema,
     schema_state,
 )
 
@@ -27,11 +27,18 @@ def _recorded(url: str) -> list[tuple[int, str]]:
         return [(int(v), str(n)) for v, n in rows]
 
 
+def _check_schema(url: str) -> None:
+    """What every database command does when it first connects (rhythm.runtime.database)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        check_schema(conn)
+
+
 def test_migrated_schema_matches_the_files(db_url: str) -> None:
     files = [(m.version, m.name) for m in discover()]
     assert _recorded(db_url) == files
-    state = require_current_schema(db_url)
+    state = schema_state(db_url)
     assert state.pending == [] and state.version == len(files)
+    _check_schema(db_url)
     with psycopg.connect(db_url) as conn:
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = 'rhythm'")}
@@ -48,7 +55,7 @@ def test_applies_in_order_then_is_idempotent(empty_db: str) -> None:
 
 def test_unmigrated_database_is_refused_with_advice(empty_db: str) -> None:
     with pytest.raises(MigrationError, match="run `rhythm migrate`"):
-        require_current_schema(empty_db)
+        _check_schema(empty_db)
 
 
 def test_concurrent_migrations_apply_each_file_once(empty_db: str) -> None:
@@ -69,7 +76,7 @@ def test_newer_schema_is_refused(db_url: str) -> None:
     with pytest.raises(MigrationError, match=f"version {newer} .* newer Rhythm"):
         migrate(db_url)
     with pytest.raises(MigrationError, match="newer Rhythm"):
-        require_current_schema(db_url)
+        _check_schema(db_url)
     done = run_cli("migrate", env={"RHYTHM_DATABASE_URL": db_url})
     assert done.returncode == EXIT_ENVIRONMENT
     assert done.stderr.count("\n") == 1 and "newer Rhythm" in done.stderr
