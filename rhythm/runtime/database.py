@@ -157,7 +157,7 @@ def translated(action: str) -> Iterator[None]:
         yield
     except psycopg.errors.UndefinedTable as err:
         raise DatabaseError(
-            f"{action}: the runtime tables are missing; run 'rhythm migrate'"
+            f"{action}: the runtime tables are missing: run `rhythm migrate`"
         ) from err
     except psycopg.Error as err:
         raise DatabaseError(f"{action}: {first_line(err)}") from err
