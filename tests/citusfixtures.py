@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -23,7 +25,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 CITUS = REPO.parent / "shared" / "citus"
-PG_CONFIG = Path("/usr/lib/postgresql/15/bin/pg_config")  # what cluster.sh runs
+PG_BIN = Path("/usr/lib/postgresql/15/bin")  # what cluster.sh runs
+PG_CONFIG = PG_BIN / "pg_config"
 PARTITIONS = 4
 WORKER_NODES = 2
 # Settings of every node: the tier checks behaviour, not durability across power cuts.
@@ -66,15 +69,42 @@ def cluster_dir(root: Path, worker: str) -> Path:
     return folder
 
 
-def start_cluster(folder: Path) -> str:
-    """Start a coordinator and two workers in ``folder``; the coordinator's URL."""
+@dataclass(frozen=True)
+class Cluster:
+    """A running cluster: ``folder`` (node i in ``n<i>/``, 0 the coordinator) and the
+    coordinator's ``url``."""
+
+    folder: Path
+    url: str
+
+    def restart_node(self, node: int, down: float = 1.5) -> None:
+        """Stop node ``node`` (fast shutdown), leave it down ``down`` seconds, start it."""
+        self._pg_ctl(node, "stop", "-m", "fast")
+        time.sleep(down)
+        self._pg_ctl(node, "start")
+
+    def _pg_ctl(self, node: int, *args: str) -> None:
+        home = self.folder / f"n{node}"
+        as_postgres = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        done = subprocess.run(
+            [*as_postgres, str(PG_BIN / "pg_ctl"), "-D", str(home / "data"),
+             "-l", str(home / "log"), "-w", *args],
+            capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120, check=False)
+        if done.returncode != 0:
+            log = (home / "log").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"pg_ctl {' '.join(args)} of node {node} failed: "
+                                 f"{done.stderr.strip()}\n{log}")
+
+
+def start_cluster(folder: Path) -> Cluster:
+    """Start a coordinator and two workers in ``folder``."""
     done = subprocess.run(
         ["bash", str(CITUS / "cluster.sh"), "start", str(folder), str(WORKER_NODES),
          *NODE_SETTINGS],
         capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"cluster.sh start {folder} failed:\n{done.stderr[-3000:]}")
-    return done.stdout.strip().splitlines()[-1]
+    return Cluster(folder, done.stdout.strip().splitlines()[-1])
 
 
 def stop_cluster(folder: Path) -> None:

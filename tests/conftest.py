@@ -12,8 +12,9 @@ Fixtures for database tests (each marks its test ``db`` automatically):
 
 Citus (see citusfixtures.py; each test using them is marked ``citus``):
 
-- ``citus_cluster`` (session): the coordinator URL of this process's own local cluster,
-  its database migrated and distributed; skipped without Citus (failed when CI is set).
+- ``citus_cluster`` (session): this process's own local :class:`citusfixtures.Cluster`
+  (``url`` of the coordinator, whose database is migrated and distributed;
+  ``restart_node(i)``); skipped without Citus (failed when CI is set).
 - ``citus_url``: that URL with the runtime tables emptied before the test.
 
 Everything lives in one temporary folder per run (``/tmp/rhythm-test-*``: ``server/`` for
@@ -130,19 +131,19 @@ def private_server(pytestconfig: pytest.Config) -> Iterator[PrivateServer]:
 
 
 @pytest.fixture(scope="session")
-def citus_cluster(pytestconfig: pytest.Config) -> Iterator[str]:
+def citus_cluster(pytestconfig: pytest.Config) -> Iterator[citusfixtures.Cluster]:
     citusfixtures.require_citus()
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     folder = citusfixtures.cluster_dir(pytestconfig.stash[_root_stash], worker)
-    url = citusfixtures.start_cluster(folder)
+    cluster = citusfixtures.start_cluster(folder)
     try:
-        citusfixtures.prepare(url)
-        yield url
+        citusfixtures.prepare(cluster.url)
+        yield cluster
     finally:
         citusfixtures.stop_cluster(folder)
 
 
 @pytest.fixture
-def citus_url(citus_cluster: str) -> str:
-    citusfixtures.reset(citus_cluster)
-    return citus_cluster
+def citus_url(citus_cluster: citusfixtures.Cluster) -> str:
+    citusfixtures.reset(citus_cluster.url)
+    return citus_cluster.url

@@ -21,6 +21,7 @@ import subprocess
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -236,10 +237,10 @@ def _start(url: str, indices: range, marks: Path) -> list[str]:
                              id=f"chaos-{i}").id for i in indices]
 
 
-def _run_chaos(chaos: Chaos, server: PrivateServer, marks: Path,
+def _run_chaos(chaos: Chaos, restart: Callable[[], None], marks: Path,
                ticks: list[list[int]]) -> list[str]:
-    """Per round: a kill, that round's signals, another kill; Postgres restarts in the
-    middle round, while the work that round's signals released is under way. Half the
+    """Per round: a kill, that round's signals, another kill; the database restarts in
+    the middle round, while the work that round's signals released is under way. Half the
     workflows start before the first kill, half after it."""
     ids = _start(chaos.url, range(WORKFLOWS // 2), marks)
     for rnd in range(ROUNDS):
@@ -252,7 +253,7 @@ def _run_chaos(chaos: Chaos, server: PrivateServer, marks: Path,
             chaos.freeze()
         chaos.pause()
         if rnd == RESTART_ROUND:
-            _restart(server)
+            restart()
         chaos.kill()
     return ids
 
@@ -316,9 +317,14 @@ def _write_flows(folder: Path) -> Path:
 def test_workflows_survive_random_worker_kills_and_a_postgres_restart(
     private_server: PrivateServer, tmp_path: Path
 ) -> None:
+    survive_chaos(private_server.url, lambda: _restart(private_server), tmp_path)
+
+
+def survive_chaos(url: str, restart: Callable[[], None], tmp_path: Path) -> None:
+    """The chaos run on the database of ``url``, which ``restart`` restarts mid-run (also
+    the Citus tier's, on a coordinator)."""
     seed = _seed()
     rng = random.Random(seed)
-    url = private_server.url
     (tmp_path / "logs").mkdir()
     marks = tmp_path / "marks.txt"
     marks.touch()
@@ -328,7 +334,7 @@ def test_workflows_survive_random_worker_kills_and_a_postgres_restart(
     chaos.start()
     try:
         wait_for(lambda: _registered(url), timeout=30, what="the chaos workflows to register")
-        ids = _run_chaos(chaos, private_server, marks, ticks)
+        ids = _run_chaos(chaos, restart, marks, ticks)
         try:
             wait_for(lambda: not _unfinished(url, ids), timeout=60, what="every workflow")
         except AssertionError as err:
