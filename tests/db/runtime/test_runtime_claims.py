@@ -24,7 +24,7 @@ def _claim_plan(url: str) -> str:
         try:
             now = datetime.now(UTC)
             async with conn.transaction(force_rollback=True):
-                cur = await conn.execute("EXPLAIN (COSTS OFF) " + Q["claim"], {"part": 0, 
+                cur = await conn.execute("EXPLAIN (COSTS OFF) " + Q["claim"], {"part": 0,
                     "queue": "default", "limit": 50, "now": now, "worker": "w",
                     "lease_until": now + timedelta(seconds=30), "kinds": ["task", "workflow"],
                 })

@@ -93,7 +93,8 @@ def _commit(n: int, workflow: str, task: str | None) -> dict[str, Any]:
     the task's outcome) that saves a snapshot and requests nothing."""
     now = datetime.now(UTC).isoformat()
     return {
-        "n": n, "id": workflow, "part": 0, "token": 1, "now": now, "status": "suspended", "result": None,
+        "n": n, "id": workflow, "part": 0, "token": 1, "now": now, "status": "suspended",
+        "result": None,
         "error": None, "rows": [], "consumed": [],
         "effects": [], "default_queue": "default", "save": True, "snapshot": {},
         "next_promise_id": 2, "waiting_on": 1, "refs": [1], "wake_seq": 0,

@@ -22,7 +22,7 @@ from rhythm.runtime.sql import Q
 def claim(url: str, limit: int, queue: str = "default", now: datetime | None = None) -> list:
     now = now or datetime.now(UTC)
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(Q["claim"], {"part": 0, 
+        return conn.execute(Q["claim"], {"part": 0,
             "queue": queue, "limit": limit, "now": now, "worker": "test",
             "lease_until": now + timedelta(seconds=30), "kinds": ["task"],
         }).fetchall()
