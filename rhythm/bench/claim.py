@@ -49,6 +49,7 @@ def time_claims(url: str, samples: int, limit: int, progress: bool) -> list[floa
             rows = conn.execute(Q["claim"], {
                 "queue": QUEUE, "limit": limit, "now": now, "worker": "bench",
                 "lease_until": now + timedelta(seconds=30), "kinds": ["task", "workflow"],
+                "part": 0,
             }).fetchall()
             out.append(time.perf_counter() - started)
             if len(rows) != limit:

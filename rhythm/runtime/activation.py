@@ -23,7 +23,6 @@ import contextlib
 import functools
 import json
 import logging
-import os
 import traceback
 from collections.abc import Awaitable, Callable, Container, Iterable
 from dataclasses import dataclass, field, replace
@@ -51,6 +50,8 @@ from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import Connect
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
+from rhythm.runtime.notices import Notices
+from rhythm.runtime.partitions import PLAIN, generated_id
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
@@ -205,13 +206,15 @@ class ActivationRunner:
 
     def __init__(
         self, versions: WorkflowVersions, clock: Clock, limits: Limits | None = None,
-        on_timer: Callable[[datetime], None] | None = None, group: GroupCommit | None = None,
+        on_timer: Callable[[int, datetime], None] | None = None,
+        group: GroupCommit | None = None,
     ) -> None:
         self.versions = versions
+        self.topology = PLAIN  # the worker sets the database's once it has read it
         self.group = group  # shares commit statements between concurrent activations
         self.clock = clock
         self.limits = limits or Limits()
-        self.on_timer = on_timer  # told the due time of every timer an activation commits
+        self.on_timer = on_timer  # told the partition and due time of every timer committed
 
     async def run(
         self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
@@ -307,7 +310,7 @@ class ActivationRunner:
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
-            self.on_timer(min(due))
+            self.on_timer(claim.part, min(due))
         if starts is not None:
             state = None if woken else resumable(claim, loaded, host, plan, starts)
             if started or state is not None:
@@ -343,17 +346,17 @@ class ActivationRunner:
 
     async def _load(self, conn: psycopg.AsyncConnection[Any], claim: Claim) -> Loaded:
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["load_activation_all"], {"id": claim.id})
+            await cur.execute(Q["load_activation_all"], {"id": claim.id, "part": claim.part})
             head = await cur.fetchone()
             assert head is not None
             snapshot = head["snapshot"]
             records = {r["promise_id"]: record_from_row(r) for r in head["promises"]}
             if not head["has_refs"]:  # saved before snapshots kept their refs (0004)
                 wanted = referenced_promises(snapshot) - records.keys()
-                records.update(await self._promises(cur, claim.id, wanted))
+                records.update(await self._promises(cur, claim, wanted))
             missing = member_ids(records.values()) - records.keys()
             while missing:
-                more = await self._promises(cur, claim.id, missing)
+                more = await self._promises(cur, claim, missing)
                 records.update(more)
                 missing = member_ids(more.values()) - records.keys()
         buffered = [(int(i), str(channel), payload) for i, channel, payload in head["buffered"]]
@@ -364,9 +367,10 @@ class ActivationRunner:
 
     @staticmethod
     async def _promises(
-        cur: psycopg.AsyncCursor[Any], execution_id: str, ids: set[int]
+        cur: psycopg.AsyncCursor[Any], claim: Claim, ids: set[int]
     ) -> dict[int, PromiseRecord]:
-        await cur.execute(Q["load_promises"], {"id": execution_id, "ids": sorted(ids)})
+        await cur.execute(Q["load_promises"],
+                          {"id": claim.id, "part": claim.part, "ids": sorted(ids)})
         return {row["promise_id"]: record_from_row(row) for row in await cur.fetchall()}
 
     # ------------------------------------------------------------------ run
@@ -499,8 +503,8 @@ class ActivationRunner:
         due times of the timers it wrote, the tasks it claimed for this worker (the common
         commit only; the rarer ones leave every task to the queue), and whether the
         workflow was woken again meanwhile."""
-        base = {"id": claim.id, "now": now}
-        assign_execution_ids(host)
+        base = {"id": claim.id, "now": now, "part": claim.part}
+        assign_execution_ids(host, claim.part, self.topology.partitions)
         late = _late_signal_waits(host, plan)
         resumed = loaded.resumed_by
         also = {resumed.promise_id} if resumed else set()
@@ -514,9 +518,11 @@ class ActivationRunner:
                                        starts, task)
             if row is None:
                 raise StaleClaim(claim.id)
-            started = [Claim.from_row(started) for started in row[-1] or []]
+            started = [Claim.from_row(started) for started in row[4] or []]
             return _due_times(rows), started, row[1] is not None
         conn = await connect()
+        noting: list[psycopg.AsyncCursor[Any]] = []  # statements that name notifications
+        notices = Notices()  # ... and those already read
         async with conn.pipeline(), conn.transaction(), \
                 conn.cursor(row_factory=dict_row) as lock, \
                 conn.cursor(row_factory=dict_row) as cur, \
@@ -528,7 +534,7 @@ class ActivationRunner:
                 if taken is None:
                     raise StaleClaim(claim.id)
                 claim = replace(claim, token=taken["claim_token"])
-            await lock.execute(Q["lock_claimed"], {"id": claim.id, "token": claim.token})
+            await lock.execute(Q["lock_claimed"], {**base, "token": claim.token})
             again = False
             if late:  # they need the row lock's ordering and the buffered signals now
                 if await lock.fetchone() is None:
@@ -541,7 +547,7 @@ class ActivationRunner:
                 await cur.execute(Q["consume_signals"],
                                   {**base, "rows": json.dumps(plan.consumed)})
             if effects:
-                await cur.execute(Q["insert_effects"], {
+                await _noting(conn, noting, "insert_effects", {
                     **base, "rows": json.dumps(effects), "default_queue": claim.queue})
             if ended:
                 await cur.execute(Q["delete_snapshot"], base)
@@ -552,7 +558,8 @@ class ActivationRunner:
                     "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
                     "refs": plan.refs()})
             if host.cancel.delivered and not loaded.cancel_delivered:
-                await self._cancel_effects(cur, claim, host.cancel.boundary, now)
+                await self._cancel_effects(conn, noting, notices, claim, host.cancel.boundary,
+                                           now)
             await fin.execute(Q["finish_activation"], {
                 **base, "token": claim.token, "status": plan.status, "result": plan.result,
                 "error": None if plan.error is None else _error_text(plan.error),
@@ -560,11 +567,18 @@ class ActivationRunner:
                 "cancel_delivered": host.cancel.delivered,
             })
             if ended and claim.parent_id is not None:
-                await cur.execute(Q["settle_parents"], {"ids": [claim.id], "now": now})
+                await _noting(conn, noting, "settle_parents", {**base, "ids": [claim.id]})
             if not late and await lock.fetchone() is None:
                 raise StaleClaim(claim.id)
-            if await fin.fetchone() is None:
+            finished = await fin.fetchone()
+            if finished is None:
                 raise StaleClaim(claim.id)
+            notices.from_rows([finished])
+            if resumed is not None:
+                notices.done([resumed.params()["task_id"]])
+            for noted in noting:
+                notices.from_rows(await noted.fetchall())
+            await notices.send_async(conn)
         return _due_times(rows), [], True
 
     async def _send_one(
@@ -584,7 +598,8 @@ class ActivationRunner:
             starts.mark(effects)
         save = not (plan.idle or ended)
         item = {
-            "id": claim.id, "token": claim.token, "now": base["now"].isoformat(),
+            "id": claim.id, "part": claim.part, "token": claim.token,
+            "now": base["now"].isoformat(),
             "status": plan.status, "result": plan.result,
             "error": None if plan.error is None else _error_text(plan.error),
             "rows": rows, "consumed": plan.consumed, "effects": effects,
@@ -599,7 +614,7 @@ class ActivationRunner:
         }
         if self.group is not None:
             return await self.group.run(item)
-        return (await commit_many(await connect(), [item]))[0]
+        return (await commit_many(await connect(), [item], self.topology))[0]
 
     @staticmethod
     async def _late_signals(
@@ -610,7 +625,7 @@ class ActivationRunner:
         not committed); now that the row lock orders us after them, the new waits take
         them. True when that settles what the machine waits on (run again at once)."""
         taken = {c["signal_id"] for c in plan.consumed}
-        await cur.execute(Q["load_buffered_signals"], {"id": claim.id})
+        await cur.execute(Q["load_buffered_signals"], {"id": claim.id, "part": claim.part})
         late = [r for r in await cur.fetchall() if r["id"] not in taken]
         for wait in waits:
             match = next((r for r in late if r["channel"] == wait.params["channel"]), None)
@@ -623,19 +638,34 @@ class ActivationRunner:
 
     @staticmethod
     async def _cancel_effects(
-        cur: psycopg.AsyncCursor[Any], claim: Claim, boundary: int | None, now: datetime
+        conn: psycopg.AsyncConnection[Any], noting: list[psycopg.AsyncCursor[Any]],
+        notices: Notices, claim: Claim, boundary: int | None, now: datetime,
     ) -> None:
         """CancelledError was just thrown in: cancel the tasks and children started before
         it and drop the timers and waits made before it. Promises from ``boundary`` on
         were made by its catch/finally afterwards (compensation): they run normally."""
         below = boundary if boundary is not None else 2**31 - 1
-        await cur.execute(Q["drop_waits"], {"id": claim.id, "now": now, "below": below})
-        await cur.execute(Q["cancel_children"], {
-            "id": claim.id, "now": now, "below": below,
-            "error": json.dumps(failures.cancelled_error())})
-        ended = [r["id"] for r in await cur.fetchall() if r["status"] == "cancelled"]
+        base = {"id": claim.id, "part": claim.part, "now": now, "below": below}
+        await conn.execute(Q["drop_waits"], base)
+        cancelled = await _noting(conn, [], "cancel_children", {
+            **base, "error": json.dumps(failures.cancelled_error())})
+        rows = await cancelled.fetchall()
+        notices.from_rows(rows)
+        ended = [r["id"] for r in rows if r["status"] == "cancelled"]
         if ended:
-            await cur.execute(Q["settle_parents"], {"ids": ended, "now": now})
+            await _noting(conn, noting, "settle_parents", {**base, "ids": ended})
+
+
+async def _noting(
+    conn: psycopg.AsyncConnection[Any], noting: list[psycopg.AsyncCursor[Any]], query: str,
+    params: dict[str, Any],
+) -> psycopg.AsyncCursor[Any]:
+    """Send ``query`` on a cursor of its own (in a pipeline its rows are read later, with
+    the others'), kept in ``noting``: its rows name notifications the commit sends."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(Q[query], params)
+    noting.append(cur)
+    return cur
 
 
 def resumable(
@@ -816,14 +846,14 @@ def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
     return rows
 
 
-def assign_execution_ids(host: WorkflowHost) -> None:
-    """Give each requested task/child its execution id (kept in the promise's params)."""
+def assign_execution_ids(host: WorkflowHost, part: int, partitions: int) -> None:
+    """Give each requested task/child its execution id (kept in the promise's params), in
+    the workflow's own partition ``part``."""
     for pid in host.requested:
         record = host.table.get(pid)
         if record.kind in ("task", "child") and "execution_id" not in record.params:
             prefix = "t" if record.kind == "task" else "w"
-            # 128 random bits, as uuid4 has, without building a UUID for every request
-            record.params["execution_id"] = f"{prefix}-{os.urandom(16).hex()}"
+            record.params["execution_id"] = generated_id(prefix, part, partitions)
 
 
 def task_options(options: dict[str, Any]) -> dict[str, Any]:

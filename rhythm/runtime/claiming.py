@@ -16,6 +16,12 @@
   due, instead of before every claim; the earliest due time is re-read at most every
   :data:`TIMER_RECHECK` seconds, when the worker goes idle, and is lowered at once
   when one of this worker's activations writes a timer.
+* **Partitions.** Every claim, probe and timer statement names one partition (on Citus a
+  ``FOR UPDATE`` may not span shards). With P = 1 that is one statement as before. With
+  more, a refill claims from the partitions known to have work - named by a NOTIFY
+  (``part:queue``), or found due by the idle probe (``next_due`` of each partition) - and
+  sweeps them all when it knows of none (the backstop); each refill starts at the next
+  partition, so that none is starved.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -34,6 +40,8 @@ from psycopg.rows import dict_row
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import connect_async
 from rhythm.runtime.jobs import Claim
+from rhythm.runtime.notices import Notices
+from rhythm.runtime.partitions import PLAIN, Topology
 from rhythm.runtime.sql import Q
 
 CLAIM_SESSION = ("SET enable_sort = off", "SET enable_bitmapscan = off")
@@ -54,9 +62,10 @@ class Claimer:
 
     def __init__(
         self, url: str, worker_id: str, queues: Sequence[str], clock: Clock,
-        lease_seconds: float, prefetch: int,
+        lease_seconds: float, prefetch: int, topology: Topology = PLAIN,
     ) -> None:
         self.url = url
+        self.topology = topology
         self.worker_id = worker_id
         self.queues = list(queues)
         self.clock = clock
@@ -65,11 +74,18 @@ class Claimer:
         self.conn: psycopg.AsyncConnection[Any] | None = None
         self.buffer: dict[str, Claim] = {}  # claimed, not started yet; oldest first
         self.claimed = 0
-        self._timer_due: datetime | None = None
+        self._timer_due: dict[int, datetime | None] = {}  # per partition
         self._timers_read_at = float("-inf")
+        self._hinted: set[int] = set(topology.all_parts())  # partitions said to have work
+        self._due: dict[int, datetime] = {}  # partitions' next due rows (the idle probe)
+        self._turn = 0  # the partition a refill starts at
 
     async def open(self) -> None:
+        """Connect, and read how the database is partitioned (once: it never changes)."""
         self.conn = await open_claim_connection(self.url)
+        cur = await self.conn.execute(Q["read_topology"])
+        self.topology = Topology.from_row(await cur.fetchone())
+        self._hinted = set(self.topology.all_parts())
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -103,21 +119,45 @@ class Claimer:
         if claim is not None:
             self.buffer[execution_id] = replace(claim, cancel_requested=True)
 
+    def hint(self, part: int) -> None:
+        """A NOTIFY said a row of one of our queues became ready in ``part``."""
+        if 0 <= part < self.topology.partitions:
+            self._hinted.add(part)
+
+    def hint_all(self) -> None:
+        """Notifications may have been missed (a reconnect): look everywhere."""
+        self._hinted.update(self.topology.all_parts())
+
+    def _parts_to_claim(self) -> list[int]:
+        """The partitions a refill claims from, starting at this refill's turn."""
+        count = self.topology.partitions
+        start, self._turn = self._turn, (self._turn + 1) % count
+        order = [(start + i) % count for i in range(count)]
+        now = self.clock.now()
+        known = [p for p in order if p in self._hinted or self._due.get(p, now) < now]
+        return known or order
+
     async def refill(self, free: int) -> bool:
         """Claim up to ``free + prefetch`` rows; True when a queue came back short
         (nothing more is ready there now)."""
         short = False
-        for queue in self.queues:
-            want = free + self.prefetch - len(self.buffer)
-            if want <= 0:
-                break
-            claims = await self._claim(queue, want)
-            short = short or len(claims) < want
-            for claim in claims:
-                self.buffer[claim.id] = claim
+        for part in self._parts_to_claim():
+            part_short = False
+            for queue in self.queues:
+                want = free + self.prefetch - len(self.buffer)
+                if want <= 0:
+                    return short
+                claims = await self._claim(part, queue, want)
+                part_short = part_short or len(claims) < want
+                for claim in claims:
+                    self.buffer[claim.id] = claim
+            if part_short:
+                self._hinted.discard(part)
+                self._due.pop(part, None)
+            short = short or part_short
         return short
 
-    async def _claim(self, queue: str, limit: int) -> list[Claim]:
+    async def _claim(self, part: int, queue: str, limit: int) -> list[Claim]:
         conn = self.conn
         assert conn is not None
         now = self.clock.now()
@@ -125,6 +165,7 @@ class Claimer:
             await cur.execute(Q["claim"], {
                 "queue": queue, "limit": limit, "now": now, "worker": self.worker_id,
                 "lease_until": now + timedelta(seconds=self.lease_seconds), "kinds": KINDS,
+                "part": part,
             })
             rows = await cur.fetchall()
         self.claimed += len(rows)
@@ -132,57 +173,81 @@ class Claimer:
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> int:
         """Hand every buffered row back to its queue (shutdown); returns how many."""
-        held = [{"id": c.id, "token": c.token} for c in self.buffer.values()]
+        held = list(self.buffer.values())
         self.buffer.clear()
-        if not held:
-            return 0
-        cur = await conn.execute(Q["release_claims"], {
-            "claims": json.dumps(held), "now": self.clock.now()})
-        return len(await cur.fetchall())
+        released = 0
+        notices = Notices()
+        for part in sorted({c.part for c in held}):
+            claims = [{"id": c.id, "token": c.token} for c in held if c.part == part]
+            cur = await conn.execute(Q["release_claims"], {
+                "claims": json.dumps(claims), "now": self.clock.now(), "part": part})
+            rows = await cur.fetchall()
+            notices.wake(row[1] for row in rows)
+            released += len(rows)
+        await notices.send_async(conn)
+        return released
 
     # ------------------------------------------------------------- timers
 
-    def timer_added(self, due: datetime) -> None:
+    def timer_added(self, part: int, due: datetime) -> None:
         """One of this worker's activations committed a timer due at ``due``."""
-        if self._timer_due is None or due < self._timer_due:
-            self._timer_due = due
+        known = self._timer_due.get(part)
+        if known is None or due < known:
+            self._timer_due[part] = due
 
     async def fire_timers(self) -> None:
         """Settle due timers and signal-wait timeouts (their workflows become
-        claimable), if the earliest known one is due."""
+        claimable), in each partition whose earliest known one is due."""
         if time.monotonic() - self._timers_read_at >= TIMER_RECHECK:
             await self.next_timer_due()
-        if self._timer_due is None or self._timer_due > self.clock.now():
+        now = self.clock.now()
+        due = [p for p, at in self._timer_due.items() if at is not None and at <= now]
+        if not due:
             return
         conn = self.conn
         assert conn is not None
-        await conn.execute(Q["fire_due_timers"], {"now": self.clock.now()})
+        notices = Notices()
+        for part in due:
+            cur = await conn.execute(Q["fire_due_timers"], {"now": now, "part": part})
+            notices.wake(row[0] for row in await cur.fetchall())
+        await notices.send_async(conn)
         await self.next_timer_due()
 
     def seconds_to_timer(self) -> float:
         """How long the claim loop may sleep before the earliest known timer is due."""
-        if self._timer_due is None:
+        timer = _earliest(self._timer_due.values())
+        if timer is None:
             return float("inf")
         # A floor: a due timer that another worker holds locked is retried, not spun on.
-        return max((self._timer_due - self.clock.now()).total_seconds(), 0.02)
+        return max((timer - self.clock.now()).total_seconds(), 0.02)
 
     async def next_timer_due(self) -> datetime | None:
+        """Re-read the earliest pending timer of every partition; the earliest of all."""
         conn = self.conn
         assert conn is not None
-        cur = await conn.execute(Q["next_timer_due"])
-        row = await cur.fetchone()
-        self._timer_due = row[0] if row else None
+        for part in self.topology.all_parts():
+            cur = await conn.execute(Q["next_timer_due"], {"part": part})
+            row = await cur.fetchone()
+            self._timer_due[part] = row[0] if row else None
         self._timers_read_at = time.monotonic()
-        return self._timer_due
+        return _earliest(self._timer_due.values())
 
     async def next_due(self) -> datetime | None:
-        """The earliest future row or timer of these queues (how long to sleep)."""
+        """The earliest future row or timer of these queues (how long to sleep); the
+        probe of each partition also tells the next refill where rows are due."""
         conn = self.conn
         assert conn is not None
-        cur = await conn.execute(Q["next_due"], {"queues": self.queues, "kinds": KINDS})
-        row = await cur.fetchone()
-        due: datetime | None = row[0] if row else None
+        for part in self.topology.all_parts():
+            cur = await conn.execute(Q["next_due"], {
+                "queues": self.queues, "kinds": KINDS, "part": part})
+            row = await cur.fetchone()
+            if row and row[0] is not None:
+                self._due[part] = row[0]
+            else:
+                self._due.pop(part, None)
         timer = await self.next_timer_due()
-        if timer is not None and (due is None or timer < due):
-            due = timer
-        return due
+        return _earliest([*self._due.values(), timer])
+
+
+def _earliest(times: Iterable[datetime | None]) -> datetime | None:
+    return min((t for t in times if t is not None), default=None)

@@ -31,6 +31,7 @@ from rhythm.runtime.database import (
     still_usable_async,
     translated,
 )
+from rhythm.runtime.partitions import Topology
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions, register_op
@@ -91,6 +92,7 @@ class Client:
         self._listener: psycopg.Connection[Any] | None = None
         self._listener_lock = threading.Lock()
         self._idle_since = {"conn": 0.0, "listener": 0.0}  # time.monotonic() of last use
+        self._topology: Topology | None = None
 
     def _connection(self) -> psycopg.Connection[Any]:
         """The kept connection, or a new one if it is gone (see :data:`CHECK_IDLE`)."""
@@ -123,10 +125,18 @@ class Client:
 
     def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
         with translated(action):
-            if connection is not None:
-                return ops.drive(connection, op)
             with self._lock:
-                return ops.drive(self._connection(), op)
+                topology = self._topology or self._read_topology()
+                if connection is None:
+                    return ops.drive(self._connection(), op, topology)
+            return ops.drive(connection, op, topology)
+
+    def _read_topology(self) -> Topology:
+        """P and Citus or not, read once (on the client's own connection: never in a
+        caller's transaction)."""
+        row = self._connection().execute(Q["read_topology"]).fetchone()
+        self._topology = Topology.from_row(row)
+        return self._topology
 
     def queue_task(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
@@ -266,6 +276,7 @@ class AsyncClient:
         self._listener: psycopg.AsyncConnection[Any] | None = None
         self._listener_lock = asyncio.Lock()
         self._idle_since = {"conn": 0.0, "listener": 0.0}  # time.monotonic() of last use
+        self._topology: Topology | None = None
 
     async def _connection(self) -> psycopg.AsyncConnection[Any]:
         conn = await still_usable_async(self._conn, self._idle_since["conn"], CHECK_IDLE)
@@ -295,10 +306,17 @@ class AsyncClient:
 
     async def _run(self, op: ops.Op[Any], action: str, connection: Any = None) -> Any:
         with translated(action):
-            if connection is not None:
-                return await ops.drive_async(connection, op)
             async with self._lock:
-                return await ops.drive_async(await self._connection(), op)
+                topology = self._topology or await self._read_topology()
+                if connection is None:
+                    return await ops.drive_async(await self._connection(), op, topology)
+            return await ops.drive_async(connection, op, topology)
+
+    async def _read_topology(self) -> Topology:
+        """Like :meth:`Client._read_topology`."""
+        cur = await (await self._connection()).execute(Q["read_topology"])
+        self._topology = Topology.from_row(await cur.fetchone())
+        return self._topology
 
     async def queue_task(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,

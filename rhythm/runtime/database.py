@@ -78,19 +78,23 @@ def _closing_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
 # before it settles on the generic plan, and planning the big commit and load
 # statements costs 0.5-1.5 ms each time - which a worker's first few hundred
 # activations paid on every one of its connections.
+# On Citus, generic plans are not forced: Citus routes a statement to its shard by
+# planning it for the partition it is given (a generic plan of the big commit statement
+# is refused: "could not create distributed plan").
 KEYED_SESSION = ("SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan")
+KEYED_SESSION_CITUS = ("SET enable_seqscan = off",)
 
 
-async def configure_keyed(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Apply :data:`KEYED_SESSION` to an autocommit connection."""
-    for statement in KEYED_SESSION:
+async def configure_keyed(conn: psycopg.AsyncConnection[Any], citus: bool = False) -> None:
+    """Apply :data:`KEYED_SESSION` (or its Citus form) to an autocommit connection."""
+    for statement in KEYED_SESSION_CITUS if citus else KEYED_SESSION:
         await conn.execute(statement)
     conn.prepare_threshold = 0
 
 
-async def connect_keyed(url: str) -> psycopg.AsyncConnection[Any]:
+async def connect_keyed(url: str, citus: bool = False) -> psycopg.AsyncConnection[Any]:
     conn = await connect_async(url)
-    await configure_keyed(conn)
+    await configure_keyed(conn, citus)
     return conn
 
 

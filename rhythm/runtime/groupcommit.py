@@ -38,7 +38,9 @@ from typing import Any
 import psycopg
 
 from rhythm.runtime.database import Connect, check_if_idle
-from rhythm.runtime.sql import Q
+from rhythm.runtime.notices import Notices
+from rhythm.runtime.partitions import PLAIN, Topology
+from rhythm.runtime.sql import RAW
 
 _LEAD = object()  # a waiter's future resolves to this: lead the next batch yourself
 
@@ -57,19 +59,32 @@ class _Entry:
 
 
 async def commit_many(
-    conn: psycopg.AsyncConnection[Any], items: list[dict[str, Any]]
+    conn: psycopg.AsyncConnection[Any], items: list[dict[str, Any]],
+    topology: Topology = PLAIN,
 ) -> list[Any]:
     """Send ``commit_activations`` for these elements (each a dict of the fields of
-    ``rhythm.activation_commit`` but ``n``); the row back of each, None for those whose
-    guard failed. The statement locks in array order, so the array goes sorted by
-    workflow id: two batches never wait for each other in a cycle."""
+    ``rhythm.activation_commit`` but ``n``, and its ``part``: all the same); the row back
+    of each, None for those whose guard failed. The statement locks in array order, so
+    the array goes sorted by workflow id: two batches never wait for each other in a
+    cycle. Rows: n, run_at, wake, done, started (the tasks claimed for this worker),
+    effects_wake."""
     order = sorted(range(len(items)), key=lambda i: items[i]["id"])
     batch = [{**items[i], "n": place} for place, i in enumerate(order)]
-    cur = await conn.execute(Q["commit_activations"],
-                             {"batch": json.dumps(batch, separators=(",", ":"))})
+    statement = RAW["commit_activations"]
+    cur = psycopg.AsyncRawCursor(conn)
+    await cur.execute(statement.text, statement.args({
+        "batch": json.dumps(batch, separators=(",", ":")),
+        "part": items[0]["part"] if items else 0, "notify": topology.notify_in_sql}))
     rows: list[Any] = [None] * len(items)
     for row in await cur.fetchall():
         rows[order[row[0]]] = row
+    if not topology.notify_in_sql:
+        notices = Notices()
+        for item, row in zip(items, rows, strict=True):
+            if row is not None:
+                notices.wake([row[2], *(row[5] or ())])
+                notices.done([row[3], item.get("task_id")])
+        await notices.send_async(conn)
     return rows
 
 
@@ -82,6 +97,7 @@ class GroupCommit:
         check_idle: float | None = None,
     ) -> None:
         self.connect = connect  # opens a connection for batches (autocommit, keyed)
+        self.topology = PLAIN  # the worker sets the database's once it has read it
         self.leaders = leaders
         self.max_batch = max_batch
         self.check_idle = check_idle  # seconds idle before a check; None: never check
@@ -98,7 +114,7 @@ class GroupCommit:
         connection nor a plan (~15 ms here, while every activation of the start waits)."""
         conn = await self._take()
         try:
-            await commit_many(conn, [])
+            await commit_many(conn, [], self.topology)
         finally:
             await self._put_back(conn)
 
@@ -128,10 +144,10 @@ class GroupCommit:
         return entry.done.result()
 
     async def _lead(self, own: _Entry) -> None:
-        """Send our element and the oldest queued ones as one statement, pass the lead on
-        to the oldest waiter, if any, and hand each element its row (or its error)."""
-        size = self.max_batch - 1
-        batch, self._queue = [own, *self._queue[:size]], self._queue[size:]
+        """Send our element and the oldest queued ones of its partition as one statement,
+        pass the lead on to the oldest waiter, if any, and hand each element its row (or
+        its error)."""
+        batch = [own, *self._same_part(own.item["part"], self.max_batch - 1)]
         conn: psycopg.AsyncConnection[Any] | None = None
         rows: list[Any] | None = None
         try:
@@ -139,7 +155,7 @@ class GroupCommit:
             self.batches += 1
             self.commits += len(batch)
             try:
-                rows = await commit_many(conn, [entry.item for entry in batch])
+                rows = await commit_many(conn, [entry.item for entry in batch], self.topology)
             except UNSTORABLE:
                 if len(batch) == 1:
                     raise
@@ -172,13 +188,26 @@ class GroupCommit:
         for entry in batch:
             self.batches += 1
             try:
-                row = (await commit_many(conn, [entry.item]))[0]
+                row = (await commit_many(conn, [entry.item], self.topology))[0]
             except UNSTORABLE as err:
                 if not entry.done.done():
                     entry.done.set_exception(err)
                 continue
             if not entry.done.done():
                 entry.done.set_result(row)
+
+    def _same_part(self, part: int, size: int) -> list[_Entry]:
+        """Out of the queue: up to ``size`` of the oldest elements of partition ``part``
+        (one statement stays on one shard; with one partition, simply the oldest)."""
+        taken: list[_Entry] = []
+        kept: list[_Entry] = []
+        if self.topology.partitions == 1:
+            taken, self._queue = self._queue[:size], self._queue[size:]
+            return taken
+        for entry in self._queue:
+            (taken if len(taken) < size and entry.item["part"] == part else kept).append(entry)
+        self._queue = kept
+        return taken
 
     async def _take(self) -> psycopg.AsyncConnection[Any]:
         """An idle connection for the next batch (checked first if it sat idle longer

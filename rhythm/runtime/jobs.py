@@ -28,6 +28,8 @@ from rhythm.errors import InputError
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.context import Current, call_as_task, start_as_task
+from rhythm.runtime.notices import Notices
+from rhythm.runtime.partitions import PLAIN
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import ArgumentMismatch, TaskDefinition, TaskRegistry, bind_arguments
@@ -57,6 +59,7 @@ class Claim:
     wake_seq: int = 0  # workflows: settlements seen when claimed
     started_at: datetime | None = None  # workflows: when the first claim took it
     fresh: bool = False  # workflows: nothing saved yet (the claim checked): no load needed
+    part: int = 0  # its partition (rhythm.runtime.partitions)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claim:
@@ -67,7 +70,7 @@ class Claim:
             token=row["claim_token"], cancel_requested=row["cancel_requested"],
             parent_id=row["parent_id"], version=row.get("version"),
             wake_seq=row.get("wake_seq") or 0, started_at=row.get("started_at"),
-            fresh=bool(row.get("fresh")),
+            fresh=bool(row.get("fresh")), part=row.get("part") or 0,
         )
 
 
@@ -82,6 +85,7 @@ class Outcome:
     error: dict[str, Any] | None = None
     run_at: datetime | None = None
     handed_back: bool = False
+    part: int = 0  # the claim's partition (a batch is written one partition at a time)
 
     def to_json(self) -> str:
         head = json.dumps({
@@ -92,8 +96,13 @@ class Outcome:
         return f'{head[:-1]},"result":{self.result or "null"}}}'
 
     @classmethod
+    def of(cls, claim: Claim, status: str, **fields: Any) -> Outcome:
+        """The outcome of ``claim`` (its id, token and partition)."""
+        return cls(claim.id, claim.token, status, part=claim.part, **fields)
+
+    @classmethod
     def handed_back_now(cls, claim: Claim, now: datetime) -> Outcome:
-        return cls(claim.id, claim.token, "pending", run_at=now, handed_back=True)
+        return cls.of(claim, "pending", run_at=now, handed_back=True)
 
 
 def batch_json(batch: list[Outcome]) -> str:
@@ -127,6 +136,7 @@ class TaskRunner:
         self.clock = clock
         self.threads = threads
         self.worker_id = worker_id
+        self.topology = PLAIN  # the worker sets the database's once it has read it
         self._attempts: dict[str, tuple[_Flags, asyncio.Future[Any]]] = {}
         self._sync_pool: ConnectionPool[Any] | None = None
         self._async_pool: AsyncConnectionPool[Any] | None = None
@@ -215,7 +225,7 @@ class TaskRunner:
             # The runtime's own connection for the task's transaction was lost: not the
             # task's fault, so the row goes back (attempt not counted) once it reconnects.
             log.warning("database lost while running %s (%s); handing it back", claim.id, err)
-            return Outcome(claim.id, claim.token, "pending", handed_back=True,
+            return Outcome.of(claim, "pending", handed_back=True,
                            run_at=self.clock.now() + timedelta(seconds=1))
         except Exception as err:
             return self._failure(
@@ -233,7 +243,7 @@ class TaskRunner:
         except InputError as err:
             return self._final(claim, failures.task_error(
                 claim.name, failures.RESULT_NOT_JSON, str(err), claim.attempt))
-        return Outcome(claim.id, claim.token, "completed", result=text)
+        return Outcome.of(claim, "completed", result=text)
 
     def recording(self, execution_id: str) -> bool:
         """True while a transactional task's own transaction writes its result."""
@@ -269,8 +279,10 @@ class TaskRunner:
             flags.recording = True
             with conn.cursor() as cur:
                 cur.execute(Q["record_outcomes"], self._outcome_params([outcome]))
-                if not cur.fetchall():
+                rows = cur.fetchall()
+                if not rows:
                     raise _Stale(claim.id)
+                self._notices(rows).send(conn)
         return _RECORDED
 
     async def _call_transactional_async(
@@ -283,13 +295,15 @@ class TaskRunner:
             flags.recording = True
             async with conn.cursor() as cur:
                 await cur.execute(Q["record_outcomes"], self._outcome_params([outcome]))
-                if not await cur.fetchall():
+                rows = await cur.fetchall()
+                if not rows:
                     raise _Stale(claim.id)
+                await self._notices(rows).send_async(conn)
         return _RECORDED
 
     def _completed(self, claim: Claim, value: Any) -> Outcome:
         text = encode(value, f"result of task {claim.name!r}")  # InputError rolls back
-        return Outcome(claim.id, claim.token, "completed", result=text)
+        return Outcome.of(claim, "completed", result=text)
 
     def _sync_connections(self) -> ConnectionPool[Any]:
         with self._pool_lock:
@@ -320,10 +334,11 @@ class TaskRunner:
     # ------------------------------------------------------------- outcomes
 
     def _final(self, claim: Claim, error: dict[str, Any]) -> Outcome:
-        return Outcome(claim.id, claim.token, "failed", error=error)
+        return Outcome.of(claim, "failed", error=error)
 
     def _cancelled(self, claim: Claim) -> Outcome:
-        return Outcome(claim.id, claim.token, "cancelled", error=failures.cancelled_error())
+        return Outcome.of(claim, "cancelled",
+                       error=failures.cancelled_error())
 
     def _failure(
         self, claim: Claim, definition: TaskDefinition, error: dict[str, Any], retryable: bool
@@ -332,31 +347,50 @@ class TaskRunner:
         if retryable and claim.attempt <= max_retries:
             delay = definition.backoff.delay(claim.attempt)
             run_at = self.clock.now() + timedelta(seconds=delay)
-            return Outcome(claim.id, claim.token, "pending", error=error, run_at=run_at)
+            return Outcome.of(claim, "pending", error=error, run_at=run_at)
         return self._final(claim, error)
 
     def _outcome_params(
         self, batch: list[Outcome], queues: Sequence[str] = (), lease_until: datetime | None = None
     ) -> dict[str, Any]:
-        """Parameters of ``record_outcomes``: finish the batch, settle and wake parents, and
-        claim the woken ones on ``queues`` for this worker (none when ``queues`` is empty)."""
+        """Parameters of ``record_outcomes``: finish the batch (all of one partition),
+        settle and wake parents, and claim the woken ones on ``queues`` for this worker
+        (none when ``queues`` is empty)."""
         now = self.clock.now()
         return {"batch": batch_json(batch), "now": now, "queues": list(queues),
-                "worker": self.worker_id, "lease_until": lease_until or now}
+                "worker": self.worker_id, "lease_until": lease_until or now,
+                "part": batch[0].part, "notify": self.topology.notify_in_sql}
+
+    def _notices(self, rows: list[Any]) -> Notices:
+        """What ``record_outcomes`` rows ask to notify, when the application sends it
+        (columns: ... wake, done at 6 and 7; the parents' wake-ups on the first row)."""
+        notices = Notices()
+        if not self.topology.notify_in_sql:
+            for row in rows:
+                notices.wake([row[6], *(row[10] or ())])
+                notices.done([row[7]])
+        return notices
 
     async def record(
         self, conn: psycopg.AsyncConnection[Any], batch: list[Outcome],
         queues: Sequence[str] = (), lease_until: datetime | None = None,
     ) -> tuple[set[str], list[Claim]]:
-        """Write a batch of outcomes in one statement (its own transaction); returns the
-        ids accepted and the woken parents claimed for this worker (suspended ones on
-        ``queues``, leased until ``lease_until``). Rows whose claim is stale are left
-        alone by the database (fencing)."""
-        cur = await conn.execute(
-            Q["record_outcomes"], self._outcome_params(batch, queues, lease_until))
-        rows = await cur.fetchall()
-        claimed = next((row[-1] for row in rows if row[-1]), None) or []
-        return {row[0] for row in rows}, [Claim.from_row(c) for c in claimed]
+        """Write a batch of outcomes, one statement per partition (each its own
+        transaction); returns the ids accepted and the woken parents claimed for this
+        worker (suspended ones on ``queues``, leased until ``lease_until``). Rows whose
+        claim is stale are left alone by the database (fencing)."""
+        accepted: set[str] = set()
+        claimed: list[Claim] = []
+        for part in sorted({o.part for o in batch}):
+            outcomes = [o for o in batch if o.part == part]
+            cur = await conn.execute(
+                Q["record_outcomes"], self._outcome_params(outcomes, queues, lease_until))
+            rows = await cur.fetchall()
+            await self._notices(rows).send_async(conn)
+            accepted.update(row[0] for row in rows)
+            woken = next((row[-1] for row in rows if row[-1]), None) or []
+            claimed.extend(Claim.from_row(c) for c in woken)
+        return accepted, claimed
 
 
 _RECORDED = object()

@@ -9,6 +9,10 @@ logic of idempotent starts, cancellation and retries in one place for both clien
 On an autocommit connection with no transaction open (the client's own), the leading
 statements named in :data:`STANDS_ALONE` run as transactions of their own: one round
 trip each instead of BEGIN, the statement and COMMIT.
+
+The drivers give every statement its partition (computed from the id it is about:
+:mod:`rhythm.runtime.partitions`) and, on Citus, send the notifications the statements
+returned (:mod:`rhythm.runtime.notices`) before the transaction commits.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from rhythm.engine.promises import PromiseTable
 from rhythm.errors import InputError, RhythmError, UnknownName
 from rhythm.runtime import failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
+from rhythm.runtime.notices import SELF_NOTIFYING, Notices
+from rhythm.runtime.partitions import PLAIN, Topology
 from rhythm.runtime.payloads import encode, encode_object
 from rhythm.runtime.sql import Q
 from rhythm.runtime.wfhost import member_ids, settle_due
@@ -274,51 +280,80 @@ def _standalone(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) ->
     return conn.autocommit and conn.info.transaction_status == TransactionStatus.IDLE
 
 
-def drive(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+def bind(params: dict[str, Any], topology: Topology) -> dict[str, Any]:
+    """A statement's parameters with its partition - that of the execution it is about
+    (``id``, or the first of ``ids``: one operation stays in one tree) - and whether it
+    sends its own notifications."""
+    bound = {**params, "notify": topology.notify_in_sql}
+    about = params.get("id") or next(iter(params.get("ids") or ()), None)
+    if about is not None:
+        bound["part"] = topology.part_of(about)
+    return bound
+
+
+def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) -> T:
     """Run ``op`` on a sync connection, in one transaction (or a savepoint of the
     caller's open transaction); leading :data:`STANDS_ALONE` statements on their own."""
+    notices = Notices()
     if _must_join(conn):
         conn.execute(Q["join_transaction"])
     with conn.cursor(row_factory=dict_row) as cur:
         query, params = next(op)
         if _standalone(conn):
             while query in STANDS_ALONE:
-                cur.execute(Q[query], params)
+                cur.execute(Q[query], bind(params, topology))
+                rows = cur.fetchall()
                 try:
-                    query, params = op.send(cur.fetchall())
+                    query, params = op.send(_noted(query, rows, notices, topology))
                 except StopIteration as stop:
+                    notices.send(conn)
                     return stop.value
         with conn.transaction():
             try:
                 while True:
-                    cur.execute(Q[query], params)
+                    cur.execute(Q[query], bind(params, topology))
                     rows = cur.fetchall() if cur.description is not None else []
-                    query, params = op.send(rows)
+                    query, params = op.send(_noted(query, rows, notices, topology))
             except StopIteration as stop:  # inside the block: the transaction commits
+                notices.send(conn)
                 return stop.value
 
 
-async def drive_async(conn: psycopg.AsyncConnection[Any], op: Op[T]) -> T:
+async def drive_async(
+    conn: psycopg.AsyncConnection[Any], op: Op[T], topology: Topology = PLAIN
+) -> T:
     """Run ``op`` on an async connection, like :func:`drive`."""
+    notices = Notices()
     if _must_join(conn):
         await conn.execute(Q["join_transaction"])
     async with conn.cursor(row_factory=dict_row) as cur:
         query, params = next(op)
         if _standalone(conn):
             while query in STANDS_ALONE:
-                await cur.execute(Q[query], params)
+                await cur.execute(Q[query], bind(params, topology))
+                rows = await cur.fetchall()
                 try:
-                    query, params = op.send(await cur.fetchall())
+                    query, params = op.send(_noted(query, rows, notices, topology))
                 except StopIteration as stop:
+                    await notices.send_async(conn)
                     return stop.value
         async with conn.transaction():
             try:
                 while True:
-                    await cur.execute(Q[query], params)
+                    await cur.execute(Q[query], bind(params, topology))
                     rows = await cur.fetchall() if cur.description is not None else []
-                    query, params = op.send(rows)
+                    query, params = op.send(_noted(query, rows, notices, topology))
             except StopIteration as stop:  # inside the block: the transaction commits
+                await notices.send_async(conn)
                 return stop.value
+
+
+def _noted(query: str, rows: list[Row], notices: Notices, topology: Topology) -> list[Row]:
+    """The rows; the notifications they name are kept for the end, unless the statement
+    sent them itself."""
+    if not (topology.notify_in_sql and query in SELF_NOTIFYING):
+        notices.from_rows(rows)
+    return rows
 
 
 __all__ = ["TERMINAL", "Enqueue", "RhythmError", "drive", "drive_async", "enqueue", "get"]

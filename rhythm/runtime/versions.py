@@ -237,6 +237,8 @@ def register_op(
     """Store versions (an operation for ``operations.drive``): lock their names, then
     register them and release the starts that waited for them (see start_workflow);
     returns how many were released."""
-    yield "lock_workflow_names", {"names": sorted({row["name"] for row in rows})}
-    woken = yield "register_versions", {"rows": json.dumps(rows), "now": now}
+    names = sorted({row["name"] for row in rows})
+    yield "lock_workflow_names", {"names": names}
+    yield "register_versions", {"rows": json.dumps(rows), "now": now}
+    woken = yield "release_waiting_starts", {"names": names, "now": now}
     return sum(int(row["released"]) for row in woken)

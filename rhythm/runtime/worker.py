@@ -72,6 +72,8 @@ from rhythm.runtime.database import (
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit
 from rhythm.runtime.heartbeat import HeartbeatThread
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
+from rhythm.runtime.notices import Notices, parse_wake
+from rhythm.runtime.partitions import PLAIN, Topology
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import REGISTRY, TaskRegistry
 from rhythm.runtime.threads import TaskThreads
@@ -260,6 +262,7 @@ class Worker:
         self._heartbeat = HeartbeatThread(self.url, self.options.lease_seconds / 3, self._beat)
         self.recorded = 0
         self.rejected = 0
+        self.topology = PLAIN
 
     @property
     def claimed(self) -> int:
@@ -293,9 +296,11 @@ class Worker:
         if not await self._connect_at_start():
             log.info("worker %s stopped before it could connect", self.id)
             return
+        self._use_topology(self._claimer.topology)
         self._pool = AsyncConnectionPool(
             self.url, min_size=1, max_size=max(2, min(self.options.concurrency, 20)),
-            kwargs={"autocommit": True}, open=False, configure=configure_keyed,
+            kwargs={"autocommit": True}, open=False,
+            configure=functools.partial(configure_keyed, citus=self.topology.citus),
             check=self._idle_check, reset=self._returned,
         )
         helpers: list[asyncio.Task[None]] = []
@@ -332,6 +337,16 @@ class Worker:
                 await self._flush_conn.close()
             self._threads.shutdown()
             log.info("worker %s stopped", self.id)
+
+    def _use_topology(self, topology: Topology) -> None:
+        """The database's partitions (read by the claimer as it connected): every part of
+        the worker that writes names them."""
+        self.topology = topology
+        self._runner.topology = self._activations.topology = self.group.topology = topology
+        self.group.connect = functools.partial(connect_keyed, self.url, topology.citus)
+        if topology.partitions > 1 or topology.citus:
+            log.info("database: %d partitions%s", topology.partitions,
+                     " on Citus" if topology.citus else "")
 
     async def _settle_outcomes(self) -> None:
         """Let the flusher record the outcomes still queued, but not for ever: with the
@@ -395,7 +410,7 @@ class Worker:
         return False
 
     async def _open_flusher(self) -> None:
-        self._flush_conn = await connect_keyed(self.url)
+        self._flush_conn = await connect_keyed(self.url, self.topology.citus)
 
     async def _returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._idle_since[conn] = time.monotonic()
@@ -631,7 +646,7 @@ class Worker:
             log.warning("running %s was interrupted (%s); its lease will expire", claim.id, err)
         except Exception as err:  # a bug: fail it as itself (see _fail_activation)
             log.exception("internal error running %s; failing it", claim.id)
-            await self._outcomes.put(Outcome(claim.id, claim.token, "failed", error=(
+            await self._outcomes.put(Outcome.of(claim, "failed", error=(
                 failures.task_error(claim.name, "InternalError",
                                     f"{type(err).__name__}: {err}"[:2000], claim.attempt))))
         finally:
@@ -764,9 +779,13 @@ class Worker:
             self._on_loop(self._judge, claims, renewed)
         now = self.clock.now()
         conn.execute(Q["worker_heartbeat"], {"id": self.id, "now": now})
-        reaped = conn.execute(Q["reap_expired_leases"], {"now": now}).fetchall()
-        if reaped:
-            log.info("put back %d executions whose worker stopped renewing", len(reaped))
+        notices = Notices()
+        for part in self.topology.all_parts():
+            reaped = conn.execute(Q["reap_expired_leases"], {"now": now, "part": part}).fetchall()
+            notices.wake(row[1] for row in reaped)
+            if reaped:
+                log.info("put back %d executions whose worker stopped renewing", len(reaped))
+        notices.send(conn)
 
     def _held(self) -> list[Claim]:
         """Every claim in flight or buffered. Read from the heartbeat thread while the
@@ -781,14 +800,14 @@ class Worker:
     ) -> dict[str, bool]:
         """Extend the leases of ``claims``: those renewed, each with its cancellation
         request flag (any other was lost)."""
-        if not claims:
-            return {}
-        held = [{"id": c.id, "token": c.token} for c in claims]
-        cur = conn.execute(Q["renew_leases"], {
-            "claims": json.dumps(held),
-            "lease_until": self.clock.now() + timedelta(seconds=self.options.lease_seconds),
-        })
-        return {row[0]: row[1] for row in cur.fetchall()}
+        renewed: dict[str, bool] = {}
+        lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
+        for part in sorted({c.part for c in claims}):
+            held = [{"id": c.id, "token": c.token} for c in claims if c.part == part]
+            cur = conn.execute(Q["renew_leases"], {
+                "claims": json.dumps(held), "lease_until": lease_until, "part": part})
+            renewed.update((row[0], row[1]) for row in cur.fetchall())
+        return renewed
 
     def _on_loop(self, judge: Any, *args: Any) -> None:
         loop = self._loop
@@ -836,11 +855,14 @@ class Worker:
                 conn = await connect_async(self.url)
                 async with conn:
                     await conn.execute(Q["listen_wake"])
+                    self._claimer.hint_all()
                     self._hinted = True
                     self._wake.set()
                     delay = 0.1
                     async for note in conn.notifies():
-                        if note.payload in queues:
+                        woke = parse_wake(note.payload)
+                        if woke is not None and woke[1] in queues:
+                            self._claimer.hint(woke[0])
                             self._hinted = True
                             self._wake.set()
             except (psycopg.Error, OSError) as err:
@@ -888,7 +910,9 @@ class Worker:
         delay = 0.1
         while True:
             try:
-                return await (connect_keyed if keyed else connect_async)(self.url)
+                if keyed:
+                    return await connect_keyed(self.url, self.topology.citus)
+                return await connect_async(self.url)
             except Exception:
                 if not retry or (self._stopping.is_set() and self._urgent):
                     raise
@@ -900,6 +924,8 @@ async def _stop_helpers(helpers: list[asyncio.Task[None]]) -> None:
     """Cancel the listener, heartbeat and flusher and wait for them, but not forever: a
     helper that ignores its cancellation is a bug, logged as such, and must not keep a
     stopping worker (SIGTERM) from closing its connections and exiting."""
+    if not helpers:  # (the start-up failed before they started)
+        return
     for helper in helpers:
         helper.cancel()
     done, stuck = await asyncio.wait(helpers, timeout=HELPER_STOP_WAIT)

@@ -26,7 +26,7 @@ def test_a_batch_that_cannot_connect_leaves_no_error_unread() -> None:
         asyncio.get_running_loop().set_exception_handler(lambda _, ctx: unread.append(ctx))
         group = GroupCommit(_refuse)
         with pytest.raises(DatabaseError) as caught:
-            await group.run(object())
+            await group.run({"id": "w", "part": 0})
         del caught  # its traceback reaches the batch; collected below with it
         gc.collect()
 

@@ -2,50 +2,60 @@
 -- Placeholders are psycopg's %(name)s; times always come from the runtime's clock
 -- (never now()) so that tests can pin it. Every transition of a claimed row names the
 -- status and claim_token it expects: a stale claim matches no row and changes nothing.
+--
+-- Partitions (0008, docs/scaling.md): every statement names the partition it works in,
+-- %(part)s, in every reference to a partitioned table, so that Citus routes it to one
+-- shard. Notifications: a statement that wakes a queue or ends an execution returns
+-- `wake` ('part:queue') and `done` (the id) and sends them itself when %(notify)s is
+-- true (plain Postgres); on Citus (false) the application sends them through the
+-- coordinator (rhythm.runtime.notices), since a routed statement would run pg_notify on
+-- the worker node where nobody listens.
 
 -- name: insert_execution
 -- Idempotent insert: returns nothing when the id exists (the caller then looks at it).
 WITH inserted AS (
     INSERT INTO rhythm.executions
-        (id, kind, name, version, inputs, queue, priority, max_retries, options,
+        (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at)
-    VALUES
-        (%(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::json,
-         coalesce(%(queue)s,
-                  (SELECT r.queue FROM rhythm.task_routes r
-                   WHERE r.name = %(name)s AND %(kind)s = 'task'),
-                  'default'),
-         %(priority)s, %(max_retries)s, %(options)s::jsonb,
-         -- a workflow with no version registered yet waits, unclaimable (0007)
-         CASE WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
-              ELSE %(now)s::timestamptz END,
-         %(parent_id)s, %(parent_promise)s, %(now)s, %(now)s)
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id, kind, name, version, status, queue, run_no
+    -- (SELECT, not VALUES: Citus takes no sub-query in an INSERT's VALUES)
+    SELECT %(part)s, %(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::json,
+           coalesce(%(queue)s,
+                    (SELECT r.queue FROM rhythm.task_routes r
+                     WHERE r.name = %(name)s AND %(kind)s = 'task'),
+                    'default'),
+           %(priority)s, %(max_retries)s, %(options)s::jsonb,
+           -- a workflow with no version registered yet waits, unclaimable (0007)
+           CASE WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
+                ELSE %(now)s::timestamptz END,
+           %(parent_id)s, %(parent_promise)s, %(now)s::timestamptz, %(now)s::timestamptz
+    ON CONFLICT (id, part) DO NOTHING
+    RETURNING part, id, kind, name, version, status, queue, run_no, run_at
 )
-SELECT id, kind, name, version, status, queue, run_no,
-       pg_notify('rhythm_wake', queue) AS notified
-FROM inserted;
+SELECT id, kind, name, version, status, queue, run_no, w.wake,
+       CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END
+FROM inserted
+CROSS JOIN LATERAL (SELECT CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END
+                    AS wake) w;
 
 -- name: lock_execution
 SELECT id, kind, name, version, status, queue, run_no
 FROM rhythm.executions
-WHERE id = %(id)s
+WHERE part = %(part)s AND id = %(id)s
 FOR UPDATE;
 
 -- name: archive_run
 -- Keeps the history of a failed or cancelled run before its id is started again.
 INSERT INTO rhythm.execution_runs
-    (id, run_no, status, inputs, result, error, attempt, created_at, finished_at)
-SELECT id, run_no, status, inputs, result, error, attempt, created_at, finished_at
+    (part, id, run_no, status, inputs, result, error, attempt, created_at, finished_at)
+SELECT part, id, run_no, status, inputs, result, error, attempt, created_at, finished_at
 FROM rhythm.executions
-WHERE id = %(id)s AND status IN ('failed', 'cancelled');
+WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled');
 
 -- name: clear_run_state
 -- The effects, snapshot and signals of the previous run go with it.
-WITH s AS (DELETE FROM rhythm.snapshots WHERE execution_id = %(id)s),
-     p AS (DELETE FROM rhythm.promises WHERE execution_id = %(id)s)
-DELETE FROM rhythm.signals WHERE execution_id = %(id)s;
+WITH s AS (DELETE FROM rhythm.snapshots WHERE part = %(part)s AND execution_id = %(id)s),
+     p AS (DELETE FROM rhythm.promises WHERE part = %(part)s AND execution_id = %(id)s)
+DELETE FROM rhythm.signals WHERE part = %(part)s AND execution_id = %(id)s;
 
 -- name: restart_execution
 UPDATE rhythm.executions
@@ -62,57 +72,72 @@ SET status = 'pending', inputs = %(inputs)s::json, result = NULL, error = NULL,
     claimed_by = NULL,
     lease_expires_at = NULL, cancel_requested = false, run_no = run_no + 1,
     created_at = %(now)s, started_at = NULL, finished_at = NULL, updated_at = %(now)s
-WHERE id = %(id)s AND status IN ('failed', 'cancelled')
+WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled')
 RETURNING id, kind, name, version, status, queue, run_no,
-          pg_notify('rhythm_wake', queue) AS notified;
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake;
 
 -- name: claim
--- One statement: pick up to %(limit)s ready rows of one queue, skipping rows that
--- other workers hold, and take them with a fresh fencing token.
-UPDATE rhythm.executions e
-SET status = 'running',
-    run_at = NULL,
-    claim_token = e.claim_token + 1,
-    -- a workflow started before any version of its name existed takes the current one
-    version = CASE WHEN e.version IS NULL AND e.kind = 'workflow'
-                   THEN (SELECT v.version FROM rhythm.workflow_versions v
-                         WHERE v.name = e.name ORDER BY v.registered_at DESC LIMIT 1)
-                   ELSE e.version END,
-    claimed_by = %(worker)s,
-    lease_expires_at = %(lease_until)s,
-    attempt = e.attempt + CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
-    started_at = coalesce(e.started_at, %(now)s),
-    updated_at = %(now)s
-FROM (
-    SELECT id FROM rhythm.executions
-    WHERE queue = %(queue)s AND run_at IS NOT NULL AND run_at <= %(now)s
-      AND kind = ANY(%(kinds)s::text[])
-    ORDER BY priority DESC, run_at, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-) ready
-WHERE e.id = ready.id
-RETURNING e.id, e.kind, e.name, e.version, e.inputs, e.queue, e.attempt, e.max_retries,
-          -- Usually {}: no JSON to parse per claimed row then (the worker reads NULL as {}).
-          e.lease_losses, NULLIF(e.options, '{}') AS options, e.claim_token,
-          e.cancel_requested, e.parent_id, e.parent_promise, e.wake_seq,
-          -- A workflow with nothing saved yet (no snapshot: no activation committed, so no
-          -- promises either; no buffered signal) needs no load: its activation starts
-          -- from this row alone, without a round trip or a pooled connection. (Workflows
-          -- only: a task's claim pays for neither column.)
-          CASE WHEN e.kind = 'workflow' THEN e.started_at END AS started_at,
-          CASE WHEN e.kind = 'workflow'
-               THEN NOT EXISTS (SELECT FROM rhythm.snapshots s WHERE s.execution_id = e.id)
-                    AND NOT EXISTS (SELECT FROM rhythm.signals g
-                                    WHERE g.execution_id = e.id AND g.consumed_by IS NULL)
-               ELSE false END AS fresh;
+-- One statement: pick up to %(limit)s ready rows of one queue in one partition, skipping
+-- rows that other workers hold, and take them with a fresh fencing token. The pick is a
+-- MATERIALIZED CTE so that it runs once whatever the plan: a sub-select on the inner
+-- side of a nested loop would be re-run per outer row, and each re-run locks the next
+-- rows (a generic plan did that once `part` led the keys: 20 rows for a limit of 1).
+-- The rows come back in the order picked (the worker starts them in that order).
+WITH ready AS MATERIALIZED (
+    SELECT id, row_number() OVER () AS pick FROM (
+        SELECT id FROM rhythm.executions
+        WHERE part = %(part)s AND queue = %(queue)s AND run_at IS NOT NULL
+          AND run_at <= %(now)s AND kind = ANY(%(kinds)s::text[])
+        ORDER BY priority DESC, run_at, id
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED) picked
+),
+claimed AS (
+    UPDATE rhythm.executions e
+    SET status = 'running',
+        run_at = NULL,
+        claim_token = e.claim_token + 1,
+        -- a workflow started before any version of its name existed takes the current one
+        version = CASE WHEN e.version IS NULL AND e.kind = 'workflow'
+                       THEN (SELECT v.version FROM rhythm.workflow_versions v
+                             WHERE v.name = e.name ORDER BY v.registered_at DESC LIMIT 1)
+                       ELSE e.version END,
+        claimed_by = %(worker)s,
+        lease_expires_at = %(lease_until)s,
+        attempt = e.attempt + CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
+        started_at = coalesce(e.started_at, %(now)s),
+        updated_at = %(now)s
+    FROM ready
+    WHERE e.part = %(part)s AND e.id = ready.id
+    RETURNING e.id, e.kind, e.name, e.version, e.inputs, e.queue, e.attempt,
+              e.max_retries,
+              -- Usually {}: no JSON to parse per claimed row then (the worker reads NULL
+              -- as {}).
+              e.lease_losses, NULLIF(e.options, '{}') AS options, e.claim_token,
+              e.cancel_requested, e.parent_id, e.parent_promise, e.wake_seq, e.part,
+              -- A workflow with nothing saved yet (no snapshot: no activation committed,
+              -- so no promises either; no buffered signal) needs no load: its activation
+              -- starts from this row alone, without a round trip or a pooled connection.
+              -- (Workflows only: a task's claim pays for neither column.)
+              CASE WHEN e.kind = 'workflow' THEN e.started_at END AS started_at,
+              CASE WHEN e.kind = 'workflow'
+                   THEN NOT EXISTS (SELECT FROM rhythm.snapshots s
+                                    WHERE s.part = %(part)s AND s.execution_id = e.id)
+                        AND NOT EXISTS (SELECT FROM rhythm.signals g
+                                        WHERE g.part = %(part)s AND g.execution_id = e.id
+                                          AND g.consumed_by IS NULL)
+                   ELSE false END AS fresh,
+              ready.pick
+)
+SELECT * FROM claimed ORDER BY pick;
 
 -- name: release_claims
 -- Shutdown: rows claimed into a worker's local buffer but never started go back to
 -- their queue at once (attempt not counted; a workflow with a snapshot is suspended).
 UPDATE rhythm.executions e
 SET status = CASE WHEN e.kind = 'workflow'
-                       AND EXISTS (SELECT 1 FROM rhythm.snapshots s WHERE s.execution_id = e.id)
+                       AND EXISTS (SELECT 1 FROM rhythm.snapshots s
+                                   WHERE s.part = %(part)s AND s.execution_id = e.id)
                   THEN 'suspended' ELSE 'pending' END,
     run_at = %(now)s,
     claimed_by = NULL,
@@ -120,21 +145,23 @@ SET status = CASE WHEN e.kind = 'workflow'
     attempt = e.attempt - CASE WHEN e.kind = 'task' THEN 1 ELSE 0 END,
     updated_at = %(now)s
 FROM jsonb_to_recordset(%(claims)s::jsonb) AS h(id text, token bigint)
-WHERE e.id = h.id AND e.claim_token = h.token AND e.status = 'running'
-RETURNING e.id, pg_notify('rhythm_wake', e.queue) AS notified;
+WHERE e.part = %(part)s AND e.id = h.id AND e.claim_token = h.token AND e.status = 'running'
+RETURNING e.id, e.part::text || ':' || e.queue AS wake;
 
 -- name: next_due
--- The earliest future run_at of the given queues: how long an idle worker may sleep.
+-- The earliest run_at of the given queues in one partition: how long an idle worker may
+-- sleep, and whether the partition has work (the claimer's probe).
 SELECT min(due) AS due FROM (
     SELECT (SELECT run_at FROM rhythm.executions
-            WHERE queue = q AND run_at IS NOT NULL AND kind = ANY(%(kinds)s::text[])
+            WHERE part = %(part)s AND queue = q AND run_at IS NOT NULL
+              AND kind = ANY(%(kinds)s::text[])
             ORDER BY run_at LIMIT 1) AS due
     FROM unnest(%(queues)s::text[]) AS q
 ) per_queue;
 
 -- name: record_outcomes
 -- The flusher's batch in one statement (one round trip, its own transaction): the
--- completions, retries and failures of claimed rows, and for those
+-- completions, retries and failures of claimed rows of one partition, and for those
 -- that ended with a parent, the parent's promise settled and the parent woken
 -- (as settle_parents does), reading the rows this statement just finished. Transactional
 -- tasks run it inside their own transaction, with no queues (nothing claimed).
@@ -153,7 +180,8 @@ WITH done AS (
     FROM json_to_recordset(%(batch)s::json)
          AS f(id text, token bigint, status text, result json, error json,
               run_at timestamptz, handed_back boolean)
-    WHERE e.id = f.id AND e.status = 'running' AND e.claim_token = f.token
+    WHERE e.part = %(part)s AND e.id = f.id AND e.status = 'running'
+      AND e.claim_token = f.token
     RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
               e.result, e.error, e.finished_at
 ),
@@ -162,12 +190,11 @@ settled AS (
     SET state = CASE WHEN d.status = 'completed' THEN 'resolved' ELSE 'rejected' END,
         value = CASE WHEN d.status = 'completed' THEN d.result ELSE d.error END,
         settled_at = %(now)s,
-        settled_ms = floor(extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint,
-        settle_seq = nextval('rhythm.settle_seq')
+        settled_ms = floor(extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint
     FROM done d
     WHERE d.parent_id IS NOT NULL AND d.finished_at IS NOT NULL
-      AND p.execution_id = d.parent_id AND p.promise_id = d.parent_promise
-      AND p.target = d.id AND p.state = 'pending'
+      AND p.part = %(part)s AND p.execution_id = d.parent_id
+      AND p.promise_id = d.parent_promise AND p.target = d.id AND p.state = 'pending'
     RETURNING p.execution_id
 ),
 parents AS (
@@ -177,6 +204,7 @@ parents AS (
     SELECT w.id, w.status = 'suspended' AND w.queue = ANY(%(queues)s::text[]) AS take
     FROM rhythm.executions w
     JOIN (SELECT DISTINCT execution_id FROM settled) s ON w.id = s.execution_id
+    WHERE w.part = %(part)s
     FOR UPDATE OF w
 ),
 woken AS (
@@ -192,21 +220,31 @@ woken AS (
                                 ELSE w.lease_expires_at END,
         updated_at = %(now)s
     FROM parents p
-    WHERE w.id = p.id
-    RETURNING p.take, w.id, w.kind, w.name, w.version, w.inputs, w.queue, w.attempt,
-              w.max_retries, w.lease_losses, w.options, w.claim_token, w.cancel_requested,
-              w.parent_id, w.parent_promise, w.wake_seq,
-              CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) END
-                  AS woke
+    WHERE w.part = %(part)s AND w.id = p.id
+    RETURNING p.take, w.part, w.id, w.kind, w.name, w.version, w.inputs, w.queue,
+              w.attempt, w.max_retries, w.lease_losses, w.options, w.claim_token,
+              w.cancel_requested, w.parent_id, w.parent_promise, w.wake_seq,
+              CASE WHEN w.run_at IS NOT NULL THEN w.part::text || ':' || w.queue END AS wake
+),
+hints AS (
+    -- wake-ups: workers (a retry is due later) and waiting clients (it ended)
+    SELECT d.*, CASE WHEN d.run_at IS NOT NULL THEN %(part)s::text || ':' || d.queue END AS wake,
+           CASE WHEN d.finished_at IS NOT NULL THEN d.id END AS done
+    FROM done d
 )
-SELECT d.id, d.status, d.queue, d.run_at, d.parent_id, d.parent_promise,
-       -- wake-up hints: workers (a retry is due later) and waiting clients (it ended)
-       CASE WHEN d.run_at IS NOT NULL THEN pg_notify('rhythm_wake', d.queue) END AS woke,
-       CASE WHEN d.finished_at IS NOT NULL THEN pg_notify('rhythm_done', d.id) END AS done,
-       -- the claimed parents once, on the first row (not N copies of N claims)
+SELECT h.id, h.status, h.queue, h.run_at, h.parent_id, h.parent_promise, h.wake, h.done,
+       CASE WHEN %(notify)s AND h.wake IS NOT NULL THEN pg_notify('rhythm_wake', h.wake) END,
+       CASE WHEN %(notify)s AND h.done IS NOT NULL THEN pg_notify('rhythm_done', h.done) END,
+       -- on the first row: the wake-ups of parents woken and not claimed, and the
+       -- claimed ones once (not N copies of N claims)
+       CASE WHEN row_number() OVER () = 1
+            THEN (SELECT json_agg(k.wake) FROM woken k
+                  WHERE NOT k.take AND k.wake IS NOT NULL
+                    AND (NOT %(notify)s OR pg_notify('rhythm_wake', k.wake) IS NOT NULL)) END
+            AS woke,
        CASE WHEN row_number() OVER () = 1
             THEN (SELECT json_agg(k) FROM woken k WHERE k.take) END AS claimed
-FROM done d;
+FROM hints h;
 
 -- name: settle_parents
 -- A finished child (task or workflow) settles promise N of its parent and wakes it.
@@ -214,7 +252,7 @@ FROM done d;
 WITH finished AS (
     SELECT c.id, c.status, c.result, c.error, c.parent_id, c.parent_promise
     FROM rhythm.executions c
-    WHERE c.id = ANY(%(ids)s::text[]) AND c.parent_id IS NOT NULL
+    WHERE c.part = %(part)s AND c.id = ANY(%(ids)s::text[]) AND c.parent_id IS NOT NULL
       AND c.status IN ('completed', 'failed', 'cancelled')
 ),
 settled AS (
@@ -222,11 +260,10 @@ settled AS (
     SET state = CASE WHEN f.status = 'completed' THEN 'resolved' ELSE 'rejected' END,
         value = CASE WHEN f.status = 'completed' THEN f.result ELSE f.error END,
         settled_at = %(now)s,
-        settled_ms = floor(extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint,
-        settle_seq = nextval('rhythm.settle_seq')
+        settled_ms = floor(extract(epoch FROM %(now)s::timestamptz) * 1000)::bigint
     FROM finished f
-    WHERE p.execution_id = f.parent_id AND p.promise_id = f.parent_promise
-      AND p.target = f.id AND p.state = 'pending'
+    WHERE p.part = %(part)s AND p.execution_id = f.parent_id
+      AND p.promise_id = f.parent_promise AND p.target = f.id AND p.state = 'pending'
     RETURNING p.execution_id
 ),
 woken AS (
@@ -235,11 +272,10 @@ woken AS (
         run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
         updated_at = %(now)s
     FROM (SELECT DISTINCT execution_id FROM settled) s
-    WHERE w.id = s.execution_id
-    RETURNING w.queue, w.run_at
+    WHERE w.part = %(part)s AND w.id = s.execution_id
+    RETURNING w.part, w.queue, w.run_at
 )
-SELECT queue, pg_notify('rhythm_wake', queue) AS notified
-FROM (SELECT DISTINCT queue FROM woken WHERE run_at IS NOT NULL) q;
+SELECT DISTINCT part::text || ':' || queue AS wake FROM woken WHERE run_at IS NOT NULL;
 
 -- name: listen_wake
 LISTEN rhythm_wake;
@@ -257,7 +293,8 @@ UNLISTEN rhythm_done;
 UPDATE rhythm.executions e
 SET lease_expires_at = %(lease_until)s
 FROM jsonb_to_recordset(%(claims)s::jsonb) AS h(id text, token bigint)
-WHERE e.id = h.id AND e.claim_token = h.token AND e.status = 'running'
+WHERE e.part = %(part)s AND e.id = h.id AND e.claim_token = h.token
+  AND e.status = 'running'
 RETURNING e.id, e.cancel_requested;
 
 -- name: heartbeat_session
@@ -267,25 +304,28 @@ SELECT set_config('statement_timeout', %(timeout)s, false);
 -- name: reap_expired_leases
 -- Rows whose worker stopped renewing go back to the queue (the next claim gets a new
 -- token, so the dead worker's completion is rejected). Workflows resume from their
--- last snapshot; repeated losses are capped by the claimer (lease_losses).
+-- last snapshot; repeated losses are capped by the claimer (lease_losses). One partition
+-- a statement; the pick runs once, as the claim's does.
+WITH expired AS MATERIALIZED (
+    SELECT id FROM rhythm.executions
+    WHERE part = %(part)s AND status = 'running' AND lease_expires_at < %(now)s
+    ORDER BY lease_expires_at
+    LIMIT 1000
+    FOR UPDATE SKIP LOCKED
+)
 UPDATE rhythm.executions e
 SET status = CASE WHEN e.kind = 'workflow'
-                       AND EXISTS (SELECT 1 FROM rhythm.snapshots s WHERE s.execution_id = e.id)
+                       AND EXISTS (SELECT 1 FROM rhythm.snapshots s
+                                   WHERE s.part = %(part)s AND s.execution_id = e.id)
                   THEN 'suspended' ELSE 'pending' END,
     run_at = %(now)s,
     claimed_by = NULL,
     lease_expires_at = NULL,
     lease_losses = e.lease_losses + 1,
     updated_at = %(now)s
-FROM (
-    SELECT id FROM rhythm.executions
-    WHERE status = 'running' AND lease_expires_at < %(now)s
-    ORDER BY lease_expires_at
-    LIMIT 1000
-    FOR UPDATE SKIP LOCKED
-) expired
-WHERE e.id = expired.id
-RETURNING e.id, e.queue, pg_notify('rhythm_wake', e.queue) AS notified;
+FROM expired
+WHERE e.part = %(part)s AND e.id = expired.id
+RETURNING e.id, e.part::text || ':' || e.queue AS wake;
 
 -- name: register_worker
 INSERT INTO rhythm.workers (id, host, pid, queues, started_at, heartbeat_at)
@@ -305,14 +345,15 @@ FROM jsonb_to_recordset(%(routes)s::jsonb) AS r(name text, queue text)
 ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, registered_at = excluded.registered_at;
 
 -- name: get_execution
-SELECT id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
+SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
        queue, priority, attempt, max_retries, lease_losses, options, run_at, claim_token,
        claimed_by, lease_expires_at, cancel_requested, run_no, created_at, started_at,
        updated_at, finished_at
 FROM rhythm.executions
-WHERE id = %(id)s;
+WHERE part = %(part)s AND id = %(id)s;
 
 -- name: list_executions
+-- (every partition: on Citus, a read of every shard)
 SELECT id, kind, name, version, status, queue, attempt, run_no, run_at, created_at,
        finished_at
 FROM rhythm.executions
@@ -334,9 +375,10 @@ SET cancel_requested = true,
                   ELSE run_at END,
     finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
     updated_at = %(now)s
-WHERE id = %(id)s AND status IN ('pending', 'running', 'suspended')
+WHERE part = %(part)s AND id = %(id)s AND status IN ('pending', 'running', 'suspended')
 RETURNING id, kind, status, queue, run_at, parent_id,
-          CASE WHEN status = 'cancelled' THEN pg_notify('rhythm_done', id) END AS done;
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake,
+          CASE WHEN status = 'cancelled' THEN id END AS done;
 
 -- name: retry_execution
 -- `rhythm retry`: a failed or cancelled execution runs again from the start, same inputs.
@@ -349,11 +391,23 @@ SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses =
                   THEN NULL ELSE %(now)s::timestamptz END,
     claimed_by = NULL, lease_expires_at = NULL, cancel_requested = false,
     run_no = run_no + 1, started_at = NULL, finished_at = NULL, updated_at = %(now)s
-WHERE id = %(id)s AND status IN ('failed', 'cancelled')
-RETURNING id, kind, status, queue, run_no, pg_notify('rhythm_wake', queue) AS notified;
+WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled')
+RETURNING id, kind, status, queue, run_no,
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake;
+
+-- name: notify
+-- Notifications the application sends itself (see the top of this file): channel
+-- rhythm_wake or rhythm_done, one payload each. Touches no table, so on Citus it runs on
+-- the coordinator, where workers and clients listen.
+SELECT pg_notify(n.channel, n.payload)
+FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS n(channel, payload);
 
 -- name: join_transaction
 -- On a caller's non-autocommit connection with no transaction open yet, this first
 -- statement opens the caller's (implicit) transaction, so the runtime's work nests in
 -- it as a savepoint and commits or rolls back with the caller's own data.
 SELECT 1;
+
+-- name: read_topology
+-- How many partitions, and whether this is a Citus cluster (rhythm.runtime.partitions).
+SELECT partitions, citus FROM rhythm.installation;

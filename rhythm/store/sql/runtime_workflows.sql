@@ -1,6 +1,8 @@
 -- Named queries of workflow executions: versions, activations, timers and signals.
 -- Same rules as runtime.sql: times come from the runtime's clock as parameters, and
--- every write about a claimed workflow is checked against its claim_token.
+-- every write about a claimed workflow is checked against its claim_token; every
+-- statement about an execution names its partition (%(part)s) in every reference to a
+-- partitioned table, and wake-ups come back as `wake`/`done` (see runtime.sql).
 
 -- name: lock_workflow_names
 -- Serialises a start that found no version of its name with a registration of that
@@ -12,28 +14,30 @@ FROM (SELECT DISTINCT unnest(%(names)s::text[]) AS n ORDER BY 1) AS names;
 -- name: register_versions
 -- Versions (a worker's, or `rhythm register`); re-registering an existing one makes it
 -- current again. Executions started while their name had no version become claimable
--- (their first claim pins the current version); one row back per queue woken, with
--- how many. Run after lock_workflow_names, in the same transaction.
-WITH registered AS (
-    INSERT INTO rhythm.workflow_versions
-        (name, version, source, source_path, created_at, registered_at)
-    SELECT r.name, r.version, r.source, r.source_path, %(now)s,
-           %(now)s::timestamptz + (r.ord * interval '1 microsecond')
-    FROM jsonb_to_recordset(%(rows)s::jsonb)
-         AS r(name text, version text, source text, source_path text, ord bigint)
-    ON CONFLICT (name, version) DO UPDATE SET registered_at = excluded.registered_at
-    RETURNING name
-),
-released AS (
+-- (release_waiting_starts, next). Run after lock_workflow_names, in the same transaction.
+INSERT INTO rhythm.workflow_versions
+    (name, version, source, source_path, created_at, registered_at)
+SELECT r.name, r.version, r.source, r.source_path, %(now)s,
+       %(now)s::timestamptz + (r.ord * interval '1 microsecond')
+FROM jsonb_to_recordset(%(rows)s::jsonb)
+     AS r(name text, version text, source text, source_path text, ord bigint)
+ON CONFLICT (name, version) DO UPDATE SET registered_at = excluded.registered_at;
+
+-- name: release_waiting_starts
+-- Executions started while their name had no version become claimable (their first
+-- claim pins the current version); one row back per partition and queue woken, with how
+-- many. The one statement here that spans partitions (a write to every shard on Citus):
+-- registrations are rare, and nothing waits for a version in the usual case.
+WITH released AS (
     UPDATE rhythm.executions e
     SET run_at = %(now)s, updated_at = %(now)s
     WHERE e.kind = 'workflow' AND e.version IS NULL AND e.status = 'pending'
-      AND e.run_at IS NULL AND e.name IN (SELECT name FROM registered)
-    RETURNING e.queue
+      AND e.run_at IS NULL AND e.name = ANY(%(names)s::text[])
+    RETURNING e.part, e.queue
 )
-SELECT queue, count(*) AS released, pg_notify('rhythm_wake', queue) AS notified
+SELECT part::text || ':' || queue AS wake, count(*) AS released
 FROM released
-GROUP BY queue;
+GROUP BY part, queue;
 
 -- name: get_version_source
 SELECT source, source_path FROM rhythm.workflow_versions
@@ -55,8 +59,8 @@ SELECT DISTINCT name FROM rhythm.workflow_versions ORDER BY name;
 SELECT e.started_at, e.run_no, e.cancel_delivered, e.wake_seq,
        s.snapshot, s.next_promise_id, s.waiting_on
 FROM rhythm.executions e
-LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id
-WHERE e.id = %(id)s;
+LEFT JOIN rhythm.snapshots s ON s.part = %(part)s AND s.execution_id = e.id
+WHERE e.part = %(part)s AND e.id = %(id)s;
 
 -- name: load_activation_all
 -- One round trip for an activation: the snapshot, the promises it can reach (refs) plus
@@ -76,21 +80,24 @@ SELECT e.started_at, e.cancel_delivered, s.snapshot, s.next_promise_id, s.waitin
         FROM (SELECT r.* FROM unnest(array_remove(coalesce(s.refs, '{}'::int[])
                                                   || s.waiting_on, NULL)) AS k(pid)
               CROSS JOIN LATERAL (SELECT * FROM rhythm.promises x
-                                  WHERE x.execution_id = e.id AND x.promise_id = k.pid
+                                  WHERE x.part = %(part)s AND x.execution_id = e.id
+                                    AND x.promise_id = k.pid
                                   LIMIT 1) r
               UNION ALL
               SELECT * FROM rhythm.promises c
-              WHERE c.execution_id = e.id AND c.kind = 'combinator' AND c.state = 'pending'
+              WHERE c.part = %(part)s AND c.execution_id = e.id AND c.kind = 'combinator'
+                AND c.state = 'pending'
                 AND NOT c.promise_id = ANY(array_remove(coalesce(s.refs, '{}'::int[])
                                                         || s.waiting_on, NULL))
              ) p) AS promises,
        (SELECT coalesce(json_agg(json_build_array(g.id, g.channel, g.payload)
                                  ORDER BY g.id), '[]'::json)
         FROM rhythm.signals g
-        WHERE g.execution_id = e.id AND g.consumed_by IS NULL) AS buffered
+        WHERE g.part = %(part)s AND g.execution_id = e.id AND g.consumed_by IS NULL)
+       AS buffered
 FROM rhythm.executions e
-LEFT JOIN rhythm.snapshots s ON s.execution_id = e.id
-WHERE e.id = %(id)s;
+LEFT JOIN rhythm.snapshots s ON s.part = %(part)s AND s.execution_id = e.id
+WHERE e.part = %(part)s AND e.id = %(id)s;
 
 -- name: load_promises
 -- Promises of an execution by id (combinator members; snapshots saved before 0004),
@@ -99,56 +106,55 @@ SELECT x.promise_id, x.kind, x.target, x.state, x.value, x.params, x.created_ms,
        x.settled_ms
 FROM unnest(%(ids)s::int[]) AS k(pid)
 CROSS JOIN LATERAL (SELECT * FROM rhythm.promises p
-                    WHERE p.execution_id = %(id)s AND p.promise_id = k.pid
+                    WHERE p.part = %(part)s AND p.execution_id = %(id)s
+                      AND p.promise_id = k.pid
                     LIMIT 1) x;
 
 -- name: load_open_combinators
 -- Pending combinators of an execution (a signal checks them for abandoned waits).
 SELECT promise_id, kind, target, state, value, params, created_ms, settled_ms
 FROM rhythm.promises
-WHERE execution_id = %(id)s AND kind = 'combinator' AND state = 'pending';
+WHERE part = %(part)s AND execution_id = %(id)s AND kind = 'combinator' AND state = 'pending';
 
 -- name: load_buffered_signals
 SELECT id, channel, payload FROM rhythm.signals
-WHERE execution_id = %(id)s AND consumed_by IS NULL
+WHERE part = %(part)s AND execution_id = %(id)s AND consumed_by IS NULL
 ORDER BY id;
 
 -- name: lock_claimed
 -- First statement of an activation's commit: the claim must still be ours.
 SELECT wake_seq, cancel_requested FROM rhythm.executions
-WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
+WHERE part = %(part)s AND id = %(id)s AND claim_token = %(token)s AND status = 'running'
 FOR UPDATE;
 
 -- name: save_snapshot
-INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
-                              activations, updated_at)
-VALUES (%(id)s, %(snapshot)s::jsonb, %(next_promise_id)s, %(waiting_on)s, %(refs)s::int[], 1,
-        %(now)s)
-ON CONFLICT (execution_id) DO UPDATE
+INSERT INTO rhythm.snapshots (part, execution_id, snapshot, next_promise_id, waiting_on,
+                              refs, activations, updated_at)
+VALUES (%(part)s, %(id)s, %(snapshot)s::jsonb, %(next_promise_id)s, %(waiting_on)s,
+        %(refs)s::int[], 1, %(now)s)
+ON CONFLICT (execution_id, part) DO UPDATE
 SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
     waiting_on = excluded.waiting_on, refs = excluded.refs,
     activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at;
 
 -- name: delete_snapshot
-DELETE FROM rhythm.snapshots WHERE execution_id = %(id)s;
+DELETE FROM rhythm.snapshots WHERE part = %(part)s AND execution_id = %(id)s;
 
 -- name: write_promises
 -- New promises of an activation, and the ones it changed (combinators it settled, waits
 -- a race abandoned). A row settled meanwhile by someone else is never overwritten.
 INSERT INTO rhythm.promises AS p
-    (execution_id, promise_id, kind, target, state, value, due_at, params, created_ms,
-     settled_ms, settled_at, settle_seq, created_at)
-SELECT %(id)s, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.params,
-       r.created_ms, r.settled_ms,
-       CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END,
-       CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
-       %(now)s
+    (part, execution_id, promise_id, kind, target, state, value, due_at, params, created_ms,
+     settled_ms, settled_at, created_at)
+SELECT %(part)s, %(id)s, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at,
+       r.params, r.created_ms, r.settled_ms,
+       CASE WHEN r.settled_ms IS NOT NULL THEN %(now)s::timestamptz END, %(now)s
 FROM json_to_recordset(%(rows)s::json)
      AS r(promise_id int, kind text, target text, state text, value json,
           due_at timestamptz, params json, created_ms bigint, settled_ms bigint)
-ON CONFLICT (execution_id, promise_id) DO UPDATE
+ON CONFLICT (execution_id, promise_id, part) DO UPDATE
 SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
-    settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
+    settled_at = excluded.settled_at
 WHERE p.state IN ('pending', 'abandoned');
 
 -- name: consume_signals
@@ -156,7 +162,8 @@ WHERE p.state IN ('pending', 'abandoned');
 UPDATE rhythm.signals s
 SET consumed_by = c.promise_id, consumed_at = %(now)s
 FROM jsonb_to_recordset(%(rows)s::jsonb) AS c(signal_id bigint, promise_id int)
-WHERE s.id = c.signal_id AND s.execution_id = %(id)s AND s.consumed_by IS NULL
+WHERE s.part = %(part)s AND s.id = c.signal_id AND s.execution_id = %(id)s
+  AND s.consumed_by IS NULL
 RETURNING s.id;
 
 -- name: insert_effects
@@ -164,9 +171,9 @@ RETURNING s.id;
 -- it. Children run the version that is current for their name now. Workers of their
 -- queues are told (NOTIFY; repeats within a transaction are sent once).
 INSERT INTO rhythm.executions
-    (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
+    (part, id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
      parent_id, parent_promise, created_at, updated_at)
-SELECT r.id, r.kind, r.name, r.version, r.inputs,
+SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs,
        coalesce(r.queue,
                 (SELECT t.queue FROM rhythm.task_routes t
                  WHERE t.name = r.name AND r.kind = 'task'),
@@ -175,7 +182,7 @@ SELECT r.id, r.kind, r.name, r.version, r.inputs,
 FROM json_to_recordset(%(rows)s::json)
      AS r(id text, kind text, name text, version text, inputs json, queue text,
           priority int, max_retries int, options jsonb, promise_id int)
-RETURNING queue, pg_notify('rhythm_wake', queue) AS notified;
+RETURNING part::text || ':' || queue AS wake;
 
 -- name: finish_activation
 -- The execution's new state; run_at makes it claimable again when something it waits
@@ -194,10 +201,10 @@ SET status = %(status)s,
     updated_at = %(now)s,
     finished_at = CASE WHEN %(status)s IN ('completed', 'failed', 'cancelled')
                        THEN %(now)s::timestamptz END
-WHERE id = %(id)s AND claim_token = %(token)s AND status = 'running'
+WHERE part = %(part)s AND id = %(id)s AND claim_token = %(token)s AND status = 'running'
 RETURNING queue, run_at, parent_id,
-          CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke,
-          CASE WHEN finished_at IS NOT NULL THEN pg_notify('rhythm_done', id) END AS done;
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake,
+          CASE WHEN finished_at IS NOT NULL THEN id END AS done;
 
 -- name: commit_activations
 -- Activations' whole commits in ONE statement (its own transaction, one round trip), for
@@ -216,7 +223,7 @@ RETURNING queue, run_at, parent_id,
 -- and kept its state, so it was never claimed or loaded) holds no claim: the check is
 -- then resume_with_result's guard - still suspended under the token it committed with,
 -- nothing else seen since - and the task's outcome is recorded here too (its promise is
--- among the rows).
+-- among the rows). All of a batch is in one partition, %(part)s (the caller groups).
 WITH claimed AS (
     -- Each workflow row (and a resumed activation's task row) is locked through its
     -- primary key, in the order of the array (sorted by id: two batches never
@@ -226,13 +233,13 @@ WITH claimed AS (
     FROM json_populate_recordset(NULL::rhythm.activation_commit, %(batch)s::json) a
     CROSS JOIN LATERAL (
         SELECT FROM rhythm.executions e
-        WHERE e.id = a.id AND e.claim_token = a.token
+        WHERE e.part = %(part)s AND e.id = a.id AND e.claim_token = a.token
           AND (e.status = 'running'
                OR (a.task_id IS NOT NULL AND e.status = 'suspended' AND e.run_at IS NULL))
         FOR UPDATE) w
     LEFT JOIN LATERAL (
         SELECT status FROM rhythm.executions e
-        WHERE e.id = a.task_id AND e.claim_token = a.task_token
+        WHERE e.part = %(part)s AND e.id = a.task_id AND e.claim_token = a.task_token
         FOR UPDATE) t ON true
 ),
 ok AS (
@@ -243,22 +250,19 @@ task AS (
     SET status = o.task_status, result = o.task_result::json, error = o.task_error::json,
         claimed_by = NULL, lease_expires_at = NULL, updated_at = o.now, finished_at = o.now
     FROM ok o
-    WHERE t.id = o.task_id
-    RETURNING pg_notify('rhythm_done', t.id)
+    WHERE t.part = %(part)s AND t.id = o.task_id
 ),
 promises_written AS (
     INSERT INTO rhythm.promises AS p
-        (execution_id, promise_id, kind, target, state, value, due_at, params, created_ms,
-         settled_ms, settled_at, settle_seq, created_at)
-    SELECT o.id, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at, r.params,
-           r.created_ms, r.settled_ms,
-           CASE WHEN r.settled_ms IS NOT NULL THEN o.now END,
-           CASE WHEN r.settled_ms IS NOT NULL THEN nextval('rhythm.settle_seq') END,
-           o.now
+        (part, execution_id, promise_id, kind, target, state, value, due_at, params,
+         created_ms, settled_ms, settled_at, created_at)
+    SELECT %(part)s, o.id, r.promise_id, r.kind, r.target, r.state, r.value, r.due_at,
+           r.params, r.created_ms, r.settled_ms,
+           CASE WHEN r.settled_ms IS NOT NULL THEN o.now END, o.now
     FROM ok o CROSS JOIN LATERAL json_populate_recordset(NULL::rhythm.promises, o.rows) r
-    ON CONFLICT (execution_id, promise_id) DO UPDATE
+    ON CONFLICT (execution_id, promise_id, part) DO UPDATE
     SET state = excluded.state, value = excluded.value, settled_ms = excluded.settled_ms,
-        settled_at = excluded.settled_at, settle_seq = excluded.settle_seq
+        settled_at = excluded.settled_at
     WHERE p.state IN ('pending', 'abandoned')
 ),
 consumed AS (
@@ -266,7 +270,8 @@ consumed AS (
     SET consumed_by = c.promise_id, consumed_at = o.now
     FROM ok o CROSS JOIN LATERAL jsonb_to_recordset(o.consumed)
          AS c(signal_id bigint, promise_id int)
-    WHERE s.id = c.signal_id AND s.execution_id = o.id AND s.consumed_by IS NULL
+    WHERE s.part = %(part)s AND s.id = c.signal_id AND s.execution_id = o.id
+      AND s.consumed_by IS NULL
 ),
 effects AS (
     -- A requested task this worker runs itself (r.here: the worker has it registered,
@@ -277,10 +282,10 @@ effects AS (
     -- after the lease. (This statement must stay under psycopg's 4,096-character cache
     -- limit once its comments are stripped, or it is re-parsed on every call.)
     INSERT INTO rhythm.executions
-        (id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
-         parent_id, parent_promise, created_at, updated_at, status, claim_token,
+        (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
+         run_at, parent_id, parent_promise, created_at, updated_at, status, claim_token,
          claimed_by, lease_expires_at, attempt, started_at)
-    SELECT r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
+    SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
            r.options, CASE WHEN NOT h.here THEN o.now END, o.id, r.promise_id, o.now,
            o.now, CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
            CASE WHEN h.here THEN o.worker END, CASE WHEN h.here THEN o.lease_until END,
@@ -298,16 +303,16 @@ effects AS (
     ) q
     CROSS JOIN LATERAL (SELECT r.here AND q.queue = ANY(o.local_queues) AS here) h
     -- (what Claim.from_row reads, and no more: the started ones come back as JSON)
-    RETURNING id, kind, name, version, inputs, queue, attempt, max_retries, lease_losses,
-              options, claim_token, cancel_requested, parent_id, wake_seq, status,
-              CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END
+    RETURNING part, id, kind, name, version, inputs, queue, attempt, max_retries,
+              lease_losses, options, claim_token, cancel_requested, parent_id, wake_seq,
+              status
 ),
 saved AS (
-    INSERT INTO rhythm.snapshots (execution_id, snapshot, next_promise_id, waiting_on, refs,
-                                  activations, updated_at)
-    SELECT o.id, o.snapshot, o.next_promise_id, o.waiting_on, o.refs, 1, o.now
+    INSERT INTO rhythm.snapshots (part, execution_id, snapshot, next_promise_id, waiting_on,
+                                  refs, activations, updated_at)
+    SELECT %(part)s, o.id, o.snapshot, o.next_promise_id, o.waiting_on, o.refs, 1, o.now
     FROM ok o WHERE o.save
-    ON CONFLICT (execution_id) DO UPDATE
+    ON CONFLICT (execution_id, part) DO UPDATE
     SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
         waiting_on = excluded.waiting_on, refs = excluded.refs,
         activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at
@@ -316,11 +321,13 @@ unsaved AS (
     -- (= ANY of an array of the ended ones: with a join, a plan made with real
     -- statistics walks a whole index even when nothing ended, as most of the time)
     DELETE FROM rhythm.snapshots
-    WHERE execution_id = ANY(ARRAY(SELECT id FROM ok WHERE status <> 'suspended'))
+    WHERE part = %(part)s
+      AND execution_id = ANY(ARRAY(SELECT id FROM ok WHERE status <> 'suspended'))
 ),
 dropped AS (
     UPDATE rhythm.promises SET state = 'abandoned'
-    WHERE execution_id = ANY(ARRAY(SELECT id FROM ok WHERE status <> 'suspended'))
+    WHERE part = %(part)s
+      AND execution_id = ANY(ARRAY(SELECT id FROM ok WHERE status <> 'suspended'))
       AND state = 'pending' AND kind IN ('timer', 'signal')
 ),
 finished AS (
@@ -338,15 +345,25 @@ finished AS (
         updated_at = o.now,
         finished_at = CASE WHEN o.status <> 'suspended' THEN o.now END
     FROM ok o
-    WHERE e.id = o.id
-    RETURNING o.n, e.id, e.queue, e.run_at, e.finished_at
+    WHERE e.part = %(part)s AND e.id = o.id
+    RETURNING o.n, e.id, o.task_id, e.run_at,
+              CASE WHEN e.run_at IS NOT NULL THEN e.part::text || ':' || e.queue END AS wake,
+              CASE WHEN e.finished_at IS NOT NULL THEN e.id END AS done
 )
--- (Data-modifying CTEs run to completion whether or not they are read.)
-SELECT f.n, f.run_at,
-       CASE WHEN f.run_at IS NOT NULL THEN pg_notify('rhythm_wake', f.queue) END,
-       CASE WHEN f.finished_at IS NOT NULL THEN pg_notify('rhythm_done', f.id) END,
+-- (Data-modifying CTEs run to completion whether or not they are read.) Wake-ups: the
+-- workflow's own, its requested executions not started here (effects_wake, sent here
+-- and left out when %(notify)s), and clients waiting for it or for a resumed task.
+SELECT f.n, f.run_at, f.wake, f.done,
        (SELECT json_agg(s) FROM effects s
-        WHERE s.parent_id = f.id AND s.status = 'running') AS started
+        WHERE s.parent_id = f.id AND s.status = 'running') AS started,
+       (SELECT json_agg(DISTINCT x.w) FROM effects s,
+               LATERAL (SELECT s.part::text || ':' || s.queue AS w) x
+        WHERE s.parent_id = f.id AND s.status = 'pending'
+          AND (NOT %(notify)s OR pg_notify('rhythm_wake', x.w) IS NULL)) AS effects_wake,
+       (SELECT count(pg_notify(n.c, n.p))
+        FROM (VALUES ('rhythm_wake', f.wake), ('rhythm_done', f.done),
+                     ('rhythm_done', f.task_id)) n(c, p)
+        WHERE %(notify)s AND n.p IS NOT NULL) AS sent
 FROM finished f;
 
 -- name: drop_waits
@@ -354,7 +371,7 @@ FROM finished f;
 -- cancellation was delivered): they never fire and never consume a signal.
 UPDATE rhythm.promises
 SET state = 'abandoned'
-WHERE execution_id = %(id)s AND state = 'pending' AND kind IN ('timer', 'signal')
+WHERE part = %(part)s AND execution_id = %(id)s AND state = 'pending' AND kind IN ('timer', 'signal')
   AND promise_id < %(below)s;
 
 -- name: cancel_children
@@ -370,18 +387,19 @@ SET cancel_requested = true,
                   ELSE run_at END,
     finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
     updated_at = %(now)s
-WHERE parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
+WHERE part = %(part)s AND parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
   AND parent_promise < %(below)s AND NOT cancel_requested
 RETURNING id, status, queue,
-          CASE WHEN run_at IS NOT NULL THEN pg_notify('rhythm_wake', queue) END AS woke;
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake,
+          CASE WHEN status = 'cancelled' THEN id END AS done;
 
 -- name: fire_due_timers
 -- Timers and signal-wait timeouts that are due settle at their due instant (so that
 -- "first in time" races see when they fired, not when a worker noticed) and wake their
--- executions.
-WITH due AS (
+-- executions. One partition a statement.
+WITH due AS MATERIALIZED (
     SELECT execution_id, promise_id FROM rhythm.promises
-    WHERE state = 'pending' AND due_at IS NOT NULL AND due_at <= %(now)s
+    WHERE part = %(part)s AND state = 'pending' AND due_at IS NOT NULL AND due_at <= %(now)s
     ORDER BY due_at
     LIMIT 1000
     FOR UPDATE SKIP LOCKED
@@ -391,10 +409,10 @@ fired AS (
     SET state = CASE WHEN p.kind = 'timer' THEN 'resolved' ELSE 'rejected' END,
         value = CASE WHEN p.kind = 'timer' THEN 'null'::json ELSE p.params->'timeout_error' END,
         settled_ms = (p.params->>'due')::bigint,
-        settled_at = p.due_at,
-        settle_seq = nextval('rhythm.settle_seq')
+        settled_at = p.due_at
     FROM due
-    WHERE p.execution_id = due.execution_id AND p.promise_id = due.promise_id
+    WHERE p.part = %(part)s AND p.execution_id = due.execution_id
+      AND p.promise_id = due.promise_id
     RETURNING p.execution_id
 ),
 woken AS (
@@ -403,41 +421,46 @@ woken AS (
         run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
         updated_at = %(now)s
     FROM (SELECT DISTINCT execution_id FROM fired) f
-    WHERE w.id = f.execution_id
-    RETURNING w.queue, w.run_at
+    WHERE w.part = %(part)s AND w.id = f.execution_id
+    RETURNING w.part, w.queue, w.run_at
 )
-SELECT queue, count(*) AS n, pg_notify('rhythm_wake', queue) AS notified
-FROM woken GROUP BY queue;
+SELECT part::text || ':' || queue AS wake, count(*) AS n
+FROM woken WHERE run_at IS NOT NULL GROUP BY part, queue;
 
 -- name: next_timer_due
 SELECT min(due_at) AS due FROM rhythm.promises
-WHERE state = 'pending' AND due_at IS NOT NULL;
+WHERE part = %(part)s AND state = 'pending' AND due_at IS NOT NULL;
 
 -- name: lock_for_signal
-SELECT id, kind, status, queue FROM rhythm.executions WHERE id = %(id)s FOR UPDATE;
+SELECT id, kind, status, queue FROM rhythm.executions
+WHERE part = %(part)s AND id = %(id)s
+FOR UPDATE;
 
 -- name: open_signal_waits
 SELECT promise_id FROM rhythm.promises
-WHERE execution_id = %(id)s AND target = %(channel)s AND kind = 'signal' AND state = 'pending'
+WHERE part = %(part)s AND execution_id = %(id)s AND target = %(channel)s AND kind = 'signal'
+  AND state = 'pending'
 ORDER BY promise_id;
 
 -- name: insert_signal
-INSERT INTO rhythm.signals (execution_id, channel, payload, sent_at, consumed_by, consumed_at)
-VALUES (%(id)s, %(channel)s, %(payload)s::json, %(now)s, %(consumed_by)s,
+INSERT INTO rhythm.signals (part, execution_id, channel, payload, sent_at, consumed_by,
+                            consumed_at)
+VALUES (%(part)s, %(id)s, %(channel)s, %(payload)s::json, %(now)s, %(consumed_by)s,
         CASE WHEN %(consumed_by)s::int IS NOT NULL THEN %(now)s::timestamptz END)
 RETURNING id;
 
 -- name: abandon_promises
 UPDATE rhythm.promises SET state = 'abandoned'
-WHERE execution_id = %(id)s AND promise_id = ANY(%(ids)s::int[]) AND state = 'pending';
+WHERE part = %(part)s AND execution_id = %(id)s AND promise_id = ANY(%(ids)s::int[]) AND state = 'pending';
 
 -- name: settle_signal_wait
 -- A signal settles the oldest live wait of its channel and wakes the execution.
 WITH settled AS (
     UPDATE rhythm.promises
     SET state = 'resolved', value = %(payload)s::json, settled_ms = %(now_ms)s,
-        settled_at = %(now)s, settle_seq = nextval('rhythm.settle_seq')
-    WHERE execution_id = %(id)s AND promise_id = %(promise_id)s AND state = 'pending'
+        settled_at = %(now)s
+    WHERE part = %(part)s AND execution_id = %(id)s AND promise_id = %(promise_id)s
+      AND state = 'pending'
     RETURNING execution_id
 )
 UPDATE rhythm.executions w
@@ -445,13 +468,13 @@ SET wake_seq = w.wake_seq + 1,
     run_at = CASE WHEN w.status = 'suspended' THEN %(now)s::timestamptz ELSE w.run_at END,
     updated_at = %(now)s
 FROM settled
-WHERE w.id = settled.execution_id
-RETURNING CASE WHEN w.run_at IS NOT NULL THEN pg_notify('rhythm_wake', w.queue) END AS woke;
+WHERE w.part = %(part)s AND w.id = settled.execution_id
+RETURNING CASE WHEN w.run_at IS NOT NULL THEN w.part::text || ':' || w.queue END AS wake;
 
 -- name: calls_of
 -- The tasks and child workflows an execution requested, in request order.
 SELECT kind, params FROM rhythm.promises
-WHERE execution_id = %(id)s AND kind IN ('task', 'child')
+WHERE part = %(part)s AND execution_id = %(id)s AND kind IN ('task', 'child')
 ORDER BY promise_id;
 
 -- name: resume_with_result
@@ -467,7 +490,7 @@ ORDER BY promise_id;
 -- settle the task's promise (write_promises). No row back = nothing written.
 WITH parent AS (
     SELECT id FROM rhythm.executions
-    WHERE id = %(id)s AND status = 'suspended' AND claim_token = %(token)s
+    WHERE part = %(part)s AND id = %(id)s AND status = 'suspended' AND claim_token = %(token)s
       AND run_at IS NULL
     FOR UPDATE
 ),
@@ -476,9 +499,9 @@ task AS (
     SET status = %(task_status)s, result = %(task_result)s::json,
         error = %(task_error)s::json, claimed_by = NULL, lease_expires_at = NULL,
         updated_at = %(now)s, finished_at = %(now)s
-    WHERE t.id = %(task_id)s AND t.claim_token = %(task_token)s AND t.status = 'running'
-      AND EXISTS (SELECT 1 FROM parent)
-    RETURNING pg_notify('rhythm_done', t.id)
+    WHERE t.part = %(part)s AND t.id = %(task_id)s AND t.claim_token = %(task_token)s
+      AND t.status = 'running' AND EXISTS (SELECT 1 FROM parent)
+    RETURNING t.id
 )
 UPDATE rhythm.executions w
 SET status = 'running',
@@ -487,5 +510,5 @@ SET status = 'running',
     lease_expires_at = %(lease_until)s,
     updated_at = %(now)s
 FROM parent
-WHERE w.id = parent.id AND EXISTS (SELECT 1 FROM task)
+WHERE w.part = %(part)s AND w.id = parent.id AND EXISTS (SELECT 1 FROM task)
 RETURNING w.claim_token;

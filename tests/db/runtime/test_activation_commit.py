@@ -32,7 +32,7 @@ FLOW = 'const a = await Task.run("add", { a: 1, b: 2 })\nreturn a\n'
 async def _claim(conn: psycopg.AsyncConnection[object]) -> Claim:
     now = datetime.now(UTC)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(Q["claim"], {
+        await cur.execute(Q["claim"], {"part": 0,
             "queue": "default", "limit": 1, "now": now, "worker": "test",
             "lease_until": now + timedelta(seconds=30), "kinds": ["workflow"]})
         row = await cur.fetchone()
@@ -101,7 +101,7 @@ def _run_first_activation(db_url: str, tmp_path: Path, take: list[str]) -> tuple
             assert await ActivationRunner(versions, clock).run(using(conn), await _claim(conn))
             now = datetime.now(UTC)
             async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(Q["claim"], {
+                await cur.execute(Q["claim"], {"part": 0,
                     "queue": "default", "limit": 1, "now": now, "worker": "w1",
                     "lease_until": now + timedelta(seconds=30), "kinds": ["task"]})
                 task = Claim.from_row(await cur.fetchone() or {})
@@ -208,9 +208,9 @@ def test_a_locally_claimed_task_of_a_dead_worker_is_rerun_after_its_lease(
         conn = await connect_keyed(db_url)
         try:
             later = datetime.now(UTC) + timedelta(seconds=31)
-            await conn.execute(Q["reap_expired_leases"], {"now": later})
+            await conn.execute(Q["reap_expired_leases"], {"part": 0, "now": later})
             async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(Q["claim"], {
+                await cur.execute(Q["claim"], {"part": 0,
                     "queue": "default", "limit": 1, "now": later, "worker": "w2",
                     "lease_until": later + timedelta(seconds=30), "kinds": ["task"]})
                 again = Claim.from_row(await cur.fetchone() or {})
@@ -290,7 +290,7 @@ def test_a_batch_of_outcomes_returns_the_claimed_parents_once(
             now = datetime.now(UTC)
             lease = now + timedelta(seconds=30)
             async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(Q["claim"], {
+                await cur.execute(Q["claim"], {"part": 0,
                     "queue": "default", "limit": 3, "now": now, "worker": "w1",
                     "lease_until": lease, "kinds": ["task"]})
                 tasks = [Claim.from_row(row) for row in await cur.fetchall()]

@@ -30,7 +30,7 @@ SIGNALLED = 'const s = await Signal.next("go")\nreturn s.n\n'
 async def _claim_all(conn: psycopg.AsyncConnection[Any]) -> dict[str, Claim]:
     now = datetime.now(UTC)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(Q["claim"], {
+        await cur.execute(Q["claim"], {"part": 0,
             "queue": "default", "limit": 10, "now": now, "worker": "w1",
             "lease_until": now + LEASE, "kinds": ["workflow", "task"]})
         return {row["id"]: Claim.from_row(row) for row in await cur.fetchall()}

@@ -254,7 +254,7 @@ def test_after_a_server_restart_the_next_batch_goes_on_a_fresh_connection(
     restart opens a new one instead of failing (here every idle connection is checked,
     and a live one is kept)."""
     # An element whose guard fails (no such workflow): the statement runs, writes nothing.
-    nobody = {"id": "w-nobody", "token": 1, "now": datetime.now(UTC).isoformat(),
+    nobody = {"id": "w-nobody", "part": 0, "token": 1, "now": datetime.now(UTC).isoformat(),
               "status": "suspended"}
 
     async def main() -> tuple[list[Any], int]:

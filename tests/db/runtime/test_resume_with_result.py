@@ -73,7 +73,7 @@ class Scenario:
     async def claim(conn: psycopg.AsyncConnection[Any]) -> Claim:
         now = datetime.now(UTC)
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["claim"], {
+            await cur.execute(Q["claim"], {"part": 0,
                 "queue": "default", "limit": 1, "now": now, "worker": "w1",
                 "lease_until": now + LEASE, "kinds": ["workflow"]})
             return Claim.from_row(await cur.fetchone() or {})
@@ -301,7 +301,7 @@ def test_a_task_queued_for_want_of_room_still_resumes_its_workflow(
         queued = _workflow(s.url)["tasks"]
         now = datetime.now(UTC)
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["claim"], {
+            await cur.execute(Q["claim"], {"part": 0,
                 "queue": "default", "limit": 1, "now": now, "worker": "w1",
                 "lease_until": now + LEASE, "kinds": ["task"]})
             task = Claim.from_row(await cur.fetchone() or {})

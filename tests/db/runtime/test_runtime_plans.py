@@ -54,7 +54,8 @@ def _generic_plan_rows(url: str, name: str, params: dict[str, Any]) -> int:
             await conn.execute("SET plan_cache_mode = force_generic_plan")
             async with conn.transaction(force_rollback=True):
                 cur = await conn.execute(
-                    "EXPLAIN (ANALYZE, FORMAT JSON) " + Q[name], params)
+                    "EXPLAIN (ANALYZE, FORMAT JSON) " + Q[name],
+                    {"part": 0, "notify": True, **params})
                 row = await cur.fetchone()
                 assert row is not None
                 doc = row[0] if not isinstance(row[0], str) else json.loads(row[0])
@@ -92,7 +93,8 @@ def _commit(n: int, workflow: str, task: str | None) -> dict[str, Any]:
     the task's outcome) that saves a snapshot and requests nothing."""
     now = datetime.now(UTC).isoformat()
     return {
-        "n": n, "id": workflow, "token": 1, "now": now, "status": "suspended", "result": None,
+        "n": n, "id": workflow, "part": 0, "token": 1, "now": now, "status": "suspended",
+        "result": None,
         "error": None, "rows": [], "consumed": [],
         "effects": [], "default_queue": "default", "save": True, "snapshot": {},
         "next_promise_id": 2, "waiting_on": 1, "refs": [1], "wake_seq": 0,

@@ -22,7 +22,7 @@ from rhythm.runtime.sql import Q
 def claim(url: str, limit: int, queue: str = "default", now: datetime | None = None) -> list:
     now = now or datetime.now(UTC)
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute(Q["claim"], {
+        return conn.execute(Q["claim"], {"part": 0,
             "queue": queue, "limit": limit, "now": now, "worker": "test",
             "lease_until": now + timedelta(seconds=30), "kinds": ["task"],
         }).fetchall()
@@ -99,7 +99,7 @@ def test_enqueue_commits_with_the_callers_transaction(db_url: str, client: Clien
         conn.execute("INSERT INTO public.orders VALUES ('o-1')")
         run = client.queue_task("add", {"a": 1}, connection=conn)
         with psycopg.connect(db_url) as other:  # not visible before the caller commits
-            seen = other.execute(Q["get_execution"], {"id": run.id}).fetchall()
+            seen = other.execute(Q["get_execution"], {"part": 0, "id": run.id}).fetchall()
         assert seen == []
         conn.commit()
     assert client.get(run.id)["status"] == "pending"

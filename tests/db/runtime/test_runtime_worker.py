@@ -161,7 +161,7 @@ def test_a_stale_claim_cannot_record_its_outcome(client: Client, db_url: str) ->
     now = datetime.now(UTC)
     with psycopg.connect(db_url, autocommit=True) as conn:
         def claim_at(moment: datetime) -> int:
-            row = conn.execute(Q["claim"], {
+            row = conn.execute(Q["claim"], {"part": 0,
                 "queue": "default", "limit": 1, "now": moment, "worker": "w",
                 "lease_until": moment + timedelta(seconds=1), "kinds": ["task"],
             }).fetchone()
@@ -170,7 +170,7 @@ def test_a_stale_claim_cannot_record_its_outcome(client: Client, db_url: str) ->
 
         first = claim_at(now)
         later = now + timedelta(seconds=5)
-        reaped = conn.execute(Q["reap_expired_leases"], {"now": later}).fetchall()
+        reaped = conn.execute(Q["reap_expired_leases"], {"part": 0, "now": later}).fetchall()
         assert [r[0] for r in reaped] == [run.id]
         second = claim_at(later)
         assert second == first + 1
