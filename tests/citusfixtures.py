@@ -23,6 +23,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from rhythm.store.migrations import migrate
+from rhythm.store.partitions import set_layout
+
 REPO = Path(__file__).resolve().parent.parent
 CITUS = REPO.parent / "shared" / "citus"
 PG_BIN = Path("/usr/lib/postgresql/15/bin")  # what cluster.sh runs
@@ -121,12 +124,8 @@ def stop_clusters(root: Path) -> None:
 
 def prepare(url: str) -> None:
     """Migrate the coordinator's database, then distribute its tables over PARTITIONS."""
-    from rhythm.store.citus import distribute
-
-    from rhythm.store.migrations import migrate
-
     migrate(url)
-    distribute(url, PARTITIONS)
+    set_layout(url, PARTITIONS, citus=True)
 
 
 def reset(url: str) -> None:

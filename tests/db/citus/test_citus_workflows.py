@@ -96,7 +96,7 @@ def test_the_rows_are_spread_over_both_citus_workers(
           FROM run_command_on_shards('rhythm.executions', 'SELECT count(*) FROM %s') r
           JOIN citus_shards s ON s.shardid = r.shardid
          GROUP BY s.nodeport"""))
-    workers = {port for (port,) in _rows(db_url, "SELECT nodeport FROM "
+    workers = {port for (port,) in _rows(db_url, "SELECT node_port FROM "
                                                  "citus_get_active_worker_nodes()")}
     assert len(workers) == 2
     assert sum(per_node.values()) == _rows(db_url, "SELECT count(*) FROM rhythm.executions")[0][0]
