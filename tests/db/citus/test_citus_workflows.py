@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
+from citusfixtures import PARTITIONS
 from test_workflows import (
     flows_dir,
     test_children_and_combinators,
@@ -22,6 +23,7 @@ from test_workflows import (
 )
 
 from rhythm.runtime.client import Client
+from rhythm.runtime.partitions import part_of
 from rhythm.runtime.worker import Worker
 
 __all__ = [
@@ -76,8 +78,9 @@ def test_signals_timers_and_children_of_many_trees_across_partitions(
     assert results == expected
     where = _roots_of(db_url)
     assert len(where) > 3 * ROOTS  # the children and tasks are there too
-    root_parts = {part for id_, (root, part) in where.items() if id_ == root}
-    assert len(root_parts) > 1, f"every tree in one partition: {root_parts}"
+    root_parts = {id_: part for id_, (root, part) in where.items() if id_ == root}
+    assert len(set(root_parts.values())) > 1, f"every tree in one partition: {root_parts}"
+    assert root_parts == {id_: part_of(id_, PARTITIONS) for id_ in root_parts}
     strays = {id_: (root, part, where[root][1]) for id_, (root, part) in where.items()
               if part != where[root][1]}
     assert not strays, f"rows outside their tree's partition (root, part, root's): {strays}"
