@@ -323,9 +323,10 @@ def test_workflows_survive_random_worker_kills_and_a_postgres_restart(
 
 
 def survive_chaos(url: str, restart: Callable[[], None], tmp_path: Path,
-                  lease: float = LEASE) -> None:
+                  lease: float = LEASE, settle: float = 60) -> None:
     """The chaos run on the database of ``url``, which ``restart`` restarts mid-run, with
-    workers holding ``lease``-second leases (also the Citus tier's, on a coordinator)."""
+    workers holding ``lease``-second leases, every workflow done ``settle`` seconds after
+    the chaos (also the Citus tier's, on a coordinator)."""
     seed = _seed()
     rng = random.Random(seed)
     (tmp_path / "logs").mkdir()
@@ -339,7 +340,7 @@ def survive_chaos(url: str, restart: Callable[[], None], tmp_path: Path,
         wait_for(lambda: _registered(url), timeout=30, what="the chaos workflows to register")
         ids = _run_chaos(chaos, restart, marks, ticks)
         try:
-            wait_for(lambda: not _unfinished(url, ids), timeout=60, what="every workflow")
+            wait_for(lambda: not _unfinished(url, ids), timeout=settle, what="every workflow")
         except AssertionError as err:
             raise AssertionError(f"seed {seed}: {err}: {_unfinished(url, ids)}\n"
                                  f"{chaos.log_tails()}") from None

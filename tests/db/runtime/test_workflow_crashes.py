@@ -42,6 +42,12 @@ def lease() -> float:
     return 1
 
 
+@pytest.fixture
+def settle() -> float:
+    """Seconds for all 200 workflows to end after the last kill (longer on Citus)."""
+    return 90
+
+
 def _workers(url: str, flows: Path, count: int, lease: float = 1
              ) -> list[subprocess.Popen[str]]:
     return [spawn_worker(url, "--flows", str(flows), "--lease", str(lease), *WORKER_ARGS)
@@ -111,7 +117,7 @@ def _make_task_log(url: str) -> None:
 
 @pytest.mark.slow
 def test_sigkill_workers_at_random_while_200_workflows_run(
-    db_url: str, flows: Path, lease: float
+    db_url: str, flows: Path, lease: float, settle: float
 ) -> None:
     _make_task_log(db_url)
     procs = _workers(db_url, flows, 2, lease)
@@ -128,7 +134,7 @@ def test_sigkill_workers_at_random_while_200_workflows_run(
             procs[victim].communicate()
             procs[victim] = _workers(db_url, flows, 1, lease)[0]
         try:
-            wait_for(lambda: _all_done(db_url, ids), timeout=90, what="all 200 workflows")
+            wait_for(lambda: _all_done(db_url, ids), timeout=settle, what="all 200 workflows")
         except AssertionError as err:
             raise AssertionError(f"{err}: {_census(db_url)}") from None
     finally:
