@@ -119,9 +119,12 @@ class Claimer:
         if claim is not None:
             self.buffer[execution_id] = replace(claim, cancel_requested=True)
 
-    def hint(self, part: int) -> None:
-        """A NOTIFY said a row of one of our queues became ready in ``part``."""
-        if 0 <= part < self.topology.partitions:
+    def hint(self, part: int | None) -> None:
+        """A NOTIFY said a row of one of our queues became ready in ``part`` (None: in
+        some partition)."""
+        if part is None:
+            self.hint_all()
+        elif 0 <= part < self.topology.partitions:
             self._hinted.add(part)
 
     def hint_all(self) -> None:
