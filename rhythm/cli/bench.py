@@ -5,6 +5,8 @@ Each run uses a fresh database on the server of ``--database-url`` (else
 RHYTHM_DATABASE_URL, else the embedded server), ONE worker process, stock settings.
 A progress bar is drawn on stderr; a table (or, with ``--json``, one JSON object) is
 printed at the end. A sub-benchmark the runtime cannot run yet exits with code 2.
+With ``--citus P`` the URL is a Citus coordinator's database, used itself (distributed
+over P partitions once, emptied before each run: :mod:`rhythm.bench.citus`).
 """
 
 from __future__ import annotations
@@ -25,20 +27,32 @@ from rhythm.errors import EXIT_USAGE, NotBuiltYet
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--runs, --json, --no-progress and --database-url for every sub-command."""
+    """--runs, --json, --no-progress, --citus and --database-url for every sub-command."""
 
     @click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True,
                   help="Runs per throughput figure (the median is reported).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    @click.option("--citus", "citus_partitions", type=click.IntRange(1, 4096),
+                  default=None, metavar="P",
+                  help="--database-url is a Citus coordinator's database: distribute it "
+                       "over P partitions (as `rhythm migrate --citus --partitions P`) and "
+                       "run in it, emptying its runtime tables (TRUNCATE: every execution "
+                       "in it is deleted) before each run, instead of a fresh database "
+                       "per run.")
     @with_settings
     @functools.wraps(command)
     def wrapper(settings: Settings, runs: int, as_json: bool, no_progress: bool,
-                **kwargs: Any) -> None:
+                citus_partitions: int | None, **kwargs: Any) -> None:
         from rhythm.bench.context import BenchContext
         from rhythm.store import database_url
 
-        ctx = BenchContext(database_url(settings), runs=runs, progress=not no_progress)
+        ctx = BenchContext(database_url(settings), runs=runs, progress=not no_progress,
+                           citus_partitions=citus_partitions)
+        if citus_partitions is not None:
+            from rhythm.bench import citus
+
+            citus.prepare(ctx.server_url, citus_partitions)
         figures = command(ctx, **kwargs)
         _report(ctx, figures, as_json)
 
@@ -52,13 +66,23 @@ def _report(ctx: Any, figures: list[Any], as_json: bool) -> None:
     server = {k: str(v) for k, v in server_settings(ctx.server_url).items()}
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
                "platform": platform.platform()}
+    report: dict[str, Any] = {"server": server, "machine": machine}
+    if ctx.citus_partitions is not None:
+        from rhythm.bench.citus import cluster_settings
+
+        report["citus"] = {k: str(v) for k, v in cluster_settings(ctx.server_url).items()}
     if as_json:
-        click.echo(json.dumps({"server": server, "machine": machine,
-                               "figures": [f.as_json() for f in figures]}, indent=2))
+        click.echo(json.dumps({**report, "figures": [f.as_json() for f in figures]},
+                              indent=2))
     else:
         click.echo(f"server: PostgreSQL {server['server_version']}, synchronous_commit="
                    f"{server['synchronous_commit']}, fsync={server['fsync']}; "
                    f"{machine['cpus']} CPUs, Python {machine['python']}")
+        if "citus" in report:
+            cluster = report["citus"]
+            click.echo(f"citus: {cluster['citus_version']}, {cluster['worker_nodes']} "
+                       f"worker node(s), {cluster['partitions']} partition(s); the "
+                       f"coordinator's database, emptied before each run")
         click.echo(render_table(figures))
     missing = [f.name for f in figures if f.missing]
     if missing:
