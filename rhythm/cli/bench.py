@@ -96,8 +96,10 @@ def bench_group() -> None:
 
 
 @bench_group.command("tasks")
-@click.option("-n", "--tasks", "n", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("-n", "--tasks", "n", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="No-op tasks queued, then drained, per run.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="The worker's concurrency (tasks in flight).")
 @click.option("--async", "use_async", is_flag=True, help="Use an async def no-op task.")
 @_common
 def tasks_command(ctx: Any, n: int, concurrency: int, use_async: bool) -> list[Any]:
@@ -108,9 +110,12 @@ def tasks_command(ctx: Any, n: int, concurrency: int, use_async: bool) -> list[A
 
 
 @bench_group.command("workflows")
-@click.option("-w", "--workflows", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("-w", "--workflows", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Workflows started together per run.")
+@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Sequential no-op tasks per workflow.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="The worker's concurrency (tasks and activations in flight).")
 @_common
 def workflows_command(ctx: Any, workflows: int, steps: int, concurrency: int) -> list[Any]:
     """(b) Workflow step throughput: W concurrent workflows of S sequential no-op tasks."""
@@ -120,10 +125,12 @@ def workflows_command(ctx: Any, workflows: int, steps: int, concurrency: int) ->
 
 
 @bench_group.command("latency")
-@click.option("--samples", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Tasks timed one at a time for enqueue -> task start.")
 @click.option("--chains", type=click.IntRange(min=1), default=20, show_default=True,
               help="Workflows of --steps tasks for task end -> next step.")
-@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Tasks per workflow of --chains.")
 @_common
 def latency_command(ctx: Any, samples: int, chains: int, steps: int) -> list[Any]:
     """(c) Latency at light load: enqueue -> task start, task end -> next step start."""
@@ -146,7 +153,8 @@ def resume_command(ctx: Any, checkpoints: tuple[int, ...]) -> list[Any]:
 @bench_group.command("claim")
 @click.option("--size", "sizes", type=click.IntRange(min=1), multiple=True,
               default=(1000, 1_000_000), show_default=True, help="Ready rows in the queue.")
-@click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Claims timed per size, before and after ANALYZE.")
 @_common
 def claim_command(ctx: Any, sizes: tuple[int, ...], samples: int) -> list[Any]:
     """(e) Claim latency with few vs very many ready rows."""
