@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from rhythm.bench.context import BenchContext
-from rhythm.bench.database import bench_queries, fresh_database
+from rhythm.bench.database import bench_queries, run_database
 from rhythm.bench.progress import progress_bar
 from rhythm.bench.results import Figure, percentiles
 
@@ -24,11 +24,12 @@ SIZES = (1_000, 1_000_000)
 QUEUE = "bench_claim"
 
 
-def fill(url: str, size: int) -> float:
+def fill(url: str, size: int, partitions: int) -> float:
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(bench_queries()["fill_pending"], {
-            "n": size, "queue": QUEUE, "now": datetime.now(UTC) - timedelta(minutes=1)})
+            "n": size, "queue": QUEUE, "now": datetime.now(UTC) - timedelta(minutes=1),
+            "partitions": partitions})
     return time.perf_counter() - started
 
 
@@ -37,19 +38,21 @@ def analyze(url: str) -> None:
         conn.execute(bench_queries()["analyze_executions"])
 
 
-def time_claims(url: str, samples: int, limit: int, progress: bool) -> list[float]:
+def time_claims(url: str, samples: int, limit: int, partitions: int,
+                progress: bool) -> list[float]:
+    """Claim latencies; over P partitions the claims take them in turn, as a worker's do."""
     from rhythm.runtime.sql import Q
 
     out: list[float] = []
     with psycopg.connect(url, autocommit=True) as conn, \
             progress_bar(samples, f"claims (limit {limit})", progress) as bar:
-        for _ in range(samples):
+        for sample in range(samples):
             now = datetime.now(UTC)
             started = time.perf_counter()
             rows = conn.execute(Q["claim"], {
                 "queue": QUEUE, "limit": limit, "now": now, "worker": "bench",
                 "lease_until": now + timedelta(seconds=30), "kinds": ["task", "workflow"],
-                "part": 0,
+                "part": sample % partitions,
             }).fetchall()
             out.append(time.perf_counter() - started)
             if len(rows) != limit:
@@ -63,12 +66,13 @@ def run(ctx: BenchContext, sizes: tuple[int, ...] = SIZES, samples: int = 300,
     figures: list[Figure] = []
     p50: dict[tuple[str, int], float] = {}
     for size in sizes:
-        with fresh_database(ctx.server_url) as url:
-            filled = fill(url, size)
-            measured = {"stale stats": percentiles(time_claims(url, samples, limit,
-                                                               ctx.progress))}
+        with run_database(ctx) as url:
+            filled = fill(url, size, ctx.partitions)
+            measured = {"stale stats": percentiles(time_claims(
+                url, samples, limit, ctx.partitions, ctx.progress))}
             analyze(url)
-            measured["analyzed"] = percentiles(time_claims(url, samples, limit, ctx.progress))
+            measured["analyzed"] = percentiles(time_claims(
+                url, samples, limit, ctx.partitions, ctx.progress))
         for stats_kind, stats in measured.items():
             p50[(stats_kind, size)] = stats["p50"]
             for label, value in stats.items():

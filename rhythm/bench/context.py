@@ -1,4 +1,5 @@
-"""What every sub-benchmark is given: the server, how many runs, whether to draw bars."""
+"""What every sub-benchmark is given: the server, how many runs, whether to draw bars,
+and whether the server is a Citus coordinator (``--citus P``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ class BenchContext:
     server_url: str  # any database on the server; each run creates its own next to it
     runs: int = 3
     progress: bool = True
+    # With P: server_url is a Citus coordinator's database distributed over P partitions,
+    # which every run uses itself, emptied first (rhythm.bench.citus).
+    citus_partitions: int | None = None
+
+    @property
+    def partitions(self) -> int:
+        """P of the database each run uses (a fresh database has 1)."""
+        return self.citus_partitions or 1
 
 
 @contextmanager

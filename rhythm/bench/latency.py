@@ -14,7 +14,7 @@ import time
 
 from rhythm.bench.availability import workflows_missing
 from rhythm.bench.context import BenchContext, flows_folder
-from rhythm.bench.database import fresh_database
+from rhythm.bench.database import run_database
 from rhythm.bench.process import serving_worker
 from rhythm.bench.progress import progress_bar
 from rhythm.bench.results import Figure, not_built, percentiles
@@ -59,7 +59,7 @@ def end_to_next_step(url: str, chains: int, steps: int, progress: bool) -> list[
 def run(ctx: BenchContext, samples: int = 200, chains: int = 20, steps: int = 10) -> list[Figure]:
     missing = workflows_missing()
     figures: list[Figure] = []
-    with flows_folder() as folder, fresh_database(ctx.server_url) as url:
+    with flows_folder() as folder, run_database(ctx) as url:
         if missing is None:
             register_flows(url, folder)
         with serving_worker(url, flows=None if missing else folder):

@@ -20,7 +20,7 @@ from psycopg.rows import dict_row
 
 from rhythm.bench.availability import require_workflows
 from rhythm.bench.context import BenchContext, flows_folder
-from rhythm.bench.database import bench_queries, fresh_database
+from rhythm.bench.database import bench_queries, run_database
 from rhythm.bench.process import BenchError, run_drain
 from rhythm.bench.progress import Counter, progress_bar
 from rhythm.bench.results import Figure
@@ -44,14 +44,17 @@ def _drain_in_thread(url: str, folder: Any) -> tuple[threading.Thread, dict[str,
     return thread, outcome
 
 
-def _sample_snapshots(url: str, execution_id: str, thread: threading.Thread, total: int,
-                      progress: bool) -> list[dict[str, Any]]:
+def _sample_snapshots(url: str, execution_id: str, partitions: int, thread: threading.Thread,
+                      total: int, progress: bool) -> list[dict[str, Any]]:
+    from rhythm.runtime.partitions import part_of
+
+    probe = {"id": execution_id, "part": part_of(execution_id, partitions)}
     samples: list[dict[str, Any]] = []
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn, \
             progress_bar(total, "looping", progress) as bar:
         counter = Counter(bar)
         while thread.is_alive():
-            row = conn.execute(bench_queries()["snapshot_probe"], {"id": execution_id}).fetchone()
+            row = conn.execute(bench_queries()["snapshot_probe"], probe).fetchone()
             if row is not None:
                 samples.append(dict(row))
                 counter.to(min(row["activations"], total))
@@ -73,12 +76,13 @@ def run(ctx: BenchContext, checkpoints: tuple[int, ...] = CHECKPOINTS) -> list[F
     from rhythm.runtime.client import Client
 
     n = max(checkpoints) + WINDOW + 1
-    with flows_folder() as folder, fresh_database(ctx.server_url) as url:
+    with flows_folder() as folder, run_database(ctx) as url:
         register_flows(url, folder)
         with Client(url) as client:
             execution_id = client.start("bench_loop", {"n": n}).id
         thread, outcome = _drain_in_thread(url, folder)
-        samples = _sample_snapshots(url, execution_id, thread, n, ctx.progress)
+        samples = _sample_snapshots(url, execution_id, ctx.partitions, thread, n,
+                                    ctx.progress)
         thread.join()
         if "error" in outcome:
             raise outcome["error"]

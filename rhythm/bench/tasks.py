@@ -12,7 +12,7 @@ import time
 import psycopg
 
 from rhythm.bench.context import BenchContext
-from rhythm.bench.database import fresh_database
+from rhythm.bench.database import run_database
 from rhythm.bench.process import run_drain
 from rhythm.bench.results import Figure, median_figure
 
@@ -35,7 +35,7 @@ def run(ctx: BenchContext, n: int = 2000, concurrency: int = 10,
     drained: list[float] = []
     enqueued: list[float] = []
     for _ in range(ctx.runs):
-        with fresh_database(ctx.server_url) as url:
+        with run_database(ctx) as url:
             enqueued.append(n / enqueue_tasks(url, name, n))
             result = run_drain(url, tasks=n, concurrency=concurrency, progress=ctx.progress)
             drained.append(n / result["seconds"])

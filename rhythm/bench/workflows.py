@@ -16,7 +16,7 @@ import psycopg
 
 from rhythm.bench.availability import require_workflows
 from rhythm.bench.context import BenchContext, flows_folder
-from rhythm.bench.database import bench_queries, fresh_database
+from rhythm.bench.database import bench_queries, run_database
 from rhythm.bench.process import BenchError, run_drain
 from rhythm.bench.results import Figure, median_figure
 
@@ -61,7 +61,7 @@ def run(ctx: BenchContext, workflows: int = 200, steps: int = 10,
     rates: list[float] = []
     with flows_folder() as folder:
         for _ in range(ctx.runs):
-            with fresh_database(ctx.server_url) as url:
+            with run_database(ctx) as url:
                 register_flows(url, folder)
                 start_workflows(url, "bench_steps", {"steps": steps}, workflows)
                 result = run_drain(url, workflows=workflows, concurrency=concurrency,

@@ -5,6 +5,8 @@ Each run uses a fresh database on the server of ``--database-url`` (else
 RHYTHM_DATABASE_URL, else the embedded server), ONE worker process, stock settings.
 A progress bar is drawn on stderr; a table (or, with ``--json``, one JSON object) is
 printed at the end. A sub-benchmark the runtime cannot run yet exits with code 2.
+With ``--citus P`` the URL is a Citus coordinator's database, used itself (distributed
+over P partitions once, emptied before each run: :mod:`rhythm.bench.citus`).
 """
 
 from __future__ import annotations
@@ -25,20 +27,32 @@ from rhythm.errors import EXIT_USAGE, NotBuiltYet
 
 
 def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--runs, --json, --no-progress and --database-url for every sub-command."""
+    """--runs, --json, --no-progress, --citus and --database-url for every sub-command."""
 
     @click.option("--runs", type=click.IntRange(min=1), default=3, show_default=True,
                   help="Runs per throughput figure (the median is reported).")
     @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
     @click.option("--no-progress", is_flag=True, help="Do not draw progress bars.")
+    @click.option("--citus", "citus_partitions", type=click.IntRange(1, 4096),
+                  default=None, metavar="P",
+                  help="--database-url is a Citus coordinator's database: distribute it "
+                       "over P partitions (as `rhythm migrate --citus --partitions P`) and "
+                       "run in it, emptying its runtime tables (TRUNCATE: every execution "
+                       "in it is deleted) before each run, instead of a fresh database "
+                       "per run.")
     @with_settings
     @functools.wraps(command)
     def wrapper(settings: Settings, runs: int, as_json: bool, no_progress: bool,
-                **kwargs: Any) -> None:
+                citus_partitions: int | None, **kwargs: Any) -> None:
         from rhythm.bench.context import BenchContext
         from rhythm.store import database_url
 
-        ctx = BenchContext(database_url(settings), runs=runs, progress=not no_progress)
+        ctx = BenchContext(database_url(settings), runs=runs, progress=not no_progress,
+                           citus_partitions=citus_partitions)
+        if citus_partitions is not None:
+            from rhythm.bench import citus
+
+            citus.prepare(ctx.server_url, citus_partitions)
         figures = command(ctx, **kwargs)
         _report(ctx, figures, as_json)
 
@@ -52,13 +66,23 @@ def _report(ctx: Any, figures: list[Any], as_json: bool) -> None:
     server = {k: str(v) for k, v in server_settings(ctx.server_url).items()}
     machine = {"python": platform.python_version(), "cpus": os.cpu_count(),
                "platform": platform.platform()}
+    report: dict[str, Any] = {"server": server, "machine": machine}
+    if ctx.citus_partitions is not None:
+        from rhythm.bench.citus import cluster_settings
+
+        report["citus"] = {k: str(v) for k, v in cluster_settings(ctx.server_url).items()}
     if as_json:
-        click.echo(json.dumps({"server": server, "machine": machine,
-                               "figures": [f.as_json() for f in figures]}, indent=2))
+        click.echo(json.dumps({**report, "figures": [f.as_json() for f in figures]},
+                              indent=2))
     else:
         click.echo(f"server: PostgreSQL {server['server_version']}, synchronous_commit="
                    f"{server['synchronous_commit']}, fsync={server['fsync']}; "
                    f"{machine['cpus']} CPUs, Python {machine['python']}")
+        if "citus" in report:
+            cluster = report["citus"]
+            click.echo(f"citus: {cluster['citus_version']}, {cluster['worker_nodes']} "
+                       f"worker node(s), {cluster['partitions']} partition(s); the "
+                       f"coordinator's database, emptied before each run")
         click.echo(render_table(figures))
     missing = [f.name for f in figures if f.missing]
     if missing:
@@ -72,8 +96,10 @@ def bench_group() -> None:
 
 
 @bench_group.command("tasks")
-@click.option("-n", "--tasks", "n", type=click.IntRange(min=1), default=2000, show_default=True)
-@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("-n", "--tasks", "n", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="No-op tasks queued, then drained, per run.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="The worker's concurrency (tasks in flight).")
 @click.option("--async", "use_async", is_flag=True, help="Use an async def no-op task.")
 @_common
 def tasks_command(ctx: Any, n: int, concurrency: int, use_async: bool) -> list[Any]:
@@ -84,9 +110,12 @@ def tasks_command(ctx: Any, n: int, concurrency: int, use_async: bool) -> list[A
 
 
 @bench_group.command("workflows")
-@click.option("-w", "--workflows", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("-w", "--workflows", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Workflows started together per run.")
+@click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Sequential no-op tasks per workflow.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
+              help="The worker's concurrency (tasks and activations in flight).")
 @_common
 def workflows_command(ctx: Any, workflows: int, steps: int, concurrency: int) -> list[Any]:
     """(b) Workflow step throughput: W concurrent workflows of S sequential no-op tasks."""
@@ -96,10 +125,12 @@ def workflows_command(ctx: Any, workflows: int, steps: int, concurrency: int) ->
 
 
 @bench_group.command("latency")
-@click.option("--samples", type=click.IntRange(min=1), default=200, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Tasks timed one at a time for enqueue -> task start.")
 @click.option("--chains", type=click.IntRange(min=1), default=20, show_default=True,
               help="Workflows of --steps tasks for task end -> next step.")
-@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option("--steps", type=click.IntRange(min=2), default=10, show_default=True,
+              help="Tasks per workflow of --chains.")
 @_common
 def latency_command(ctx: Any, samples: int, chains: int, steps: int) -> list[Any]:
     """(c) Latency at light load: enqueue -> task start, task end -> next step start."""
@@ -122,7 +153,8 @@ def resume_command(ctx: Any, checkpoints: tuple[int, ...]) -> list[Any]:
 @bench_group.command("claim")
 @click.option("--size", "sizes", type=click.IntRange(min=1), multiple=True,
               default=(1000, 1_000_000), show_default=True, help="Ready rows in the queue.")
-@click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=300, show_default=True,
+              help="Claims timed per size, before and after ANALYZE.")
 @_common
 def claim_command(ctx: Any, sizes: tuple[int, ...], samples: int) -> list[Any]:
     """(e) Claim latency with few vs very many ready rows."""

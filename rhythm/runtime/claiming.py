@@ -78,6 +78,7 @@ class Claimer:
         self._timers_read_at = float("-inf")
         self._hinted: set[int] = set(topology.all_parts())  # partitions said to have work
         self._due: dict[int, datetime] = {}  # partitions' next due rows (the idle probe)
+        self._unprobed: set[int] = set(topology.all_parts())  # ... not known since short
         self._turn = 0  # the partition a refill starts at
 
     async def open(self) -> None:
@@ -86,6 +87,7 @@ class Claimer:
         cur = await self.conn.execute(Q["read_topology"])
         self.topology = Topology.from_row(await cur.fetchone())
         self._hinted = set(self.topology.all_parts())
+        self._unprobed = set(self.topology.all_parts())
 
     async def close(self) -> None:
         if self.conn is not None:
@@ -119,9 +121,12 @@ class Claimer:
         if claim is not None:
             self.buffer[execution_id] = replace(claim, cancel_requested=True)
 
-    def hint(self, part: int) -> None:
-        """A NOTIFY said a row of one of our queues became ready in ``part``."""
-        if 0 <= part < self.topology.partitions:
+    def hint(self, part: int | None) -> None:
+        """A NOTIFY said a row of one of our queues became ready in ``part`` (None: in
+        some partition)."""
+        if part is None:
+            self.hint_all()
+        elif 0 <= part < self.topology.partitions:
             self._hinted.add(part)
 
     def hint_all(self) -> None:
@@ -154,6 +159,7 @@ class Claimer:
             if part_short:
                 self._hinted.discard(part)
                 self._due.pop(part, None)
+                self._unprobed.add(part)
             short = short or part_short
         return short
 
@@ -221,23 +227,30 @@ class Claimer:
         # A floor: a due timer that another worker holds locked is retried, not spun on.
         return max((timer - self.clock.now()).total_seconds(), 0.02)
 
-    async def next_timer_due(self) -> datetime | None:
-        """Re-read the earliest pending timer of every partition; the earliest of all."""
+    async def next_timer_due(self, parts: Iterable[int] | None = None) -> datetime | None:
+        """Re-read the earliest pending timer of ``parts`` (default: every partition, and
+        then the re-read is timed); the earliest known of all."""
         conn = self.conn
         assert conn is not None
-        for part in self.topology.all_parts():
+        if parts is None:
+            parts = self.topology.all_parts()
+            self._timers_read_at = time.monotonic()
+        for part in parts:
             cur = await conn.execute(Q["next_timer_due"], {"part": part})
             row = await cur.fetchone()
             self._timer_due[part] = row[0] if row else None
-        self._timers_read_at = time.monotonic()
         return _earliest(self._timer_due.values())
 
     async def next_due(self) -> datetime | None:
-        """The earliest future row or timer of these queues (how long to sleep); the
-        probe of each partition also tells the next refill where rows are due."""
+        """The earliest future row or timer of these queues (how long to sleep). Only the
+        partitions whose claims came back short since their last probe are read again
+        (one each, however many partitions there are: an idle worker on Citus would
+        otherwise send 2 P statements after every short claim); the probe also tells the
+        next refill where rows are due."""
         conn = self.conn
         assert conn is not None
-        for part in self.topology.all_parts():
+        probed, self._unprobed = sorted(self._unprobed), set()
+        for part in probed:
             cur = await conn.execute(Q["next_due"], {
                 "queues": self.queues, "kinds": KINDS, "part": part})
             row = await cur.fetchone()
@@ -245,7 +258,7 @@ class Claimer:
                 self._due[part] = row[0]
             else:
                 self._due.pop(part, None)
-        timer = await self.next_timer_due()
+        timer = await self.next_timer_due(probed)
         return _earliest([*self._due.values(), timer])
 
 

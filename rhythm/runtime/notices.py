@@ -30,12 +30,13 @@ def wake_payload(part: int, queue: str) -> str:
     return f"{part}:{queue}"
 
 
-def parse_wake(payload: str) -> tuple[int, str] | None:
-    """``part:queue`` back into its two halves (None for anything else)."""
+def parse_wake(payload: str) -> tuple[int | None, str]:
+    """``part:queue`` back into its two halves; a bare queue name (a hand-made nudge:
+    ``NOTIFY rhythm_wake, 'default'``) names no partition: look in all of them."""
     head, sep, queue = payload.partition(":")
-    if not sep or not head.isdigit():
-        return None
-    return int(head), queue
+    if sep and head.isdigit():
+        return int(head), queue
+    return None, payload
 
 
 class Notices:

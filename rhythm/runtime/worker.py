@@ -860,9 +860,9 @@ class Worker:
                     self._wake.set()
                     delay = 0.1
                     async for note in conn.notifies():
-                        woke = parse_wake(note.payload)
-                        if woke is not None and woke[1] in queues:
-                            self._claimer.hint(woke[0])
+                        part, queue = parse_wake(note.payload)
+                        if queue in queues:
+                            self._claimer.hint(part)
                             self._hinted = True
                             self._wake.set()
             except (psycopg.Error, OSError) as err:

@@ -80,3 +80,11 @@ def test_raw_statements_number_each_name_once() -> None:
     statement = raw("SELECT %(a)s, %(b)s::int, %(a)s")
     assert statement.text == "SELECT $1, $2::int, $1"
     assert statement.args({"b": 2, "a": 1, "c": 3}) == [1, 2]
+
+
+def test_wake_payloads_name_a_partition_or_none() -> None:
+    from rhythm.runtime.notices import parse_wake, wake_payload
+
+    assert parse_wake(wake_payload(3, "orders:eu")) == (3, "orders:eu")
+    assert parse_wake("default") == (None, "default")
+    assert parse_wake("x:default") == (None, "x:default")

@@ -54,14 +54,6 @@ ORDER BY name, registered_at DESC;
 -- Every workflow name with a registered version ("did you mean" of an unknown name).
 SELECT DISTINCT name FROM rhythm.workflow_versions ORDER BY name;
 
--- name: load_activation
--- What an activation needs besides its claim: the snapshot and the execution's history.
-SELECT e.started_at, e.run_no, e.cancel_delivered, e.wake_seq,
-       s.snapshot, s.next_promise_id, s.waiting_on
-FROM rhythm.executions e
-LEFT JOIN rhythm.snapshots s ON s.part = %(part)s AND s.execution_id = e.id
-WHERE e.part = %(part)s AND e.id = %(id)s;
-
 -- name: load_activation_all
 -- One round trip for an activation: the snapshot, the promises it can reach (refs) plus
 -- every open combinator, and the buffered signals, oldest first. has_refs is false for
@@ -470,12 +462,6 @@ SET wake_seq = w.wake_seq + 1,
 FROM settled
 WHERE w.part = %(part)s AND w.id = settled.execution_id
 RETURNING CASE WHEN w.run_at IS NOT NULL THEN w.part::text || ':' || w.queue END AS wake;
-
--- name: calls_of
--- The tasks and child workflows an execution requested, in request order.
-SELECT kind, params FROM rhythm.promises
-WHERE part = %(part)s AND execution_id = %(id)s AND kind IN ('task', 'child')
-ORDER BY promise_id;
 
 -- name: resume_with_result
 -- First statement of a resumed activation that ends with a parent or effects, delivers a

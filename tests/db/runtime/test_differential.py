@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+import psycopg
 import pytest
 from conftest import running_worker
 from flowgen import KID, TASKS, FlowGen, Program
@@ -21,7 +22,9 @@ from test_conformance_pg import assert_same_outcome
 
 from rhythm.engine.mocks import parse_mocks
 from rhythm.runtime.clock import ManualClock
+from rhythm.runtime.partitions import part_of
 from rhythm.runtime.versions import WorkflowVersions
+from rhythm.store.partitions import set_layout
 from rhythm.testing import run_flow
 
 # Another seed explores other programs: RHYTHM_DIFF_SEED=7 pytest tests/db/runtime/...
@@ -69,7 +72,13 @@ def in_memory(program: Program) -> dict[str, object]:
             "calls": result.calls}
 
 
-def test_generated_programs_agree_in_memory_and_on_postgres(db_url: str) -> None:
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_generated_programs_agree_in_memory_and_on_postgres(
+    db_url: str, partitions: int
+) -> None:
+    """With 4 partitions too (issue 17): batches of outcomes and group commits then mix
+    partitions, and must split, and every tree must stay in its root's partition."""
+    set_layout(db_url, partitions, citus=False)
     progs = programs()
     versions = WorkflowVersions()
     versions.add_source(KID, "kid.flow", "kid")
@@ -92,3 +101,16 @@ def test_generated_programs_agree_in_memory_and_on_postgres(db_url: str) -> None
                             f"{program.source}\n{err}")
     if failures:
         pytest.fail(f"{len(failures)} of {len(progs)} programs differ:\n" + "\n".join(failures))
+    assert_trees_in_their_roots_partition(db_url, partitions)
+
+
+def assert_trees_in_their_roots_partition(url: str, partitions: int) -> None:
+    """Every execution is where its id says, a child is in its parent's partition, and
+    the roots spread over more than one partition when there are several."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT id, part, parent_id FROM rhythm.executions").fetchall()
+    part = {execution_id: p for execution_id, p, _ in rows}
+    assert all(part_of(execution_id, partitions) == p for execution_id, p in part.items())
+    assert all(part[child] == part[parent] for child, _, parent in rows if parent)
+    roots = {p for _, p, parent in rows if parent is None}
+    assert len(roots) == min(partitions, 4), roots
