@@ -10,6 +10,13 @@ Fixtures for database tests (each marks its test ``db`` automatically):
 - ``rhythm_home``: an empty folder for an embedded server; any server in it is stopped
   and the folder removed afterwards.
 
+Citus (see citusfixtures.py; each test using them is marked ``citus``):
+
+- ``citus_cluster`` (session): this process's own local :class:`citusfixtures.Cluster`
+  (``url`` of the coordinator, whose database is migrated and distributed;
+  ``restart_node(i)``); skipped without Citus (failed when CI is set).
+- ``citus_url``: that URL with the runtime tables emptied before the test.
+
 Everything lives in one temporary folder per run (``/tmp/rhythm-test-*``: ``server/`` for
 the session server, ``homes/`` for per-test servers), removed with every server in it at
 the end; a detached watcher does the same if the run is killed. The RHYTHM_* environment
@@ -25,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import citusfixtures
 import pytest
 from dbfixtures import (
     PrivateServer,
@@ -42,6 +50,7 @@ from dbfixtures import (
 from rhythm.store import admin
 
 DB_FIXTURES = {"pg_server", "template_db", "db_url", "empty_db", "private_server", "rhythm_home"}
+CITUS_FIXTURES = {"citus_cluster", "citus_url"}
 _ROOT_KEY = "rhythm_test_root"
 _root_stash = pytest.StashKey[Path]()
 
@@ -75,7 +84,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
-
+        if CITUS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.citus)
 
 
 @pytest.fixture(scope="session")
@@ -118,3 +128,22 @@ def private_server(pytestconfig: pytest.Config) -> Iterator[PrivateServer]:
         yield PrivateServer(home)
     finally:
         discard_home(home)
+
+
+@pytest.fixture(scope="session")
+def citus_cluster(pytestconfig: pytest.Config) -> Iterator[citusfixtures.Cluster]:
+    citusfixtures.require_citus()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    folder = citusfixtures.cluster_dir(pytestconfig.stash[_root_stash], worker)
+    cluster = citusfixtures.start_cluster(folder)
+    try:
+        citusfixtures.prepare(cluster.url)
+        yield cluster
+    finally:
+        citusfixtures.stop_cluster(folder)
+
+
+@pytest.fixture
+def citus_url(citus_cluster: citusfixtures.Cluster) -> str:
+    citusfixtures.reset(citus_cluster.url)
+    return citus_cluster.url

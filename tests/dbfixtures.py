@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import citusfixtures
+
 from rhythm.config import Settings, load_settings
 from rhythm.store import admin, embedded
 from rhythm.store.connect import connect, with_database
@@ -61,7 +63,9 @@ def discard_home(home: Path) -> None:
 
 
 def discard_session(root: Path) -> None:
-    """Stop every server of the run (session and per-test) and delete the run's folder."""
+    """Stop every server of the run (session, per-test, Citus clusters) and delete the
+    run's folder."""
+    citusfixtures.stop_clusters(root)
     homes = root / "homes"
     for home in [root / "server", *(homes.iterdir() if homes.is_dir() else [])]:
         if home.is_dir():

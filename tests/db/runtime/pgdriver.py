@@ -21,6 +21,7 @@ from rhythm.engine.mocks import MockReply, Mocks, TaskReplies
 from rhythm.errors import InputError
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import ManualClock
+from rhythm.runtime.notices import wake_payload
 from rhythm.runtime.tasks import Backoff, TaskDefinition, TaskRegistry
 
 START = datetime(2030, 1, 1, tzinfo=UTC)
@@ -100,14 +101,19 @@ class Driver:
         return {root: self._outcome(root) for root in roots}
 
     def _busy(self) -> bool:
+        """Is anything runnable, or about to be? Due promises are read before runnable
+        executions, in two statements: settling a promise makes its execution runnable
+        in the same transaction, so read in this order no step falls between the two. (One
+        statement is not one snapshot on Citus: it ran the executions half first, then the
+        promises half after a timer had fired in between, and saw nothing to do.)"""
         now = self.clock.now()
         with psycopg.connect(self.url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT (SELECT count(*) FROM rhythm.executions WHERE status = 'running'"
-                "          OR (run_at IS NOT NULL AND run_at <= %(now)s))"
-                "     + (SELECT count(*) FROM rhythm.promises WHERE state = 'pending'"
-                "          AND due_at <= %(now)s)", {"now": now}).fetchone()
-        return bool(row and row[0])
+            due = conn.execute("SELECT count(*) FROM rhythm.promises WHERE state = 'pending'"
+                               " AND due_at <= %(now)s", {"now": now}).fetchone()
+            runnable = conn.execute(
+                "SELECT count(*) FROM rhythm.executions WHERE status = 'running'"
+                " OR (run_at IS NOT NULL AND run_at <= %(now)s)", {"now": now}).fetchone()
+        return bool(due and due[0]) or bool(runnable and runnable[0])
 
     def _settle_down(self) -> None:
         def quiet() -> bool:
@@ -119,8 +125,12 @@ class Driver:
         wait_for(quiet, timeout=20, what="the workflows to settle down")
 
     def _nudge(self) -> None:
+        """Wake the workers on every partition (they ignore a payload that names none)."""
         with psycopg.connect(self.url, autocommit=True) as conn:
-            conn.execute("SELECT pg_notify('rhythm_wake', 'default')")
+            row = conn.execute("SELECT partitions FROM rhythm.installation").fetchone()
+            parts = range(int(row[0]) if row else 1)
+            conn.execute("SELECT pg_notify('rhythm_wake', p) FROM unnest(%s::text[]) AS p",
+                         ([wake_payload(part, "default") for part in parts],))
 
     def _advance(self) -> bool:
         """Move the clock to the next timer or mocked event; False when there is none."""

@@ -21,6 +21,7 @@ import subprocess
 import time
 import warnings
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -81,12 +82,12 @@ ROUNDS = 4
 WORKERS = 3
 NAP = 0.05  # seconds a sleep_then_log task takes: kills land mid-task too
 # lease 1 s: a killed worker's claims come back after about a second.
-WORKER_ARGS = ("-m", "chaos_tasks", "--lease", "1", "--poll", "0.2",
-               "--concurrency", "8", "--grace", "0")
+LEASE = 1.0
+WORKER_ARGS = ("-m", "chaos_tasks", "--poll", "0.2", "--concurrency", "8", "--grace", "0")
 RESTART_ROUND = ROUNDS // 2
 BLACKOUT_CHANCE = 0.25  # of a kill taking every worker down at once
 FREEZE_ROUNDS = (0, ROUNDS - 1)
-FREEZE_SECONDS = 2.5  # more than the lease (1 s) and the reaper's period
+FREEZE_LEASES = 2.5  # a freeze lasts longer than the lease and the reaper's period
 TASKS_PER_ROUND = 8  # add, append_mark, 3 log_once, log_once_async, sleep_then_log, child
 
 
@@ -125,8 +126,10 @@ class Chaos:
     """The workers of one run, killed and replaced on the seeded schedule. Each writes
     its log to a file of its own (a pipe nobody reads would fill up and block it)."""
 
-    def __init__(self, url: str, flows: Path, logs: Path, rng: random.Random) -> None:
+    def __init__(self, url: str, flows: Path, logs: Path, rng: random.Random,
+                 lease: float = LEASE) -> None:
         self.url, self.flows, self.logs, self.rng = url, flows, logs, rng
+        self.lease = lease
         self.procs: list[tuple[subprocess.Popen[str], Path]] = []
         self.files: list[IO[str]] = []
         self.kills = 0
@@ -134,7 +137,7 @@ class Chaos:
     def spawn(self) -> tuple[subprocess.Popen[str], Path]:
         path = self.logs / f"worker-{len(self.files)}.log"
         self.files.append(path.open("w"))
-        args = ("--flows", str(self.flows), *WORKER_ARGS)
+        args = ("--flows", str(self.flows), "--lease", str(self.lease), *WORKER_ARGS)
         return spawn_worker(self.url, *args, log=self.files[-1]), path
 
     def start(self) -> None:
@@ -162,7 +165,7 @@ class Chaos:
         proc = self.rng.choice(started)
         time.sleep(self.rng.uniform(0.05, 0.2))  # into the work the signals released
         proc.send_signal(signal.SIGSTOP)
-        time.sleep(FREEZE_SECONDS)
+        time.sleep(FREEZE_LEASES * self.lease)
         proc.send_signal(signal.SIGCONT)
 
     def pause(self) -> None:
@@ -236,10 +239,10 @@ def _start(url: str, indices: range, marks: Path) -> list[str]:
                              id=f"chaos-{i}").id for i in indices]
 
 
-def _run_chaos(chaos: Chaos, server: PrivateServer, marks: Path,
+def _run_chaos(chaos: Chaos, restart: Callable[[], None], marks: Path,
                ticks: list[list[int]]) -> list[str]:
-    """Per round: a kill, that round's signals, another kill; Postgres restarts in the
-    middle round, while the work that round's signals released is under way. Half the
+    """Per round: a kill, that round's signals, another kill; the database restarts in
+    the middle round, while the work that round's signals released is under way. Half the
     workflows start before the first kill, half after it."""
     ids = _start(chaos.url, range(WORKFLOWS // 2), marks)
     for rnd in range(ROUNDS):
@@ -252,7 +255,7 @@ def _run_chaos(chaos: Chaos, server: PrivateServer, marks: Path,
             chaos.freeze()
         chaos.pause()
         if rnd == RESTART_ROUND:
-            _restart(server)
+            restart()
         chaos.kill()
     return ids
 
@@ -316,21 +319,28 @@ def _write_flows(folder: Path) -> Path:
 def test_workflows_survive_random_worker_kills_and_a_postgres_restart(
     private_server: PrivateServer, tmp_path: Path
 ) -> None:
+    survive_chaos(private_server.url, lambda: _restart(private_server), tmp_path)
+
+
+def survive_chaos(url: str, restart: Callable[[], None], tmp_path: Path,
+                  lease: float = LEASE, settle: float = 60) -> None:
+    """The chaos run on the database of ``url``, which ``restart`` restarts mid-run, with
+    workers holding ``lease``-second leases, every workflow done ``settle`` seconds after
+    the chaos (also the Citus tier's, on a coordinator)."""
     seed = _seed()
     rng = random.Random(seed)
-    url = private_server.url
     (tmp_path / "logs").mkdir()
     marks = tmp_path / "marks.txt"
     marks.touch()
     _make_task_log(url)
     ticks = [[rng.randrange(1000) for _ in range(ROUNDS)] for _ in range(WORKFLOWS)]
-    chaos = Chaos(url, _write_flows(tmp_path / "flows"), tmp_path / "logs", rng)
+    chaos = Chaos(url, _write_flows(tmp_path / "flows"), tmp_path / "logs", rng, lease)
     chaos.start()
     try:
         wait_for(lambda: _registered(url), timeout=30, what="the chaos workflows to register")
-        ids = _run_chaos(chaos, private_server, marks, ticks)
+        ids = _run_chaos(chaos, restart, marks, ticks)
         try:
-            wait_for(lambda: not _unfinished(url, ids), timeout=60, what="every workflow")
+            wait_for(lambda: not _unfinished(url, ids), timeout=settle, what="every workflow")
         except AssertionError as err:
             raise AssertionError(f"seed {seed}: {err}: {_unfinished(url, ids)}\n"
                                  f"{chaos.log_tails()}") from None
@@ -363,7 +373,7 @@ def test_a_worker_started_during_a_postgres_outage_serves_once_it_is_back(
     private_server.stop()
     log_path = tmp_path / "worker.log"
     with log_path.open("w") as log:
-        proc = spawn_worker(url, *WORKER_ARGS, log=log)
+        proc = spawn_worker(url, "--lease", str(LEASE), *WORKER_ARGS, log=log)
         try:
             time.sleep(1.5)  # its first attempts to connect fail
             private_server.start()

@@ -9,6 +9,7 @@ import random
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -25,7 +26,7 @@ const parts = await Promise.all([
 ])
 return [a, parts[0], parts[1]]
 """
-WORKER_ARGS = ("--lease", "1", "--poll", "0.2", "--concurrency", "16", "--grace", "0")
+WORKER_ARGS = ("--poll", "0.2", "--concurrency", "16", "--grace", "0")
 
 
 @pytest.fixture
@@ -34,8 +35,23 @@ def flows(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _workers(url: str, flows: Path, count: int) -> list[subprocess.Popen[str]]:
-    return [spawn_worker(url, "--flows", str(flows), *WORKER_ARGS) for _ in range(count)]
+@pytest.fixture
+def lease() -> float:
+    """The workers' lease (seconds): short, so a killed worker's work comes back soon.
+    (The Citus tier's is longer: tests/db/citus/test_citus_crashes.py says why.)"""
+    return 1
+
+
+@pytest.fixture
+def settle() -> float:
+    """Seconds for all 200 workflows to end after the last kill (longer on Citus)."""
+    return 90
+
+
+def _workers(url: str, flows: Path, count: int, lease: float = 1
+             ) -> list[subprocess.Popen[str]]:
+    return [spawn_worker(url, "--flows", str(flows), "--lease", str(lease), *WORKER_ARGS)
+            for _ in range(count)]
 
 
 def _start_all(url: str, count: int, first: int = 0) -> list[str]:
@@ -59,11 +75,15 @@ def _registered(url: str) -> bool:
                             ).fetchone() is not None
 
 
-def _census(url: str) -> list[tuple[str, str, int]]:
-    """Executions by kind and status: what a failed wait prints."""
+def _census(url: str) -> list[tuple[Any, ...]]:
+    """Executions by kind and status, then the errors of the first failed ones: what a
+    failed wait prints."""
     with psycopg.connect(url, autocommit=True) as conn:
-        return conn.execute("SELECT kind, status, count(*) FROM rhythm.executions "
-                            "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        counts = conn.execute("SELECT kind, status, count(*) FROM rhythm.executions "
+                              "GROUP BY 1, 2 ORDER BY 1, 2").fetchall()
+        failed = conn.execute("SELECT id, error FROM rhythm.executions WHERE status = "
+                              "'failed' ORDER BY id LIMIT 3").fetchall()
+    return [*counts, *failed]
 
 
 def _all_done(url: str, ids: list[str]) -> bool:
@@ -96,9 +116,11 @@ def _make_task_log(url: str) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_workers_at_random_while_200_workflows_run(db_url: str, flows: Path) -> None:
+def test_sigkill_workers_at_random_while_200_workflows_run(
+    db_url: str, flows: Path, lease: float, settle: float
+) -> None:
     _make_task_log(db_url)
-    procs = _workers(db_url, flows, 2)
+    procs = _workers(db_url, flows, 2, lease)
     rng = random.Random(5)
     ids: list[str] = []
     try:
@@ -110,9 +132,9 @@ def test_sigkill_workers_at_random_while_200_workflows_run(db_url: str, flows: P
             victim = rng.randrange(len(procs))
             procs[victim].kill()  # SIGKILL: mid task, mid activation or mid commit
             procs[victim].communicate()
-            procs[victim] = _workers(db_url, flows, 1)[0]
+            procs[victim] = _workers(db_url, flows, 1, lease)[0]
         try:
-            wait_for(lambda: _all_done(db_url, ids), timeout=90, what="all 200 workflows")
+            wait_for(lambda: _all_done(db_url, ids), timeout=settle, what="all 200 workflows")
         except AssertionError as err:
             raise AssertionError(f"{err}: {_census(db_url)}") from None
     finally:
