@@ -81,8 +81,11 @@ def _closing_on_error(conn: psycopg.Connection[Any]) -> Iterator[None]:
 # On Citus, generic plans are not forced: Citus routes a statement to its shard by
 # planning it for the partition it is given (a generic plan of the big commit statement
 # is refused: "could not create distributed plan").
-KEYED_SESSION = ("SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan")
-KEYED_SESSION_CITUS = ("SET enable_seqscan = off",)
+# jit off as in the claim session (rhythm.runtime.claiming): a disabled node's cost would
+# have Postgres compile the big commit statement, ~30 ms, on every call.
+KEYED_SESSION = ("SET enable_seqscan = off", "SET plan_cache_mode = force_generic_plan",
+                 "SET jit = off")
+KEYED_SESSION_CITUS = ("SET enable_seqscan = off", "SET jit = off")
 
 
 async def configure_keyed(conn: psycopg.AsyncConnection[Any], citus: bool = False) -> None:
