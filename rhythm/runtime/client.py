@@ -141,11 +141,17 @@ class Client:
     def queue_task(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
         queue: str | None = None, priority: int = 0, retries: int | None = None,
+        idempotency_key: str | None = None, id_reuse: str = ops.DEFAULT_REUSE,
         connection: psycopg.Connection[Any] | None = None,
     ) -> Run:
-        """Queue a standalone task; with ``id``, idempotently (guarantee 8)."""
+        """Queue a standalone task; with ``id``, idempotently (guarantee 8). With
+        ``idempotency_key``: one execution per (task name, key) - a later request gets
+        the first one's handle - run again after it ended only as ``id_reuse`` says
+        (``"allow_duplicate_failed_only"``, ``"reject"`` or ``"allow"``;
+        docs/flow-control.md)."""
         req = ops.prepare_enqueue(
-            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries
+            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries,
+            idempotency_key=idempotency_key, id_reuse=id_reuse,
         )
         row = self._run(ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection)
         return Run(self, row["id"])
@@ -321,10 +327,12 @@ class AsyncClient:
     async def queue_task(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
         queue: str | None = None, priority: int = 0, retries: int | None = None,
+        idempotency_key: str | None = None, id_reuse: str = ops.DEFAULT_REUSE,
         connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncRun:
         req = ops.prepare_enqueue(
-            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries
+            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries,
+            idempotency_key=idempotency_key, id_reuse=id_reuse,
         )
         row = await self._run(
             ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection

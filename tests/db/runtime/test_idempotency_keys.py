@@ -1,0 +1,150 @@
+"""Task idempotency keys (issue 18, docs/flow-control.md): one execution per (task name,
+key) whoever asks - clients at the same instant, several workflows - and the three
+reuse policies once it has ended. The task's runs are counted in a file it appends to
+(``sample_tasks.charge``), as a payment provider would count charges."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import flows_worker, one_row, running_worker
+
+from rhythm.cli import main
+from rhythm.errors import InputError, WorkflowFailed
+from rhythm.runtime.client import Client
+
+PAY = ('return await Task.run("charge", { path: Inputs.path, amount: Inputs.amount,'
+       ' seconds: 0.5 }, { idempotencyKey: Inputs.key })\n')
+
+
+def rhythm_cli_ok(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), prog_name="rhythm")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def _charges(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _keyed_rows(url: str, key: str) -> int:
+    return int(one_row(url, "SELECT count(*) FROM rhythm.executions"
+                            " WHERE idempotency_key = %s", (key,))[0])
+
+
+def test_two_clients_asking_at_the_same_instant_make_one_execution(
+    db_url: str, tmp_path: Path
+) -> None:
+    charges = tmp_path / "charges"
+    ids: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def ask() -> None:
+        with Client(db_url) as client:
+            barrier.wait()
+            run = client.queue_task("charge", {"path": str(charges), "amount": 5},
+                                    idempotency_key="order-1")
+            ids.append(run.id)
+
+    threads = [threading.Thread(target=ask) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert len(ids) == 8 and len(set(ids)) == 1  # every request got the first one's handle
+    assert _keyed_rows(db_url, "order-1") == 1
+    with running_worker(db_url), Client(db_url) as client:
+        assert client.run(ids[0]).result(timeout=30) == {"charged": 5, "key": "order-1"}
+        again = client.queue_task("charge", {"path": str(charges), "amount": 5},
+                                  idempotency_key="order-1")
+        assert again.id == ids[0]  # completed: the same handle and result, no new run
+        assert again.result(timeout=5) == {"charged": 5, "key": "order-1"}
+    assert _charges(charges) == ["order-1"]
+
+
+def test_two_workflows_with_one_key_run_the_task_once_and_both_get_its_result(
+    db_url: str, tmp_path: Path, client: Client
+) -> None:
+    charges = tmp_path / "charges"
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    inputs = {"path": str(charges), "amount": 7, "key": "cart-9"}
+    with flows_worker(db_url, flows, {"pay": PAY}, concurrency=8):
+        first = client.start("pay", inputs)
+        second = client.start("pay", inputs)
+        assert first.result(timeout=30) == {"charged": 7, "key": "cart-9"}
+        assert second.result(timeout=30) == {"charged": 7, "key": "cart-9"}
+        late = client.start("pay", inputs)  # after it completed: settled at once
+        assert late.result(timeout=30) == {"charged": 7, "key": "cart-9"}
+    assert _charges(charges) == ["cart-9"]
+    assert _keyed_rows(db_url, "cart-9") == 1
+    assert one_row(db_url, "SELECT count(*) FROM rhythm.execution_waiters")[0] == 0
+
+
+def test_a_failed_keyed_task_runs_again_under_the_default_policy(
+    db_url: str, tmp_path: Path, client: Client
+) -> None:
+    charges = tmp_path / "charges"
+    with running_worker(db_url):
+        failed = client.queue_task("charge", {"path": str(charges), "amount": 3, "fail": True},
+                                   idempotency_key="k")
+        with pytest.raises(WorkflowFailed, match="card declined"):
+            failed.result(timeout=30)
+        again = client.queue_task("charge", {"path": str(charges), "amount": 3},
+                                  idempotency_key="k")
+        assert again.id == failed.id  # the same execution, a new run of it
+        assert again.result(timeout=30) == {"charged": 3, "key": "k"}
+        assert client.get(again.id)["run_no"] == 2
+    assert _charges(charges) == ["k", "k"]
+
+
+def test_reject_never_runs_a_key_again_and_allow_runs_an_ended_one_again(
+    db_url: str, tmp_path: Path, client: Client
+) -> None:
+    charges = tmp_path / "charges"
+    with running_worker(db_url):
+        failed = client.queue_task("charge", {"path": str(charges), "amount": 1, "fail": True},
+                                   idempotency_key="r", id_reuse="reject")
+        with pytest.raises(WorkflowFailed):
+            failed.result(timeout=30)
+        rejected = client.queue_task("charge", {"path": str(charges), "amount": 1},
+                                     idempotency_key="r", id_reuse="reject")
+        assert rejected.id == failed.id
+        with pytest.raises(WorkflowFailed, match="card declined"):
+            rejected.result(timeout=5)  # still the failed one: nothing ran again
+
+        done = client.queue_task("charge", {"path": str(charges), "amount": 2},
+                                 idempotency_key="a")
+        assert done.result(timeout=30) == {"charged": 2, "key": "a"}
+        kept = client.queue_task("charge", {"path": str(charges), "amount": 2},
+                                 idempotency_key="a")  # default: a success is kept
+        assert kept.id == done.id and client.get(kept.id)["run_no"] == 1
+        rerun = client.queue_task("charge", {"path": str(charges), "amount": 4},
+                                  idempotency_key="a", id_reuse="allow")
+        assert rerun.id == done.id
+        assert rerun.result(timeout=30) == {"charged": 4, "key": "a"}
+    assert _charges(charges) == ["r", "a", "a"]
+
+
+def test_the_key_is_shown_by_status_and_list(db_url: str, client: Client) -> None:
+    run = client.queue_task("add", {"a": 1}, idempotency_key="shown")
+    assert client.get(run.id)["idempotency_key"] == "shown"
+    out = rhythm_cli_ok("status", run.id, "--database-url", db_url)
+    assert "idempotency key: shown" in out.splitlines()
+    out = rhythm_cli_ok("list", "--database-url", db_url)
+    assert out.splitlines()[1].split("\t")[5] == "shown"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"idempotency_key": ""}, "idempotency_key must be a string of 1 to 500 characters"),
+    ({"idempotency_key": "k", "id": "mine"}, "give either id or idempotency_key, not both"),
+    ({"idempotency_key": "k", "id_reuse": "sometimes"}, "id_reuse must be one of"),
+])
+def test_bad_keys_and_policies_are_refused_before_any_write(
+    client: Client, kwargs: dict[str, str], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        client.queue_task("add", {"a": 1}, **kwargs)
