@@ -107,3 +107,42 @@ SET status = 'pending', inputs = %(inputs)s::json, result = NULL, error = NULL,
 WHERE part = %(part)s AND id = %(id)s AND status IN ('completed', 'failed', 'cancelled')
 RETURNING id, kind, name, version, status, queue, run_no,
           part::text || ':' || queue AS wake;
+
+-- name: insert_executions
+-- Bulk enqueue (client.queue_tasks / start_many): every row of %(batch)s (a JSON array,
+-- each row with its own partition, computed from its id) in ONE statement; a workflow
+-- takes the current version of its name, or waits for one (as insert_execution). A row
+-- whose id exists already is left as it is. One row back per queue woken (wake NULL: the
+-- workflows that wait for a version), with how many rows went there. (Rows of several
+-- partitions: on Citus an INSERT ... SELECT that the coordinator routes row by row.)
+WITH inserted AS (
+    INSERT INTO rhythm.executions
+        (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
+         run_at, created_at, updated_at)
+    SELECT r.part, r.id, r.kind, r.name, v.version, r.inputs,
+           coalesce(r.queue,
+                    (SELECT t.queue FROM rhythm.task_routes t
+                     WHERE t.name = r.name AND r.kind = 'task'),
+                    'default'),
+           r.priority, r.max_retries, coalesce(r.options, '{}'::jsonb),
+           CASE WHEN r.kind = 'workflow' AND v.version IS NULL THEN NULL
+                ELSE %(now)s::timestamptz END,
+           %(now)s, %(now)s
+    FROM ROWS FROM (json_to_recordset(%(batch)s::json)
+                    AS (part int, id text, kind text, name text, inputs json, queue text,
+                        priority int, max_retries int, options jsonb))
+         WITH ORDINALITY AS r(part, id, kind, name, inputs, queue, priority, max_retries,
+                              options, n)
+    LEFT JOIN LATERAL (SELECT w.version FROM rhythm.workflow_versions w
+                       WHERE r.kind = 'workflow' AND w.name = r.name
+                       ORDER BY w.registered_at DESC LIMIT 1) v ON true
+    ORDER BY r.n
+    ON CONFLICT DO NOTHING
+    RETURNING part, queue, run_at
+)
+SELECT w.wake, count(*) AS n,
+       CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END
+FROM inserted i
+CROSS JOIN LATERAL (SELECT CASE WHEN i.run_at IS NOT NULL
+                                THEN i.part::text || ':' || i.queue END AS wake) w
+GROUP BY w.wake;

@@ -293,7 +293,18 @@ effects AS (
         -- (OFFSET 0: evaluated once, not once per use of q.queue)
         OFFSET 0
     ) q
-    CROSS JOIN LATERAL (SELECT r.here AND q.queue = ANY(o.local_queues) AS here) h
+    -- Priorities hold for local starts too (issue 18): a task is not started here while
+    -- its queue has a ready row of higher priority in this partition (it goes to the
+    -- queue, where a claim takes the higher one first). One descent of executions_ready,
+    -- made only for a task that would start here; a higher row due later counts too
+    -- (rare; the task then merely waits for an ordinary claim).
+    CROSS JOIN LATERAL (
+        SELECT r.here AND q.queue = ANY(o.local_queues)
+               AND NOT EXISTS (SELECT FROM rhythm.executions x
+                               WHERE x.part = %(part)s AND x.queue = q.queue
+                                 AND x.run_at IS NOT NULL AND x.priority > r.priority)
+               AS here
+    ) h
     -- (what Claim.from_row reads, and no more: the started ones come back as JSON)
     RETURNING part, id, kind, name, version, inputs, queue, attempt, max_retries,
               lease_losses, options, claim_token, cancel_requested, parent_id, wake_seq,
