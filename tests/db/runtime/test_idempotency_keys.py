@@ -8,13 +8,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import flows_worker, one_row, running_worker
+from conftest import flows_worker, one_row, running_worker, wait_for
 
 from rhythm.cli import main
 from rhythm.errors import InputError, WorkflowFailed
 from rhythm.runtime.client import Client
+from rhythm.runtime.partitions import part_of
+from rhythm.store.partitions import set_layout
 
 PAY = ('return await Task.run("charge", { path: Inputs.path, amount: Inputs.amount,'
        ' seconds: 0.5 }, { idempotencyKey: Inputs.key })\n')
@@ -65,23 +68,76 @@ def test_two_clients_asking_at_the_same_instant_make_one_execution(
     assert _charges(charges) == ["order-1"]
 
 
-def test_two_workflows_with_one_key_run_the_task_once_and_both_get_its_result(
-    db_url: str, tmp_path: Path, client: Client
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_workflows_with_one_key_run_the_task_once_and_all_get_its_result(
+    db_url: str, tmp_path: Path, partitions: int
 ) -> None:
+    """With 4 partitions the workflows land in several, and the task in its key's: the
+    requests and the settlements cross partitions."""
+    set_layout(db_url, partitions, citus=False)
     charges = tmp_path / "charges"
     flows = tmp_path / "flows"
     flows.mkdir()
     inputs = {"path": str(charges), "amount": 7, "key": "cart-9"}
-    with flows_worker(db_url, flows, {"pay": PAY}, concurrency=8):
-        first = client.start("pay", inputs)
-        second = client.start("pay", inputs)
-        assert first.result(timeout=30) == {"charged": 7, "key": "cart-9"}
-        assert second.result(timeout=30) == {"charged": 7, "key": "cart-9"}
+    with flows_worker(db_url, flows, {"pay": PAY}, concurrency=8), Client(db_url) as client:
+        runs = [client.start("pay", inputs) for _ in range(6)]
+        for run in runs:
+            assert run.result(timeout=30) == {"charged": 7, "key": "cart-9"}
         late = client.start("pay", inputs)  # after it completed: settled at once
         assert late.result(timeout=30) == {"charged": 7, "key": "cart-9"}
     assert _charges(charges) == ["cart-9"]
     assert _keyed_rows(db_url, "cart-9") == 1
+    task_id, part = one_row(db_url, "SELECT id, part FROM rhythm.executions"
+                                    " WHERE idempotency_key = 'cart-9'")
+    assert part == part_of(task_id, partitions)
+    if partitions > 1:
+        parts = {one_row(db_url, "SELECT part FROM rhythm.executions WHERE id = %s",
+                         (run.id,))[0] for run in runs}
+        assert len(parts) > 1 or parts != {part}  # some waiter lived elsewhere
     assert one_row(db_url, "SELECT count(*) FROM rhythm.execution_waiters")[0] == 0
+
+
+CATCH = (
+    'try {\n'
+    '  return await Task.run("charge", { path: Inputs.path, amount: 1, fail: Inputs.fail,'
+    ' seconds: 1 }, { idempotencyKey: "shared" OPTIONS })\n'
+    '} catch (e) {\n'
+    '  return "caught: " + e.message\n'
+    '}\n')
+FLOWS = {"catching": CATCH.replace(" OPTIONS", ""),
+         "catching_nobody": CATCH.replace(" OPTIONS", ', queue: "nobody"')}
+
+
+def test_waiting_workflows_see_the_keyed_tasks_failure_and_its_cancellation(
+    db_url: str, tmp_path: Path, client: Client
+) -> None:
+    """A failure and a cancellation by a client both settle every waiting workflow."""
+    charges = tmp_path / "charges"
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    with flows_worker(db_url, flows, FLOWS, concurrency=8):
+        runs = [client.start("catching", {"path": str(charges), "fail": True})
+                for _ in range(3)]
+        outcomes = {run.result(timeout=30) for run in runs}
+        assert len(outcomes) == 1 and "card declined" in outcomes.pop()
+    assert _charges(charges) == ["shared"]
+
+    # the key runs again (it failed) in a queue no worker serves: pending, then cancelled
+    waiting = client.start("catching_nobody", {"path": str(charges), "fail": False})
+    with flows_worker(db_url, flows, FLOWS, concurrency=4):
+        task_id = wait_for(lambda: _pending_key(db_url, "shared"), timeout=20,
+                           what="the key's new run")
+        assert client.cancel(task_id) == "cancelled"
+        assert waiting.result(timeout=30).startswith("caught: ")
+    assert _charges(charges) == ["shared"]
+    assert client.get(task_id)["run_no"] == 2
+
+
+def _pending_key(url: str, key: str) -> str | None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM rhythm.executions WHERE idempotency_key = %s"
+                           " AND status = 'pending'", (key,)).fetchone()
+    return None if row is None else str(row[0])
 
 
 def test_a_failed_keyed_task_runs_again_under_the_default_policy(
