@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 
 from rhythm.errors import WorkflowFailed, closest
+from rhythm.runtime import bulk
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
@@ -178,10 +179,10 @@ class Client:
         ``priority``, ``retries``) in one statement, one round trip; inside your
         transaction with ``connection``. The handles, in order. An ``id`` that exists
         already keeps its execution as it is."""
-        reqs = ops.prepare_many("task", items)
+        reqs = bulk.prepare("task", items)
         if not reqs:
             return []
-        row = self._run(ops.enqueue_many(reqs, self.clock.now()),
+        row = self._run(bulk.enqueue("task", reqs, self.clock.now()),
                         f"queue {len(reqs)} tasks", connection)
         return [Run(self, execution_id) for execution_id in row["ids"]]
 
@@ -192,10 +193,10 @@ class Client:
         """Bulk start: ``[(name, inputs, options), ...]`` (options: ``id``, ``queue``,
         ``priority``) in one statement, as :meth:`queue_tasks`. A name with no registered
         version waits for one, as with :meth:`start`."""
-        reqs = ops.prepare_many("workflow", items)
+        reqs = bulk.prepare("workflow", items)
         if not reqs:
             return []
-        row = self._run(ops.enqueue_many(reqs, self.clock.now()),
+        row = self._run(bulk.enqueue("workflow", reqs, self.clock.now()),
                         f"start {len(reqs)} workflows", connection)
         if row["waiting"]:
             log.warning("%d of the workflows started wait for a version of their name",
@@ -389,10 +390,10 @@ class AsyncClient:
         connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> list[AsyncRun]:
         """Like :meth:`Client.queue_tasks`."""
-        reqs = ops.prepare_many("task", items)
+        reqs = bulk.prepare("task", items)
         if not reqs:
             return []
-        row = await self._run(ops.enqueue_many(reqs, self.clock.now()),
+        row = await self._run(bulk.enqueue("task", reqs, self.clock.now()),
                               f"queue {len(reqs)} tasks", connection)
         return [AsyncRun(self, execution_id) for execution_id in row["ids"]]
 
@@ -401,10 +402,10 @@ class AsyncClient:
         connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> list[AsyncRun]:
         """Like :meth:`Client.start_many`."""
-        reqs = ops.prepare_many("workflow", items)
+        reqs = bulk.prepare("workflow", items)
         if not reqs:
             return []
-        row = await self._run(ops.enqueue_many(reqs, self.clock.now()),
+        row = await self._run(bulk.enqueue("workflow", reqs, self.clock.now()),
                               f"start {len(reqs)} workflows", connection)
         if row["waiting"]:
             log.warning("%d of the workflows started wait for a version of their name",

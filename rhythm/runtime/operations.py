@@ -17,7 +17,6 @@ returned (:mod:`rhythm.runtime.notices`) before the transaction commits.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -28,8 +27,8 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from rhythm.engine.promises import PromiseTable
-from rhythm.errors import InputError, RhythmError, UnknownName, closest
-from rhythm.runtime import failures
+from rhythm.errors import InputError, RhythmError, UnknownName
+from rhythm.runtime import bulk, failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.notices import SELF_NOTIFYING, Notices
 from rhythm.runtime.partitions import PLAIN, Topology, keyed_id
@@ -94,14 +93,7 @@ def prepare_enqueue(
     """Validate user arguments (InputError with one clear line) before any I/O."""
     if not isinstance(name, str) or not name:
         raise InputError(f"{kind} name must be a non-empty string, got {name!r}")
-    if id is not None and (not isinstance(id, str) or not id or len(id) > 200):
-        raise InputError(f"execution id must be a string of 1 to 200 characters, got {id!r}")
-    if queue is not None and (not isinstance(queue, str) or not queue):
-        raise InputError(f"queue must be a non-empty string, got {queue!r}")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InputError(f"priority must be an integer, got {priority!r}")
-    if max_retries is not None and not _non_negative_int(max_retries):
-        raise InputError(f"retries must be a non-negative integer, got {max_retries!r}")
+    bulk.check_fields(id, queue, priority, max_retries)
     _check_key(idempotency_key, id_reuse, id)
     if idempotency_key is not None:  # (the task sees it: rhythm.current_task())
         options = {**(options or {}), "idempotencyKey": idempotency_key}
@@ -123,10 +115,6 @@ def _check_key(key: str | None, id_reuse: str, execution_id: str | None) -> None
         raise InputError(f"idempotency_key must be a string of 1 to 500 characters, got {key!r}")
     if execution_id is not None:  # (a keyed execution's id places it in its key's partition)
         raise InputError("give either id or idempotency_key, not both")
-
-
-def _non_negative_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def new_execution_id(kind: str) -> str:
@@ -209,60 +197,6 @@ def enqueue_keyed(
         yield "add_waiter", {"id": row["id"], "waiter_id": waiter_id,
                              "waiter_part": waiter_part, "promise_id": promise_id, "now": now}
     return {**row, "settled": False}
-
-
-BULK_OPTIONS = {"task": ("id", "queue", "priority", "retries"),
-                "workflow": ("id", "queue", "priority")}
-
-
-def prepare_many(kind: str, items: Any) -> list[Enqueue]:
-    """Validate the items of a bulk enqueue, each ``(name, inputs, options)`` (inputs and
-    options may be left out): InputError naming the item, before any I/O."""
-    if isinstance(items, str | bytes | dict) or not hasattr(items, "__iter__"):
-        raise InputError(f"expected a list of (name, inputs, options), got {type(items).__name__}")
-    return [_prepare_item(kind, n, item) for n, item in enumerate(items)]
-
-
-def _prepare_item(kind: str, n: int, item: Any) -> Enqueue:
-    if not isinstance(item, tuple | list) or not 1 <= len(item) <= 3:
-        raise InputError(f"item {n}: expected (name, inputs, options), got {item!r:.80}")
-    name, inputs, options = (*item, None, None)[:3]
-    options = {} if options is None else options
-    if not isinstance(options, dict):
-        raise InputError(f"item {n}: options must be a dict, got {type(options).__name__}")
-    allowed = BULK_OPTIONS[kind]
-    for option in options:
-        if option not in allowed:
-            match = closest(str(option), list(allowed))
-            guess = f" (did you mean {match!r}?)" if match else ""
-            raise InputError(f"item {n}: unknown option {option!r}{guess}; bulk enqueue "
-                             f"takes {', '.join(allowed)}")
-    try:
-        return prepare_enqueue(kind, name, inputs, id=options.get("id"),
-                               queue=options.get("queue"), priority=options.get("priority", 0),
-                               max_retries=options.get("retries"))
-    except InputError as err:
-        raise InputError(f"item {n}: {err}") from None
-
-
-def enqueue_many(reqs: list[Enqueue], now: datetime) -> Op[Row]:
-    """Insert every execution of ``reqs`` in one statement (one round trip on the
-    client's own connection). An id that exists already keeps its execution as it is
-    (no re-run of a failed one, unlike :func:`enqueue`). Returns the ids, in order, and
-    how many waited for a version of their workflow."""
-    ids = [req.id or new_execution_id(req.kind) for req in reqs]
-    batch = [_bulk_row(req, execution_id) for req, execution_id in zip(reqs, ids, strict=True)]
-    rows = yield "insert_executions", {"batch": batch, "now": now}
-    waiting = sum(int(row["n"]) for row in rows if row["wake"] is None)
-    return {"ids": ids, "inserted": sum(int(row["n"]) for row in rows), "waiting": waiting}
-
-
-def _bulk_row(req: Enqueue, execution_id: str) -> dict[str, Any]:
-    """One row of insert_executions; its inputs and options stay JSON text (spliced in
-    by :func:`bind`, never parsed again)."""
-    return {"id": execution_id, "kind": req.kind, "name": req.name, "queue": req.queue,
-            "priority": req.priority, "max_retries": req.max_retries,
-            "inputs": req.inputs, "options": req.options}
 
 
 def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
@@ -421,21 +355,10 @@ def bind(params: dict[str, Any], topology: Topology) -> dict[str, Any]:
     about = params.get("id") or next(iter(params.get("ids") or ()), None)
     if about is not None:
         bound["part"] = topology.part_of(about)
-    if "batch" in params:  # a bulk statement: each row's own partition, as JSON
-        bound["batch"] = _batch_json(params["batch"], topology)
+    if "batch" in params:  # a bulk enqueue: each row with its own partition, as JSON
+        kind, items = params["batch"]
+        bound["batch"] = bulk.batch_json(kind, items, topology)
     return bound
-
-
-def _batch_json(rows: list[dict[str, Any]], topology: Topology) -> str:
-    """Rows of a bulk enqueue as one JSON array, each with its partition; their inputs
-    and options (JSON text already) are spliced in as they are."""
-    parts = []
-    for row in rows:
-        head = json.dumps({"part": topology.part_of(row["id"]), "id": row["id"],
-                           "kind": row["kind"], "name": row["name"], "queue": row["queue"],
-                           "priority": row["priority"], "max_retries": row["max_retries"]})
-        parts.append(f'{head[:-1]},"inputs":{row["inputs"]},"options":{row["options"]}}}')
-    return "[" + ",".join(parts) + "]"
 
 
 def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) -> T:

@@ -113,30 +113,33 @@ RETURNING id, kind, name, version, status, queue, run_no,
 -- each row with its own partition, computed from its id) in ONE statement; a workflow
 -- takes the current version of its name, or waits for one (as insert_execution). A row
 -- whose id exists already is left as it is. One row back per queue woken (wake NULL: the
--- workflows that wait for a version), with how many rows went there. (Rows of several
+-- workflows that wait for a version), with how many rows went there. Routes and versions
+-- are looked up once per distinct name (hash joins), not once per row. (Rows of several
 -- partitions: on Citus an INSERT ... SELECT that the coordinator routes row by row.)
-WITH inserted AS (
+WITH rows AS MATERIALIZED (
+    SELECT * FROM json_to_recordset(%(batch)s::json)
+         AS r(part int, id text, kind text, name text, inputs json, queue text,
+              priority int, max_retries int)
+),
+names AS MATERIALIZED (
+    SELECT n.name, n.kind,
+           (SELECT t.queue FROM rhythm.task_routes t
+            WHERE t.name = n.name AND n.kind = 'task') AS route,
+           (SELECT w.version FROM rhythm.workflow_versions w
+            WHERE w.name = n.name AND n.kind = 'workflow'
+            ORDER BY w.registered_at DESC LIMIT 1) AS version
+    FROM (SELECT DISTINCT name, kind FROM rows) n
+),
+inserted AS (
     INSERT INTO rhythm.executions
-        (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
-         run_at, created_at, updated_at)
-    SELECT r.part, r.id, r.kind, r.name, v.version, r.inputs,
-           coalesce(r.queue,
-                    (SELECT t.queue FROM rhythm.task_routes t
-                     WHERE t.name = r.name AND r.kind = 'task'),
-                    'default'),
-           r.priority, r.max_retries, coalesce(r.options, '{}'::jsonb),
-           CASE WHEN r.kind = 'workflow' AND v.version IS NULL THEN NULL
+        (part, id, kind, name, version, inputs, queue, priority, max_retries, run_at,
+         created_at, updated_at)
+    SELECT r.part, r.id, r.kind, r.name, n.version, r.inputs,
+           coalesce(r.queue, n.route, 'default'), r.priority, r.max_retries,
+           CASE WHEN r.kind = 'workflow' AND n.version IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
            %(now)s, %(now)s
-    FROM ROWS FROM (json_to_recordset(%(batch)s::json)
-                    AS (part int, id text, kind text, name text, inputs json, queue text,
-                        priority int, max_retries int, options jsonb))
-         WITH ORDINALITY AS r(part, id, kind, name, inputs, queue, priority, max_retries,
-                              options, n)
-    LEFT JOIN LATERAL (SELECT w.version FROM rhythm.workflow_versions w
-                       WHERE r.kind = 'workflow' AND w.name = r.name
-                       ORDER BY w.registered_at DESC LIMIT 1) v ON true
-    ORDER BY r.n
+    FROM rows r JOIN names n ON n.name = r.name AND n.kind = r.kind
     ON CONFLICT DO NOTHING
     RETURNING part, queue, run_at
 )
