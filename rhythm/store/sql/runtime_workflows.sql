@@ -295,15 +295,18 @@ effects AS (
     ) q
     -- Priorities hold for local starts too (issue 18): a task is not started here while
     -- its queue has a ready row of higher priority in this partition (it goes to the
-    -- queue, where a claim takes the higher one first). One descent of executions_ready,
-    -- made only for a task that would start here; a higher row due later counts too
-    -- (rare; the task then merely waits for an ordinary claim).
+    -- queue, where a claim takes the higher one first). The queue's top priority is the
+    -- first entry of executions_ready (its order: one descent), read only for a task
+    -- that would start here; a higher row due later counts too (rare; the task then
+    -- merely waits for an ordinary claim). (OFFSET 0: evaluated once, as q.)
     CROSS JOIN LATERAL (
         SELECT r.here AND q.queue = ANY(o.local_queues)
-               AND NOT EXISTS (SELECT FROM rhythm.executions x
-                               WHERE x.part = %(part)s AND x.queue = q.queue
-                                 AND x.run_at IS NOT NULL AND x.priority > r.priority)
+               AND NOT coalesce((SELECT x.priority FROM rhythm.executions x
+                                 WHERE x.part = %(part)s AND x.queue = q.queue
+                                   AND x.run_at IS NOT NULL
+                                 ORDER BY x.priority DESC LIMIT 1) > r.priority, false)
                AS here
+        OFFSET 0
     ) h
     -- (what Claim.from_row reads, and no more: the started ones come back as JSON)
     RETURNING part, id, kind, name, version, inputs, queue, attempt, max_retries,
