@@ -5,17 +5,25 @@ reuse policies once it has ended. The task's runs are counted in a file it appen
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from pathlib import Path
 
 import psycopg
 import pytest
 from click.testing import CliRunner
-from conftest import flows_worker, one_row, running_worker, wait_for
+from conftest import (
+    flows_worker,
+    one_row,
+    running_worker,
+    spawn_worker,
+    stop_workers,
+    wait_for,
+)
 
 from rhythm.cli import main
 from rhythm.errors import InputError, WorkflowFailed
-from rhythm.runtime.client import Client
+from rhythm.runtime.client import AsyncClient, Client
 from rhythm.runtime.partitions import part_of
 from rhythm.store.partitions import set_layout
 
@@ -204,3 +212,38 @@ def test_bad_keys_and_policies_are_refused_before_any_write(
 ) -> None:
     with pytest.raises(InputError, match=message):
         client.queue_task("add", {"a": 1}, **kwargs)
+
+
+def test_workflows_on_two_worker_processes_asking_at_once_make_one_charge(
+    db_url: str, tmp_path: Path, client: Client
+) -> None:
+    """Two real worker processes commit steps that ask for one key at the same moment:
+    the unique index makes it one execution, and every workflow gets its result."""
+    charges = tmp_path / "charges"
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    (flows / "pay.flow").write_text(PAY)
+    inputs = {"path": str(charges), "amount": 9, "key": "both"}
+    runs = [client.start("pay", inputs) for _ in range(12)]  # before any worker: all ready
+    procs = [spawn_worker(db_url, "--flows", str(flows), "--poll", "0.2",
+                          "--concurrency", "6") for _ in range(2)]
+    try:
+        for run in runs:
+            assert run.result(timeout=60) == {"charged": 9, "key": "both"}
+    finally:
+        stop_workers(procs)
+    assert _charges(charges) == ["both"]
+    assert _keyed_rows(db_url, "both") == 1
+
+
+def test_the_async_client_takes_keys_too(db_url: str) -> None:
+    async def scenario() -> tuple[str, str, str | None]:
+        async with AsyncClient(db_url) as aclient:
+            first = await aclient.queue_task("add", {"a": 1}, idempotency_key="async-key")
+            second = await aclient.queue_task("add", {"a": 2}, idempotency_key="async-key")
+            row = await aclient.get(first.id)
+            return first.id, second.id, row["idempotency_key"]
+
+    first, second, key = asyncio.run(scenario())
+    assert first == second and key == "async-key"
+    assert _keyed_rows(db_url, "async-key") == 1
