@@ -25,7 +25,19 @@ CREATE TABLE rhythm.execution_waiters (
     waiter_id     text NOT NULL,
     promise_id    integer NOT NULL,
     created_at    timestamptz NOT NULL,
-    PRIMARY KEY (execution_id, waiter_id, promise_id, part),
-    CONSTRAINT execution_waiters_execution_fkey
-        FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE
+    PRIMARY KEY (execution_id, waiter_id, promise_id, part)
 );
+-- A database already distributed on Citus (rhythm migrate --citus before this migration)
+-- distributes the new table next to executions at once, before its foreign key (Citus
+-- takes none from a local table to a distributed one); a plain one leaves it to
+-- distribute_tables (rhythm/store/sql/partitions.sql), which a later --citus runs.
+DO $$
+BEGIN
+    IF (SELECT citus FROM rhythm.installation) THEN
+        PERFORM create_distributed_table('rhythm.execution_waiters', 'part',
+                                         colocate_with => 'rhythm.executions');
+    END IF;
+END
+$$;
+ALTER TABLE rhythm.execution_waiters ADD CONSTRAINT execution_waiters_execution_fkey
+    FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
