@@ -24,7 +24,7 @@ import functools
 import json
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Container, Iterable
+from collections.abc import Awaitable, Callable, Container, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,7 +51,7 @@ from rhythm.runtime.database import Connect
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.notices import Notices
-from rhythm.runtime.partitions import PLAIN, generated_id, keyed_id
+from rhythm.runtime.partitions import PLAIN, Topology, generated_id, keyed_id
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
@@ -711,8 +711,10 @@ _NO_ROWS = frozenset({"add_waiter", "archive_keyed_run"})  # (statements of enqu
 
 
 async def _drive_in_pipeline(
-    conn: psycopg.AsyncConnection[Any], op: Any, topology: Any, notices: Notices
-) -> Any:
+    conn: psycopg.AsyncConnection[Any],
+    op: Generator[tuple[str, dict[str, Any]], list[dict[str, Any]], dict[str, Any]],
+    topology: Topology, notices: Notices,
+) -> dict[str, Any]:
     """Run an operation (rhythm.runtime.operations) inside the commit's pipelined
     transaction: each statement's rows are read at once (a pipeline sync), since the
     next depends on them; those that return none are not read. The notifications they

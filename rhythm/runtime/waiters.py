@@ -27,7 +27,9 @@ Row = dict[str, Any]
 
 
 def is_keyed(options: dict[str, Any] | None) -> bool:
-    return bool(options) and isinstance(options.get("idempotencyKey"), str)  # type: ignore[union-attr]
+    """Whether a claim's options say it is a task with an idempotency key (usually they
+    are empty: one truth test)."""
+    return isinstance(options.get("idempotencyKey"), str) if options else False
 
 
 def by_partition(taken: Iterable[Row]) -> list[tuple[int, str]]:
