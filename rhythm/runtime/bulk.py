@@ -100,7 +100,9 @@ def enqueue(kind: str, items: list[Item], now: datetime) -> Generator[
     An id that exists already keeps its execution as it is (no re-run of a failed one,
     unlike ``queue_task(id=...)``). Returns the ids, in order, and how many workflows
     wait for a version of their name."""
-    rows = yield "insert_executions", {"batch": (kind, items), "now": now}
+    names = sorted({item[2] for item in items})
+    rows = yield "insert_executions", {"batch": (kind, items), "names": names, "kind": kind,
+                                       "now": now}
     waiting = sum(int(row["n"]) for row in rows if row["wake"] is None)
     return {"ids": [item[0] for item in items], "waiting": waiting,
             "inserted": sum(int(row["n"]) for row in rows)}

@@ -116,19 +116,15 @@ RETURNING id, kind, name, version, status, queue, run_no,
 -- workflows that wait for a version), with how many rows went there. Routes and versions
 -- are looked up once per distinct name (hash joins), not once per row. (Rows of several
 -- partitions: on Citus an INSERT ... SELECT that the coordinator routes row by row.)
-WITH rows AS MATERIALIZED (
-    SELECT * FROM json_to_recordset(%(batch)s::json)
-         AS r(part int, id text, kind text, name text, inputs json, queue text,
-              priority int, max_retries int)
-),
-names AS MATERIALIZED (
-    SELECT n.name, n.kind,
+WITH names AS MATERIALIZED (
+    -- (%(names)s: the distinct names of the batch, all of kind %(kind)s)
+    SELECT n.name,
            (SELECT t.queue FROM rhythm.task_routes t
-            WHERE t.name = n.name AND n.kind = 'task') AS route,
+            WHERE t.name = n.name AND %(kind)s = 'task') AS route,
            (SELECT w.version FROM rhythm.workflow_versions w
-            WHERE w.name = n.name AND n.kind = 'workflow'
+            WHERE w.name = n.name AND %(kind)s = 'workflow'
             ORDER BY w.registered_at DESC LIMIT 1) AS version
-    FROM (SELECT DISTINCT name, kind FROM rows) n
+    FROM unnest(%(names)s::text[]) AS n(name)
 ),
 inserted AS (
     INSERT INTO rhythm.executions
@@ -139,7 +135,10 @@ inserted AS (
            CASE WHEN r.kind = 'workflow' AND n.version IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
            %(now)s, %(now)s
-    FROM rows r JOIN names n ON n.name = r.name AND n.kind = r.kind
+    FROM json_to_recordset(%(batch)s::json)
+         AS r(part int, id text, kind text, name text, inputs json, queue text,
+              priority int, max_retries int)
+    JOIN names n ON n.name = r.name
     ON CONFLICT DO NOTHING
     RETURNING part, queue, run_at
 )
