@@ -295,16 +295,17 @@ effects AS (
     ) q
     -- Priorities hold for local starts too (issue 18): a task is not started here while
     -- its queue has a ready row of higher priority in this partition (it goes to the
-    -- queue, where a claim takes the higher one first). The queue's top priority is the
-    -- first entry of executions_ready (its order: one descent), read only for a task
-    -- that would start here; a higher row due later counts too (rare; the task then
+    -- queue, where a claim takes the higher one first). One descent of executions_ready
+    -- in its own order, bounded by the task's priority: with no higher row it stops at
+    -- the first entry, touching no heap page (two index pages); made only for a task
+    -- that would start here. A higher row due later counts too (rare; the task then
     -- merely waits for an ordinary claim). (OFFSET 0: evaluated once, as q.)
     CROSS JOIN LATERAL (
         SELECT r.here AND q.queue = ANY(o.local_queues)
-               AND NOT coalesce((SELECT x.priority FROM rhythm.executions x
-                                 WHERE x.part = %(part)s AND x.queue = q.queue
-                                   AND x.run_at IS NOT NULL
-                                 ORDER BY x.priority DESC LIMIT 1) > r.priority, false)
+               AND (SELECT 1 FROM rhythm.executions x
+                    WHERE x.part = %(part)s AND x.queue = q.queue AND x.run_at IS NOT NULL
+                      AND x.priority > r.priority
+                    ORDER BY x.priority DESC LIMIT 1) IS NULL
                AS here
         OFFSET 0
     ) h
