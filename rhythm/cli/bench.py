@@ -1,6 +1,7 @@
 """`rhythm bench`: measure throughput, latency, resume cost and claim cost on Postgres.
 
-Sub-commands: ``tasks``, ``workflows``, ``latency``, ``resume``, ``claim`` and ``all``.
+Sub-commands: ``tasks``, ``workflows``, ``latency``, ``resume``, ``claim``, ``enqueue``
+and ``all``.
 Each run uses a fresh database on the server of ``--database-url`` (else
 RHYTHM_DATABASE_URL, else the embedded server), ONE worker process, stock settings.
 A progress bar is drawn on stderr; a table (or, with ``--json``, one JSON object) is
@@ -163,17 +164,28 @@ def claim_command(ctx: Any, sizes: tuple[int, ...], samples: int) -> list[Any]:
     return claim.run(ctx, sizes=tuple(sorted(sizes)), samples=samples)
 
 
+@bench_group.command("enqueue")
+@click.option("-n", "--tasks", "n", type=click.IntRange(min=1), default=100_000,
+              show_default=True)
+@_common
+def enqueue_command(ctx: Any, n: int) -> list[Any]:
+    """(f) Bulk enqueue: N tasks in one Client.queue_tasks call (one statement)."""
+    from rhythm.bench import enqueue
+
+    return enqueue.run(ctx, n=n)
+
+
 @bench_group.command("all")
 @_common
 def all_command(ctx: Any) -> list[Any]:
     """Every sub-benchmark with its defaults; those not built yet are listed as such."""
-    from rhythm.bench import claim, latency, resume, tasks, workflows
+    from rhythm.bench import claim, enqueue, latency, resume, tasks, workflows
     from rhythm.bench.results import not_built
 
     figures: list[Any] = []
     runs: list[tuple[str, Callable[[Any], list[Any]]]] = [
         ("tasks", tasks.run), ("workflows", workflows.run), ("latency", latency.run),
-        ("resume", resume.run), ("claim", claim.run)]
+        ("resume", resume.run), ("claim", claim.run), ("enqueue", enqueue.run)]
     for name, run in runs:
         try:
             figures += run(ctx)

@@ -133,6 +133,8 @@ def status_command(settings: Settings, execution_id: str, as_json: bool) -> None
         return
     click.echo(f"{row['id']}: {row['kind']} {row['name']} {row['status']} "
                f"(attempt {row['attempt']}, run {row['run_no']})")
+    if row.get("idempotency_key") is not None:
+        click.echo(f"idempotency key: {row['idempotency_key']}")
     if row["reason"] is not None:
         click.echo(f"reason: {row['reason']}")
     if row["result"] is not None:
@@ -160,10 +162,11 @@ def list_command(settings: Settings, status: str | None, name: str | None, kind:
     if as_json:
         click.echo('{"executions": [' + ", ".join(_row_json(r) for r in rows) + "]}")
         return
-    click.echo("ID\tKIND\tNAME\tSTATUS\tCREATED\tREASON")
+    click.echo("ID\tKIND\tNAME\tSTATUS\tCREATED\tKEY\tREASON")
     for row in rows:
         click.echo(f"{row['id']}\t{row['kind']}\t{row['name']}\t{row['status']}\t"
-                   f"{row['created_at']}\t{row['reason'] or ''}".rstrip("\t"))
+                   f"{row['created_at']}\t{row.get('idempotency_key') or ''}\t"
+                   f"{row['reason'] or ''}".rstrip("\t"))
 
 
 @click.command("cancel")

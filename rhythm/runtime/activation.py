@@ -24,7 +24,7 @@ import functools
 import json
 import logging
 import traceback
-from collections.abc import Awaitable, Callable, Container, Iterable
+from collections.abc import Awaitable, Callable, Container, Generator, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -51,7 +51,7 @@ from rhythm.runtime.database import Connect
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit, commit_many
 from rhythm.runtime.jobs import Claim, Outcome
 from rhythm.runtime.notices import Notices
-from rhythm.runtime.partitions import PLAIN, generated_id
+from rhythm.runtime.partitions import PLAIN, Topology, generated_id, keyed_id
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
@@ -512,7 +512,9 @@ class ActivationRunner:
         ended = plan.status != "suspended"
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         effects = effect_rows(host, plan)
-        if not (late or cancelling) and (not ended or _plain_end(claim, plan, rows, effects)):
+        keyed = [e for e in effects if "key" in e]  # (idempotency keys: rare)
+        if not (late or cancelling or keyed) \
+                and (not ended or _plain_end(claim, plan, rows, effects)):
             task = resumed.params() if resumed else NO_TASK
             row = await self._send_one(connect, claim, host, plan, rows, effects, base,
                                        starts, task)
@@ -536,10 +538,16 @@ class ActivationRunner:
                 claim = replace(claim, token=taken["claim_token"])
             await lock.execute(Q["lock_claimed"], {**base, "token": claim.token})
             again = False
-            if late:  # they need the row lock's ordering and the buffered signals now
-                if await lock.fetchone() is None:
-                    raise StaleClaim(claim.id)
+            # (they need the row lock first; late ones also the buffered signals now)
+            if (late or keyed) and await lock.fetchone() is None:
+                raise StaleClaim(claim.id)
+            if late:
                 again = await self._late_signals(cur, claim, host, plan, late)
+            if keyed:
+                effects = [e for e in effects if "key" not in e]
+                again = await self._request_keyed(conn, claim, host, keyed, now,
+                                                  notices) or again
+            if late or keyed:
                 rows = promise_rows(host.table, loaded.seen, set(host.requested), also)
             if rows:
                 await cur.execute(Q["write_promises"], {**base, "rows": json.dumps(rows)})
@@ -568,7 +576,7 @@ class ActivationRunner:
             })
             if ended and claim.parent_id is not None:
                 await _noting(conn, noting, "settle_parents", {**base, "ids": [claim.id]})
-            if not late and await lock.fetchone() is None:
+            if not (late or keyed) and await lock.fetchone() is None:
                 raise StaleClaim(claim.id)
             finished = await fin.fetchone()
             if finished is None:
@@ -615,6 +623,37 @@ class ActivationRunner:
         if self.group is not None:
             return await self.group.run(item)
         return (await commit_many(await connect(), [item], self.topology))[0]
+
+    async def _request_keyed(
+        self, conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost,
+        keyed: list[dict[str, Any]], now: datetime, notices: Notices,
+    ) -> bool:
+        """Tasks requested with an idempotency key, in the commit's transaction (after the
+        claim check): each creates its key's execution or joins the one that holds it,
+        as a waiter (rhythm.runtime.operations.enqueue_keyed). The promise then names the
+        execution it awaits; one that has ended already settles now, in memory. True
+        when one did (the workflow runs again at once)."""
+        from rhythm.runtime import operations as ops  # (operations imports this module)
+
+        settled = False
+        for row in sorted(keyed, key=lambda r: (r["name"], r["key"])):  # (lock order)
+            req = ops.Enqueue(
+                kind="task", name=row["name"], inputs=json.dumps(row["inputs"]),
+                queue=row["queue"], priority=row["priority"], max_retries=row["max_retries"],
+                options=json.dumps(row["options"]), idempotency_key=row["key"])
+            waiter = (claim.id, claim.part, row["promise_id"])
+            found = await _drive_in_pipeline(conn, ops.enqueue_keyed(req, now, waiter),
+                                             self.topology, notices)
+            record = host.table.get(row["promise_id"])
+            record.params["execution_id"] = found["id"]
+            if found["settled"]:
+                ok = found["status"] == "completed"
+                host.table.settle(record.id, ok, found["result"] if ok else found["error"],
+                                  host.now)
+                settled = True
+        if settled:
+            host.table.propagate()
+        return settled
 
     @staticmethod
     async def _late_signals(
@@ -666,6 +705,32 @@ async def _noting(
     await cur.execute(Q[query], params)
     noting.append(cur)
     return cur
+
+
+_NO_ROWS = frozenset({"add_waiter", "archive_keyed_run"})  # (statements of enqueue_keyed)
+
+
+async def _drive_in_pipeline(
+    conn: psycopg.AsyncConnection[Any],
+    op: Generator[tuple[str, dict[str, Any]], list[dict[str, Any]], dict[str, Any]],
+    topology: Topology, notices: Notices,
+) -> dict[str, Any]:
+    """Run an operation (rhythm.runtime.operations) inside the commit's pipelined
+    transaction: each statement's rows are read at once (a pipeline sync), since the
+    next depends on them; those that return none are not read. The notifications they
+    name join the commit's."""
+    from rhythm.runtime.operations import bind
+
+    async with conn.cursor(row_factory=dict_row) as cur:
+        query, params = next(op)
+        try:
+            while True:
+                await cur.execute(Q[query], bind(params, topology))
+                rows = [] if query in _NO_ROWS else await cur.fetchall()
+                notices.from_rows(rows)
+                query, params = op.send(rows)
+        except StopIteration as stop:
+            return stop.value
 
 
 def resumable(
@@ -843,7 +908,15 @@ def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
             "max_retries": _int(options.get("retries")),
             "options": task_options(options), "promise_id": pid, "here": False,
         })
+        key = _idempotency_key(record.kind, options)
+        if key is not None:  # (only then: the common commit's JSON stays as it was)
+            rows[-1]["key"] = key
     return rows
+
+
+def _idempotency_key(kind: str, options: dict[str, Any]) -> str | None:
+    key = options.get("idempotencyKey")
+    return key if kind == "task" and isinstance(key, str) and key else None
 
 
 def assign_execution_ids(host: WorkflowHost, part: int, partitions: int) -> None:
@@ -853,7 +926,10 @@ def assign_execution_ids(host: WorkflowHost, part: int, partitions: int) -> None
         record = host.table.get(pid)
         if record.kind in ("task", "child") and "execution_id" not in record.params:
             prefix = "t" if record.kind == "task" else "w"
-            record.params["execution_id"] = generated_id(prefix, part, partitions)
+            key = _idempotency_key(record.kind, record.params.get("options") or {})
+            record.params["execution_id"] = (
+                generated_id(prefix, part, partitions) if key is None
+                else keyed_id(record.params["name"], key))  # (in its key's partition)
 
 
 def task_options(options: dict[str, Any]) -> dict[str, Any]:

@@ -14,13 +14,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
 
 from rhythm.errors import WorkflowFailed, closest
+from rhythm.runtime import bulk
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
@@ -141,11 +142,17 @@ class Client:
     def queue_task(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
         queue: str | None = None, priority: int = 0, retries: int | None = None,
+        idempotency_key: str | None = None, id_reuse: str = ops.DEFAULT_REUSE,
         connection: psycopg.Connection[Any] | None = None,
     ) -> Run:
-        """Queue a standalone task; with ``id``, idempotently (guarantee 8)."""
+        """Queue a standalone task; with ``id``, idempotently (guarantee 8). With
+        ``idempotency_key``: one execution per (task name, key) - a later request gets
+        the first one's handle - run again after it ended only as ``id_reuse`` says
+        (``"allow_duplicate_failed_only"``, ``"reject"`` or ``"allow"``;
+        docs/flow-control.md)."""
         req = ops.prepare_enqueue(
-            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries
+            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries,
+            idempotency_key=idempotency_key, id_reuse=id_reuse,
         )
         row = self._run(ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection)
         return Run(self, row["id"])
@@ -163,6 +170,38 @@ class Client:
         if row["awaiting_version"]:
             log.warning("%s", _awaiting_warning(name, self.workflow_names()))
         return Run(self, row["id"], row["awaiting_version"])
+
+    def queue_tasks(
+        self, items: Iterable[tuple[Any, ...]],
+        connection: psycopg.Connection[Any] | None = None,
+    ) -> list[Run]:
+        """Bulk enqueue: ``[(name, inputs, options), ...]`` (options: ``id``, ``queue``,
+        ``priority``, ``retries``) in one statement, one round trip; inside your
+        transaction with ``connection``. The handles, in order. An ``id`` that exists
+        already keeps its execution as it is."""
+        reqs = bulk.prepare("task", items)
+        if not reqs:
+            return []
+        row = self._run(bulk.enqueue("task", reqs, self.clock.now()),
+                        f"queue {len(reqs)} tasks", connection)
+        return [Run(self, execution_id) for execution_id in row["ids"]]
+
+    def start_many(
+        self, items: Iterable[tuple[Any, ...]],
+        connection: psycopg.Connection[Any] | None = None,
+    ) -> list[Run]:
+        """Bulk start: ``[(name, inputs, options), ...]`` (options: ``id``, ``queue``,
+        ``priority``) in one statement, as :meth:`queue_tasks`. A name with no registered
+        version waits for one, as with :meth:`start`."""
+        reqs = bulk.prepare("workflow", items)
+        if not reqs:
+            return []
+        row = self._run(bulk.enqueue("workflow", reqs, self.clock.now()),
+                        f"start {len(reqs)} workflows", connection)
+        if row["waiting"]:
+            log.warning("%d of the workflows started wait for a version of their name",
+                        row["waiting"])
+        return [Run(self, execution_id) for execution_id in row["ids"]]
 
     def workflow_names(self) -> list[str]:
         """Every workflow name with a registered version."""
@@ -321,10 +360,12 @@ class AsyncClient:
     async def queue_task(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
         queue: str | None = None, priority: int = 0, retries: int | None = None,
+        idempotency_key: str | None = None, id_reuse: str = ops.DEFAULT_REUSE,
         connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncRun:
         req = ops.prepare_enqueue(
-            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries
+            "task", name, inputs, id=id, queue=queue, priority=priority, max_retries=retries,
+            idempotency_key=idempotency_key, id_reuse=id_reuse,
         )
         row = await self._run(
             ops.enqueue(req, self.clock.now()), f"queue task {name!r}", connection
@@ -343,6 +384,33 @@ class AsyncClient:
         if row["awaiting_version"]:
             log.warning("%s", _awaiting_warning(name, await self.workflow_names()))
         return AsyncRun(self, row["id"], row["awaiting_version"])
+
+    async def queue_tasks(
+        self, items: Iterable[tuple[Any, ...]],
+        connection: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[AsyncRun]:
+        """Like :meth:`Client.queue_tasks`."""
+        reqs = bulk.prepare("task", items)
+        if not reqs:
+            return []
+        row = await self._run(bulk.enqueue("task", reqs, self.clock.now()),
+                              f"queue {len(reqs)} tasks", connection)
+        return [AsyncRun(self, execution_id) for execution_id in row["ids"]]
+
+    async def start_many(
+        self, items: Iterable[tuple[Any, ...]],
+        connection: psycopg.AsyncConnection[Any] | None = None,
+    ) -> list[AsyncRun]:
+        """Like :meth:`Client.start_many`."""
+        reqs = bulk.prepare("workflow", items)
+        if not reqs:
+            return []
+        row = await self._run(bulk.enqueue("workflow", reqs, self.clock.now()),
+                              f"start {len(reqs)} workflows", connection)
+        if row["waiting"]:
+            log.warning("%d of the workflows started wait for a version of their name",
+                        row["waiting"])
+        return [AsyncRun(self, execution_id) for execution_id in row["ids"]]
 
     async def workflow_names(self) -> list[str]:
         """Every workflow name with a registered version."""

@@ -7,9 +7,9 @@ context it is created in). What is stored per attempt is the claim and the deadl
 the :class:`TaskContext` is built only when a task asks for it, so attempts that never
 ask pay for two context-variable operations and nothing else.
 
-The idempotency key is the execution id for now: it is stable across retries and
-re-runs after a crash, and unique per execution. When tasks get keys of their own
-(``idempotencyKey``), it becomes that key.
+The idempotency key is the task's own key when it was queued with one
+(``idempotency_key=`` / ``{idempotencyKey}``), else the execution id: stable across
+retries and re-runs after a crash, and unique per execution.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class TaskContext:
     name: str
     attempt: int  # 1 for the first attempt
     workflow_id: str | None  # the workflow that started the task; None if queued directly
-    idempotency_key: str  # the execution id (the same for every retry of it)
+    idempotency_key: str  # its key if queued with one, else the execution id
     deadline: datetime | None  # when the attempt times out (aware, UTC); None: no timeout
 
 
@@ -56,9 +56,11 @@ def current_task() -> TaskContext:
             "rhythm.current_task() called outside a task: it works only inside a "
             "@rhythm.task function run by a worker")
     claim, deadline = current
+    key = claim.options.get("idempotencyKey")
     return TaskContext(
         execution_id=claim.id, name=claim.name, attempt=claim.attempt,
-        workflow_id=claim.parent_id, idempotency_key=claim.id, deadline=deadline,
+        workflow_id=claim.parent_id, deadline=deadline,
+        idempotency_key=key if isinstance(key, str) else claim.id,
     )
 
 

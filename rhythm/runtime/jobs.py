@@ -34,6 +34,7 @@ from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.tasks import ArgumentMismatch, TaskDefinition, TaskRegistry, bind_arguments
 from rhythm.runtime.threads import TaskThreads
+from rhythm.runtime.waiters import is_keyed, settle_waiters, settle_waiters_async
 
 TERMINAL = ("completed", "failed", "cancelled")
 log = logging.getLogger("rhythm.jobs")
@@ -86,6 +87,7 @@ class Outcome:
     run_at: datetime | None = None
     handed_back: bool = False
     part: int = 0  # the claim's partition (a batch is written one partition at a time)
+    keyed: bool = False  # a task with an idempotency key: its end settles its waiters
 
     def to_json(self) -> str:
         head = json.dumps({
@@ -98,7 +100,8 @@ class Outcome:
     @classmethod
     def of(cls, claim: Claim, status: str, **fields: Any) -> Outcome:
         """The outcome of ``claim`` (its id, token and partition)."""
-        return cls(claim.id, claim.token, status, part=claim.part, **fields)
+        return cls(claim.id, claim.token, status, part=claim.part,
+                   keyed=is_keyed(claim.options), **fields)
 
     @classmethod
     def handed_back_now(cls, claim: Claim, now: datetime) -> Outcome:
@@ -282,7 +285,10 @@ class TaskRunner:
                 rows = cur.fetchall()
                 if not rows:
                     raise _Stale(claim.id)
-                self._notices(rows).send(conn)
+                notices = self._notices(rows)
+                if outcome.keyed:
+                    settle_waiters(conn, outcome.part, [outcome.id], self.clock.now(), notices)
+                notices.send(conn)
         return _RECORDED
 
     async def _call_transactional_async(
@@ -298,7 +304,11 @@ class TaskRunner:
                 rows = await cur.fetchall()
                 if not rows:
                     raise _Stale(claim.id)
-                await self._notices(rows).send_async(conn)
+                notices = self._notices(rows)
+                if outcome.keyed:
+                    await settle_waiters_async(conn, outcome.part, [outcome.id],
+                                               self.clock.now(), notices)
+                await notices.send_async(conn)
         return _RECORDED
 
     def _completed(self, claim: Claim, value: Any) -> Outcome:
@@ -383,14 +393,35 @@ class TaskRunner:
         claimed: list[Claim] = []
         for part in sorted({o.part for o in batch}):
             outcomes = [o for o in batch if o.part == part]
-            cur = await conn.execute(
-                Q["record_outcomes"], self._outcome_params(outcomes, queues, lease_until))
-            rows = await cur.fetchall()
-            await self._notices(rows).send_async(conn)
+            params = self._outcome_params(outcomes, queues, lease_until)
+            if any(o.keyed for o in outcomes):
+                rows = await self._record_keyed(conn, outcomes, params)
+            else:
+                cur = await conn.execute(Q["record_outcomes"], params)
+                rows = await cur.fetchall()
+                await self._notices(rows).send_async(conn)
             accepted.update(row[0] for row in rows)
             woken = next((row[-1] for row in rows if row[-1]), None) or []
             claimed.extend(Claim.from_row(c) for c in woken)
         return accepted, claimed
+
+    async def _record_keyed(
+        self, conn: psycopg.AsyncConnection[Any], outcomes: list[Outcome],
+        params: dict[str, Any],
+    ) -> list[Any]:
+        """``record_outcomes`` for a batch with keyed tasks: in one transaction with the
+        settlement of the workflows that await those that ended (rhythm.runtime.waiters)."""
+        async with conn.transaction():
+            cur = await conn.execute(Q["record_outcomes"], params)
+            rows = await cur.fetchall()
+            notices = self._notices(rows)
+            ended = [row[0] for row in rows if row[1] in TERMINAL]
+            keyed = {o.id for o in outcomes if o.keyed}
+            ids = [i for i in ended if i in keyed]
+            if ids:
+                await settle_waiters_async(conn, outcomes[0].part, ids, params["now"], notices)
+            await notices.send_async(conn)
+        return rows
 
 
 _RECORDED = object()

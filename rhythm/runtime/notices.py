@@ -22,7 +22,8 @@ from rhythm.runtime.sql import Q
 WAKE = "rhythm_wake"
 # The hot statements send their own notifications on plain Postgres (no extra statement);
 # every other one only returns them, and its caller sends them.
-SELF_NOTIFYING = frozenset({"insert_execution", "record_outcomes", "commit_activations"})
+SELF_NOTIFYING = frozenset({"insert_execution", "record_outcomes", "commit_activations",
+                            "insert_executions"})
 DONE = "rhythm_done"
 
 

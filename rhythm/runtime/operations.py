@@ -28,12 +28,13 @@ from psycopg.rows import dict_row
 
 from rhythm.engine.promises import PromiseTable
 from rhythm.errors import InputError, RhythmError, UnknownName
-from rhythm.runtime import failures
+from rhythm.runtime import bulk, failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.notices import SELF_NOTIFYING, Notices
-from rhythm.runtime.partitions import PLAIN, Topology
+from rhythm.runtime.partitions import PLAIN, Topology, keyed_id
 from rhythm.runtime.payloads import encode, encode_object
 from rhythm.runtime.sql import Q
+from rhythm.runtime.waiters import settle_waiters_op
 from rhythm.runtime.wfhost import member_ids, settle_due
 
 T = TypeVar("T")
@@ -49,7 +50,12 @@ TERMINAL = ("completed", "failed", "cancelled")
 # transaction as outside one (each statement takes its own snapshot), and none of
 # these lock rows. An enqueue is then one round trip where it was three.
 STANDS_ALONE = frozenset({"current_versions", "insert_execution", "get_execution",
-                          "list_executions", "workflow_names"})
+                          "list_executions", "workflow_names", "insert_executions"})
+
+
+# What a new request of an idempotency key whose execution has ended does (runs_again).
+ID_REUSE = ("allow_duplicate_failed_only", "reject", "allow")
+DEFAULT_REUSE = ID_REUSE[0]
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,8 @@ class Enqueue:
     options: str = "{}"
     parent_id: str | None = None
     parent_promise: int | None = None
+    idempotency_key: str | None = None  # tasks: one execution per (name, key)
+    id_reuse: str = DEFAULT_REUSE  # when a key's execution ended: run again or not
 
 
 def prepare_enqueue(
@@ -79,27 +87,34 @@ def prepare_enqueue(
     priority: int,
     max_retries: int | None = None,
     options: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    id_reuse: str = DEFAULT_REUSE,
 ) -> Enqueue:
     """Validate user arguments (InputError with one clear line) before any I/O."""
     if not isinstance(name, str) or not name:
         raise InputError(f"{kind} name must be a non-empty string, got {name!r}")
-    if id is not None and (not isinstance(id, str) or not id or len(id) > 200):
-        raise InputError(f"execution id must be a string of 1 to 200 characters, got {id!r}")
-    if queue is not None and (not isinstance(queue, str) or not queue):
-        raise InputError(f"queue must be a non-empty string, got {queue!r}")
-    if isinstance(priority, bool) or not isinstance(priority, int):
-        raise InputError(f"priority must be an integer, got {priority!r}")
-    if max_retries is not None and not _non_negative_int(max_retries):
-        raise InputError(f"retries must be a non-negative integer, got {max_retries!r}")
+    bulk.check_fields(id, queue, priority, max_retries)
+    _check_key(idempotency_key, id_reuse, id)
+    if idempotency_key is not None:  # (the task sees it: rhythm.current_task())
+        options = {**(options or {}), "idempotencyKey": idempotency_key}
     return Enqueue(
         kind=kind, name=name, inputs=encode_object(inputs, f"inputs of {kind} {name!r}"),
         id=id, queue=queue, priority=priority, max_retries=max_retries,
-        options=encode(options or {}, "options"),
+        options=encode(options or {}, "options"), idempotency_key=idempotency_key,
+        id_reuse=id_reuse,
     )
 
 
-def _non_negative_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _check_key(key: str | None, id_reuse: str, execution_id: str | None) -> None:
+    if id_reuse not in ID_REUSE:
+        choices = ", ".join(repr(c) for c in ID_REUSE)
+        raise InputError(f"id_reuse must be one of {choices}, got {id_reuse!r}")
+    if key is None:
+        return
+    if not isinstance(key, str) or not key or len(key) > 500:
+        raise InputError(f"idempotency_key must be a string of 1 to 500 characters, got {key!r}")
+    if execution_id is not None:  # (a keyed execution's id places it in its key's partition)
+        raise InputError("give either id or idempotency_key, not both")
 
 
 def new_execution_id(kind: str) -> str:
@@ -110,7 +125,10 @@ def new_execution_id(kind: str) -> str:
 
 def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
     """Insert the execution, or return the existing one with that id (guarantee 8):
-    a failed or cancelled one is archived and started again as a new run."""
+    a failed or cancelled one is archived and started again as a new run. A task with an
+    idempotency key: :func:`enqueue_keyed`."""
+    if req.idempotency_key is not None:
+        return (yield from enqueue_keyed(req, now))
     params = {
         "id": req.id or new_execution_id(req.kind), "kind": req.kind, "name": req.name,
         "version": req.version, "inputs": req.inputs, "queue": req.queue,
@@ -132,6 +150,53 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
     yield "clear_run_state", {"id": params["id"]}
     rows = yield "restart_execution", params
     return {**rows[0], "created": True}
+
+
+def runs_again(status: str, id_reuse: str) -> bool:
+    """Whether a new request of a key whose execution is ``status`` runs it again: never
+    while it is pending or running; after a failure or cancellation unless ``reject``;
+    after a success only under ``allow``."""
+    if status in ("failed", "cancelled"):
+        return id_reuse != "reject"
+    return status == "completed" and id_reuse == "allow"
+
+
+def enqueue_keyed(
+    req: Enqueue, now: datetime, waiter: tuple[str, int, int] | None = None
+) -> Op[Row]:
+    """Queue task ``req`` under its idempotency key: create the key's execution, or find
+    the one that holds it (the unique index decides between concurrent requests) and
+    run it again in place if ``req.id_reuse`` says so (its earlier run archived, as for a
+    reused id). ``waiter`` (workflow id, its partition, promise id): the workflow's
+    promise to settle with the execution's outcome - at once when it has ended and is
+    not run again (the row says ``settled``), else when it ends (execution_waiters)."""
+    assert req.kind == "task" and req.idempotency_key is not None
+    params = {
+        "id": keyed_id(req.name, req.idempotency_key), "name": req.name,
+        "inputs": req.inputs, "queue": req.queue, "priority": req.priority,
+        "max_retries": req.max_retries, "options": req.options, "version": None,
+        "idempotency_key": req.idempotency_key, "now": now,
+    }
+    rows = yield "insert_keyed_execution", params
+    if rows:
+        row = {**rows[0], "created": True}
+    else:
+        rows = yield "lock_keyed", params
+        if not rows:  # (the holder was deleted between the two statements)
+            raise InputError(f"idempotency key {req.idempotency_key!r} of task {req.name!r}"
+                             " changed hands while queuing; try again")
+        row = {**rows[0], "created": False}
+        if runs_again(row["status"], req.id_reuse):
+            yield "archive_keyed_run", {"id": row["id"]}
+            rows = yield "restart_keyed_execution", {**params, "id": row["id"]}
+            row = {**rows[0], "created": True, "result": None, "error": None}
+    if waiter is not None:
+        if row["status"] in TERMINAL:
+            return {**row, "settled": True}
+        waiter_id, waiter_part, promise_id = waiter
+        yield "add_waiter", {"id": row["id"], "waiter_id": waiter_id,
+                             "waiter_part": waiter_part, "promise_id": promise_id, "now": now}
+    return {**row, "settled": False}
 
 
 def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
@@ -240,6 +305,8 @@ def cancel(execution_id: str, now: datetime) -> Op[Row]:
     row = rows[0]
     if row["status"] == "cancelled" and row["parent_id"] is not None:
         yield "settle_parents", {"ids": [execution_id], "now": now}
+    if row["status"] == "cancelled" and row["kind"] == "task":  # (a keyed one's waiters)
+        yield from settle_waiters_op([execution_id], now)
     return row
 
 
@@ -288,6 +355,9 @@ def bind(params: dict[str, Any], topology: Topology) -> dict[str, Any]:
     about = params.get("id") or next(iter(params.get("ids") or ()), None)
     if about is not None:
         bound["part"] = topology.part_of(about)
+    if "batch" in params:  # a bulk enqueue: each row with its own partition, as JSON
+        kind, items = params["batch"]
+        bound["batch"] = bulk.batch_json(kind, items, topology)
     return bound
 
 

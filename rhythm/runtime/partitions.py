@@ -14,7 +14,12 @@ a client, the CLI, another language's worker - finds its rows without a lookup:
   workflow's tasks and children in the workflow's own partition, so a tree never spans
   two partitions and no commit is two-phase;
 * any other id (one a user chose for a root execution) is placed by CRC-32 of its UTF-8
-  bytes, modulo P.
+  bytes, modulo P;
+* a task with an idempotency key lives in the partition of its key (whoever asked for
+  it, even a workflow of another partition), so that one unique index per partition
+  means one execution per key: :func:`keyed_id` generates its id with the low 16 bits of
+  CRC-32 of ``name NUL key`` as its first four hex digits, so the rule above finds it
+  from the id alone, whatever P is.
 """
 
 from __future__ import annotations
@@ -47,6 +52,13 @@ def generated_id(prefix: str, part: int, partitions: int) -> str:
         if lead > 0xFFFF:
             lead -= partitions
     return f"{prefix}-{lead:04x}{os.urandom(14).hex()}"
+
+
+def keyed_id(name: str, key: str) -> str:
+    """A fresh id for task ``name`` with idempotency ``key``, in the key's partition
+    (the same for every request of that key, for any P)."""
+    text = f"{name}\x00{key}".encode("utf-8", "surrogatepass")
+    return f"t-{zlib.crc32(text) & 0xFFFF:04x}{os.urandom(14).hex()}"
 
 
 @dataclass(frozen=True)

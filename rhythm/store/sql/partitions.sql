@@ -24,16 +24,21 @@ SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS installed;
 ALTER TABLE rhythm.snapshots DROP CONSTRAINT IF EXISTS snapshots_execution_fkey;
 ALTER TABLE rhythm.promises DROP CONSTRAINT IF EXISTS promises_execution_fkey;
 ALTER TABLE rhythm.signals DROP CONSTRAINT IF EXISTS signals_execution_fkey;
+ALTER TABLE rhythm.execution_waiters DROP CONSTRAINT IF EXISTS execution_waiters_execution_fkey;
 SELECT create_distributed_table('rhythm.executions', 'part');
 SELECT create_distributed_table('rhythm.execution_runs', 'part', colocate_with => 'rhythm.executions');
 SELECT create_distributed_table('rhythm.snapshots', 'part', colocate_with => 'rhythm.executions');
 SELECT create_distributed_table('rhythm.promises', 'part', colocate_with => 'rhythm.executions');
 SELECT create_distributed_table('rhythm.signals', 'part', colocate_with => 'rhythm.executions');
+SELECT create_distributed_table('rhythm.execution_waiters', 'part',
+                                colocate_with => 'rhythm.executions');
 ALTER TABLE rhythm.snapshots ADD CONSTRAINT snapshots_execution_fkey
     FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
 ALTER TABLE rhythm.promises ADD CONSTRAINT promises_execution_fkey
     FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
 ALTER TABLE rhythm.signals ADD CONSTRAINT signals_execution_fkey
+    FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
+ALTER TABLE rhythm.execution_waiters ADD CONSTRAINT execution_waiters_execution_fkey
     FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
 SELECT create_reference_table('rhythm.workflow_versions');
 SELECT create_reference_table('rhythm.task_routes');

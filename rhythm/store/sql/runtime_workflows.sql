@@ -293,7 +293,22 @@ effects AS (
         -- (OFFSET 0: evaluated once, not once per use of q.queue)
         OFFSET 0
     ) q
-    CROSS JOIN LATERAL (SELECT r.here AND q.queue = ANY(o.local_queues) AS here) h
+    -- Priorities hold for local starts too (issue 18): a task is not started here while
+    -- its queue has a ready row of higher priority in this partition (it goes to the
+    -- queue, where a claim takes the higher one first). One descent of executions_ready
+    -- in its own order, bounded by the task's priority: with no higher row it stops at
+    -- the first entry, touching no heap page (two index pages); made only for a task
+    -- that would start here. A higher row due later counts too (rare; the task then
+    -- merely waits for an ordinary claim). (OFFSET 0: evaluated once, as q.)
+    CROSS JOIN LATERAL (
+        SELECT r.here AND q.queue = ANY(o.local_queues)
+               AND (SELECT 1 FROM rhythm.executions x
+                    WHERE x.part = %(part)s AND x.queue = q.queue AND x.run_at IS NOT NULL
+                      AND x.priority > r.priority
+                    ORDER BY x.priority DESC LIMIT 1) IS NULL
+               AS here
+        OFFSET 0
+    ) h
     -- (what Claim.from_row reads, and no more: the started ones come back as JSON)
     RETURNING part, id, kind, name, version, inputs, queue, attempt, max_retries,
               lease_losses, options, claim_token, cancel_requested, parent_id, wake_seq,

@@ -46,6 +46,11 @@ def test_tasks_drains_every_task(pg_server: SessionServer) -> None:
     assert _all_dropped_but(pg_server, before)  # its database was dropped
 
 
+def test_enqueue_queues_every_task_in_one_call(pg_server: SessionServer) -> None:
+    got = values(bench(pg_server, "enqueue", "-n", "50"))
+    assert got["bulk enqueue (Client.queue_tasks, one call)"] > 0
+
+
 def _all_dropped_but(server: SessionServer, before: set[str], timeout: float = 120.0) -> bool:
     """Every bench database but those in ``before`` is gone, soon: a bench test running
     alongside (``pytest -n``) on the same server may hold one of its own for a while, but

@@ -153,3 +153,16 @@ def fail_with_char(code: int) -> None:
     """Fails with an error whose text holds the character ``code`` (U+0000, a lone
     surrogate: what Postgres cannot store)."""
     raise ValueError(f"bad {chr(code)} here")
+
+
+@rhythm.task(retries=0)
+def charge(path: str, amount: int, fail: bool = False, seconds: float = 0.0) -> dict[str, Any]:
+    """A payment (idempotency keys): every run leaves a line naming its key in ``path``,
+    so a test counts the charges; fails (for good) when asked."""
+    key = rhythm.current_task().idempotency_key
+    time.sleep(seconds)
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(key + "\n")
+    if fail:
+        raise ValueError("card declined")
+    return {"charged": amount, "key": key}

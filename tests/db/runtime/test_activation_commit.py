@@ -140,7 +140,7 @@ def test_a_stopping_worker_only_wakes_the_parent(db_url: str, tmp_path: Path) ->
 
 
 def _first_activation_with_local_starts(
-    db_url: str, tmp_path: Path, tasks: list[str]
+    db_url: str, tmp_path: Path, tasks: list[str], queued_priority: int | None = None,
 ) -> tuple[str, Claim, list[Claim]]:
     """Start one_step and run its first activation as worker w1 serving ``default`` with
     ``tasks`` registered; returns the workflow id, its claim and the tasks handed back."""
@@ -156,6 +156,9 @@ def _first_activation_with_local_starts(
             with Client(db_url) as client:
                 wf = client.start("one_step").id
             claim = await _claim(conn)
+            if queued_priority is not None:  # another task, ready in the same queue
+                with Client(db_url) as client:
+                    client.queue_task("nap", {"seconds": 0}, priority=queued_priority)
             lease = datetime.now(UTC) + timedelta(seconds=30)
             assert await ActivationRunner(versions, SystemClock()).run(
                 using(conn), claim,
@@ -193,6 +196,34 @@ def test_a_task_the_worker_does_not_have_goes_to_the_queue(
             "SELECT status, claimed_by, claim_token, run_at IS NOT NULL, attempt"
             " FROM rhythm.executions WHERE parent_id = %s", (wf,)).fetchone()
     assert row == ("pending", None, 0, True, 0)
+
+
+def test_no_local_start_while_the_queue_has_a_ready_row_of_higher_priority(
+    db_url: str, tmp_path: Path
+) -> None:
+    """Priorities hold for local starts (issue 18): the workflow's task (priority 0)
+    goes to the queue, behind the ready priority-5 task, instead of skipping ahead."""
+    wf, _, started = _first_activation_with_local_starts(db_url, tmp_path, ["add"],
+                                                         queued_priority=5)
+    assert started == []
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT status, claimed_by, claim_token, run_at IS NOT NULL"
+            " FROM rhythm.executions WHERE parent_id = %s", (wf,)).fetchone()
+        assert row == ("pending", None, 0, True)
+        now = datetime.now(UTC)
+        picked = conn.execute(Q["claim"], {
+            "part": 0, "queue": "default", "limit": 1, "now": now, "worker": "w2",
+            "lease_until": now + timedelta(seconds=30), "kinds": ["task"]}).fetchone()
+    assert picked is not None and picked[2] == "nap"  # the higher priority first
+
+
+def test_a_ready_row_of_lower_priority_does_not_stop_a_local_start(
+    db_url: str, tmp_path: Path
+) -> None:
+    _, _, started = _first_activation_with_local_starts(db_url, tmp_path, ["add"],
+                                                        queued_priority=-1)
+    assert [(c.name, c.token) for c in started] == [("add", 1)]
 
 
 def test_a_locally_claimed_task_of_a_dead_worker_is_rerun_after_its_lease(

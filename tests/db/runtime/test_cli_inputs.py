@@ -39,4 +39,4 @@ def test_start_inputs_from_a_file_and_a_signal_payload_from_stdin(
 
 def test_list_prints_a_header_even_when_empty(db_url: str) -> None:
     code, out, _ = rhythm_cli("list", "--database-url", db_url)
-    assert (code, out) == (0, "ID\tKIND\tNAME\tSTATUS\tCREATED\tREASON\n")
+    assert (code, out) == (0, "ID\tKIND\tNAME\tSTATUS\tCREATED\tKEY\tREASON\n")

@@ -148,3 +148,22 @@ def test_a_commit_reads_the_same_rows_whatever_the_history(db_url: str) -> None:
                      "created_ms": 1, "settled_ms": 2}]
     rows = _generic_plan_rows(db_url, "commit_activations", {"batch": json.dumps([step])})
     assert rows < 50, f"commit_activations read {rows} rows at {HISTORY} promises"
+
+
+def test_the_priority_check_of_a_local_start_reads_a_few_rows(db_url: str) -> None:
+    """A task started by the commit itself first checks that its queue has no ready row
+    of higher priority (issue 18): one descent of the claim index, not a walk of the
+    queue's many ready rows of the same priority (statistics taken while it was empty)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("ANALYZE rhythm.executions")
+        conn.execute("INSERT INTO rhythm.executions (id, kind, name, status, claim_token)"
+                     " VALUES ('w', 'workflow', 'loop', 'running', 1)")
+        conn.execute("INSERT INTO rhythm.executions (id, kind, name, run_at)"
+                     " SELECT 'q' || g, 'task', 'noop', now() FROM generate_series(1, %(n)s) g",
+                     {"n": HISTORY})
+    step = {**_commit(0, "w", None), "status": "suspended"}
+    step["effects"] = [{"id": "t-new", "kind": "task", "name": "noop", "version": None,
+                        "inputs": {}, "queue": None, "priority": 0, "max_retries": None,
+                        "options": {}, "promise_id": 1, "here": True}]
+    rows = _generic_plan_rows(db_url, "commit_activations", {"batch": json.dumps([step])})
+    assert rows < 50, f"commit_activations read {rows} rows with {HISTORY} ready rows"

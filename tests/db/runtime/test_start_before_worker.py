@@ -58,7 +58,7 @@ def test_a_start_before_any_worker_waits_then_a_late_worker_runs_it(
     assert (code, out.splitlines()[1]) == (0, f"reason: {WAITING}")
     code, out, _ = rhythm_cli("list", "--database-url", db_url)
     header, line = out.splitlines()
-    assert header == "ID\tKIND\tNAME\tSTATUS\tCREATED\tREASON"
+    assert header == "ID\tKIND\tNAME\tSTATUS\tCREATED\tKEY\tREASON"
     assert line.startswith(f"{execution_id}\tworkflow\tgreet\tpending\t")
     assert line.endswith(f"\t{WAITING}")
     code, out, _ = rhythm_cli("list", "--json", "--database-url", db_url)
