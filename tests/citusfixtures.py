@@ -37,7 +37,8 @@ NODE_SETTINGS = ("fsync=off",)
 # Before each test: the runtime tables emptied, the test's own table (task_log) dropped.
 RESET = (
     "TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.promises,"
-    " rhythm.signals, rhythm.workers, rhythm.task_routes, rhythm.workflow_versions",
+    " rhythm.signals, rhythm.execution_waiters, rhythm.workers, rhythm.task_routes,"
+    " rhythm.workflow_versions",
     "DROP TABLE IF EXISTS public.task_log",
 )
 

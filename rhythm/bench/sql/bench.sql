@@ -60,7 +60,8 @@ SELECT status, error FROM rhythm.executions WHERE id = %(id)s;
 -- Before each run with --citus (rhythm.bench.citus): the coordinator's database emptied
 -- of every runtime row, as a fresh database would be (installation keeps the layout).
 TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.promises,
-         rhythm.signals, rhythm.workflow_versions, rhythm.task_routes, rhythm.workers;
+         rhythm.signals, rhythm.execution_waiters, rhythm.workflow_versions,
+         rhythm.task_routes, rhythm.workers;
 
 -- name: citus_settings
 -- With --citus: what the figures were taken on.
