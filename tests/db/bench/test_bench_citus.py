@@ -9,15 +9,14 @@ variable set), where a skip would hide that they never ran: they fail.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from citusfixtures import CITUS, require_citus
 from dbfixtures import run_cli
 
 from rhythm.bench.availability import workflows_missing
@@ -26,31 +25,10 @@ from rhythm.store.connect import describe
 
 pytestmark = pytest.mark.db
 
-CITUS = Path(__file__).resolve().parents[3].parent / "shared" / "citus"
-PG_CONFIG = Path("/usr/lib/postgresql/15/bin/pg_config")  # the server cluster.sh runs
-
-
-def citus_missing() -> str | None:
-    """Why a Citus cluster cannot start here, or None when it can."""
-    if not (CITUS / "cluster.sh").is_file():
-        return f"no Citus scripts at {CITUS}"
-    if not PG_CONFIG.is_file():
-        return f"no PostgreSQL 15 server ({PG_CONFIG} missing)"
-    libdir = subprocess.run([str(PG_CONFIG), "--pkglibdir"], capture_output=True, text=True,
-                            check=True).stdout.strip()
-    if not (Path(libdir) / "citus.so").is_file():
-        return f"Citus is not installed (no {libdir}/citus.so): run {CITUS}/install.sh as root"
-    return None
-
-
 @pytest.fixture(scope="module")
 def coordinator() -> Iterator[str]:
     """URL of the coordinator's database of a fresh cluster, stopped after the module."""
-    reason = citus_missing()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI is set and Citus cannot run: {reason}", pytrace=False)
-        pytest.skip(reason)
+    require_citus()
     folder = tempfile.mkdtemp(prefix="rcb-", dir="/tmp")  # short: it holds unix sockets
     cluster = ["bash", str(CITUS / "cluster.sh")]
     try:
