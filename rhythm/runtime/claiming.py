@@ -86,7 +86,7 @@ class Claimer:
     async def open(self) -> None:
         """Connect, and read how the database is partitioned (once: it never changes)."""
         self.conn = await open_claim_connection(self.url)
-        cur = await self.conn.execute(Q["read_topology"])
+        cur = await self.conn.execute(Q["read_layout"])
         self.topology = Topology.from_row(await cur.fetchone())
         self._hinted = set(self.topology.all_parts())
         self._unprobed = set(self.topology.all_parts())

@@ -135,7 +135,7 @@ class Client:
     def _read_topology(self) -> Topology:
         """P and Citus or not, read once (on the client's own connection: never in a
         caller's transaction)."""
-        row = self._connection().execute(Q["read_topology"]).fetchone()
+        row = self._connection().execute(Q["read_layout"]).fetchone()
         self._topology = Topology.from_row(row)
         return self._topology
 
@@ -353,7 +353,7 @@ class AsyncClient:
 
     async def _read_topology(self) -> Topology:
         """Like :meth:`Client._read_topology`."""
-        cur = await (await self._connection()).execute(Q["read_topology"])
+        cur = await (await self._connection()).execute(Q["read_layout"])
         self._topology = Topology.from_row(await cur.fetchone())
         return self._topology
 

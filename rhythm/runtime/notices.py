@@ -2,12 +2,13 @@
 
 Workers sleep on ``rhythm_wake`` (payload ``part:queue``: a row of that queue in that
 partition became claimable) and waiting clients on ``rhythm_done`` (payload: the id of an
-execution that ended). On plain Postgres the statements that cause them send them
-(``%(notify)s`` true) if they are hot (:data:`SELF_NOTIFYING`); the others return what
-to send in their ``wake`` and ``done`` columns and their caller sends it, as on Citus,
-where every statement is routed whole to the worker node holding
-its shard, and a ``pg_notify`` in it would be sent there, where nobody listens: the
-application sends them through the coordinator, with the ``notify`` statement.
+execution that ended). Statements return what to notify in their ``wake`` and ``done``
+columns. On plain Postgres the hot ones (:data:`SELF_NOTIFYING`) also send it themselves
+(``%(notify)s`` true), at no extra round trip; for every other statement, and for all of
+them on Citus, the caller sends it with the ``notify`` statement. (Citus routes a
+statement whole to the worker node holding its shard, and a ``pg_notify`` in it would be
+sent there, where nobody listens; ``notify`` touches no table and runs on the
+coordinator.)
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 -- the runtime tables are laid out. Design and costs: docs/scaling.md.
 
 -- name: read_layout
+-- How many partitions, and whether this is a Citus cluster (also what every worker and
+-- client reads once as it connects: rhythm.runtime.partitions.Topology).
 SELECT partitions, citus FROM rhythm.installation;
 
 -- name: any_execution

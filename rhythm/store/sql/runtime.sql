@@ -407,7 +407,3 @@ FROM unnest(%(channels)s::text[], %(payloads)s::text[]) AS n(channel, payload);
 -- statement opens the caller's (implicit) transaction, so the runtime's work nests in
 -- it as a savepoint and commits or rolls back with the caller's own data.
 SELECT 1;
-
--- name: read_topology
--- How many partitions, and whether this is a Citus cluster (rhythm.runtime.partitions).
-SELECT partitions, citus FROM rhythm.installation;
