@@ -71,11 +71,16 @@ def test_worker_stops_on_sigterm_while_a_connection_attempt_hangs() -> None:
         silent.listen(16)
         port = silent.getsockname()[1]
         proc = spawn_worker(f"postgresql://postgres@127.0.0.1:{port}/nothing")
-        time.sleep(2.0)  # the interpreter is up and the first attempt is waiting
+        # The signal handlers are set before the first attempt, so a connection that
+        # reached the socket means SIGTERM is ours to test (a fixed sleep was not enough
+        # on a loaded CI machine: the signal came before the handlers, exit -15).
+        silent.settimeout(60)
+        peer, _ = silent.accept()
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert _exits_within(proc, 5) == 0
         assert time.monotonic() - started < 5
+        peer.close()
     assert proc.stderr is not None
     assert "stopped before it could connect" in proc.stderr.read()
 
