@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from rhythm.flowrt.durations import parse_duration_ms
+from rhythm.runtime.ratespec import RateLimit, optional_rate_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +69,7 @@ class TaskDefinition:
     timeout: float | None = None
     non_retryable: tuple[type[BaseException], ...] = ()
     transactional: bool = False
+    rate_limit: RateLimit | None = None  # claims of this name, across all workers
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -127,6 +129,7 @@ def task(
     timeout: float | str | None = None,
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
+    rate_limit: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -141,12 +144,16 @@ def task(
     timeout: float | str | None = None,
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
+    rate_limit: str | None = None,
 ) -> Any:
     """Declare a durable task. Usable bare (``@rhythm.task``) or with options.
 
     ``transactional=True``: the function's first parameter receives a psycopg
     connection (``AsyncConnection`` for ``async def``) inside the transaction that
     records its result; its writes commit exactly once, together with that result.
+
+    ``rate_limit="100/s"`` (or ``N/min``, ``N/h``): at most that many claims of this task
+    name per period across all workers, in bursts of up to N (docs/flow-control.md).
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
@@ -155,11 +162,13 @@ def task(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     policy = Backoff.of(backoff)
     kinds = tuple(non_retryable)
+    limit = optional_rate_limit(rate_limit, "rate_limit")
 
     def decorate(function: F) -> F:
         definition = TaskDefinition(
             name=name or function.__name__, fn=function, queue=queue, retries=retries,
             backoff=policy, timeout=seconds, non_retryable=kinds, transactional=transactional,
+            rate_limit=limit,
         )
         if transactional and not _parameters(function):
             raise ValueError(

@@ -72,6 +72,7 @@ from rhythm.runtime.database import (
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit
 from rhythm.runtime.heartbeat import HeartbeatThread
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
+from rhythm.runtime.limits import LIMITS_PAYLOAD, Controls, read_controls, sync_buckets
 from rhythm.runtime.notices import Notices, parse_wake
 from rhythm.runtime.partitions import PLAIN, Topology
 from rhythm.runtime.sql import Q
@@ -244,6 +245,11 @@ class Worker:
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
                                 self.options.lease_seconds, max(prefetch, 0))
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
+        # Queue controls (rhythm.runtime.limits): where local starts may go, and which
+        # queues woken parents may be taken from, as of the last read.
+        self._local_queues = list(self.options.queues)
+        self._local_tasks: frozenset[str] = frozenset(self.registry.names())
+        self._open_queues = list(self.options.queues)
         self.group = GroupCommit(functools.partial(connect_keyed, self.url),
                                  check_idle=POOL_CHECK_IDLE)
         self._activations = ActivationRunner(self.versions, self.clock, self.options.limits,
@@ -422,22 +428,60 @@ class Worker:
     async def _register(self) -> None:
         assert self._claim_conn is not None
         now = self.clock.now()
-        routes = [{"name": d.name, "queue": d.queue} for d in self.registry.definitions()]
+        routes = [{"name": d.name, "queue": d.queue,
+                   "rate_limit": d.rate_limit.spec if d.rate_limit else None}
+                  for d in self.registry.definitions()]
         async with self._claim_conn.transaction():
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
                 "queues": list(self.options.queues), "now": now,
             })
+            before = await read_controls(self._claim_conn)
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
+            # Our task names' limits as registered now: if that changed any, the buckets
+            # follow and every worker is told (in this transaction).
+            changed = any(before.task_limits.get(d.name) != d.rate_limit
+                          for d in self.registry.definitions())
+            controls = await sync_buckets(self._claim_conn, self.topology.partitions, now,
+                                          announce=changed)
             released = await self.versions.register(self._claim_conn, now)
+        self._apply_controls(controls)
         if released:
             log.info("%d workflow(s) started before their version was registered can run now",
                      released)
         log.info("worker %s on queues %s, tasks %s, workflows %s", self.id,
                  list(self.options.queues), self.registry.names(),
                  sorted({name for name, _ in self.versions.local}))
+
+    def _apply_controls(self, controls: Controls) -> None:
+        """Obey ``controls`` from now on: the claimer skips paused queues and takes
+        tokens for limited ones; local starts and woken parents leave out paused
+        queues, and local starts rate-limited tasks and queues (they would take no
+        token)."""
+        self._claimer.controls = controls
+        self._open_queues = controls.claimable(self.options.queues)
+        self._local_queues = controls.local_queues(self.options.queues)
+        self._local_tasks = controls.local_tasks(self.registry.names())
+        if controls.paused or controls.queue_limits or controls.task_limits:
+            log.info("queue controls: paused %s, queue limits %s, task limits %s",
+                     sorted(controls.paused & set(self.options.queues)),
+                     {q: r.spec for q, r in controls.queue_limits.items()},
+                     {n: r.spec for n, r in controls.task_limits.items()})
+
+    async def _refresh_controls(self) -> None:
+        """Read the queue controls again (a '!limits' NOTIFY, or the listener came
+        back and may have missed one), on a pooled connection."""
+        if self._pool is None:
+            return
+        try:
+            async with self._pool.connection() as conn:
+                controls = await read_controls(conn)
+        except (psycopg.Error, RhythmError) as err:
+            log.warning("cannot read the queue controls (%s); keeping the last ones", err)
+            return
+        self._apply_controls(controls)
 
     async def _unregister(self) -> None:
         with contextlib.suppress(psycopg.Error, RhythmError):
@@ -606,7 +650,7 @@ class Worker:
             return None
         room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
         return LocalStarts(
-            self.id, list(self.options.queues), self.registry,
+            self.id, self._local_queues, self._local_tasks,
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
             self._take_started, max(room, 0))
 
@@ -669,8 +713,8 @@ class Worker:
         if outcome.status not in ("completed", "failed") or self._stopping.is_set():
             return False
         state = self._resumable.pop(claim.id, None)
-        if state is None:
-            return False
+        if state is None or state.claim.queue not in self._open_queues:
+            return False  # (a paused queue's workflow waits, suspended, for its resume)
         assert self._pool is not None
         slot.give_up()
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
@@ -715,7 +759,7 @@ class Worker:
             try:
                 conn = self._flush_conn
                 assert conn is not None
-                queues = [] if self._stopping.is_set() else list(self.options.queues)
+                queues = [] if self._stopping.is_set() else self._open_queues
                 lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
                 accepted, woken = await self._runner.record(conn, batch, queues, lease_until)
                 self.recorded += len(accepted)
@@ -855,11 +899,20 @@ class Worker:
                 conn = await connect_async(self.url)
                 async with conn:
                     await conn.execute(Q["listen_wake"])
+                    await self._refresh_controls()  # (any '!limits' missed meanwhile)
                     self._claimer.hint_all()
                     self._hinted = True
                     self._wake.set()
                     delay = 0.1
                     async for note in conn.notifies():
+                        if note.payload == LIMITS_PAYLOAD:
+                            # Read before the next notification is looked at: a row
+                            # queued right after a pause must not be claimed.
+                            await self._refresh_controls()
+                            self._claimer.hint_all()
+                            self._hinted = True
+                            self._wake.set()
+                            continue
                         part, queue = parse_wake(note.payload)
                         if queue in queues:
                             self._claimer.hint(part)

@@ -339,10 +339,12 @@ UPDATE rhythm.workers SET heartbeat_at = %(now)s WHERE id = %(id)s;
 DELETE FROM rhythm.workers WHERE id = %(id)s;
 
 -- name: register_task_routes
-INSERT INTO rhythm.task_routes (name, queue, registered_at)
-SELECT r.name, r.queue, %(now)s
-FROM jsonb_to_recordset(%(routes)s::jsonb) AS r(name text, queue text)
-ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, registered_at = excluded.registered_at;
+-- Each task name's queue and rate limit (NULL: none), as the registering worker has them.
+INSERT INTO rhythm.task_routes (name, queue, rate_limit, registered_at)
+SELECT r.name, r.queue, r.rate_limit, %(now)s
+FROM jsonb_to_recordset(%(routes)s::jsonb) AS r(name text, queue text, rate_limit text)
+ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, rate_limit = excluded.rate_limit,
+                                 registered_at = excluded.registered_at;
 
 -- name: get_execution
 SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
