@@ -54,10 +54,12 @@ class Controls:
         """``queues`` without the paused ones."""
         return [q for q in queues if q not in self.paused]
 
-    def local_queues(self, queues: Iterable[str]) -> list[str]:
-        """Queues whose tasks a workflow's commit may start on this worker directly (no
-        claim): not paused and without a queue limit (that start would take no token)."""
+    def takeable(self, queues: Iterable[str]) -> list[str]:
+        """Queues from which a worker may take executions without a claim statement
+        (local starts, woken parents, a workflow resumed in place): not paused and
+        without a queue limit (that would take no token)."""
         return [q for q in queues if q not in self.paused and q not in self.queue_limits]
+
 
     def local_tasks(self, names: Iterable[str]) -> frozenset[str]:
         """Task names that may start so: those without a rate limit."""

@@ -245,11 +245,11 @@ class Worker:
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
                                 self.options.lease_seconds, max(prefetch, 0))
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
-        # Queue controls (rhythm.runtime.limits): where local starts may go, and which
-        # queues woken parents may be taken from, as of the last read.
-        self._local_queues = list(self.options.queues)
+        # Queue controls (rhythm.runtime.limits), as of the last read: the queues whose
+        # executions may be taken without a claim (local starts, woken parents, resumes
+        # in place), and the task names that may start locally.
+        self._takeable = list(self.options.queues)
         self._local_tasks: frozenset[str] = frozenset(self.registry.names())
-        self._open_queues = list(self.options.queues)
         self.group = GroupCommit(functools.partial(connect_keyed, self.url),
                                  check_idle=POOL_CHECK_IDLE)
         self._activations = ActivationRunner(self.versions, self.clock, self.options.limits,
@@ -457,12 +457,11 @@ class Worker:
 
     def _apply_controls(self, controls: Controls) -> None:
         """Obey ``controls`` from now on: the claimer skips paused queues and takes
-        tokens for limited ones; local starts and woken parents leave out paused
-        queues, and local starts rate-limited tasks and queues (they would take no
-        token)."""
+        tokens for limited ones; what is taken without a claim (local starts, woken
+        parents, a workflow resumed in place) leaves out paused and rate-limited queues,
+        and local starts rate-limited tasks (they would take no token)."""
         self._claimer.controls = controls
-        self._open_queues = controls.claimable(self.options.queues)
-        self._local_queues = controls.local_queues(self.options.queues)
+        self._takeable = controls.takeable(self.options.queues)
         self._local_tasks = controls.local_tasks(self.registry.names())
         if controls.paused or controls.queue_limits or controls.task_limits:
             log.info("queue controls: paused %s, queue limits %s, task limits %s",
@@ -650,7 +649,7 @@ class Worker:
             return None
         room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
         return LocalStarts(
-            self.id, self._local_queues, self._local_tasks,
+            self.id, self._takeable, self._local_tasks,
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
             self._take_started, max(room, 0))
 
@@ -713,8 +712,8 @@ class Worker:
         if outcome.status not in ("completed", "failed") or self._stopping.is_set():
             return False
         state = self._resumable.pop(claim.id, None)
-        if state is None or state.claim.queue not in self._open_queues:
-            return False  # (a paused queue's workflow waits, suspended, for its resume)
+        if state is None or state.claim.queue not in self._takeable:
+            return False  # (paused or limited queue: its workflow waits for a claim)
         assert self._pool is not None
         slot.give_up()
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
@@ -759,7 +758,7 @@ class Worker:
             try:
                 conn = self._flush_conn
                 assert conn is not None
-                queues = [] if self._stopping.is_set() else self._open_queues
+                queues = [] if self._stopping.is_set() else self._takeable
                 lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
                 accepted, woken = await self._runner.record(conn, batch, queues, lease_until)
                 self.recorded += len(accepted)

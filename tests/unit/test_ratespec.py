@@ -58,7 +58,7 @@ def test_controls_say_which_queues_claim_with_tokens() -> None:
     assert controls.task_names("default") == ["sms"] and controls.task_names("mail") == []
     queues = ["default", "mail", "reports", "other"]
     assert controls.claimable(queues) == ["default", "mail", "other"]
-    assert controls.local_queues(queues) == ["default", "other"]
+    assert controls.takeable(queues) == ["default", "other"]
     assert controls.local_tasks(["sms", "add"]) == frozenset({"add"})
     assert controls.buckets(2) == [
         {"scope": "queue", "name": "mail", "capacity": 5.0, "rate": 5.0},

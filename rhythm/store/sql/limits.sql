@@ -59,9 +59,10 @@ WHERE NOT EXISTS (SELECT FROM wanted w
 --    key order; a second claimer waits here and then reads the newest tokens), refilled
 --    to now;
 -- 2. pick ready rows as `claim` does, leaving out task names whose bucket has no whole
---    token (and every task when the queue's bucket has none);
--- 3. keep at most floor(tokens) tasks per name bucket and, among those, per queue
---    bucket (a queue's limit counts its tasks; workflow activations take no token);
+--    token (and everything when the queue's bucket has none: no row is read then);
+-- 3. keep at most floor(tokens) tasks per name bucket and, among those, floor(tokens)
+--    rows per queue bucket (a queue's limit counts every claim of the queue, workflow
+--    activations too);
 -- 4. claim them and take from each bucket the number actually claimed.
 -- Every row carries queue_due / task_due: when the queue's bucket, or the first empty
 -- task bucket, has its next token (NULL: it has one now); with nothing claimed, one row
@@ -83,10 +84,10 @@ picked AS MATERIALIZED (
         SELECT id, name, kind FROM rhythm.executions
         WHERE part = %(part)s AND queue = %(queue)s AND run_at IS NOT NULL
           AND run_at <= %(now)s AND kind = ANY(%(kinds)s::text[])
+          AND NOT EXISTS (SELECT FROM buckets b WHERE b.scope = 'queue' AND b.avail < 1)
           AND (kind <> 'task'
-               OR (NOT EXISTS (SELECT FROM buckets b WHERE b.scope = 'queue' AND b.avail < 1)
-                   AND name <> ALL (ARRAY(SELECT b.name FROM buckets b
-                                          WHERE b.scope = 'task' AND b.avail < 1))))
+               OR name <> ALL (ARRAY(SELECT b.name FROM buckets b
+                                     WHERE b.scope = 'task' AND b.avail < 1)))
         ORDER BY priority DESC, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED) rows
@@ -100,16 +101,14 @@ per_name AS (
     LEFT JOIN buckets t ON t.scope = 'task' AND t.name = p.name AND p.kind = 'task'
 ),
 per_queue AS (
-    SELECT f.id, f.kind, f.pick,
-           sum(CASE WHEN f.kind = 'task' THEN 1 ELSE 0 END) OVER (ORDER BY f.pick) AS tasks
+    SELECT f.id, f.pick, row_number() OVER (ORDER BY f.pick) AS taken
     FROM per_name f
     WHERE f.fits
 ),
 ready AS MATERIALIZED (
     SELECT q.id, q.pick FROM per_queue q
-    WHERE q.kind <> 'task'
-       OR q.tasks <= coalesce((SELECT floor(b.avail) FROM buckets b WHERE b.scope = 'queue'),
-                              q.tasks)
+    WHERE q.taken <= coalesce((SELECT floor(b.avail) FROM buckets b WHERE b.scope = 'queue'),
+                              q.taken)
 ),
 claimed AS (
     UPDATE rhythm.executions e
@@ -144,8 +143,8 @@ claimed AS (
 spent AS (
     UPDATE rhythm.rate_limits r
     SET tokens = b.avail - (SELECT count(*) FROM claimed c
-                            WHERE c.kind = 'task'
-                              AND (b.scope = 'queue' OR c.name = b.name)),
+                            WHERE b.scope = 'queue'
+                               OR (c.kind = 'task' AND c.name = b.name)),
         refilled_at = %(now)s
     FROM buckets b
     WHERE r.part = %(part)s AND r.scope = b.scope AND r.name = b.name

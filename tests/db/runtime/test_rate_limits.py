@@ -149,3 +149,24 @@ def test_a_bad_limit_is_refused_at_decoration(spec: object, message: str) -> Non
         rhythm.task(name="never_registered", rate_limit=spec)  # type: ignore[arg-type]
     text = str(caught.value)
     assert text.startswith("rate_limit: ") and message in text and "\n" not in text
+
+
+def test_a_queue_limit_counts_workflow_activations_too(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """Every execution of a limited queue goes through a claim with tokens: no local
+    start, no parent taken by the outcome flush, no resume in place. 6 steps of a
+    workflow on a 5/s queue are 6 task claims and 7 activations: 13 claims, 5 at once
+    and then 5 a second (at least 1.6 s)."""
+    flows = {"steps": """
+let total = 0
+for (let i = 0; i < 6; i++) { total = await Task.run("add", { a: total, b: i }) }
+return total
+"""}
+    env = {"RHYTHM_DATABASE_URL": db_url}
+    assert run_cli("queue", "set", "default", "--rate-limit", "5/s", env=env).returncode == 0
+    with flows_worker(db_url, tmp_path, flows):
+        began = time.monotonic()
+        assert client.start("steps").result(timeout=30) == 15
+        took = time.monotonic() - began
+    assert took >= (13 - 5) / 5 - 0.3, f"13 claims at 5/s took only {took:.2f}s"
