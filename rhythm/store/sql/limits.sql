@@ -89,7 +89,9 @@ picked AS MATERIALIZED (
                OR name <> ALL (ARRAY(SELECT b.name FROM buckets b
                                      WHERE b.scope = 'task' AND b.avail < 1)))
         ORDER BY priority DESC, run_at, id
-        LIMIT %(limit)s
+        -- no more rows read and locked than the queue's tokens allow
+        LIMIT least(%(limit)s, (SELECT floor(b.avail)::int FROM buckets b
+                                WHERE b.scope = 'queue'))
         FOR UPDATE SKIP LOCKED) rows
 ),
 per_name AS (
