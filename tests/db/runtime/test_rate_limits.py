@@ -170,3 +170,29 @@ return total
         assert client.start("steps").result(timeout=30) == 15
         took = time.monotonic() - began
     assert took >= (13 - 5) / 5 - 0.3, f"13 claims at 5/s took only {took:.2f}s"
+
+
+def test_a_limit_set_while_a_worker_runs_applies_at_once(db_url: str, client: Client) -> None:
+    """`rhythm queue set` announces the change ('!limits'): the running worker claims
+    with tokens from then on, and without them again once the limit is cleared."""
+    env = {"RHYTHM_DATABASE_URL": db_url}
+    with running_worker(db_url, poll_interval=0.5) as worker:
+        assert worker.registered.wait(10)
+        assert client.queue_task("add", {"a": 1}).result(timeout=10) == 1  # unlimited
+        assert run_cli("queue", "set", "default", "--rate-limit", "10/s",
+                       env=env).returncode == 0
+        time.sleep(0.5)
+        runs = client.queue_tasks([("add", {"a": i}) for i in range(35)])
+        for run in runs:
+            run.result(timeout=20)
+        assert run_cli("queue", "set", "default", "--rate-limit", "none",
+                       env=env).returncode == 0
+        time.sleep(0.5)
+        began = time.monotonic()
+        for run in client.queue_tasks([("add", {"a": i}) for i in range(40)]):
+            run.result(timeout=10)
+        unlimited = time.monotonic() - began
+    times = _claim_times(db_url, "add")[1:36]
+    _assert_within(times, rate=10, burst=10)
+    assert times[-1] - times[0] >= (35 - 10) / 10 - 0.5
+    assert unlimited < 2.0, f"40 tasks took {unlimited:.1f}s after the limit was cleared"
