@@ -25,8 +25,9 @@
 * **Queue controls** (:mod:`rhythm.runtime.limits`): paused queues are neither claimed
   nor probed. A queue with a rate limit, or carrying rate-limited task names, is claimed
   with ``claim_limited`` (tokens taken in the claim itself); when such a claim comes back
-  short for want of tokens, the claimer waits for the next token (the statement says
-  when) instead of claiming or probing that queue again on every NOTIFY.
+  short with an empty bucket, the claimer sleeps until the next token (the statement
+  says when) instead of probing that queue, and while the queue's own bucket is empty
+  it does not claim it on a NOTIFY either.
 """
 
 from __future__ import annotations
@@ -219,13 +220,6 @@ class Claimer:
         else:
             self._token_due.pop((part, queue), None)
         return claimed
-
-    def seconds_to_token(self) -> float:
-        """How long until the earliest awaited token is due (inf: none awaited)."""
-        due = _earliest(d for d, _ in self._token_due.values())
-        if due is None:
-            return float("inf")
-        return max((due - self.clock.now()).total_seconds(), 0.0)
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> int:
         """Hand every buffered row back to its queue (shutdown); returns how many."""
