@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from rhythm.flowrt.durations import parse_duration_ms
+from rhythm.runtime.concurrency import ConcurrencySpec, parse_spec
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -68,6 +69,7 @@ class TaskDefinition:
     timeout: float | None = None
     non_retryable: tuple[type[BaseException], ...] = ()
     transactional: bool = False
+    concurrency: ConcurrencySpec | None = None  # per-key concurrency (concurrency.py)
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -127,6 +129,7 @@ def task(
     timeout: float | str | None = None,
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
+    concurrency: Mapping[str, Any] | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -141,12 +144,17 @@ def task(
     timeout: float | str | None = None,
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
+    concurrency: Mapping[str, Any] | None = None,
 ) -> Any:
     """Declare a durable task. Usable bare (``@rhythm.task``) or with options.
 
     ``transactional=True``: the function's first parameter receives a psycopg
     connection (``AsyncConnection`` for ``async def``) inside the transaction that
     records its result; its writes commit exactly once, together with that result.
+
+    ``concurrency={"key": "customerId", "limit": 1}``: at most ``limit`` executions per
+    value of that input (a dotted path reaches inside one) run at a time, across all
+    workers; the others wait in order (docs/flow-control.md).
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
@@ -157,9 +165,11 @@ def task(
     kinds = tuple(non_retryable)
 
     def decorate(function: F) -> F:
+        task_name = name or function.__name__
         definition = TaskDefinition(
-            name=name or function.__name__, fn=function, queue=queue, retries=retries,
+            name=task_name, fn=function, queue=queue, retries=retries,
             backoff=policy, timeout=seconds, non_retryable=kinds, transactional=transactional,
+            concurrency=parse_spec(concurrency, function, task_name),
         )
         if transactional and not _parameters(function):
             raise ValueError(

@@ -61,6 +61,7 @@ from rhythm.runtime.activation import (
 )
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
+from rhythm.runtime.concurrency import Admissions, refuse_keys_on_citus
 from rhythm.runtime.database import (
     check_if_idle,
     configure_keyed,
@@ -250,6 +251,8 @@ class Worker:
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)
         self._pool: AsyncConnectionPool[Any] | None = None
+        self._admissions = Admissions(self._pooled, self.clock)
+        self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0
         self.resumed = 0  # activations driven straight by a local task's outcome
@@ -320,6 +323,9 @@ class Worker:
                 asyncio.create_task(self._listen(), name="rhythm-listen"),
                 asyncio.create_task(self._flusher(), name="rhythm-flush"),
             ]
+            if not self.topology.citus:  # (per-key concurrency is refused there)
+                helpers.append(asyncio.create_task(self._admissions.run(),
+                                                   name="rhythm-admit"))
             await self._claim_loop()
             await self._release_buffered()
             await self._drain()
@@ -412,6 +418,11 @@ class Worker:
     async def _open_flusher(self) -> None:
         self._flush_conn = await connect_keyed(self.url, self.topology.citus)
 
+    def _pooled(self) -> Any:
+        """A pooled connection (an async context manager)."""
+        assert self._pool is not None
+        return self._pool.connection()
+
     async def _returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._idle_since[conn] = time.monotonic()
 
@@ -422,7 +433,13 @@ class Worker:
     async def _register(self) -> None:
         assert self._claim_conn is not None
         now = self.clock.now()
-        routes = [{"name": d.name, "queue": d.queue} for d in self.registry.definitions()]
+        definitions = self.registry.definitions()
+        refuse_keys_on_citus(definitions, self.topology)
+        routes = [{"name": d.name, "queue": d.queue,
+                   "concurrency": d.concurrency and d.concurrency.route()}
+                  for d in definitions]
+        # (a task with a concurrency key waits for its slot: never started by a commit)
+        self._local_tasks = frozenset(d.name for d in definitions if d.concurrency is None)
         async with self._claim_conn.transaction():
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
@@ -606,7 +623,7 @@ class Worker:
             return None
         room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
         return LocalStarts(
-            self.id, list(self.options.queues), self.registry,
+            self.id, list(self.options.queues), self._local_tasks,
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
             self._take_started, max(room, 0))
 
@@ -860,6 +877,8 @@ class Worker:
                     self._wake.set()
                     delay = 0.1
                     async for note in conn.notifies():
+                        if self._admissions.hear(note.payload):
+                            continue
                         part, queue = parse_wake(note.payload)
                         if queue in queues:
                             self._claimer.hint(part)
