@@ -448,6 +448,10 @@ class Worker:
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
+            keyed = sorted(set(self.registry.names()) - self._local_tasks)
+            if keyed:  # (tasks queued before their route said they have a key)
+                await self._claim_conn.execute(Q["key_queued_tasks"],
+                                               {"names": keyed, "now": now})
             released = await self.versions.register(self._claim_conn, now)
         if released:
             log.info("%d workflow(s) started before their version was registered can run now",

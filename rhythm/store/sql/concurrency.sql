@@ -64,3 +64,23 @@ GROUP BY w.wake;
 SELECT DISTINCT concurrency_key AS key FROM rhythm.executions
 WHERE concurrency_key IS NOT NULL AND status = 'pending' AND NOT admitted
 LIMIT 10000;
+
+-- name: key_queued_tasks
+-- Tasks queued before any worker registered their route (so without its key) take it
+-- now, in the transaction of the registration: pending rows not yet claimed wait for a
+-- slot like any other. Run at a worker's start, for its tasks that have a key; spans
+-- partitions (as release_waiting_starts). One row back per key, announced.
+WITH keyed AS (
+    UPDATE rhythm.executions e
+    SET concurrency_key = coalesce(e.inputs #>> string_to_array(r.concurrency->>'key', '.'), ''),
+        concurrency_limit = (r.concurrency->>'limit')::int,
+        admitted = false, run_at = NULL, updated_at = %(now)s
+    FROM rhythm.task_routes r
+    WHERE r.name = ANY(%(names)s::text[]) AND r.concurrency IS NOT NULL
+      AND e.name = r.name AND e.kind = 'task' AND e.status = 'pending'
+      AND e.concurrency_key IS NULL AND e.attempt = 0
+    RETURNING e.concurrency_key
+)
+SELECT w.wake, count(pg_notify('rhythm_wake', w.wake)) AS sent
+FROM (SELECT DISTINCT '!admit:' || concurrency_key AS wake FROM keyed) w
+GROUP BY w.wake;
