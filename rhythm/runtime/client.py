@@ -20,8 +20,8 @@ from typing import Any
 
 import psycopg
 
-from rhythm.errors import InputError, WorkflowFailed, closest
-from rhythm.runtime import bulk
+from rhythm.errors import WorkflowFailed, closest
+from rhythm.runtime import bulk, concurrency
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
@@ -49,12 +49,6 @@ def _outcome(row: dict[str, Any]) -> Any:
     if row["status"] == "completed":
         return row["result"]
     raise WorkflowFailed(row["id"], row["error"])
-
-
-def _refuse_keys_on_citus(topology: Topology) -> None:
-    if topology.citus:
-        raise InputError("per-key concurrency is not supported on Citus yet"
-                         " (docs/flow-control.md)")
 
 
 def _awaiting_warning(name: str, known: list[str]) -> str:
@@ -177,7 +171,7 @@ class Client:
                                   concurrency_key=concurrency_key,
                                   concurrency_limit=concurrency_limit)
         if concurrency_key is not None:
-            _refuse_keys_on_citus(self._topology or self._read_topology())
+            concurrency.refuse_request_on_citus(self._topology or self._read_topology())
         row = self._run(ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}",
                         connection)
         if row["awaiting_version"]:
@@ -395,7 +389,7 @@ class AsyncClient:
                                   concurrency_key=concurrency_key,
                                   concurrency_limit=concurrency_limit)
         if concurrency_key is not None:
-            _refuse_keys_on_citus(self._topology or await self._read_topology())
+            concurrency.refuse_request_on_citus(self._topology or await self._read_topology())
         row = await self._run(
             ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}", connection
         )

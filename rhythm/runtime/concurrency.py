@@ -99,12 +99,20 @@ def check_request(key: str | None, limit: int | None) -> None:
         raise InputError(str(err)) from None
 
 
+NOT_ON_CITUS = "per-key concurrency is not supported on Citus yet (docs/flow-control.md)"
+
+
+def refuse_request_on_citus(topology: Topology) -> None:
+    """``client.start(concurrency_key=...)`` on Citus (InputError)."""
+    if topology.citus:
+        raise InputError(NOT_ON_CITUS)
+
+
 def refuse_keys_on_citus(definitions: Iterable[Any], topology: Topology) -> None:
     """A worker with a task that has a concurrency key does not start on Citus."""
     keyed = sorted(d.name for d in definitions if d.concurrency is not None)
     if keyed and topology.citus:
-        raise ConfigError(f"task {keyed[0]!r} has a concurrency key: per-key concurrency is"
-                          " not supported on Citus yet (docs/flow-control.md)")
+        raise ConfigError(f"task {keyed[0]!r} has a concurrency key: {NOT_ON_CITUS}")
 
 
 async def admit(conn: psycopg.AsyncConnection[Any], keys: list[str], clock: Clock) -> int:
