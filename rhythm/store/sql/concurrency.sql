@@ -76,9 +76,14 @@ WITH keyed AS (
         concurrency_limit = (r.concurrency->>'limit')::int,
         admitted = false, run_at = NULL, updated_at = %(now)s
     FROM rhythm.task_routes r
+    -- (read through executions_ready: the ready rows of the task's queue, partition by
+    -- partition; nothing else of the table)
     WHERE r.name = ANY(%(names)s::text[]) AND r.concurrency IS NOT NULL
+      AND e.part = ANY(ARRAY(SELECT generate_series(0, i.partitions - 1)
+                             FROM rhythm.installation i))
+      AND e.queue = r.queue AND e.run_at IS NOT NULL
       AND e.name = r.name AND e.kind = 'task' AND e.status = 'pending'
-      AND e.concurrency_key IS NULL AND e.attempt = 0
+      AND e.concurrency_key IS NULL
     RETURNING e.concurrency_key
 )
 SELECT w.wake, count(pg_notify('rhythm_wake', w.wake)) AS sent
