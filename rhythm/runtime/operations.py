@@ -223,7 +223,11 @@ def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
 
 
 def waiting_reason(row: Row) -> str | None:
-    """Why a pending workflow does not run yet, if it waits for a version of its name."""
+    """Why a pending execution does not run yet: it waits for a slot of its concurrency
+    key, or (a workflow) for a version of its name."""
+    if row.get("status") == "pending" and row.get("admitted") is False:
+        return (f"waiting for a slot of concurrency key {row['concurrency_key']!r}"
+                f" (limit {row['concurrency_limit']})")
     if (row.get("kind"), row.get("status"), row.get("version")) != ("workflow", "pending", None):
         return None
     if row.get("run_at") is not None:  # released, not claimed yet

@@ -375,14 +375,14 @@ ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, concurrency = excluded.
 SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
        queue, priority, attempt, max_retries, lease_losses, options, run_at, claim_token,
        claimed_by, lease_expires_at, cancel_requested, run_no, created_at, started_at,
-       updated_at, finished_at, idempotency_key
+       updated_at, finished_at, idempotency_key, concurrency_key, concurrency_limit, admitted
 FROM rhythm.executions
 WHERE part = %(part)s AND id = %(id)s;
 
 -- name: list_executions
 -- (every partition: on Citus, a read of every shard)
 SELECT id, kind, name, version, status, queue, attempt, run_no, run_at, created_at,
-       finished_at, idempotency_key
+       finished_at, idempotency_key, concurrency_key, concurrency_limit, admitted
 FROM rhythm.executions
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(name)s::text IS NULL OR name = %(name)s)

@@ -224,3 +224,20 @@ def test_bad_requests_are_refused_before_any_write(client: Client, db_url: str) 
     with pytest.raises(InputError, match="concurrency_key must be a string"):
         client.start("waits", {}, concurrency_key="", concurrency_limit=1)
     assert _count(db_url, "true") == 0
+
+
+def test_status_and_list_say_an_execution_waits_for_its_keys_slot(
+    db_url: str, client: Client
+) -> None:
+    from dbfixtures import run_cli
+
+    first = client.start("waits", {}, concurrency_key="acct-9", concurrency_limit=1)
+    with psycopg.connect(db_url, autocommit=True) as conn:  # (as an admission would)
+        conn.execute("UPDATE rhythm.executions SET admitted = true WHERE id = %s", (first.id,))
+    second = client.start("waits", {}, concurrency_key="acct-9", concurrency_limit=1)
+    shown = run_cli("status", second.id, "--database-url", db_url)
+    assert shown.returncode == 0, shown.stderr
+    assert "concurrency key: acct-9 (limit 1)" in shown.stdout
+    assert "reason: waiting for a slot of concurrency key 'acct-9' (limit 1)" in shown.stdout
+    listed = run_cli("list", "--json", "--database-url", db_url)
+    assert "waiting for a slot of concurrency key 'acct-9'" in listed.stdout
