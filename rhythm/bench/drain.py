@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import signal
 import time
@@ -31,8 +32,10 @@ from typing import Any
 from rhythm.bench.progress import Counter, progress_bar
 
 
-def _worker(url: str, concurrency: int, flows: str | None) -> Any:
-    import rhythm.bench.noop  # noqa: F401  (registers the tasks)
+def _worker(url: str, concurrency: int, flows: str | None, keyed: bool = False) -> Any:
+    importlib.import_module("rhythm.bench.noop")  # (registers the tasks)
+    if keyed:  # (only when asked: a worker with a keyed task refuses Citus)
+        importlib.import_module("rhythm.bench.keyed")
     from rhythm.runtime.worker import Worker
 
     options: dict[str, Any] = {"concurrency": concurrency, "poll_interval": 1.0}
@@ -79,12 +82,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--flows", default=None)
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument("--keyed", action="store_true",
+                        help="also serve bench_keyed (rhythm.bench.keyed)")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--tasks", type=int)
     mode.add_argument("--workflows", action="store_true")
     mode.add_argument("--serve", action="store_true")
     args = parser.parse_args(argv)
-    worker = _worker(args.url, args.concurrency, args.flows)
+    worker = _worker(args.url, args.concurrency, args.flows, args.keyed)
     from rhythm.runtime.worker import freeze_startup_heap
 
     freeze_startup_heap()  # as `rhythm worker` does, once its start-up is done

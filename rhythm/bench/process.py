@@ -44,6 +44,7 @@ def run_drain(
     url: str, *, tasks: int | None = None, workflows: int | None = None,
     concurrency: int = 10, flows: Path | None = None, progress: bool = False,
     python: list[str] | None = None, on_start: Callable[[int], None] | None = None,
+    keyed: bool = False,
 ) -> dict[str, Any]:
     """Drain ``tasks`` task outcomes or ``workflows`` ended workflows in a new process;
     its counters and ``seconds``, the time from just before its worker started to the
@@ -53,7 +54,8 @@ def run_drain(
     if workflows is not None:
         return _drain_workflows(url, workflows, concurrency, flows, progress, python,
                                 on_start)
-    mode = ["--tasks", str(tasks)] + (["--progress"] if progress else [])
+    mode = ["--tasks", str(tasks)] + (["--progress"] if progress else []) \
+        + (["--keyed"] if keyed else [])
     done = subprocess.run(
         _command(url, concurrency, flows, *mode), stdout=subprocess.PIPE, stderr=None,
         text=True, env=_env(), timeout=DRAIN_TIMEOUT, check=False,

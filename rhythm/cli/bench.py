@@ -102,12 +102,17 @@ def bench_group() -> None:
 @click.option("--concurrency", type=click.IntRange(min=1), default=10, show_default=True,
               help="The worker's concurrency (tasks in flight).")
 @click.option("--async", "use_async", is_flag=True, help="Use an async def no-op task.")
+@click.option("--keys", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Per-key concurrency: a keyed no-op task, one slot per key, this many"
+                   " keys (0: no key). Plain Postgres only.")
 @_common
-def tasks_command(ctx: Any, n: int, concurrency: int, use_async: bool) -> list[Any]:
+def tasks_command(ctx: Any, n: int, concurrency: int, use_async: bool, keys: int) -> list[Any]:
     """(a) No-op task throughput: enqueue N, one worker process drains them."""
     from rhythm.bench import tasks
 
-    return tasks.run(ctx, n=n, concurrency=concurrency, use_async=use_async)
+    if keys and use_async:
+        raise click.UsageError("--keys runs a sync task: leave out --async")
+    return tasks.run(ctx, n=n, concurrency=concurrency, use_async=use_async, keys=keys)
 
 
 @bench_group.command("workflows")

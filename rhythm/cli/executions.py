@@ -135,6 +135,9 @@ def status_command(settings: Settings, execution_id: str, as_json: bool) -> None
                f"(attempt {row['attempt']}, run {row['run_no']})")
     if row.get("idempotency_key") is not None:
         click.echo(f"idempotency key: {row['idempotency_key']}")
+    if row.get("concurrency_key") is not None:
+        click.echo(f"concurrency key: {row['concurrency_key']}"
+                   f" (limit {row['concurrency_limit']})")
     if row["reason"] is not None:
         click.echo(f"reason: {row['reason']}")
     if row["result"] is not None:

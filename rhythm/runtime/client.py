@@ -21,7 +21,7 @@ from typing import Any
 import psycopg
 
 from rhythm.errors import WorkflowFailed, closest
-from rhythm.runtime import bulk
+from rhythm.runtime import bulk, concurrency
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
@@ -159,12 +159,19 @@ class Client:
 
     def start(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
-        queue: str | None = None, priority: int = 0,
+        queue: str | None = None, priority: int = 0, concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
         connection: psycopg.Connection[Any] | None = None,
     ) -> Run:
         """Start workflow ``name`` on its current version; with ``id``, idempotently
-        (guarantee 8). ``connection``: inside your own transaction."""
-        req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority)
+        (guarantee 8). ``connection``: inside your own transaction. With
+        ``concurrency_key``: at most ``concurrency_limit`` workflows of that key run at a
+        time, the others wait in order (docs/flow-control.md)."""
+        req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority,
+                                  concurrency_key=concurrency_key,
+                                  concurrency_limit=concurrency_limit)
+        if concurrency_key is not None:
+            concurrency.refuse_request_on_citus(self._topology or self._read_topology())
         row = self._run(ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}",
                         connection)
         if row["awaiting_version"]:
@@ -374,10 +381,15 @@ class AsyncClient:
 
     async def start(
         self, name: str, inputs: dict[str, Any] | None = None, *, id: str | None = None,
-        queue: str | None = None, priority: int = 0,
+        queue: str | None = None, priority: int = 0, concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
         connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> AsyncRun:
-        req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority)
+        req = ops.prepare_enqueue("workflow", name, inputs, id=id, queue=queue, priority=priority,
+                                  concurrency_key=concurrency_key,
+                                  concurrency_limit=concurrency_limit)
+        if concurrency_key is not None:
+            concurrency.refuse_request_on_citus(self._topology or await self._read_topology())
         row = await self._run(
             ops.start_workflow(req, self.clock.now()), f"start workflow {name!r}", connection
         )

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 
 from rhythm.engine.promises import PromiseTable
 from rhythm.errors import InputError, RhythmError, UnknownName
-from rhythm.runtime import bulk, failures
+from rhythm.runtime import bulk, concurrency, failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.notices import SELF_NOTIFYING, Notices
 from rhythm.runtime.partitions import PLAIN, Topology, keyed_id
@@ -75,6 +75,8 @@ class Enqueue:
     parent_promise: int | None = None
     idempotency_key: str | None = None  # tasks: one execution per (name, key)
     id_reuse: str = DEFAULT_REUSE  # when a key's execution ended: run again or not
+    concurrency_key: str | None = None  # workflows: at most concurrency_limit per key
+    concurrency_limit: int | None = None
 
 
 def prepare_enqueue(
@@ -89,19 +91,23 @@ def prepare_enqueue(
     options: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
     id_reuse: str = DEFAULT_REUSE,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
 ) -> Enqueue:
     """Validate user arguments (InputError with one clear line) before any I/O."""
     if not isinstance(name, str) or not name:
         raise InputError(f"{kind} name must be a non-empty string, got {name!r}")
     bulk.check_fields(id, queue, priority, max_retries)
     _check_key(idempotency_key, id_reuse, id)
+    concurrency.check_request(concurrency_key, concurrency_limit)
     if idempotency_key is not None:  # (the task sees it: rhythm.current_task())
         options = {**(options or {}), "idempotencyKey": idempotency_key}
     return Enqueue(
         kind=kind, name=name, inputs=encode_object(inputs, f"inputs of {kind} {name!r}"),
         id=id, queue=queue, priority=priority, max_retries=max_retries,
         options=encode(options or {}, "options"), idempotency_key=idempotency_key,
-        id_reuse=id_reuse,
+        id_reuse=id_reuse, concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit if concurrency_key is not None else None,
     )
 
 
@@ -134,6 +140,7 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
         "version": req.version, "inputs": req.inputs, "queue": req.queue,
         "priority": req.priority, "max_retries": req.max_retries, "options": req.options,
         "parent_id": req.parent_id, "parent_promise": req.parent_promise, "now": now,
+        "concurrency_key": req.concurrency_key, "concurrency_limit": req.concurrency_limit,
     }
     rows = yield "insert_execution", params
     if rows:
@@ -216,7 +223,11 @@ def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:
 
 
 def waiting_reason(row: Row) -> str | None:
-    """Why a pending workflow does not run yet, if it waits for a version of its name."""
+    """Why a pending execution does not run yet: it waits for a slot of its concurrency
+    key, or (a workflow) for a version of its name."""
+    if row.get("status") == "pending" and row.get("admitted") is False:
+        return (f"waiting for a slot of concurrency key {row['concurrency_key']!r}"
+                f" (limit {row['concurrency_limit']})")
     if (row.get("kind"), row.get("status"), row.get("version")) != ("workflow", "pending", None):
         return None
     if row.get("run_at") is not None:  # released, not claimed yet

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from rhythm.flowrt.durations import parse_duration_ms
+from rhythm.runtime.concurrency import ConcurrencySpec, parse_spec
 from rhythm.runtime.ratespec import RateLimit, optional_rate_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -69,6 +70,7 @@ class TaskDefinition:
     timeout: float | None = None
     non_retryable: tuple[type[BaseException], ...] = ()
     transactional: bool = False
+    concurrency: ConcurrencySpec | None = None  # per-key concurrency (concurrency.py)
     rate_limit: RateLimit | None = None  # claims of this name, across all workers
 
     @functools.cached_property
@@ -129,6 +131,7 @@ def task(
     timeout: float | str | None = None,
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
+    concurrency: Mapping[str, Any] | None = None,
     rate_limit: str | None = None,
 ) -> Callable[[F], F]: ...
 
@@ -144,6 +147,7 @@ def task(
     timeout: float | str | None = None,
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
+    concurrency: Mapping[str, Any] | None = None,
     rate_limit: str | None = None,
 ) -> Any:
     """Declare a durable task. Usable bare (``@rhythm.task``) or with options.
@@ -151,6 +155,10 @@ def task(
     ``transactional=True``: the function's first parameter receives a psycopg
     connection (``AsyncConnection`` for ``async def``) inside the transaction that
     records its result; its writes commit exactly once, together with that result.
+
+    ``concurrency={"key": "customerId", "limit": 1}``: at most ``limit`` executions per
+    value of that input (a dotted path reaches inside one) run at a time, across all
+    workers; the others wait in order (docs/flow-control.md).
 
     ``rate_limit="100/s"`` (or ``N/min``, ``N/h``): at most that many claims of this task
     name per period across all workers, in bursts of up to N (docs/flow-control.md).
@@ -165,9 +173,11 @@ def task(
     limit = optional_rate_limit(rate_limit, "rate_limit")
 
     def decorate(function: F) -> F:
+        task_name = name or function.__name__
         definition = TaskDefinition(
-            name=name or function.__name__, fn=function, queue=queue, retries=retries,
+            name=task_name, fn=function, queue=queue, retries=retries,
             backoff=policy, timeout=seconds, non_retryable=kinds, transactional=transactional,
+            concurrency=parse_spec(concurrency, function, task_name),
             rate_limit=limit,
         )
         if transactional and not _parameters(function):

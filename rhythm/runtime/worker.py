@@ -61,6 +61,7 @@ from rhythm.runtime.activation import (
 )
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
+from rhythm.runtime.concurrency import Admissions, refuse_keys_on_citus
 from rhythm.runtime.database import (
     check_if_idle,
     configure_keyed,
@@ -247,15 +248,17 @@ class Worker:
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
         # Queue controls (rhythm.runtime.limits), as of the last read: the queues whose
         # executions may be taken without a claim (local starts, woken parents, resumes
-        # in place), and the task names that may start locally.
+        # in place); which task names may start locally is _local_tasks (below).
         self._takeable = list(self.options.queues)
-        self._local_tasks: frozenset[str] = frozenset(self.registry.names())
         self.group = GroupCommit(functools.partial(connect_keyed, self.url),
                                  check_idle=POOL_CHECK_IDLE)
         self._activations = ActivationRunner(self.versions, self.clock, self.options.limits,
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)
         self._pool: AsyncConnectionPool[Any] | None = None
+        self._admissions = Admissions(self._pooled, self.clock)
+        self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
+        self._unkeyed: frozenset[str] = frozenset()  # task names without a concurrency key
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0
         self.resumed = 0  # activations driven straight by a local task's outcome
@@ -326,6 +329,9 @@ class Worker:
                 asyncio.create_task(self._listen(), name="rhythm-listen"),
                 asyncio.create_task(self._flusher(), name="rhythm-flush"),
             ]
+            if not self.topology.citus:  # (per-key concurrency is refused there)
+                helpers.append(asyncio.create_task(self._admissions.run(),
+                                                   name="rhythm-admit"))
             await self._claim_loop()
             await self._release_buffered()
             await self._drain()
@@ -418,6 +424,11 @@ class Worker:
     async def _open_flusher(self) -> None:
         self._flush_conn = await connect_keyed(self.url, self.topology.citus)
 
+    def _pooled(self) -> Any:
+        """A pooled connection (an async context manager)."""
+        assert self._pool is not None
+        return self._pool.connection()
+
     async def _returned(self, conn: psycopg.AsyncConnection[Any]) -> None:
         self._idle_since[conn] = time.monotonic()
 
@@ -428,9 +439,15 @@ class Worker:
     async def _register(self) -> None:
         assert self._claim_conn is not None
         now = self.clock.now()
+        definitions = self.registry.definitions()
+        refuse_keys_on_citus(definitions, self.topology)
         routes = [{"name": d.name, "queue": d.queue,
+                   "concurrency": d.concurrency and d.concurrency.route(),
                    "rate_limit": d.rate_limit.spec if d.rate_limit else None}
-                  for d in self.registry.definitions()]
+                  for d in definitions]
+        # (a task with a concurrency key waits for its slot: never started by a commit;
+        # nor is a rate-limited one, see _apply_controls)
+        self._unkeyed = frozenset(d.name for d in definitions if d.concurrency is None)
         async with self._claim_conn.transaction():
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
@@ -440,10 +457,14 @@ class Worker:
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
+            keyed = sorted(set(self.registry.names()) - self._unkeyed)
+            if keyed:  # (tasks queued before their route said they have a key)
+                await self._claim_conn.execute(Q["key_queued_tasks"],
+                                               {"names": keyed, "now": now})
             # Our task names' limits as registered now: if that changed any, the buckets
             # follow and every worker is told (in this transaction).
             changed = any(before.task_limits.get(d.name) != d.rate_limit
-                          for d in self.registry.definitions())
+                          for d in definitions)
             controls = await sync_buckets(self._claim_conn, self.topology.partitions, now,
                                           announce=changed)
             released = await self.versions.register(self._claim_conn, now)
@@ -462,7 +483,7 @@ class Worker:
         and local starts rate-limited tasks (they would take no token)."""
         self._claimer.controls = controls
         self._takeable = controls.takeable(self.options.queues)
-        self._local_tasks = controls.local_tasks(self.registry.names())
+        self._local_tasks = controls.local_tasks(self._unkeyed)
         if controls.paused or controls.queue_limits or controls.task_limits:
             log.info("queue controls: paused %s, queue limits %s, task limits %s",
                      sorted(controls.paused & set(self.options.queues)),
@@ -911,6 +932,8 @@ class Worker:
                             self._claimer.hint_all()
                             self._hinted = True
                             self._wake.set()
+                            continue
+                        if self._admissions.hear(note.payload):
                             continue
                         part, queue = parse_wake(note.payload)
                         if queue in queues:

@@ -68,3 +68,9 @@ TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.prom
 SELECT (SELECT extversion FROM pg_extension WHERE extname = 'citus') AS citus_version,
        (SELECT count(*) FROM citus_get_active_worker_nodes()) AS worker_nodes,
        (SELECT partitions FROM rhythm.installation) AS partitions;
+
+-- name: route_bench_keyed
+-- The keyed no-op task's route, as its worker registers it (rhythm.bench.keyed), before
+-- the enqueue: the rows are then born waiting for a slot.
+INSERT INTO rhythm.task_routes (name, queue, concurrency, registered_at)
+VALUES ('bench_keyed', 'default', '{"key": "k", "limit": 1}', now());

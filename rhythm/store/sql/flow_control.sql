@@ -8,21 +8,31 @@
 -- which waits here for the first to commit) returns nothing: the unique index
 -- executions_idempotency decides, not a read before the write. No parent: every
 -- workflow that asks is a waiter (add_waiter), the first one too.
+-- A task with a concurrency key waits for a slot (as in insert_execution).
 WITH inserted AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, inputs, queue, priority, max_retries, options, run_at,
-         idempotency_key, created_at, updated_at)
+         idempotency_key, created_at, updated_at, concurrency_key, concurrency_limit,
+         admitted)
     SELECT %(part)s, %(id)s, 'task', %(name)s, %(inputs)s::json,
-           coalesce(%(queue)s,
-                    (SELECT r.queue FROM rhythm.task_routes r WHERE r.name = %(name)s),
-                    'default'),
-           %(priority)s, %(max_retries)s, %(options)s::jsonb, %(now)s::timestamptz,
-           %(idempotency_key)s, %(now)s::timestamptz, %(now)s::timestamptz
+           coalesce(%(queue)s, r.queue, 'default'),
+           %(priority)s, %(max_retries)s, %(options)s::jsonb,
+           CASE WHEN k.ckey IS NULL THEN %(now)s::timestamptz END,
+           %(idempotency_key)s, %(now)s::timestamptz, %(now)s::timestamptz,
+           k.ckey, (r.concurrency->>'limit')::int, CASE WHEN k.ckey IS NOT NULL THEN false END
+    FROM (SELECT) one
+    LEFT JOIN rhythm.task_routes r ON r.name = %(name)s
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN r.concurrency IS NOT NULL
+                    THEN coalesce(%(inputs)s::json #>> string_to_array(r.concurrency->>'key', '.'),
+                                  '') END AS ckey) k
     ON CONFLICT DO NOTHING
-    RETURNING part, id, kind, name, version, status, queue, run_no, result, error
+    RETURNING part, id, kind, name, version, status, queue, run_no, result, error,
+              concurrency_key
 )
 SELECT id, kind, name, version, status, queue, run_no, result, error,
-       part::text || ':' || queue AS wake
+       CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
+            ELSE '!admit:' || concurrency_key END AS wake
 FROM inserted;
 
 -- name: lock_keyed
@@ -101,12 +111,16 @@ SET status = 'pending', inputs = %(inputs)s::json, result = NULL, error = NULL,
                      (SELECT r.queue FROM rhythm.task_routes r
                       WHERE r.name = executions.name),
                      'default'),
-    attempt = 0, lease_losses = 0, run_at = %(now)s, claimed_by = NULL,
+    attempt = 0, lease_losses = 0, claimed_by = NULL,
+    -- (a run of a concurrency key waits for a slot again)
+    run_at = CASE WHEN concurrency_key IS NULL THEN %(now)s::timestamptz END,
+    admitted = CASE WHEN concurrency_key IS NOT NULL THEN false END,
     lease_expires_at = NULL, cancel_requested = false, run_no = run_no + 1,
     created_at = %(now)s, started_at = NULL, finished_at = NULL, updated_at = %(now)s
 WHERE part = %(part)s AND id = %(id)s AND status IN ('completed', 'failed', 'cancelled')
 RETURNING id, kind, name, version, status, queue, run_no,
-          part::text || ':' || queue AS wake;
+          CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
+               ELSE '!admit:' || concurrency_key END AS wake;
 
 -- name: insert_executions
 -- Bulk enqueue (client.queue_tasks / start_many): every row of %(batch)s (a JSON array,
@@ -118,33 +132,41 @@ RETURNING id, kind, name, version, status, queue, run_no,
 -- partitions: on Citus an INSERT ... SELECT that the coordinator routes row by row.)
 WITH names AS MATERIALIZED (
     -- (%(names)s: the distinct names of the batch, all of kind %(kind)s)
-    SELECT n.name,
-           (SELECT t.queue FROM rhythm.task_routes t
-            WHERE t.name = n.name AND %(kind)s = 'task') AS route,
+    SELECT n.name, t.queue AS route, t.concurrency,
            (SELECT w.version FROM rhythm.workflow_versions w
             WHERE w.name = n.name AND %(kind)s = 'workflow'
             ORDER BY w.registered_at DESC LIMIT 1) AS version
     FROM unnest(%(names)s::text[]) AS n(name)
+    LEFT JOIN rhythm.task_routes t ON t.name = n.name AND %(kind)s = 'task'
 ),
 inserted AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, run_at,
-         created_at, updated_at)
+         created_at, updated_at, concurrency_key, concurrency_limit, admitted)
     SELECT r.part, r.id, r.kind, r.name, n.version, r.inputs,
            coalesce(r.queue, n.route, 'default'), r.priority, r.max_retries,
-           CASE WHEN r.kind = 'workflow' AND n.version IS NULL THEN NULL
+           CASE WHEN k.ckey IS NOT NULL THEN NULL
+                WHEN r.kind = 'workflow' AND n.version IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
-           %(now)s, %(now)s
+           %(now)s, %(now)s, k.ckey, (n.concurrency->>'limit')::int,
+           CASE WHEN k.ckey IS NOT NULL THEN false END
     FROM json_to_recordset(%(batch)s::json)
          AS r(part int, id text, kind text, name text, inputs json, queue text,
               priority int, max_retries int)
     JOIN names n ON n.name = r.name
+    -- (a task whose route has a concurrency key waits for a slot, as in insert_execution)
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN n.concurrency IS NOT NULL
+                    THEN coalesce(r.inputs #>> string_to_array(n.concurrency->>'key', '.'), '')
+               END AS ckey) k
     ON CONFLICT DO NOTHING
-    RETURNING part, queue, run_at
+    RETURNING part, queue, run_at, concurrency_key
 )
 SELECT w.wake, count(*) AS n,
        CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END
 FROM inserted i
 CROSS JOIN LATERAL (SELECT CASE WHEN i.run_at IS NOT NULL
-                                THEN i.part::text || ':' || i.queue END AS wake) w
+                                THEN i.part::text || ':' || i.queue
+                                WHEN i.concurrency_key IS NOT NULL
+                                THEN '!admit:' || i.concurrency_key END AS wake) w
 GROUP BY w.wake;

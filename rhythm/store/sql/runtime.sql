@@ -13,29 +13,47 @@
 
 -- name: insert_execution
 -- Idempotent insert: returns nothing when the id exists (the caller then looks at it).
-WITH inserted AS (
+-- A task's queue and concurrency key come from its route (the key: a dotted path into
+-- the inputs, '' when they lack it); a workflow's key is the caller's. A row with a key
+-- is born waiting for a slot (admitted false, run_at NULL, wake '!admit:KEY': workers
+-- admit it, concurrency.sql).
+WITH route AS (
+    SELECT r.queue, r.concurrency FROM rhythm.task_routes r
+    WHERE r.name = %(name)s AND %(kind)s = 'task'
+),
+keyed AS (
+    SELECT coalesce(%(concurrency_key)s,
+                    CASE WHEN c IS NOT NULL
+                         THEN coalesce(%(inputs)s::json #>> string_to_array(c->>'key', '.'),
+                                       '') END) AS ckey,
+           coalesce(%(concurrency_limit)s, (c->>'limit')::int) AS climit
+    FROM (SELECT (SELECT concurrency FROM route) AS c) s
+),
+inserted AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
-         run_at, parent_id, parent_promise, created_at, updated_at)
+         run_at, parent_id, parent_promise, created_at, updated_at,
+         concurrency_key, concurrency_limit, admitted)
     -- (SELECT, not VALUES: Citus takes no sub-query in an INSERT's VALUES)
     SELECT %(part)s, %(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::json,
-           coalesce(%(queue)s,
-                    (SELECT r.queue FROM rhythm.task_routes r
-                     WHERE r.name = %(name)s AND %(kind)s = 'task'),
-                    'default'),
+           coalesce(%(queue)s, (SELECT queue FROM route), 'default'),
            %(priority)s, %(max_retries)s, %(options)s::jsonb,
            -- a workflow with no version registered yet waits, unclaimable (0007)
-           CASE WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
+           CASE WHEN k.ckey IS NOT NULL THEN NULL
+                WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
-           %(parent_id)s, %(parent_promise)s, %(now)s::timestamptz, %(now)s::timestamptz
+           %(parent_id)s, %(parent_promise)s, %(now)s::timestamptz, %(now)s::timestamptz,
+           k.ckey, k.climit, CASE WHEN k.ckey IS NOT NULL THEN false END
+    FROM keyed k
     ON CONFLICT (id, part) DO NOTHING
-    RETURNING part, id, kind, name, version, status, queue, run_no, run_at
+    RETURNING part, id, kind, name, version, status, queue, run_no, run_at, concurrency_key
 )
 SELECT id, kind, name, version, status, queue, run_no, w.wake,
        CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END
 FROM inserted
-CROSS JOIN LATERAL (SELECT CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END
-                    AS wake) w;
+CROSS JOIN LATERAL (SELECT CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+                                WHEN concurrency_key IS NOT NULL
+                                THEN '!admit:' || concurrency_key END AS wake) w;
 
 -- name: lock_execution
 SELECT id, kind, name, version, status, queue, run_no
@@ -67,14 +85,18 @@ SET status = 'pending', inputs = %(inputs)s::json, result = NULL, error = NULL,
                       WHERE r.name = executions.name AND executions.kind = 'task'),
                      'default'),
     attempt = 0, lease_losses = 0,
-    run_at = CASE WHEN kind = 'workflow' AND %(version)s::text IS NULL THEN NULL
+    -- (a run of a concurrency key waits for a slot again, as at its insert)
+    run_at = CASE WHEN concurrency_key IS NOT NULL THEN NULL
+                  WHEN kind = 'workflow' AND %(version)s::text IS NULL THEN NULL
                   ELSE %(now)s::timestamptz END,
+    admitted = CASE WHEN concurrency_key IS NOT NULL THEN false END,
     claimed_by = NULL,
     lease_expires_at = NULL, cancel_requested = false, run_no = run_no + 1,
     created_at = %(now)s, started_at = NULL, finished_at = NULL, updated_at = %(now)s
 WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled')
 RETURNING id, kind, name, version, status, queue, run_no,
-          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake;
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+               WHEN concurrency_key IS NOT NULL THEN '!admit:' || concurrency_key END AS wake;
 
 -- name: claim
 -- One statement: pick up to %(limit)s ready rows of one queue in one partition, skipping
@@ -183,7 +205,7 @@ WITH done AS (
     WHERE e.part = %(part)s AND e.id = f.id AND e.status = 'running'
       AND e.claim_token = f.token
     RETURNING e.id, e.status, e.queue, e.run_at, e.parent_id, e.parent_promise,
-              e.result, e.error, e.finished_at
+              e.result, e.error, e.finished_at, e.concurrency_key
 ),
 settled AS (
     UPDATE rhythm.promises p
@@ -227,8 +249,11 @@ woken AS (
               CASE WHEN w.run_at IS NOT NULL THEN w.part::text || ':' || w.queue END AS wake
 ),
 hints AS (
-    -- wake-ups: workers (a retry is due later) and waiting clients (it ended)
-    SELECT d.*, CASE WHEN d.run_at IS NOT NULL THEN %(part)s::text || ':' || d.queue END AS wake,
+    -- wake-ups: workers (a retry is due later; an ended one freed its key's slot) and
+    -- waiting clients (it ended)
+    SELECT d.*, CASE WHEN d.run_at IS NOT NULL THEN %(part)s::text || ':' || d.queue
+                     WHEN d.concurrency_key IS NOT NULL AND d.finished_at IS NOT NULL
+                     THEN '!admit:' || d.concurrency_key END AS wake,
            CASE WHEN d.finished_at IS NOT NULL THEN d.id END AS done
     FROM done d
 )
@@ -339,25 +364,28 @@ UPDATE rhythm.workers SET heartbeat_at = %(now)s WHERE id = %(id)s;
 DELETE FROM rhythm.workers WHERE id = %(id)s;
 
 -- name: register_task_routes
--- Each task name's queue and rate limit (NULL: none), as the registering worker has them.
-INSERT INTO rhythm.task_routes (name, queue, rate_limit, registered_at)
-SELECT r.name, r.queue, r.rate_limit, %(now)s
-FROM jsonb_to_recordset(%(routes)s::jsonb) AS r(name text, queue text, rate_limit text)
-ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, rate_limit = excluded.rate_limit,
+-- (with each task's concurrency key, read by every insert of the task: 0010, and its
+-- rate limit, NULL for none: 0011)
+INSERT INTO rhythm.task_routes (name, queue, concurrency, rate_limit, registered_at)
+SELECT r.name, r.queue, r.concurrency, r.rate_limit, %(now)s
+FROM jsonb_to_recordset(%(routes)s::jsonb)
+     AS r(name text, queue text, concurrency jsonb, rate_limit text)
+ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, concurrency = excluded.concurrency,
+                                 rate_limit = excluded.rate_limit,
                                  registered_at = excluded.registered_at;
 
 -- name: get_execution
 SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
        queue, priority, attempt, max_retries, lease_losses, options, run_at, claim_token,
        claimed_by, lease_expires_at, cancel_requested, run_no, created_at, started_at,
-       updated_at, finished_at, idempotency_key
+       updated_at, finished_at, idempotency_key, concurrency_key, concurrency_limit, admitted
 FROM rhythm.executions
 WHERE part = %(part)s AND id = %(id)s;
 
 -- name: list_executions
 -- (every partition: on Citus, a read of every shard)
 SELECT id, kind, name, version, status, queue, attempt, run_no, run_at, created_at,
-       finished_at, idempotency_key
+       finished_at, idempotency_key, concurrency_key, concurrency_limit, admitted
 FROM rhythm.executions
 WHERE (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(name)s::text IS NULL OR name = %(name)s)
@@ -379,7 +407,9 @@ SET cancel_requested = true,
     updated_at = %(now)s
 WHERE part = %(part)s AND id = %(id)s AND status IN ('pending', 'running', 'suspended')
 RETURNING id, kind, status, queue, run_at, parent_id,
-          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake,
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+               WHEN concurrency_key IS NOT NULL AND status = 'cancelled'
+               THEN '!admit:' || concurrency_key END AS wake,
           CASE WHEN status = 'cancelled' THEN id END AS done;
 
 -- name: retry_execution
@@ -387,15 +417,18 @@ RETURNING id, kind, status, queue, run_at, parent_id,
 UPDATE rhythm.executions
 SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses = 0,
     -- (a workflow cancelled while it waited for a version waits again, see insert_execution)
-    run_at = CASE WHEN kind = 'workflow' AND version IS NULL
+    run_at = CASE WHEN concurrency_key IS NOT NULL THEN NULL  -- (waits for a slot again)
+                  WHEN kind = 'workflow' AND version IS NULL
                        AND NOT EXISTS (SELECT FROM rhythm.workflow_versions v
                                        WHERE v.name = executions.name)
                   THEN NULL ELSE %(now)s::timestamptz END,
+    admitted = CASE WHEN concurrency_key IS NOT NULL THEN false END,
     claimed_by = NULL, lease_expires_at = NULL, cancel_requested = false,
     run_no = run_no + 1, started_at = NULL, finished_at = NULL, updated_at = %(now)s
 WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled')
 RETURNING id, kind, status, queue, run_no,
-          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake;
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+               WHEN concurrency_key IS NOT NULL THEN '!admit:' || concurrency_key END AS wake;
 
 -- name: notify
 -- Notifications the application sends itself (see the top of this file): channel

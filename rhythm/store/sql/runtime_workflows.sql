@@ -33,6 +33,7 @@ WITH released AS (
     SET run_at = %(now)s, updated_at = %(now)s
     WHERE e.kind = 'workflow' AND e.version IS NULL AND e.status = 'pending'
       AND e.run_at IS NULL AND e.name = ANY(%(names)s::text[])
+      AND e.admitted IS NOT FALSE  -- (one waiting for a concurrency slot is admitted later)
     RETURNING e.part, e.queue
 )
 SELECT part::text || ':' || queue AS wake, count(*) AS released
@@ -161,20 +162,27 @@ RETURNING s.id;
 -- name: insert_effects
 -- The tasks and child workflows an activation requested, each settling one promise of
 -- it. Children run the version that is current for their name now. Workers of their
--- queues are told (NOTIFY; repeats within a transaction are sent once).
+-- queues are told (NOTIFY; repeats within a transaction are sent once). A task whose
+-- route has a concurrency key waits for a slot (as in insert_execution).
 INSERT INTO rhythm.executions
     (part, id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
-     parent_id, parent_promise, created_at, updated_at)
+     parent_id, parent_promise, created_at, updated_at, concurrency_key, concurrency_limit,
+     admitted)
 SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs,
-       coalesce(r.queue,
-                (SELECT t.queue FROM rhythm.task_routes t
-                 WHERE t.name = r.name AND r.kind = 'task'),
-                %(default_queue)s),
-       r.priority, r.max_retries, r.options, %(now)s, %(id)s, r.promise_id, %(now)s, %(now)s
+       coalesce(r.queue, t.queue, %(default_queue)s),
+       r.priority, r.max_retries, r.options, CASE WHEN k.ckey IS NULL THEN %(now)s END,
+       %(id)s, r.promise_id, %(now)s, %(now)s, k.ckey, (t.concurrency->>'limit')::int,
+       CASE WHEN k.ckey IS NOT NULL THEN false END
 FROM json_to_recordset(%(rows)s::json)
      AS r(id text, kind text, name text, version text, inputs json, queue text,
           priority int, max_retries int, options jsonb, promise_id int)
-RETURNING part::text || ':' || queue AS wake;
+LEFT JOIN rhythm.task_routes t ON t.name = r.name AND r.kind = 'task'
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN t.concurrency IS NOT NULL
+                THEN coalesce(r.inputs #>> string_to_array(t.concurrency->>'key', '.'), '')
+           END AS ckey) k
+RETURNING CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
+               ELSE '!admit:' || concurrency_key END AS wake;
 
 -- name: finish_activation
 -- The execution's new state; run_at makes it claimable again when something it waits
@@ -195,7 +203,9 @@ SET status = %(status)s,
                        THEN %(now)s::timestamptz END
 WHERE part = %(part)s AND id = %(id)s AND claim_token = %(token)s AND status = 'running'
 RETURNING queue, run_at, parent_id,
-          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake,
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+               WHEN concurrency_key IS NOT NULL AND finished_at IS NOT NULL
+               THEN '!admit:' || concurrency_key END AS wake,
           CASE WHEN finished_at IS NOT NULL THEN id END AS done;
 
 -- name: commit_activations
@@ -276,20 +286,29 @@ effects AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at, status, claim_token,
-         claimed_by, lease_expires_at, attempt, started_at)
+         claimed_by, lease_expires_at, attempt, started_at, concurrency_key,
+         concurrency_limit, admitted)
     SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
-           r.options, CASE WHEN NOT h.here THEN o.now END, o.id, r.promise_id, o.now,
+           r.options, CASE WHEN NOT h.here AND q.ckey IS NULL THEN o.now END, o.id,
+           r.promise_id, o.now,
            o.now, CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
            CASE WHEN h.here THEN o.worker END, CASE WHEN h.here THEN o.lease_until END,
-           h.here::int, CASE WHEN h.here THEN o.now END
+           h.here::int, CASE WHEN h.here THEN o.now END, q.ckey, q.climit,
+           CASE WHEN q.ckey IS NOT NULL THEN false END
     FROM ok o CROSS JOIN LATERAL json_to_recordset(o.effects)
          AS r(id text, kind text, name text, version text, inputs json, queue text,
               priority int, max_retries int, options jsonb, promise_id int, here bool)
+    -- The task's route: its queue, and its concurrency key (a task with one waits for
+    -- a slot: never started here, run_at NULL, woken as '!admit:KEY'; the caller never
+    -- marks such a task `here`, as it knows its own tasks' keys).
     CROSS JOIN LATERAL (
-        SELECT coalesce(r.queue,
-                        (SELECT t.queue FROM rhythm.task_routes t
-                         WHERE t.name = r.name AND r.kind = 'task'),
-                        o.default_queue) AS queue
+        SELECT coalesce(r.queue, t.queue, o.default_queue) AS queue,
+               CASE WHEN t.concurrency IS NOT NULL
+                    THEN coalesce(r.inputs #>> string_to_array(t.concurrency->>'key', '.'), '')
+               END AS ckey,
+               (t.concurrency->>'limit')::int AS climit
+        FROM (SELECT) one
+        LEFT JOIN rhythm.task_routes t ON t.name = r.name AND r.kind = 'task'
         -- (OFFSET 0: evaluated once, not once per use of q.queue)
         OFFSET 0
     ) q
@@ -312,7 +331,7 @@ effects AS (
     -- (what Claim.from_row reads, and no more: the started ones come back as JSON)
     RETURNING part, id, kind, name, version, inputs, queue, attempt, max_retries,
               lease_losses, options, claim_token, cancel_requested, parent_id, wake_seq,
-              status
+              status, concurrency_key
 ),
 saved AS (
     INSERT INTO rhythm.snapshots (part, execution_id, snapshot, next_promise_id, waiting_on,
@@ -354,7 +373,9 @@ finished AS (
     FROM ok o
     WHERE e.part = %(part)s AND e.id = o.id
     RETURNING o.n, e.id, o.task_id, e.run_at,
-              CASE WHEN e.run_at IS NOT NULL THEN e.part::text || ':' || e.queue END AS wake,
+              CASE WHEN e.run_at IS NOT NULL THEN e.part::text || ':' || e.queue
+                   WHEN e.concurrency_key IS NOT NULL AND e.finished_at IS NOT NULL
+                   THEN '!admit:' || e.concurrency_key END AS wake,
               CASE WHEN e.finished_at IS NOT NULL THEN e.id END AS done
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.) Wake-ups: the
@@ -364,7 +385,9 @@ SELECT f.n, f.run_at, f.wake, f.done,
        (SELECT json_agg(s) FROM effects s
         WHERE s.parent_id = f.id AND s.status = 'running') AS started,
        (SELECT json_agg(DISTINCT x.w) FROM effects s,
-               LATERAL (SELECT s.part::text || ':' || s.queue AS w) x
+               LATERAL (SELECT CASE WHEN s.concurrency_key IS NULL
+                                    THEN s.part::text || ':' || s.queue
+                                    ELSE '!admit:' || s.concurrency_key END AS w) x
         WHERE s.parent_id = f.id AND s.status = 'pending'
           AND (NOT %(notify)s OR pg_notify('rhythm_wake', x.w) IS NULL)) AS effects_wake,
        (SELECT count(pg_notify(n.c, n.p))
@@ -397,7 +420,9 @@ SET cancel_requested = true,
 WHERE part = %(part)s AND parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
   AND parent_promise < %(below)s AND NOT cancel_requested
 RETURNING id, status, queue,
-          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue END AS wake,
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+               WHEN concurrency_key IS NOT NULL AND status = 'cancelled'
+               THEN '!admit:' || concurrency_key END AS wake,
           CASE WHEN status = 'cancelled' THEN id END AS done;
 
 -- name: fire_due_timers
