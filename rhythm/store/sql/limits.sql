@@ -31,7 +31,9 @@ RETURNING name, paused, rate_limit;
 -- name: sync_rate_limits
 -- Make the buckets what the limits say (%(buckets)s: scope, name, capacity and rate of
 -- each partition's bucket), in every partition: new ones start full, changed ones keep
--- their tokens (at most the new capacity), those of removed limits go.
+-- their tokens (at most the new capacity), those of removed limits go - unless a limit
+-- committed since the caller read them (a `rhythm queue set` and a worker's
+-- registration at the same moment) still asks for them.
 WITH wanted AS (
     SELECT b.scope, b.name, p.part, b.capacity, b.rate
     FROM jsonb_to_recordset(%(buckets)s::jsonb)
@@ -50,7 +52,11 @@ upserted AS (
 )
 DELETE FROM rhythm.rate_limits r
 WHERE NOT EXISTS (SELECT FROM wanted w
-                  WHERE w.scope = r.scope AND w.name = r.name AND w.part = r.part);
+                  WHERE w.scope = r.scope AND w.name = r.name AND w.part = r.part)
+  AND NOT EXISTS (SELECT FROM rhythm.queues q
+                  WHERE r.scope = 'queue' AND q.name = r.name AND q.rate_limit IS NOT NULL)
+  AND NOT EXISTS (SELECT FROM rhythm.task_routes t
+                  WHERE r.scope = 'task' AND t.name = r.name AND t.rate_limit IS NOT NULL);
 
 -- name: claim_limited
 -- The claim of a queue that has a rate limit or carries rate-limited task names (the
