@@ -295,12 +295,17 @@ class Claimer:
         assert conn is not None
         probed, self._unprobed = sorted(self._unprobed), set()
         now = self.clock.now()
-        self._token_due = {k: v for k, v in self._token_due.items() if v[0] > now}
+        claimable = self.controls.claimable(self.queues)
+        # A token wait ends with the next claim of its queue in its partition (which
+        # notes the next one), not when its time passes: until then that time, past, is
+        # what wakes us and what names the partition to claim (_parts_to_claim).
+        self._token_due = {k: v for k, v in self._token_due.items()
+                           if k[1] in claimable and self.controls.limited(k[1])}
+        waiting = {k for k, (due, _) in self._token_due.items() if due > now}
         for part in probed:
             # Queues waiting for a token are not probed: their ready rows are due now,
             # yet cannot be claimed before the token (the token's time counts instead).
-            queues = [q for q in self.controls.claimable(self.queues)
-                      if (part, q) not in self._token_due]
+            queues = [q for q in claimable if (part, q) not in waiting]
             row = None
             if queues:
                 cur = await conn.execute(Q["next_due"], {

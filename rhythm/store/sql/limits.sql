@@ -153,7 +153,9 @@ spent AS (
     SET tokens = b.avail - (SELECT count(*) FROM claimed c
                             WHERE b.scope = 'queue'
                                OR (c.kind = 'task' AND c.name = b.name)),
-        refilled_at = %(now)s
+        -- (never back: a claimer that waited for the lock may hold an older now than
+        -- the one before it, whose refill up to its own now is already counted)
+        refilled_at = greatest(r.refilled_at, %(now)s)
     FROM buckets b
     WHERE r.part = %(part)s AND r.scope = b.scope AND r.name = b.name
     RETURNING r.scope, r.tokens, r.rate_per_s
