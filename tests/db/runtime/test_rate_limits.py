@@ -126,7 +126,8 @@ def test_limits_hold_with_four_partitions(db_url: str, client: Client, tmp_path:
     with psycopg.connect(db_url, autocommit=True) as conn:
         parts = conn.execute("SELECT count(DISTINCT part) FROM rhythm.executions").fetchone()
     assert parts == (4,)
-    procs = _spawn(db_url, tmp_path, 2, "--concurrency", "8")
+    # (one worker: it alone must keep drawing from every partition's bucket)
+    procs = _spawn(db_url, tmp_path, 1, "--concurrency", "8")
     try:
         _wait_claimed(db_url, "add", 1, timeout=30)
         time.sleep(4.0)
@@ -135,6 +136,11 @@ def test_limits_hold_with_four_partitions(db_url: str, client: Client, tmp_path:
     times = _claim_times(db_url, "add")
     _assert_within(times, rate=20, burst=20)
     assert len(times) >= 40
+    # every partition's bucket kept being drawn from, not only its first burst of 5
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        per_part = dict(conn.execute("SELECT part, count(*) FROM rhythm.executions "
+                                     "WHERE started_at IS NOT NULL GROUP BY part").fetchall())
+    assert sorted(per_part) == [0, 1, 2, 3] and min(per_part.values()) >= 12, per_part
 
 
 @pytest.mark.parametrize("spec, message", [
