@@ -92,3 +92,55 @@ def test_pyproject_queue_tables(tmp_path: Path) -> None:
         '[tool.rhythm.queues.mail]\nrate_limit = "1/h"\n')
     assert read_queue_tables(tmp_path)[0] == {"mail": {"rate_limit": "1/h"}}
     load_settings(cwd=tmp_path, environ={})  # not an unknown setting
+
+
+class _Cursor:
+    async def fetchone(self) -> tuple[None]:
+        return (None,)
+
+
+class _Conn:
+    """Answers every probe with "nothing due" (the claimer's token waits are what is
+    tested), and counts the probes."""
+
+    def __init__(self) -> None:
+        self.probes: list[object] = []
+
+    async def execute(self, sql: str, params: dict[str, object]) -> _Cursor:
+        self.probes.append(params.get("queues"))
+        return _Cursor()
+
+
+def test_a_token_wait_ends_with_the_next_claim_not_with_its_time() -> None:
+    """A partition whose token came due while other partitions were claimed must be
+    claimed at the next refill (a wait dropped once its time passed left that partition
+    known to nobody: one worker on 4 partitions held 40/s of a 50/s limit)."""
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    from rhythm.runtime.claiming import Claimer
+    from rhythm.runtime.clock import ManualClock
+    from rhythm.runtime.partitions import Topology
+
+    clock = ManualClock(datetime(2026, 1, 1, tzinfo=UTC))
+    claimer = Claimer("postgresql://unused", "w", ["default"], clock, 30.0, 10,
+                      Topology(partitions=2, citus=False))
+    claimer.controls = controls_from_rows(
+        [{"name": "default", "paused": False, "rate_limit": "10/s"}], [])
+    conn = _Conn()
+    claimer.conn = conn  # type: ignore[assignment]
+    claimer._hinted.clear()
+    start = clock.now()
+    claimer._note_tokens(1, "default", [{"queue_due": start, "task_due": None}], 10)
+    clock.advance(0.1)  # part 1's token is due; part 0 is claimed (short) meanwhile
+    later = clock.now() + timedelta(seconds=0.05)
+    claimer._note_tokens(0, "default", [{"queue_due": later, "task_due": None}], 10)
+    asyncio.run(claimer.next_due())  # the idle probe, before part 1 is claimed again
+    assert conn.probes  # (it used to drop the waits whose time had passed)
+    clock.advance(0.1)
+    assert sorted(claimer._parts_to_claim()) == [0, 1]  # part 1 too, not only part 0
+    # paused: its waits go (no probe or wake-up for a queue nobody may claim)
+    claimer.controls = controls_from_rows(
+        [{"name": "default", "paused": True, "rate_limit": "10/s"}], [])
+    asyncio.run(claimer.next_due())
+    assert claimer._token_due == {}
