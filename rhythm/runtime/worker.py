@@ -318,11 +318,10 @@ class Worker:
             # the first claims wait for all of them. The group commit serves workflow
             # activations only: a worker without workflows of its own opens it if ever
             # needed.
-            starting = [self._register(), self._open_flusher(), self._pool.open()]
-            if self.versions.local:
-                starting.append(self.group.prepare())
-            with translated("worker start-up"):  # (one line, not a traceback)
-                await asyncio.gather(*starting)
+            while not await self._start_up():  # (the database went away meanwhile)
+                if not await self._connect_at_start():
+                    log.info("worker %s stopped before it could connect", self.id)
+                    return
             self.registered.set()
             self._heartbeat.start()
             helpers = [
@@ -403,6 +402,33 @@ class Worker:
             if not await self._unless_stopped(asyncio.sleep(delay)):
                 return False
             delay = min(delay * 2, START_RETRY_MAX)
+        return False
+
+    async def _start_up(self) -> bool:
+        """Register, and open the flusher's connection, the pool and the group commit's
+        first connection. False when the database could not be reached meanwhile (a
+        restart just after the claim connection opened): the claim connection and the
+        flusher's are closed, to be opened again from the top; other errors are raised
+        as one line."""
+        assert self._pool is not None
+        starting = [self._register(), self._open_flusher(), self._pool.open()]
+        if self.versions.local:
+            starting.append(self.group.prepare())
+        # (every step to its end, so that none is still running when they start again)
+        outcomes = await asyncio.gather(*starting, return_exceptions=True)
+        failed = [err for err in outcomes if isinstance(err, BaseException)]
+        if not failed:
+            return True
+        if not all(isinstance(err, psycopg.OperationalError) for err in failed):
+            with translated("worker start-up"):  # (one line, not a traceback)
+                raise failed[0]
+        log.warning("worker %s lost the database during start-up (%s); starting again",
+                    self.id, first_line(failed[0]))
+        await self._claimer.close()
+        if self._flush_conn is not None:
+            await self._flush_conn.close()
+            self._flush_conn = None
+        await asyncio.sleep(START_RETRY_FIRST)
         return False
 
     async def _unless_stopped(self, step: Awaitable[None]) -> bool:
