@@ -23,6 +23,9 @@ from typing import Any
 from rhythm.errors import ConfigError
 
 PROJECT_FILES = ("rhythm.toml", "pyproject.toml")
+# Tables of the project file that are not settings: read by their own commands.
+PROJECT_TABLES = ("queues",)
+QUEUE_KEYS = ("rate_limit", "paused")
 
 
 def _optional_url(value: Any) -> str | None:
@@ -168,6 +171,7 @@ def load_settings(
     env = os.environ if environ is None else environ
     project_dir = find_project_dir(cwd)
     file_values, file_label = read_project_file(project_dir)
+    file_values = {k: v for k, v in file_values.items() if k not in PROJECT_TABLES}
     known = {f.name: f for f in setting_fields()}
     _reject_unknown(file_values, known, file_label)
     _reject_unknown(overrides, known, "load_settings()")
@@ -206,3 +210,26 @@ def _reject_unknown(values: Mapping[str, Any], known: Mapping[str, Any], label: 
         raise ConfigError(
             f"{label}: unknown setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
         )
+
+
+def read_queue_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str]:
+    """The project file's ``[queues.NAME]`` tables (``rate_limit = "100/s"``,
+    ``paused = false``), checked for shape (the rate spec is checked by the command that
+    applies them: ``rhythm queue set``), and where they came from."""
+    values, label = read_project_file(project_dir)
+    queues = values.get("queues", {})
+    if not isinstance(queues, dict):
+        raise ConfigError(f"{label}: queues must be a table of [queues.NAME] tables")
+    for name, table in queues.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: queues.{name} must be a table")
+        unknown = sorted(set(table) - set(QUEUE_KEYS))
+        if unknown:
+            raise ConfigError(f"{label}: queues.{name}: unknown key {unknown[0]!r} "
+                              f"(known: {', '.join(QUEUE_KEYS)})")
+        if "paused" in table and not isinstance(table["paused"], bool):
+            raise ConfigError(f"{label}: queues.{name}.paused must be true or false")
+        if "rate_limit" in table and not isinstance(table["rate_limit"], str):
+            raise ConfigError(f"{label}: queues.{name}.rate_limit must be a string "
+                              f"such as \"100/s\" or \"none\"")
+    return queues, label

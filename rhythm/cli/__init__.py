@@ -73,9 +73,21 @@ def main() -> None:
 
 
 def _register() -> None:
-    from rhythm.cli import bench, build, check, db, executions, migrate, register, run, worker
+    from rhythm.cli import (
+        bench,
+        build,
+        check,
+        db,
+        executions,
+        migrate,
+        queues,
+        register,
+        run,
+        worker,
+    )
 
-    for module in (check, build, run, migrate, register, worker, executions, db, bench):
+    for module in (check, build, run, migrate, register, worker, executions, queues, db,
+                   bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

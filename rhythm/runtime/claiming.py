@@ -22,6 +22,12 @@
   (``part:queue``), or found due by the idle probe (``next_due`` of each partition) - and
   sweeps them all when it knows of none (the backstop); each refill starts at the next
   partition, so that none is starved.
+* **Queue controls** (:mod:`rhythm.runtime.limits`): paused queues are neither claimed
+  nor probed. A queue with a rate limit, or carrying rate-limited task names, is claimed
+  with ``claim_limited`` (tokens taken in the claim itself); when such a claim comes back
+  short with an empty bucket, the claimer sleeps until the next token (the statement
+  says when) instead of probing that queue, and while the queue's own bucket is empty
+  it does not claim it on a NOTIFY either.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from psycopg.rows import dict_row
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import connect_async
 from rhythm.runtime.jobs import Claim
+from rhythm.runtime.limits import Controls
 from rhythm.runtime.notices import Notices
 from rhythm.runtime.partitions import PLAIN, Topology
 from rhythm.runtime.sql import Q
@@ -82,6 +89,10 @@ class Claimer:
         self._due: dict[int, datetime] = {}  # partitions' next due rows (the idle probe)
         self._unprobed: set[int] = set(topology.all_parts())  # ... not known since short
         self._turn = 0  # the partition a refill starts at
+        self.controls = Controls()
+        # (part, queue) -> when its next token is due, after a claim limited by tokens;
+        # hard: the queue's own bucket was empty (no task can be claimed before then).
+        self._token_due: dict[tuple[int, str], tuple[datetime, bool]] = {}
 
     async def open(self) -> None:
         """Connect, and read how the database is partitioned (once: it never changes)."""
@@ -141,19 +152,28 @@ class Claimer:
         start, self._turn = self._turn, (self._turn + 1) % count
         order = [(start + i) % count for i in range(count)]
         now = self.clock.now()
-        known = [p for p in order if p in self._hinted or self._due.get(p, now) < now]
+        tokens = {part for (part, _), (due, _) in self._token_due.items() if due <= now}
+        known = [p for p in order
+                 if p in self._hinted or p in tokens or self._due.get(p, now) < now]
         return known or order
 
     async def refill(self, free: int) -> bool:
         """Claim up to ``free + prefetch`` rows; True when a queue came back short
         (nothing more is ready there now)."""
         short = False
+        queues = self.controls.claimable(self.queues)
+        now = self.clock.now()
         for part in self._parts_to_claim():
             part_short = False
-            for queue in self.queues:
+            waiting = False  # a queue skipped until its next token
+            for queue in queues:
                 want = free + self.prefetch - len(self.buffer)
                 if want <= 0:
                     return short
+                due = self._token_due.get((part, queue))
+                if due is not None and due[1] and due[0] > now:
+                    waiting = True
+                    continue
                 claims = await self._claim(part, queue, want)
                 part_short = part_short or len(claims) < want
                 for claim in claims:
@@ -162,22 +182,44 @@ class Claimer:
                 self._hinted.discard(part)
                 self._due.pop(part, None)
                 self._unprobed.add(part)
-            short = short or part_short
+            short = short or part_short or waiting or not queues
         return short
 
     async def _claim(self, part: int, queue: str, limit: int) -> list[Claim]:
         conn = self.conn
         assert conn is not None
         now = self.clock.now()
+        params = {
+            "queue": queue, "limit": limit, "now": now, "worker": self.worker_id,
+            "lease_until": now + timedelta(seconds=self.lease_seconds), "kinds": KINDS,
+            "part": part,
+        }
+        limited = self.controls.limited(queue)
+        if limited:
+            params["task_names"] = self.controls.task_names(queue)
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(Q["claim"], {
-                "queue": queue, "limit": limit, "now": now, "worker": self.worker_id,
-                "lease_until": now + timedelta(seconds=self.lease_seconds), "kinds": KINDS,
-                "part": part,
-            })
+            await cur.execute(Q["claim_limited" if limited else "claim"], params)
             rows = await cur.fetchall()
+        if limited:
+            rows = self._note_tokens(part, queue, rows, limit)
         self.claimed += len(rows)
         return [Claim.from_row(row) for row in rows]
+
+    def _note_tokens(
+        self, part: int, queue: str, rows: list[dict[str, Any]], limit: int
+    ) -> list[dict[str, Any]]:
+        """The claimed rows of a ``claim_limited`` (without its row of NULLs when it
+        claimed nothing); a short claim with an empty bucket notes when the next token
+        is due."""
+        first = rows[0] if rows else {}
+        claimed = [row for row in rows if row.get("id") is not None]
+        queue_due, task_due = first.get("queue_due"), first.get("task_due")
+        due = _earliest([queue_due, task_due])
+        if len(claimed) < limit and due is not None:
+            self._token_due[(part, queue)] = (due, queue_due is not None)
+        else:
+            self._token_due.pop((part, queue), None)
+        return claimed
 
     async def release(self, conn: psycopg.AsyncConnection[Any]) -> int:
         """Hand every buffered row back to its queue (shutdown); returns how many."""
@@ -252,16 +294,30 @@ class Claimer:
         conn = self.conn
         assert conn is not None
         probed, self._unprobed = sorted(self._unprobed), set()
+        now = self.clock.now()
+        claimable = self.controls.claimable(self.queues)
+        # A token wait ends with the next claim of its queue in its partition (which
+        # notes the next one), not when its time passes: until then that time, past, is
+        # what wakes us and what names the partition to claim (_parts_to_claim).
+        self._token_due = {k: v for k, v in self._token_due.items()
+                           if k[1] in claimable and self.controls.limited(k[1])}
+        waiting = {k for k, (due, _) in self._token_due.items() if due > now}
         for part in probed:
-            cur = await conn.execute(Q["next_due"], {
-                "queues": self.queues, "kinds": KINDS, "part": part})
-            row = await cur.fetchone()
+            # Queues waiting for a token are not probed: their ready rows are due now,
+            # yet cannot be claimed before the token (the token's time counts instead).
+            queues = [q for q in claimable if (part, q) not in waiting]
+            row = None
+            if queues:
+                cur = await conn.execute(Q["next_due"], {
+                    "queues": queues, "kinds": KINDS, "part": part})
+                row = await cur.fetchone()
             if row and row[0] is not None:
                 self._due[part] = row[0]
             else:
                 self._due.pop(part, None)
         timer = await self.next_timer_due(probed)
-        return _earliest([*self._due.values(), timer])
+        tokens = [due for due, _ in self._token_due.values()]
+        return _earliest([*self._due.values(), timer, *tokens])
 
 
 def _earliest(times: Iterable[datetime | None]) -> datetime | None:

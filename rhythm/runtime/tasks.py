@@ -18,6 +18,7 @@ from typing import Any, TypeVar, overload
 
 from rhythm.flowrt.durations import parse_duration_ms
 from rhythm.runtime.concurrency import ConcurrencySpec, parse_spec
+from rhythm.runtime.ratespec import RateLimit, optional_rate_limit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -70,6 +71,7 @@ class TaskDefinition:
     non_retryable: tuple[type[BaseException], ...] = ()
     transactional: bool = False
     concurrency: ConcurrencySpec | None = None  # per-key concurrency (concurrency.py)
+    rate_limit: RateLimit | None = None  # claims of this name, across all workers
 
     @functools.cached_property
     def is_async(self) -> bool:
@@ -130,6 +132,7 @@ def task(
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
     concurrency: Mapping[str, Any] | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -145,6 +148,7 @@ def task(
     non_retryable: Iterable[type[BaseException]] = (),
     transactional: bool = False,
     concurrency: Mapping[str, Any] | None = None,
+    rate_limit: str | None = None,
 ) -> Any:
     """Declare a durable task. Usable bare (``@rhythm.task``) or with options.
 
@@ -155,6 +159,9 @@ def task(
     ``concurrency={"key": "customerId", "limit": 1}``: at most ``limit`` executions per
     value of that input (a dotted path reaches inside one) run at a time, across all
     workers; the others wait in order (docs/flow-control.md).
+
+    ``rate_limit="100/s"`` (or ``N/min``, ``N/h``): at most that many claims of this task
+    name per period across all workers, in bursts of up to N (docs/flow-control.md).
     """
     if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
         raise ValueError(f"retries must be a non-negative integer, got {retries!r}")
@@ -163,6 +170,7 @@ def task(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     policy = Backoff.of(backoff)
     kinds = tuple(non_retryable)
+    limit = optional_rate_limit(rate_limit, "rate_limit")
 
     def decorate(function: F) -> F:
         task_name = name or function.__name__
@@ -170,6 +178,7 @@ def task(
             name=task_name, fn=function, queue=queue, retries=retries,
             backoff=policy, timeout=seconds, non_retryable=kinds, transactional=transactional,
             concurrency=parse_spec(concurrency, function, task_name),
+            rate_limit=limit,
         )
         if transactional and not _parameters(function):
             raise ValueError(

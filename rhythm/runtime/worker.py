@@ -73,6 +73,7 @@ from rhythm.runtime.database import (
 from rhythm.runtime.groupcommit import UNSTORABLE, GroupCommit
 from rhythm.runtime.heartbeat import HeartbeatThread
 from rhythm.runtime.jobs import Claim, Outcome, TaskRunner
+from rhythm.runtime.limits import LIMITS_PAYLOAD, Controls, read_controls, sync_buckets
 from rhythm.runtime.notices import Notices, parse_wake
 from rhythm.runtime.partitions import PLAIN, Topology
 from rhythm.runtime.sql import Q
@@ -245,6 +246,10 @@ class Worker:
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
                                 self.options.lease_seconds, max(prefetch, 0))
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
+        # Queue controls (rhythm.runtime.limits), as of the last read: the queues whose
+        # executions may be taken without a claim (local starts, woken parents, resumes
+        # in place); which task names may start locally is _local_tasks (below).
+        self._takeable = list(self.options.queues)
         self.group = GroupCommit(functools.partial(connect_keyed, self.url),
                                  check_idle=POOL_CHECK_IDLE)
         self._activations = ActivationRunner(self.versions, self.clock, self.options.limits,
@@ -253,6 +258,7 @@ class Worker:
         self._pool: AsyncConnectionPool[Any] | None = None
         self._admissions = Admissions(self._pooled, self.clock)
         self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
+        self._unkeyed: frozenset[str] = frozenset()  # task names without a concurrency key
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         self.activations = 0
         self.resumed = 0  # activations driven straight by a local task's outcome
@@ -462,29 +468,66 @@ class Worker:
         definitions = self.registry.definitions()
         refuse_keys_on_citus(definitions, self.topology)
         routes = [{"name": d.name, "queue": d.queue,
-                   "concurrency": d.concurrency and d.concurrency.route()}
+                   "concurrency": d.concurrency and d.concurrency.route(),
+                   "rate_limit": d.rate_limit.spec if d.rate_limit else None}
                   for d in definitions]
-        # (a task with a concurrency key waits for its slot: never started by a commit)
-        self._local_tasks = frozenset(d.name for d in definitions if d.concurrency is None)
+        # (a task with a concurrency key waits for its slot: never started by a commit;
+        # nor is a rate-limited one, see _apply_controls)
+        self._unkeyed = frozenset(d.name for d in definitions if d.concurrency is None)
         async with self._claim_conn.transaction():
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
                 "queues": list(self.options.queues), "now": now,
             })
+            before = await read_controls(self._claim_conn)
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
-            keyed = sorted(set(self.registry.names()) - self._local_tasks)
+            keyed = sorted(set(self.registry.names()) - self._unkeyed)
             if keyed:  # (tasks queued before their route said they have a key)
                 await self._claim_conn.execute(Q["key_queued_tasks"],
                                                {"names": keyed, "now": now})
+            # Our task names' limits as registered now: if that changed any, the buckets
+            # follow and every worker is told (in this transaction).
+            changed = any(before.task_limits.get(d.name) != d.rate_limit
+                          for d in definitions)
+            controls = await sync_buckets(self._claim_conn, self.topology.partitions, now,
+                                          announce=changed)
             released = await self.versions.register(self._claim_conn, now)
+        self._apply_controls(controls)
         if released:
             log.info("%d workflow(s) started before their version was registered can run now",
                      released)
         log.info("worker %s on queues %s, tasks %s, workflows %s", self.id,
                  list(self.options.queues), self.registry.names(),
                  sorted({name for name, _ in self.versions.local}))
+
+    def _apply_controls(self, controls: Controls) -> None:
+        """Obey ``controls`` from now on: the claimer skips paused queues and takes
+        tokens for limited ones; what is taken without a claim (local starts, woken
+        parents, a workflow resumed in place) leaves out paused and rate-limited queues,
+        and local starts rate-limited tasks (they would take no token)."""
+        self._claimer.controls = controls
+        self._takeable = controls.takeable(self.options.queues)
+        self._local_tasks = controls.local_tasks(self._unkeyed)
+        if controls.paused or controls.queue_limits or controls.task_limits:
+            log.info("queue controls: paused %s, queue limits %s, task limits %s",
+                     sorted(controls.paused & set(self.options.queues)),
+                     {q: r.spec for q, r in controls.queue_limits.items()},
+                     {n: r.spec for n, r in controls.task_limits.items()})
+
+    async def _refresh_controls(self) -> None:
+        """Read the queue controls again (a '!limits' NOTIFY, or the listener came
+        back and may have missed one), on a pooled connection."""
+        if self._pool is None:
+            return
+        try:
+            async with self._pool.connection() as conn:
+                controls = await read_controls(conn)
+        except (psycopg.Error, RhythmError) as err:
+            log.warning("cannot read the queue controls (%s); keeping the last ones", err)
+            return
+        self._apply_controls(controls)
 
     async def _unregister(self) -> None:
         with contextlib.suppress(psycopg.Error, RhythmError):
@@ -653,7 +696,7 @@ class Worker:
             return None
         room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
         return LocalStarts(
-            self.id, list(self.options.queues), self._local_tasks,
+            self.id, self._takeable, self._local_tasks,
             self.clock.now() + timedelta(seconds=self.options.lease_seconds),
             self._take_started, max(room, 0))
 
@@ -716,8 +759,8 @@ class Worker:
         if outcome.status not in ("completed", "failed") or self._stopping.is_set():
             return False
         state = self._resumable.pop(claim.id, None)
-        if state is None:
-            return False
+        if state is None or state.claim.queue not in self._takeable:
+            return False  # (paused or limited queue: its workflow waits for a claim)
         assert self._pool is not None
         slot.give_up()
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
@@ -762,7 +805,7 @@ class Worker:
             try:
                 conn = self._flush_conn
                 assert conn is not None
-                queues = [] if self._stopping.is_set() else list(self.options.queues)
+                queues = [] if self._stopping.is_set() else self._takeable
                 lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
                 accepted, woken = await self._runner.record(conn, batch, queues, lease_until)
                 self.recorded += len(accepted)
@@ -902,11 +945,20 @@ class Worker:
                 conn = await connect_async(self.url)
                 async with conn:
                     await conn.execute(Q["listen_wake"])
+                    await self._refresh_controls()  # (any '!limits' missed meanwhile)
                     self._claimer.hint_all()
                     self._hinted = True
                     self._wake.set()
                     delay = 0.1
                     async for note in conn.notifies():
+                        if note.payload == LIMITS_PAYLOAD:
+                            # Read before the next notification is looked at: a row
+                            # queued right after a pause must not be claimed.
+                            await self._refresh_controls()
+                            self._claimer.hint_all()
+                            self._hinted = True
+                            self._wake.set()
+                            continue
                         if self._admissions.hear(note.payload):
                             continue
                         part, queue = parse_wake(note.payload)

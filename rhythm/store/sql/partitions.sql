@@ -21,8 +21,9 @@ SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS installed;
 -- (shard for shard on the same node), so everything of a workflow tree is on one node.
 -- Citus distributes a table only without foreign keys to tables not yet distributed: the
 -- keys are dropped first and made again between the distributed tables. The catalogs
--- that routed statements read (versions, task routes) become reference tables (a copy on
--- every node), and installation, schema_migrations and workers stay on the coordinator.
+-- that routed statements read (versions, task routes, queue settings) become reference
+-- tables (a copy on every node), and installation, schema_migrations and workers stay on
+-- the coordinator. Rate-limit buckets live next to the executions of their partition.
 ALTER TABLE rhythm.snapshots DROP CONSTRAINT IF EXISTS snapshots_execution_fkey;
 ALTER TABLE rhythm.promises DROP CONSTRAINT IF EXISTS promises_execution_fkey;
 ALTER TABLE rhythm.signals DROP CONSTRAINT IF EXISTS signals_execution_fkey;
@@ -43,5 +44,8 @@ ALTER TABLE rhythm.signals ADD CONSTRAINT signals_execution_fkey
 ALTER TABLE rhythm.execution_waiters ADD CONSTRAINT execution_waiters_execution_fkey
     FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
 SELECT create_reference_table('rhythm.workflow_versions');
+SELECT create_distributed_table('rhythm.rate_limits', 'part',
+                                colocate_with => 'rhythm.executions');
 SELECT create_reference_table('rhythm.task_routes');
+SELECT create_reference_table('rhythm.queues');
 UPDATE rhythm.installation SET citus = true;

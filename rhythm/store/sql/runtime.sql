@@ -364,11 +364,14 @@ UPDATE rhythm.workers SET heartbeat_at = %(now)s WHERE id = %(id)s;
 DELETE FROM rhythm.workers WHERE id = %(id)s;
 
 -- name: register_task_routes
--- (with each task's concurrency key, read by every insert of the task: 0010)
-INSERT INTO rhythm.task_routes (name, queue, concurrency, registered_at)
-SELECT r.name, r.queue, r.concurrency, %(now)s
-FROM jsonb_to_recordset(%(routes)s::jsonb) AS r(name text, queue text, concurrency jsonb)
+-- (with each task's concurrency key, read by every insert of the task: 0010, and its
+-- rate limit, NULL for none: 0011)
+INSERT INTO rhythm.task_routes (name, queue, concurrency, rate_limit, registered_at)
+SELECT r.name, r.queue, r.concurrency, r.rate_limit, %(now)s
+FROM jsonb_to_recordset(%(routes)s::jsonb)
+     AS r(name text, queue text, concurrency jsonb, rate_limit text)
 ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, concurrency = excluded.concurrency,
+                                 rate_limit = excluded.rate_limit,
                                  registered_at = excluded.registered_at;
 
 -- name: get_execution

@@ -166,3 +166,10 @@ def charge(path: str, amount: int, fail: bool = False, seconds: float = 0.0) -> 
     if fail:
         raise ValueError("card declined")
     return {"charged": amount, "key": key}
+
+
+@rhythm.task(queue="metered", rate_limit="10/s")
+def metered(key: str) -> str:
+    """Rate limited (issue 18): at most 10 claims a second across all workers. On a
+    queue of its own, so that no other test's workers claim with tokens."""
+    return key
