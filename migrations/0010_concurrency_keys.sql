@@ -15,7 +15,10 @@ ALTER TABLE rhythm.executions
     ADD COLUMN admitted boolean;
 -- (No `part` in front: a key's executions may live in every partition; counting them is
 -- one index range. Per-key concurrency is refused on Citus - docs/scaling.md.)
-CREATE INDEX executions_concurrency ON rhythm.executions (concurrency_key, created_at, id)
+-- (`admitted` second: the held slots and the oldest waiting rows are two short ranges,
+-- however many rows wait)
+CREATE INDEX executions_concurrency
+    ON rhythm.executions (concurrency_key, admitted, created_at, id)
     WHERE concurrency_key IS NOT NULL AND status IN ('pending', 'running', 'suspended');
 
 -- A task's key, declared by @rhythm.task(concurrency={"key": path, "limit": n}) and

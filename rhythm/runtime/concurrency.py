@@ -32,7 +32,6 @@ from typing import Any
 import psycopg
 
 from rhythm.errors import ConfigError, InputError, closest
-from rhythm.runtime.clock import Clock
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
 
@@ -115,27 +114,41 @@ def refuse_keys_on_citus(definitions: Iterable[Any], topology: Topology) -> None
         raise ConfigError(f"task {keyed[0]!r} has a concurrency key: {NOT_ON_CITUS}")
 
 
-async def admit(conn: psycopg.AsyncConnection[Any], keys: list[str], clock: Clock) -> int:
+async def admit(
+    conn: psycopg.AsyncConnection[Any], keys: list[str], taking: Mapping[str, Any]
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Give the free slots of ``keys`` to their oldest waiting executions (one
-    transaction: the keys' locks, then the admission; workers are woken by it). How many
-    were admitted."""
-    async with conn.transaction():
+    transaction: the keys' locks, then the admission, in one round trip: pipelined).
+    ``taking``: the admitting worker (``worker``, ``queues``, ``room``, ``lease_until``,
+    ``now``), which claims for itself up to ``room`` admitted tasks of its queues. The
+    wake-ups sent to the other workers (``part:queue``), and the rows claimed."""
+    async with conn.pipeline(), conn.transaction():
         await conn.execute(Q["lock_concurrency_keys"], {"keys": keys})
         cur = await conn.execute(Q["admit_waiting"], {
-            "keys": keys, "now": clock.now(), "notify": True})
-        return sum(int(row[1]) for row in await cur.fetchall())
+            **taking, "keys": keys, "notify": True})
+    rows = await cur.fetchall()
+    return ([row[0] for row in rows if row[0] is not None],
+            [row[1] for row in rows if row[1] is not None])
 
 
 class Admissions:
     """A worker's admitter: keys heard in ``!admit:KEY`` wake-ups are admitted in
     batches, one transaction per batch, on a pooled connection; every
-    :data:`SWEEP_SECONDS` the keys with waiting rows are too."""
+    :data:`SWEEP_SECONDS` the keys with waiting rows are too. ``taking()`` says what the
+    worker may claim of what it admits (see :func:`admit`); ``ready`` gets the rows it
+    claimed and the wake-ups of the others (its own claimer need not wait for the
+    NOTIFY)."""
 
-    def __init__(self, connection: Callable[[], Any], clock: Clock) -> None:
+    def __init__(
+        self, connection: Callable[[], Any], taking: Callable[[], Mapping[str, Any]],
+        ready: Callable[[list[str], list[dict[str, Any]]], None],
+    ) -> None:
         self._connection = connection  # () -> async context manager of a connection
-        self.clock = clock
+        self._taking = taking
+        self._ready = ready
         self._keys: set[str] = set()
         self._heard = asyncio.Event()
+        self._freed: set[str] = set()  # by our own outcomes, admitted by admit_freed
 
     def hear(self, payload: str) -> bool:
         """Take a wake-up payload if it is an admission's; True when it was."""
@@ -144,6 +157,27 @@ class Admissions:
         self._keys.add(payload[len(ADMIT):])
         self._heard.set()
         return True
+
+    def freed(self, payload: str) -> bool:
+        """Like :meth:`hear`, for the wake-ups of the outcomes this worker records: their
+        keys wait for :meth:`admit_freed` (one admission per batch of outcomes)."""
+        if not payload.startswith(ADMIT):
+            return False
+        self._freed.add(payload[len(ADMIT):])
+        return True
+
+    async def admit_freed(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Admit the keys our outcomes freed, on ``conn`` (the flusher's, right after it
+        recorded them); should that fail, the admitter's loop takes them over."""
+        if not self._freed:
+            return
+        keys, self._freed = sorted(self._freed), set()
+        try:
+            self._ready(*await admit(conn, keys, self._taking()))
+        except psycopg.Error:
+            self._keys.update(keys)
+            self._heard.set()
+            raise
 
     async def run(self) -> None:
         """Admit until cancelled; a failed batch is retried at the next sweep."""
@@ -161,7 +195,7 @@ class Admissions:
                         cur = await conn.execute(Q["waiting_concurrency_keys"])
                         keys = sorted({*keys, *(row[0] for row in await cur.fetchall())})
                     if keys:
-                        await admit(conn, keys, self.clock)
+                        self._ready(*await admit(conn, keys, self._taking()))
             except (psycopg.Error, OSError) as err:
                 log.warning("admission of %d concurrency key(s) failed (%s); retrying",
                             len(keys), err)

@@ -16,7 +16,7 @@ import functools
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -140,6 +140,9 @@ class TaskRunner:
         self.threads = threads
         self.worker_id = worker_id
         self.topology = PLAIN  # the worker sets the database's once it has read it
+        # Takes an outcome's '!admit:KEY' wake-up (its key's slot is free) and says True:
+        # the worker's Admissions.freed (rhythm.runtime.concurrency).
+        self.admit: Callable[[str], bool] = _not_admitted
         self._attempts: dict[str, tuple[_Flags, asyncio.Future[Any]]] = {}
         self._sync_pool: ConnectionPool[Any] | None = None
         self._async_pool: AsyncConnectionPool[Any] | None = None
@@ -375,9 +378,14 @@ class TaskRunner:
         """What ``record_outcomes`` rows ask to notify, when the application sends it
         (columns: ... wake, done at 6 and 7; the parents' wake-ups on the first row)."""
         notices = Notices()
+        for row in rows:
+            if row[6] is not None and self.admit(row[6]):
+                continue  # (a key whose slot this outcome freed: admitted here)
+            if not self.topology.notify_in_sql:
+                notices.wake([row[6]])
         if not self.topology.notify_in_sql:
             for row in rows:
-                notices.wake([row[6], *(row[10] or ())])
+                notices.wake(row[10] or ())
                 notices.done([row[7]])
         return notices
 
@@ -425,6 +433,10 @@ class TaskRunner:
 
 
 _RECORDED = object()
+
+
+def _not_admitted(payload: str) -> bool:
+    return False
 
 
 def _timeout_of(claim: Claim, definition: TaskDefinition) -> float | None:

@@ -256,7 +256,9 @@ class Worker:
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)
         self._pool: AsyncConnectionPool[Any] | None = None
-        self._admissions = Admissions(self._pooled, self.clock)
+        self._queue_set = frozenset(self.options.queues)
+        self._admissions = Admissions(self._pooled, self._admission_taking, self._admitted)
+        self._runner.admit = self._admissions.freed
         self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
         self._unkeyed: frozenset[str] = frozenset()  # task names without a concurrency key
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -808,6 +810,7 @@ class Worker:
                 queues = [] if self._stopping.is_set() else self._takeable
                 lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
                 accepted, woken = await self._runner.record(conn, batch, queues, lease_until)
+                await self._admissions.admit_freed(conn)  # (keys whose slot they freed)
                 self.recorded += len(accepted)
                 self.rejected += len(batch) - len(accepted)
                 for outcome in batch:
@@ -938,7 +941,6 @@ class Worker:
     async def _listen(self) -> None:
         """LISTEN rhythm_wake; a notification naming one of our queues wakes the claimer.
         After a reconnect we wake it anyway: notifications may have been missed."""
-        queues = set(self.options.queues)
         delay = 0.1
         while True:
             try:
@@ -959,19 +961,41 @@ class Worker:
                             self._hinted = True
                             self._wake.set()
                             continue
-                        if self._admissions.hear(note.payload):
-                            continue
-                        part, queue = parse_wake(note.payload)
-                        if queue in queues:
-                            self._claimer.hint(part)
-                            self._hinted = True
-                            self._wake.set()
+                        if not self._admissions.hear(note.payload):
+                            self._woken(note.payload)
             except (psycopg.Error, OSError) as err:
                 log.warning("listener lost its connection (%s); reconnecting", err)
             except Exception as err:  # DatabaseError from connect_async
                 log.warning("listener cannot connect (%s); retrying", err)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
+
+    def _woken(self, payload: str) -> None:
+        """A ``part:queue`` wake-up: when the queue is ours, the claimer looks there."""
+        part, queue = parse_wake(payload)
+        if queue in self._queue_set:
+            self._claimer.hint(part)
+            self._hinted = True
+            self._wake.set()
+
+    def _admission_taking(self) -> dict[str, Any]:
+        """What our admitter may claim of what it admits: tasks of the queues we may take
+        from (none once stopping), as many as a claim would take now."""
+        now = self.clock.now()
+        room = self._free() + self._claimer.prefetch - len(self._claimer.buffer)
+        return {"worker": self.id, "now": now, "room": max(room, 0),
+                "queues": [] if self._stopping.is_set() else self._takeable,
+                "lease_until": now + timedelta(seconds=self.options.lease_seconds)}
+
+    def _admitted(self, wakes: list[str], claims: list[dict[str, Any]]) -> None:
+        """What our admitter just admitted: the tasks it claimed for us join the buffer;
+        for the rest the claimer is told at once (not through the NOTIFY that tells the
+        other workers)."""
+        if claims:
+            self._claimer.add([Claim.from_row(row) for row in claims])
+            self._wake.set()
+        for payload in wakes:
+            self._woken(payload)
 
     # ----------------------------------------------------------------- shutdown
 

@@ -17,7 +17,12 @@ FROM (SELECT DISTINCT unnest(%(keys)s::text[]) AS k ORDER BY 1) AS keys;
 -- Per key: the slots held (admitted rows not ended), the limit (the oldest waiting
 -- row's), and the oldest waiting rows that fit, in the order they were queued, become
 -- claimable now (a workflow whose name has no version yet stays unclaimable: it waits
--- for one as in 0007, holding its slot). Wake-ups, one per partition and queue.
+-- for one as in 0007, holding its slot). Tasks on the admitting worker's %(queues)s, up
+-- to %(room)s of them, are claimed for it at once (fresh token, lease, attempt: as the
+-- claim statement leaves them), so that it starts them without a NOTIFY and a claim
+-- round trip (a key's next task usually follows on the worker that ran the last);
+-- the others are announced to every worker. One row per admitted execution: `claim`
+-- (what Claim.from_row reads) when taken, else its `wake`.
 WITH keys AS (
     SELECT k.key,
            (SELECT count(*) FROM rhythm.executions e
@@ -29,10 +34,13 @@ WITH keys AS (
     FROM (SELECT DISTINCT unnest(%(keys)s::text[]) AS key) k
 ),
 chosen AS (
-    SELECT c.part, c.id
+    SELECT c.part, c.id,
+           c.kind = 'task' AND c.queue = ANY(%(queues)s::text[])
+           AND row_number() OVER (ORDER BY c.kind = 'task' AND c.queue = ANY(%(queues)s::text[]) DESC)
+               <= %(room)s AS take
     FROM keys k
     CROSS JOIN LATERAL (
-        SELECT e.part, e.id FROM rhythm.executions e
+        SELECT e.part, e.id, e.kind, e.queue FROM rhythm.executions e
         WHERE e.concurrency_key = k.key AND NOT e.admitted AND e.status = 'pending'
         ORDER BY e.created_at, e.id
         LIMIT greatest(k.lim - k.held, 0)
@@ -42,21 +50,31 @@ chosen AS (
 admitted AS (
     UPDATE rhythm.executions e
     SET admitted = true,
-        run_at = CASE WHEN e.kind = 'workflow' AND e.version IS NULL
+        status = CASE WHEN c.take THEN 'running' ELSE e.status END,
+        run_at = CASE WHEN c.take THEN NULL
+                      WHEN e.kind = 'workflow' AND e.version IS NULL
                            AND NOT EXISTS (SELECT FROM rhythm.workflow_versions v
                                            WHERE v.name = e.name)
                       THEN NULL ELSE %(now)s::timestamptz END,
+        claim_token = e.claim_token + c.take::int,
+        claimed_by = CASE WHEN c.take THEN %(worker)s ELSE e.claimed_by END,
+        lease_expires_at = CASE WHEN c.take THEN %(lease_until)s::timestamptz
+                                ELSE e.lease_expires_at END,
+        attempt = e.attempt + c.take::int,
+        started_at = CASE WHEN c.take THEN coalesce(e.started_at, %(now)s)
+                          ELSE e.started_at END,
         updated_at = %(now)s
     FROM chosen c
     WHERE e.part = c.part AND e.id = c.id AND e.status = 'pending' AND NOT e.admitted
-    RETURNING e.part, e.queue, e.run_at
+    RETURNING c.take, e.part, e.id, e.kind, e.name, e.version, e.inputs, e.queue,
+              e.attempt, e.max_retries, e.lease_losses, NULLIF(e.options, '{}') AS options,
+              e.claim_token, e.cancel_requested, e.parent_id, e.parent_promise, e.wake_seq,
+              CASE WHEN NOT c.take AND e.run_at IS NOT NULL
+                   THEN e.part::text || ':' || e.queue END AS wake
 )
-SELECT w.wake, count(*) AS admitted,
-       CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END
-FROM admitted a
-CROSS JOIN LATERAL (SELECT CASE WHEN a.run_at IS NOT NULL
-                                THEN a.part::text || ':' || a.queue END AS wake) w
-GROUP BY w.wake;
+SELECT a.wake, CASE WHEN a.take THEN to_json(a) END AS claim,
+       CASE WHEN %(notify)s AND a.wake IS NOT NULL THEN pg_notify('rhythm_wake', a.wake) END
+FROM admitted a;
 
 -- name: waiting_concurrency_keys
 -- The keys with rows waiting for a slot (the workers' backstop sweep: a slot freed by a
