@@ -14,7 +14,7 @@ ALTER TABLE rhythm.executions
     ADD COLUMN concurrency_limit integer,
     ADD COLUMN admitted boolean;
 -- (No `part` in front: a key's executions may live in every partition; counting them is
--- one index range. Per-key concurrency is refused on Citus - docs/scaling.md.)
+-- one index range. Per-key concurrency is refused on Citus - docs/flow-control.md.)
 -- (`admitted` second: the held slots and the oldest waiting rows are two short ranges,
 -- however many rows wait)
 CREATE INDEX executions_concurrency

@@ -7,16 +7,19 @@ before any I/O) and the admissions that give free slots to waiting executions.
 
 How it works (schema: migrations/0010; SQL: rhythm/store/sql/concurrency.sql): an
 execution with a key is born waiting - unclaimable - and its insert announces
-``!admit:KEY`` on ``rhythm_wake``, as does every statement that ends a keyed execution
-(its slot is free). A worker that hears it admits the key's oldest waiting rows into the
-free slots (:class:`Admissions`); they become ordinary ready rows, claimed in the
-queue's order. Admission time is their ``run_at``, so busy keys take turns: a key's next
-execution queues behind those admitted meanwhile (round-robin across keys, FIFO within
-one). A slot is held until the execution ends: a retry, a suspended workflow, or a row
-whose worker died (its lease expires and it runs again) keeps it. Every few seconds each
-worker also sweeps the keys that have waiting rows, in case a notification was lost.
-Nothing of this runs for executions without a key. Plain Postgres only: a key's
-executions may live in any partition, so on Citus it is refused (docs/scaling.md).
+``!admit:KEY`` on ``rhythm_wake``, as do the statements that end a keyed execution
+outside a worker's outcome batch (a worker admits the keys its own outcomes freed right
+after recording them: :meth:`Admissions.admit_freed`). An admission gives a key's free
+slots to its oldest waiting rows (:func:`admit`); the admitting worker claims those it
+has room for on its queues, and the rest become ordinary ready rows, claimed in the
+queue's order. Admission time is their place in line, so busy keys take turns: a key's
+next execution queues behind those admitted meanwhile (round-robin across keys, FIFO
+within one). A slot is held until the execution ends: a retry, a suspended workflow, or
+a row whose worker died (its lease expires and it runs again) keeps it. Every few
+seconds each worker also sweeps the keys that have waiting rows, in case a notification
+was lost. Nothing of this runs for executions without a key. Plain Postgres only: a
+key's executions may live in any partition, so on Citus it is refused
+(docs/flow-control.md).
 """
 
 from __future__ import annotations
