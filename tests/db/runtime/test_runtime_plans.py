@@ -167,3 +167,19 @@ def test_the_priority_check_of_a_local_start_reads_a_few_rows(db_url: str) -> No
                         "options": {}, "promise_id": 1, "here": True}]
     rows = _generic_plan_rows(db_url, "commit_activations", {"batch": json.dumps([step])})
     assert rows < 50, f"commit_activations read {rows} rows with {HISTORY} ready rows"
+
+
+def test_an_admission_reads_its_keys_rows_only(db_url: str) -> None:
+    """admit_waiting (per-key concurrency) with statistics taken while the table was
+    empty: it reads the keys' index ranges and updates the admitted rows by key, not a
+    scan of every execution (3,000 unkeyed rows, 200 waiting rows of other keys)."""
+    _with_long_history(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO rhythm.executions (id, kind, name, status, concurrency_key,"
+            " concurrency_limit, admitted) SELECT 'k' || g, 'task', 'noop', 'pending',"
+            " 'key' || (g % 21), 1, false FROM generate_series(1, 210) g")
+    rows = _generic_plan_rows(db_url, "admit_waiting", {
+        "keys": ["key1", "key2"], "now": datetime.now(UTC), "worker": "w1",
+        "queues": ["default"], "room": 10, "lease_until": datetime.now(UTC)})
+    assert rows < 100, f"admit_waiting read {rows} rows to admit 2 keys"
