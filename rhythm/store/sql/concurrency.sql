@@ -33,7 +33,7 @@ WITH keys AS (
             ORDER BY e.created_at, e.id LIMIT 1) AS lim
     FROM (SELECT DISTINCT unnest(%(keys)s::text[]) AS key) k
 ),
-chosen AS (
+chosen AS MATERIALIZED (
     SELECT c.part, c.id,
            c.kind = 'task' AND c.queue = ANY(%(queues)s::text[])
            AND row_number() OVER (ORDER BY c.kind = 'task' AND c.queue = ANY(%(queues)s::text[]) DESC)
@@ -48,28 +48,31 @@ chosen AS (
     WHERE k.lim IS NOT NULL
 ),
 admitted AS (
+    -- (Each admitted row found by its id, = ANY of an array, and whether it is taken by
+    -- = ANY of another: a join with `chosen` was planned as a hash join over a scan of
+    -- every execution once the statistics were real, or as a loop over `chosen` per row.)
     UPDATE rhythm.executions e
     SET admitted = true,
-        status = CASE WHEN c.take THEN 'running' ELSE e.status END,
-        run_at = CASE WHEN c.take THEN NULL
+        status = CASE WHEN e.id = ANY(taken.ids) THEN 'running' ELSE e.status END,
+        run_at = CASE WHEN e.id = ANY(taken.ids) THEN NULL
                       WHEN e.kind = 'workflow' AND e.version IS NULL
                            AND NOT EXISTS (SELECT FROM rhythm.workflow_versions v
                                            WHERE v.name = e.name)
                       THEN NULL ELSE %(now)s::timestamptz END,
-        claim_token = e.claim_token + c.take::int,
-        claimed_by = CASE WHEN c.take THEN %(worker)s ELSE e.claimed_by END,
-        lease_expires_at = CASE WHEN c.take THEN %(lease_until)s::timestamptz
+        claim_token = e.claim_token + (e.id = ANY(taken.ids))::int,
+        claimed_by = CASE WHEN e.id = ANY(taken.ids) THEN %(worker)s ELSE e.claimed_by END,
+        lease_expires_at = CASE WHEN e.id = ANY(taken.ids) THEN %(lease_until)s::timestamptz
                                 ELSE e.lease_expires_at END,
-        attempt = e.attempt + c.take::int,
-        started_at = CASE WHEN c.take THEN coalesce(e.started_at, %(now)s)
+        attempt = e.attempt + (e.id = ANY(taken.ids))::int,
+        started_at = CASE WHEN e.id = ANY(taken.ids) THEN coalesce(e.started_at, %(now)s)
                           ELSE e.started_at END,
         updated_at = %(now)s
-    FROM chosen c
-    WHERE e.part = c.part AND e.id = c.id AND e.status = 'pending' AND NOT e.admitted
-    RETURNING c.take, e.part, e.id, e.kind, e.name, e.version, e.inputs, e.queue,
+    FROM (SELECT ARRAY(SELECT id FROM chosen WHERE take) AS ids) taken
+    WHERE e.id = ANY(ARRAY(SELECT id FROM chosen)) AND e.status = 'pending' AND NOT e.admitted
+    RETURNING e.id = ANY(taken.ids) AS take, e.part, e.id, e.kind, e.name, e.version, e.inputs, e.queue,
               e.attempt, e.max_retries, e.lease_losses, NULLIF(e.options, '{}') AS options,
               e.claim_token, e.cancel_requested, e.parent_id, e.parent_promise, e.wake_seq,
-              CASE WHEN NOT c.take AND e.run_at IS NOT NULL
+              CASE WHEN NOT e.id = ANY(taken.ids) AND e.run_at IS NOT NULL
                    THEN e.part::text || ':' || e.queue END AS wake
 )
 SELECT a.wake, CASE WHEN a.take THEN to_json(a) END AS claim,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
+import pytest
 
 from rhythm.runtime.database import connect_keyed
 from rhythm.runtime.sql import Q
@@ -47,11 +48,14 @@ def _rows_read(plan: dict[str, Any]) -> int:
     return own + sum(_rows_read(child) for child in plan.get("Plans", []))
 
 
-def _generic_plan_rows(url: str, name: str, params: dict[str, Any]) -> int:
+def _generic_plan_rows(url: str, name: str, params: dict[str, Any],
+                       mode: str = "force_generic_plan") -> int:
+    """Rows read by ``name``'s plan (generic, or with ``mode`` "force_custom_plan" the
+    plan made for these very parameters)."""
     async def explain() -> int:
         conn = await connect_keyed(url)
         try:
-            await conn.execute("SET plan_cache_mode = force_generic_plan")
+            await conn.execute("SELECT set_config('plan_cache_mode', %s, false)", [mode])
             async with conn.transaction(force_rollback=True):
                 cur = await conn.execute(
                     "EXPLAIN (ANALYZE, FORMAT JSON) " + Q[name],
@@ -169,17 +173,23 @@ def test_the_priority_check_of_a_local_start_reads_a_few_rows(db_url: str) -> No
     assert rows < 50, f"commit_activations read {rows} rows with {HISTORY} ready rows"
 
 
-def test_an_admission_reads_its_keys_rows_only(db_url: str) -> None:
+@pytest.mark.parametrize("analysed", [False, True])
+def test_an_admission_reads_its_keys_rows_only(db_url: str, analysed: bool) -> None:
     """admit_waiting (per-key concurrency) with statistics taken while the table was
-    empty: it reads the keys' index ranges and updates the admitted rows by key, not a
-    scan of every execution (3,000 unkeyed rows, 200 waiting rows of other keys)."""
+    empty, and with real ones (where a plain join was planned as a hash join over a scan
+    of every execution): it reads the keys' index ranges and updates the admitted rows by
+    key (3,000 unkeyed rows; 100 keys of 10 waiting rows)."""
     _with_long_history(db_url)
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO rhythm.executions (id, kind, name, status, concurrency_key,"
             " concurrency_limit, admitted) SELECT 'k' || g, 'task', 'noop', 'pending',"
-            " 'key' || (g % 21), 1, false FROM generate_series(1, 210) g")
+            " 'key' || (g % 100), 1, false FROM generate_series(1, 1000) g")
+        if analysed:
+            conn.execute("ANALYZE rhythm.executions")
+    keys = [f"key{k}" for k in range(100)]
     rows = _generic_plan_rows(db_url, "admit_waiting", {
-        "keys": ["key1", "key2"], "now": datetime.now(UTC), "worker": "w1",
-        "queues": ["default"], "room": 10, "lease_until": datetime.now(UTC)})
-    assert rows < 100, f"admit_waiting read {rows} rows to admit 2 keys"
+        "keys": keys, "now": datetime.now(UTC), "worker": "w1",
+        "queues": ["default"], "room": 10, "lease_until": datetime.now(UTC)},
+        "force_custom_plan" if analysed else "force_generic_plan")
+    assert rows < 2000, f"admit_waiting read {rows} rows to admit {len(keys)} keys"
