@@ -376,16 +376,14 @@ class TaskRunner:
 
     def _notices(self, rows: list[Any]) -> Notices:
         """What ``record_outcomes`` rows ask to notify, when the application sends it
-        (columns: ... wake, done at 6 and 7; the parents' wake-ups on the first row)."""
+        (columns: ... wake, done at 6 and 7; the parents' wake-ups on the first row). A
+        key's slot freed by an outcome ('!admit:KEY') is handed to ``admit``, never sent."""
         notices = Notices()
+        app_sends = not self.topology.notify_in_sql
         for row in rows:
-            if row[6] is not None and self.admit(row[6]):
-                continue  # (a key whose slot this outcome freed: admitted here)
-            if not self.topology.notify_in_sql:
-                notices.wake([row[6]])
-        if not self.topology.notify_in_sql:
-            for row in rows:
-                notices.wake(row[10] or ())
+            freed = row[6] is not None and self.admit(row[6])
+            if app_sends:
+                notices.wake([None if freed else row[6], *(row[10] or ())])
                 notices.done([row[7]])
         return notices
 
