@@ -60,7 +60,6 @@ class Controls:
         without a queue limit (that would take no token)."""
         return [q for q in queues if q not in self.paused and q not in self.queue_limits]
 
-
     def local_tasks(self, names: Iterable[str]) -> frozenset[str]:
         """Task names that may start so: those without a rate limit."""
         return frozenset(n for n in names if n not in self.task_limits)

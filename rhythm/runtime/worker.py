@@ -485,7 +485,7 @@ class Worker:
             await self._claim_conn.execute(
                 Q["register_task_routes"], {"routes": json.dumps(routes), "now": now}
             )
-            keyed = sorted(set(self.registry.names()) - self._unkeyed)
+            keyed = [d.name for d in definitions if d.concurrency is not None]
             if keyed:  # (tasks queued before their route said they have a key)
                 await self._claim_conn.execute(Q["key_queued_tasks"],
                                                {"names": keyed, "now": now})

@@ -257,12 +257,11 @@ hints AS (
            CASE WHEN d.finished_at IS NOT NULL THEN d.id END AS done
     FROM done d
 )
--- (An ended keyed row's '!admit:KEY' is not sent: the recording worker admits the key
--- itself at once, without a round trip through its listener; should it die first, the
--- workers' sweep does.)
+-- (Only a row due again - a retry - is announced: an ended keyed row's '!admit:KEY' is
+-- the recording worker's to act on, at once, without a round trip through its listener;
+-- should it die first, the workers' sweep does.)
 SELECT h.id, h.status, h.queue, h.run_at, h.parent_id, h.parent_promise, h.wake, h.done,
-       CASE WHEN %(notify)s AND h.wake IS NOT NULL AND h.concurrency_key IS NULL
-            THEN pg_notify('rhythm_wake', h.wake) END,
+       CASE WHEN %(notify)s AND h.run_at IS NOT NULL THEN pg_notify('rhythm_wake', h.wake) END,
        CASE WHEN %(notify)s AND h.done IS NOT NULL THEN pg_notify('rhythm_done', h.done) END,
        -- on the first row: the wake-ups of parents woken and not claimed, and the
        -- claimed ones once (not N copies of N claims)

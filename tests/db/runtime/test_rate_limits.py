@@ -55,6 +55,18 @@ def _spawn(url: str, tmp_path: Path, count: int, *args: str) -> list[object]:
     return procs
 
 
+def _claims_of_workers(url: str, tmp_path: Path, count: int, seconds: float) -> list[float]:
+    """Claim times of ``add`` while ``count`` worker processes run for ``seconds`` after
+    the first claim."""
+    procs = _spawn(url, tmp_path, count, "--concurrency", "8")
+    try:
+        _wait_claimed(url, "add", 1, timeout=30)
+        time.sleep(seconds)
+    finally:
+        stop_workers(procs)  # type: ignore[arg-type]
+    return _claim_times(url, "add")
+
+
 def test_a_queue_limit_is_held_by_three_worker_processes(
     db_url: str, client: Client, tmp_path: Path
 ) -> None:
@@ -62,13 +74,7 @@ def test_a_queue_limit_is_held_by_three_worker_processes(
                    env={"RHYTHM_DATABASE_URL": db_url})
     assert done.returncode == 0, done.stderr
     client.queue_tasks([("add", {"a": i}) for i in range(200)])
-    procs = _spawn(db_url, tmp_path, 3, "--concurrency", "8")
-    try:
-        _wait_claimed(db_url, "add", 1, timeout=30)
-        time.sleep(6.0)
-    finally:
-        stop_workers(procs)  # type: ignore[arg-type]
-    times = _claim_times(db_url, "add")
+    times = _claims_of_workers(db_url, tmp_path, 3, 6.0)
     _assert_within(times, rate=10, burst=10)
     assert len(times) >= 40, f"only {len(times)} claims in ~6 s under a 10/s limit"
 
@@ -127,13 +133,7 @@ def test_limits_hold_with_four_partitions(db_url: str, client: Client, tmp_path:
         parts = conn.execute("SELECT count(DISTINCT part) FROM rhythm.executions").fetchone()
     assert parts == (4,)
     # (one worker: it alone must keep drawing from every partition's bucket)
-    procs = _spawn(db_url, tmp_path, 1, "--concurrency", "8")
-    try:
-        _wait_claimed(db_url, "add", 1, timeout=30)
-        time.sleep(4.0)
-    finally:
-        stop_workers(procs)  # type: ignore[arg-type]
-    times = _claim_times(db_url, "add")
+    times = _claims_of_workers(db_url, tmp_path, 1, 4.0)
     _assert_within(times, rate=20, burst=20)
     assert len(times) >= 40
     # every partition's bucket kept being drawn from, not only its first burst of 5
