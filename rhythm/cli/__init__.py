@@ -77,6 +77,7 @@ def _register() -> None:
         bench,
         build,
         check,
+        cleanup,
         db,
         executions,
         migrate,
@@ -86,8 +87,8 @@ def _register() -> None:
         worker,
     )
 
-    for module in (check, build, run, migrate, register, worker, executions, queues, db,
-                   bench):
+    for module in (check, build, run, migrate, register, worker, executions, queues, cleanup,
+                   db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 
