@@ -55,9 +55,13 @@ WHERE e.part = %(part)s
           JOIN up ON p.id = up.parent_id
           WHERE p.part = %(part)s)
       SELECT FROM up WHERE up.status IN ('pending', 'running', 'suspended'))
-  AND NOT EXISTS (SELECT FROM rhythm.executions c
-                  WHERE c.part = %(part)s AND c.parent_id = e.id
-                    AND c.status IN ('pending', 'running', 'suspended'))
+  -- (a scalar sub-select, not NOT EXISTS: that one was planned as an anti-join over
+  -- every live execution of the partition; this one is a probe of executions_parent)
+  AND (e.kind = 'task'
+       OR NOT coalesce((SELECT true FROM rhythm.executions c
+                        WHERE c.part = %(part)s AND c.parent_id = e.id
+                          AND c.status IN ('pending', 'running', 'suspended')
+                        LIMIT 1), false))
 ORDER BY e.created_at, e.id
 LIMIT %(limit)s;
 

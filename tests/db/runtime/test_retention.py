@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -340,3 +340,45 @@ def test_project_file_retention_is_applied(
     assert out.returncode == 0, out.stderr
     out = run_cli("cleanup", "--database-url", db_url, home=tmp_path)
     assert out.stdout == "deleted 4 executions (3 task completed, 1 task failed)\n", out.stderr
+
+
+def _scans(plan: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """Every (node type, relation, index) of a JSON plan."""
+    found = [(plan["Node Type"], plan.get("Relation Name", ""), plan.get("Index Name", ""))]
+    for child in plan.get("Plans", []):
+        found += _scans(child)
+    return found
+
+
+def test_a_batch_reads_its_candidates_by_index_at_60000_rows(db_url: str) -> None:
+    """Plan check (docs/internals/plans.md): 60,000 executions, a tenth of them live
+    workflows with ended children; a batch's candidates come from executions_created and
+    probes by key, never a scan of executions (an anti-join over every live row was the
+    first plan of the live-child check), and its delete finds its rows by id."""
+    now = datetime.now(UTC)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO rhythm.executions (id, kind, name, status, created_at, finished_at,"
+            " part, parent_id, parent_promise) SELECT 'e' || i, CASE WHEN i %% 5 = 0 THEN"
+            " 'workflow' ELSE 'task' END, 'add', CASE WHEN i %% 10 = 0 THEN 'suspended' ELSE"
+            " 'completed' END, %(now)s - i * interval '1 minute', CASE WHEN i %% 10 <> 0 THEN"
+            " %(now)s - i * interval '1 minute' + interval '1 second' END, 0,"
+            " CASE WHEN i %% 5 <> 0 THEN 'e' || (i - i %% 5) END,"
+            " CASE WHEN i %% 5 <> 0 THEN i END"
+            " FROM generate_series(1, 60000) i", {"now": now})
+        conn.execute("ANALYZE rhythm.executions")
+        params = {"part": 0, "now": now, "created_before": now - timedelta(days=7),
+                  "after": datetime(1, 1, 1, tzinfo=UTC), "after_id": "", "limit": 500,
+                  "older_than_s": None, "task_s": 7 * 86_400, "workflow_s": 30 * 86_400,
+                  "kind": None, "statuses": None, "queue": None, "name": None}
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + Q["cleanup_candidates"], params
+                            ).fetchone()[0][0]["Plan"]  # type: ignore[index]
+        scans = _scans(plan)
+        assert ("Index Scan", "executions", "executions_created") in scans, scans
+        assert not [s for s in scans if s[0] == "Seq Scan" and s[1] == "executions"], scans
+        rows = conn.execute(Q["cleanup_candidates"], params).fetchall()
+        assert len(rows) == 500
+        plan = conn.execute("EXPLAIN (FORMAT JSON) " + Q["cleanup_delete"], {
+            "part": 0, "ids": [r[0] for r in rows], "run_nos": [r[3] for r in rows],
+            "finished": [r[4] for r in rows]}).fetchone()[0][0]["Plan"]  # type: ignore[index]
+        assert not [s for s in _scans(plan) if s[0] == "Seq Scan" and s[1] == "executions"]
