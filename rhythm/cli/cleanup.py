@@ -103,7 +103,8 @@ def _print(summary: Any, dry_run: bool, as_json: bool) -> None:
         return
     verb = "would delete" if dry_run else "deleted"
     detail = ", ".join(f"{r['count']} {r['kind']} {r['status']}" for r in rows)
-    click.echo(f"{verb} {summary.total} executions" + (f" ({detail})" if detail else ""))
+    noun = "execution" if summary.total == 1 else "executions"
+    click.echo(f"{verb} {summary.total} {noun}" + (f" ({detail})" if detail else ""))
 
 
 COMMANDS = [cleanup_command]

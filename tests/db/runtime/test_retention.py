@@ -66,10 +66,14 @@ def _dependents(url: str) -> dict[str, dict[str, int]]:
 
 def _age(url: str, ids: list[str], days: float) -> None:
     """Make executions look ``days`` older (created and finished then)."""
+    back = timedelta(days=days)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE rhythm.executions SET created_at = created_at - %s::interval,"
-                     " finished_at = finished_at - %s::interval WHERE id = ANY(%s)",
-                     (f"{days} days", f"{days} days", ids))
+        rows = conn.execute("SELECT id, created_at, finished_at FROM rhythm.executions"
+                            " WHERE id = ANY(%s)", (ids,)).fetchall()
+        for execution_id, created, finished in rows:  # (values, not arithmetic: Citus)
+            conn.execute("UPDATE rhythm.executions SET created_at = %s, finished_at = %s"
+                         " WHERE id = %s", (created - back, finished and finished - back,
+                                            execution_id))
 
 
 DEFAULTS = Retention()  # 7 days for tasks, 30 for workflows
@@ -85,10 +89,12 @@ def _sweep(url: str, defaults: Retention = DEFAULTS, filters: Filters = EVERYTHI
 
 def _family(url: str, root: str) -> list[str]:
     """A workflow and every execution below it (children, their tasks)."""
-    rows = _rows(url, "WITH RECURSIVE t(id) AS (SELECT %s::text UNION ALL SELECT e.id FROM"
-                      " rhythm.executions e JOIN t ON e.parent_id = t.id) SELECT id FROM t",
-                 (root,))
-    return [r[0] for r in rows]
+    family, level = [root], [root]
+    while level:
+        level = [r[0] for r in _rows(url, "SELECT id FROM rhythm.executions WHERE parent_id"
+                                          " = ANY(%s) ORDER BY created_at", (level,))]
+        family += level
+    return family
 
 
 @pytest.fixture
@@ -233,7 +239,7 @@ def test_filters_and_the_dry_run_count_right_and_delete_nothing(
         {"kind": "workflow", "status": "completed", "count": 2}]}
     assert _ids(db_url) == everything
     out = run_cli("cleanup", "--status", "failed", "--database-url", db_url)
-    assert (out.returncode, out.stdout) == (0, "deleted 1 executions (1 task failed)\n")
+    assert (out.returncode, out.stdout) == (0, "deleted 1 execution (1 task failed)\n")
     out = run_cli("cleanup", "--older-than", "0", "--kind", "task", "--queue", "default",
                   "--database-url", db_url)
     assert (out.returncode, out.stdout) == (0, "deleted 5 executions (5 task completed)\n")
