@@ -210,7 +210,8 @@ SELECT n.name,
        coalesce(d.running, 0) AS running, coalesce(d.suspended, 0) AS suspended,
        extract(epoch FROM %(now)s::timestamptz - d.oldest_pending)::float8
            AS oldest_pending_s,
-       q.rate_limit, coalesce(q.paused, false) AS paused, r.task_limits
+       q.rate_limit, coalesce(q.paused, false) AS paused, r.task_limits,
+       q.task_retention_s, q.workflow_retention_s
 FROM names n
 LEFT JOIN depth d ON d.queue = n.name
 LEFT JOIN rhythm.queues q ON q.name = n.name

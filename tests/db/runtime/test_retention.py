@@ -201,6 +201,11 @@ def test_per_queue_retention_and_defaults(db_url: str, client: Client) -> None:
                    "1d", "--database-url", db_url).returncode == 0
     assert run_cli("queue", "set", "keep", "--task-retention", "never",
                    "--database-url", db_url).returncode == 0
+    listed = json.loads(run_cli("queue", "list", "--json", "--database-url", db_url).stdout)
+    retention = {q["name"]: (q["task_retention_s"], q["workflow_retention_s"])
+                 for q in listed["queues"] if q["name"] != "metered"}
+    assert retention == {"short": (172_800, None), "long": (345_600, 86_400),
+                         "keep": (NEVER, None), "default": (None, None)}
     assert _sweep(db_url).total == 2  # short only: the others are kept 4 days, never, 7 days
     assert not _ids(db_url) & {"short-0", "short-1"}
     assert _sweep(db_url, Retention(tasks_s=86_400)).total == 2  # default 1 day: 'default'
