@@ -103,17 +103,15 @@ def create_command(settings: Settings, name: str, cron: str, workflow: str | Non
                    as_json: bool) -> None:
     """Create schedule NAME: start --workflow W (or queue --task T) on every tick of
     --cron. Refused when NAME exists, unless --replace."""
-    from rhythm.lifecycle.schedules import create_op, make_spec
+    from rhythm.lifecycle.schedules import make_spec
     from rhythm.runtime.clock import SystemClock
 
     data = json_value(inputs, "--inputs", want_object=True)
-    now = SystemClock().now()
     spec = make_spec(name, cron=cron, workflow=workflow, task=task, inputs=data,
                      timezone=timezone, catch_up=catch_up, queue=queue, paused=paused,
-                     label=cli_label, now=now)
+                     label=cli_label, now=SystemClock().now())
     with _client(settings) as client:
-        row = client._run(create_op(spec, now, replace=replace, label=cli_label),
-                          f"create schedule {name!r}")
+        row = client.schedules.create_spec(spec, replace=replace, label=cli_label)
     _print(row, as_json, None if as_json else ("created" if row["created"] else "replaced"))
 
 
@@ -169,15 +167,12 @@ def delete_command(settings: Settings, name: str) -> None:
 def apply_command(settings: Settings, name: str | None) -> None:
     """Create or replace the project file's [schedules.NAME] tables (all of them, or
     NAME's); deletes none."""
-    from rhythm.lifecycle.schedules import create_op
     from rhythm.runtime.clock import SystemClock
 
-    now = SystemClock().now()
-    specs = _file_specs(settings, name, now)
+    specs = _file_specs(settings, name, SystemClock().now())
     with _client(settings) as client:
         for spec in specs:
-            row = client._run(create_op(spec, now, replace=True, allow_unknown=True),
-                              f"apply schedule {spec.name!r}")
+            row = client.schedules.create_spec(spec, replace=True, allow_unknown=True)
             if row["warning"]:
                 click.echo(f"rhythm: warning: schedules.{spec.name}.{row['warning']}; its "
                            "ticks wait (pending) until a worker registers it", err=True)

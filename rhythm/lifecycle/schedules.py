@@ -352,12 +352,20 @@ class Schedules:
     ) -> dict[str, Any]:
         """Start ``workflow`` (or queue ``task``) with ``inputs`` on every tick of
         ``cron`` in ``timezone``; ``replace``: change an existing one. The row."""
-        client = self._client
         spec = make_spec(name, cron=cron, workflow=workflow, task=task, inputs=inputs,
                          timezone=timezone, catch_up=catch_up, queue=queue, paused=paused,
-                         now=client.clock.now())
-        row: dict[str, Any] = client._run(create_op(spec, client.clock.now(), replace=replace),
-                                          f"create schedule {name!r}")
+                         now=self._client.clock.now())
+        return self.create_spec(spec, replace=replace)
+
+    def create_spec(self, spec: ScheduleSpec, *, replace: bool = False,
+                    allow_unknown: bool = False, label: Label = python_label
+                    ) -> dict[str, Any]:
+        """Create from a checked definition (:func:`make_spec`; the CLI's way):
+        ``allow_unknown`` accepts a target nobody registered yet (the row's ``warning``
+        says so); ``label`` names the options in errors."""
+        op = create_op(spec, self._client.clock.now(), replace=replace,
+                       allow_unknown=allow_unknown, label=label)
+        row: dict[str, Any] = self._client._run(op, f"create schedule {spec.name!r}")
         return row
 
     def list(self) -> list[dict[str, Any]]:

@@ -21,7 +21,8 @@ from dbfixtures import run_cli
 from rhythm.lifecycle.scheduler import Scheduler
 from rhythm.runtime.client import AsyncClient, Client
 from rhythm.runtime.clock import ManualClock
-from rhythm.runtime.partitions import PLAIN
+from rhythm.runtime.partitions import Topology
+from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions
 
 
@@ -59,7 +60,8 @@ def _fire(url: str, clock: ManualClock) -> int:
                 yield conn
 
             scheduler = Scheduler(connection, clock)
-            scheduler.topology = PLAIN
+            cur = await conn.execute(Q["read_layout"])
+            scheduler.topology = Topology.from_row(await cur.fetchone())
             await scheduler.fire_due(conn)
             return scheduler.started
 
