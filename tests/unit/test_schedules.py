@@ -130,3 +130,28 @@ def test_names_that_cannot_make_an_execution_id_are_refused() -> None:
     for name in ("", " padded", "x" * 151):
         with pytest.raises(ScheduleError, match=r"^name must be 1 to 150 characters"):
             make_spec(name, cron="* * * * *", workflow="w", now=NOW)
+
+
+def _inserted(row: dict[str, object]) -> dict[str, object]:
+    """The params of the insert that ``start_tick`` makes (no database: the reads it
+    makes before find nothing)."""
+    from rhythm.lifecycle.scheduler import start_tick
+
+    op = start_tick(row, datetime(2026, 3, 1, 9, tzinfo=UTC), NOW)
+    query, params = next(op)
+    while query != "insert_execution":
+        query, params = op.send([])
+    return params
+
+
+def test_a_tick_reaches_a_workflow_in_its_inputs_unless_it_has_scheduled_at() -> None:
+    row = {"name": "r", "target_kind": "workflow", "target": "report", "queue": None,
+           "inputs": {"region": "eu"}}
+    params = _inserted(row)
+    assert params["id"] == "r@2026-03-01T09:00:00Z"
+    assert params["inputs"] == '{"region":"eu","scheduledAt":"2026-03-01T09:00:00Z"}'
+    assert params["options"] == '{"schedule":"r","scheduledAt":"2026-03-01T09:00:00Z"}'
+    mine = _inserted({**row, "inputs": {"scheduledAt": "mine"}})
+    assert mine["inputs"] == '{"scheduledAt":"mine"}'
+    task = _inserted({**row, "target_kind": "task", "target": "tidy"})
+    assert (task["kind"], task["inputs"]) == ("task", '{"region":"eu"}')

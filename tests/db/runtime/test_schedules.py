@@ -117,6 +117,57 @@ def test_three_workers_start_exactly_one_execution_per_tick(db_url: str) -> None
 # ------------------------------------------------------------ catch-up
 
 
+def _wait_for_route(url: str, name: str) -> None:
+    deadline = time.monotonic() + 30
+    while (not _rows(url, "SELECT 1 FROM rhythm.task_routes WHERE name = %s", (name,))
+           and time.monotonic() < deadline):
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("policy", "first_firing"), [("skip", 1), ("once", 2), ("all", None)])
+def test_a_worker_outage_then_restart_starts_per_catch_up_policy(
+    db_url: str, policy: str, first_firing: int | None
+) -> None:
+    """One worker process fires a per-second schedule, is stopped for ~4 s, and starts
+    again. Its first firing after the restart starts the on-time tick, plus none (skip),
+    the latest (once) or every one (all) of the ticks missed meanwhile."""
+    worker = spawn_worker(db_url, "-m", "schedule_tasks")
+    try:
+        _wait_for_route(db_url, "scheduled_tick")
+        with Client(db_url) as client:
+            client.schedules.create("outage", cron="* * * * * *", task="scheduled_tick",
+                                    catch_up=policy)
+            time.sleep(2.5)
+            stop_workers([worker])
+            time.sleep(4)
+            restarted = client.clock.now()
+            worker = spawn_worker(db_url, "-m", "schedule_tasks")
+            deadline = time.monotonic() + 30
+            while (not _rows(db_url, "SELECT 1 FROM rhythm.executions "
+                                     "WHERE created_at >= %s", (restarted,))
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+            time.sleep(1.5)
+            client.schedules.pause("outage")
+    finally:
+        stop_workers([worker])
+    rows = _rows(db_url, "SELECT options->>'scheduledAt', created_at FROM rhythm.executions "
+                         "ORDER BY 1")
+    ticks = [datetime.fromisoformat(at) for at, _ in rows]
+    first = min(created for _, created in rows if created >= restarted)
+    firing = [tick for tick, (_, created) in zip(ticks, rows, strict=True)
+              if created == first]
+    before = [tick for tick, (_, created) in zip(ticks, rows, strict=True)
+              if created < restarted]
+    missed = (firing[-1] - before[-1]).total_seconds() - 1  # ticks of the outage
+    assert missed >= 3
+    assert firing == [firing[0] + timedelta(seconds=i) for i in range(len(firing))]
+    assert len(firing) == (first_firing or missed + 1)
+    if policy == "all":  # nothing lost at all
+        assert ticks == [ticks[0] + timedelta(seconds=i) for i in range(len(ticks))]
+
+
+
 @pytest.mark.parametrize(("policy", "missed_started"), [("skip", 0), ("once", 1), ("all", 4)])
 def test_an_outage_of_four_ticks_starts_none_one_or_all_of_them(
     db_url: str, policy: str, missed_started: int
