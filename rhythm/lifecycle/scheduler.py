@@ -167,7 +167,9 @@ class Scheduler:
                                                self.topology)
             except Raced:
                 return
-            except RhythmError as err:  # (e.g. its id is taken by another execution)
+            except psycopg.OperationalError:
+                raise  # (the connection, not the schedule: the next round retries)
+            except (RhythmError, psycopg.Error) as err:  # (e.g. its id is taken)
                 log.error("schedule %r cannot fire: %s; trying again in %ss",
                           name, err, FAILED_WAIT)
                 self._failing[name] = asyncio.get_running_loop().time() + FAILED_WAIT

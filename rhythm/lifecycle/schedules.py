@@ -45,7 +45,8 @@ KINDS = ("workflow", "task")
 CATCH_UP = ("skip", "once", "all")
 DEFAULT_CATCH_UP = "once"
 GRACE = timedelta(seconds=60)  # a tick later than min(GRACE, its period) is "missed"
-MAX_STARTS = 1000  # ticks one firing starts under catch-up "all"; the rest fire next
+MAX_CATCH_UP = 1000  # missed ticks "all" starts at most: the latest ones; older are skipped
+PER_FIRING = 100  # ticks one firing (one transaction) starts at most; the rest fire next
 MAX_NAME = 150  # (an execution id, NAME@tick, has at most 200 characters)
 NEVER = datetime(9999, 12, 31, tzinfo=UTC)  # next fire of a cron with no tick left
 
@@ -158,15 +159,11 @@ def plan_firing(cron: Cron, due: datetime, now: datetime, catch_up: str) -> Firi
     """The ticks in [``due``, ``now``] to start (``due``: the schedule's next fire).
 
     On-time ticks always start. Of the missed ones, ``skip`` starts none, ``once`` the
-    latest, ``all`` every one - at most :data:`MAX_STARTS` per firing: the schedule's
-    next fire is then the tick after the last one started, still due, fired next."""
+    latest, ``all`` every one - the latest :data:`MAX_CATCH_UP` at most, and
+    :data:`PER_FIRING` per firing (one transaction stays short): the schedule's next
+    fire is then the tick after the last one started, still due, fired next."""
     if catch_up == "all":
-        starts: list[datetime] = []
-        tick: datetime | None = due
-        while tick is not None and tick <= now and len(starts) < MAX_STARTS:
-            starts.append(tick)
-            tick = cron.after(tick)
-        return Firing(starts, starts[-1], tick or NEVER)
+        return _plan_all(cron, due, now)
     # (only the ticks of the last grace can be on time: a long outage costs no walk)
     window = []
     tick = cron.at_or_after(max(due, now - GRACE))
@@ -182,6 +179,25 @@ def plan_firing(cron: Cron, due: datetime, now: datetime, catch_up: str) -> Firi
         if missed is not None and missed >= due:
             starts = sorted([missed, *starts])
     return Firing(starts, latest, cron.after(now) or NEVER)
+
+
+def _walk(cron: Cron, start: datetime | None, now: datetime, most: int) -> list[datetime]:
+    """Up to ``most`` ticks from ``start`` (a tick) to ``now``."""
+    ticks: list[datetime] = []
+    while start is not None and start <= now and len(ticks) < most:
+        ticks.append(start)
+        start = cron.after(start)
+    return ticks
+
+
+def _plan_all(cron: Cron, due: datetime, now: datetime) -> Firing:
+    start: datetime | None = due
+    if len(_walk(cron, due, now, MAX_CATCH_UP + 1)) > MAX_CATCH_UP:
+        start = cron.at_or_before(now)  # (back to the oldest of the latest MAX_CATCH_UP)
+        for _ in range(MAX_CATCH_UP - 1):
+            start = cron.before(start) if start is not None else None
+    starts = _walk(cron, start or due, now, PER_FIRING)
+    return Firing(starts, starts[-1], cron.after(starts[-1]) or NEVER)
 
 
 # ----------------------------------------------------------------- definitions
@@ -289,6 +305,8 @@ def create_op(
             raise RhythmError(f"schedule {spec.name!r} exists already; give "
                               f"{label('replace')} to change it")
         rows = yield "replace_schedule", spec.params(now)
+        if not rows:  # (cannot happen under the lock; the row count is checked all the same)
+            raise RhythmError(f"schedule {spec.name!r} changed meanwhile; try again")
     yield _announce()
     return {**rows[0], "created": created, "warning": warning}
 

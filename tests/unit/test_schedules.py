@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rhythm.lifecycle.schedules import (
-    MAX_STARTS,
+    MAX_CATCH_UP,
+    PER_FIRING,
     Cron,
     ScheduleError,
     iso_tick,
@@ -87,10 +88,15 @@ def test_a_long_outage_under_once_starts_one_and_under_all_at_most_the_cap() -> 
     assert [iso_tick(t) for t in once.starts] == ["2026-01-02T23:59:59Z",
                                                   "2026-01-03T00:00:00Z"]
     assert plan_firing(cron, due, now, "skip").starts == [now.replace(microsecond=0)]
-    every = plan_firing(cron, due, now, "all")
-    assert len(every.starts) == MAX_STARTS
-    assert every.next_fire_at == due + timedelta(seconds=MAX_STARTS)  # still due: fired next
+    every = plan_firing(cron, due, now, "all")  # the latest 1,000, 100 per firing
+    oldest = now.replace(microsecond=0) - timedelta(seconds=MAX_CATCH_UP - 1)
+    assert every.starts == [oldest + timedelta(seconds=i) for i in range(PER_FIRING)]
+    assert every.next_fire_at == oldest + timedelta(seconds=PER_FIRING)  # still due
     assert every.last_tick == every.starts[-1]
+    rest = plan_firing(cron, every.next_fire_at, now, "all")  # (the next firing)
+    assert rest.starts[0] == every.next_fire_at
+    recent = now.replace(microsecond=0) - timedelta(seconds=150)  # fewer than the cap
+    assert plan_firing(cron, recent, now, "all").starts[0] == recent
 
 
 def test_a_daily_tick_hours_late_is_missed() -> None:

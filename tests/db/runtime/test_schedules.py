@@ -212,6 +212,22 @@ def test_ticks_of_a_pause_are_skipped_and_a_resumed_schedule_fires_from_now(
         ("minutely@2026-01-01T12:11:00Z",)]
 
 
+def test_a_schedule_that_cannot_fire_is_left_alone_and_the_others_fire(db_url: str) -> None:
+    _add_route(db_url, "add")
+    clock = ManualClock(datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC))
+    with Client(db_url, clock=clock) as client:
+        client.schedules.create("clash", cron="* * * * *", task="add")
+        client.schedules.create("fine", cron="* * * * *", task="add")
+        # (its first tick's id is taken by a workflow: the start refuses it)
+        client.start("other", id="clash@2026-01-01T12:01:00Z")
+    clock.advance(40)
+    assert _fire(db_url, clock) == 1
+    assert _rows(db_url, "SELECT id FROM rhythm.executions WHERE kind = 'task'") == [
+        ("fine@2026-01-01T12:01:00Z",)]
+    next_fire, last_tick, _ = _schedule_row(db_url, "clash")
+    assert (next_fire, last_tick) == (datetime(2026, 1, 1, 12, 1, tzinfo=UTC), None)
+
+
 # ------------------------------------------------------------ Python API
 
 
