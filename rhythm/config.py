@@ -24,8 +24,10 @@ from rhythm.errors import ConfigError
 
 PROJECT_FILES = ("rhythm.toml", "pyproject.toml")
 # Tables of the project file that are not settings: read by their own commands.
-PROJECT_TABLES = ("queues",)
+PROJECT_TABLES = ("queues", "schedules")
 QUEUE_KEYS = ("rate_limit", "paused")
+SCHEDULE_KEYS = ("cron", "workflow", "task", "inputs", "timezone", "catch_up", "queue",
+                 "paused")
 
 
 def _optional_url(value: Any) -> str | None:
@@ -233,3 +235,21 @@ def read_queue_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str
             raise ConfigError(f"{label}: queues.{name}.rate_limit must be a string "
                               f"such as \"100/s\" or \"none\"")
     return queues, label
+
+
+def read_schedule_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str]:
+    """The project file's ``[schedules.NAME]`` tables (keys :data:`SCHEDULE_KEYS`),
+    checked for shape only (the values are checked by ``rhythm schedule apply``, which
+    applies them: rhythm.lifecycle.schedules.make_spec), and where they came from."""
+    values, label = read_project_file(project_dir)
+    schedules = values.get("schedules", {})
+    if not isinstance(schedules, dict):
+        raise ConfigError(f"{label}: schedules must be a table of [schedules.NAME] tables")
+    for name, table in schedules.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: schedules.{name} must be a table")
+        unknown = sorted(set(table) - set(SCHEDULE_KEYS))
+        if unknown:
+            raise ConfigError(f"{label}: schedules.{name}: unknown key {unknown[0]!r} "
+                              f"(known: {', '.join(SCHEDULE_KEYS)})")
+    return schedules, label

@@ -83,11 +83,12 @@ def _register() -> None:
         queues,
         register,
         run,
+        schedules,
         worker,
     )
 
-    for module in (check, build, run, migrate, register, worker, executions, queues, db,
-                   bench):
+    for module in (check, build, run, migrate, register, worker, executions, queues,
+                   schedules, db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
@@ -36,6 +36,9 @@ from rhythm.runtime.partitions import Topology
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions, register_op
+
+if TYPE_CHECKING:
+    from rhythm.lifecycle.schedules import AsyncSchedules, Schedules
 
 log = logging.getLogger("rhythm.client")
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
@@ -214,6 +217,13 @@ class Client:
         """Every workflow name with a registered version."""
         names: list[str] = self._run(ops.workflow_names(), "list workflow names")
         return names
+
+    @property
+    def schedules(self) -> Schedules:
+        """Create, list, pause, resume and delete schedules (docs/lifecycle.md)."""
+        from rhythm.lifecycle.schedules import Schedules
+
+        return Schedules(self)
 
     def register(self, versions: WorkflowVersions) -> int:
         """Register built versions without a worker (``rhythm register``): each becomes
@@ -428,6 +438,13 @@ class AsyncClient:
         """Every workflow name with a registered version."""
         names: list[str] = await self._run(ops.workflow_names(), "list workflow names")
         return names
+
+    @property
+    def schedules(self) -> AsyncSchedules:
+        """Like :attr:`Client.schedules`, as coroutines."""
+        from rhythm.lifecycle.schedules import AsyncSchedules
+
+        return AsyncSchedules(self)
 
     async def signal(
         self, execution_id: str, channel: str, payload: Any = None,

@@ -52,6 +52,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import DatabaseError, RhythmError
 from rhythm.flowrt.protocol import Limits
+from rhythm.lifecycle.scheduler import Scheduler
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
     ActivationRunner,
@@ -259,6 +260,7 @@ class Worker:
         self._queue_set = frozenset(self.options.queues)
         self._admissions = Admissions(self._pooled, self._admission_taking, self._admitted)
         self._runner.admit = self._admissions.freed
+        self._scheduler = Scheduler(self._pooled, self.clock)  # (rhythm.lifecycle)
         self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
         self._unkeyed: frozenset[str] = frozenset()  # task names without a concurrency key
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -333,6 +335,8 @@ class Worker:
             if not self.topology.citus:  # (per-key concurrency is refused there)
                 helpers.append(asyncio.create_task(self._admissions.run(),
                                                    name="rhythm-admit"))
+            helpers.append(asyncio.create_task(self._scheduler.run(self.topology),
+                                               name="rhythm-schedules"))
             await self._claim_loop()
             await self._release_buffered()
             await self._drain()
@@ -948,6 +952,7 @@ class Worker:
                 async with conn:
                     await conn.execute(Q["listen_wake"])
                     await self._refresh_controls()  # (any '!limits' missed meanwhile)
+                    self._scheduler.wake()  # (and any '!schedules')
                     self._claimer.hint_all()
                     self._hinted = True
                     self._wake.set()
@@ -960,6 +965,8 @@ class Worker:
                             self._claimer.hint_all()
                             self._hinted = True
                             self._wake.set()
+                            continue
+                        if self._scheduler.hear(note.payload):
                             continue
                         if not self._admissions.hear(note.payload):
                             self._woken(note.payload)

@@ -86,7 +86,8 @@ SELECT status, error FROM rhythm.executions WHERE id = %(id)s;
 -- of every runtime row, as a fresh database would be (installation keeps the layout).
 TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.promises,
          rhythm.signals, rhythm.execution_waiters, rhythm.workflow_versions,
-         rhythm.task_routes, rhythm.workers, rhythm.queues, rhythm.rate_limits;
+         rhythm.task_routes, rhythm.workers, rhythm.queues, rhythm.rate_limits,
+         rhythm.schedules;
 
 -- name: citus_settings
 -- With --citus: what the figures were taken on.
