@@ -76,6 +76,7 @@ def _register() -> None:
     from rhythm.cli import (
         bench,
         build,
+        bulk,
         check,
         db,
         executions,
@@ -86,8 +87,8 @@ def _register() -> None:
         worker,
     )
 
-    for module in (check, build, run, migrate, register, worker, executions, queues, db,
-                   bench):
+    for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
+                   db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

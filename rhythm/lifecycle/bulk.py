@@ -78,10 +78,11 @@ def target(ids: str | Iterable[str] | None, now: datetime, **filters: Any) -> Ta
 
 
 def plan(action: str, goal: Target, now: datetime, topology: Topology,
-         dry_run: bool = False, page: int = PAGE) -> Steps:
+         dry_run: bool = False, page: int | None = None) -> Steps:
     """The bulk operation as steps: each yields one operation (one transaction) and
-    receives its outcome. Returns the counts."""
+    receives its outcome. Returns the counts. ``page``: rows a page (:data:`PAGE`)."""
     assert action in ACTIONS
+    page = page or PAGE
     result = BulkResult(action, dry_run=dry_run)
     if goal.ids:
         for chunk in _chunks_by_partition(goal.ids, topology, page):

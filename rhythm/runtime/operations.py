@@ -52,6 +52,18 @@ TERMINAL = ("completed", "failed", "cancelled")
 STANDS_ALONE = frozenset({"current_versions", "insert_execution", "get_execution",
                           "list_executions", "workflow_names", "insert_executions"})
 
+# Reads whose filters are all optional (``%(x)s IS NULL OR ...``): planned for their
+# values every time, never prepared, so that the tests of the filters not given fold
+# away and the plan is the index scan those values call for. A generic plan (psycopg
+# prepares a statement on its 5th run on a connection) could not use an index for any
+# of them, and guesses its LIMIT. Admin reads: planning each costs well under a ms.
+PLANNED_EACH_TIME = frozenset({"list_executions", "select_for_bulk"})
+
+
+def _prepare(query: str) -> bool | None:
+    """psycopg's ``prepare``: never for :data:`PLANNED_EACH_TIME`, else its default."""
+    return False if query in PLANNED_EACH_TIME else None
+
 
 # What a new request of an idempotency key whose execution has ended does (runs_again).
 ID_REUSE = ("allow_duplicate_failed_only", "reject", "allow")
@@ -406,7 +418,7 @@ def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) 
         query, params = next(op)
         if _standalone(conn):
             while query in STANDS_ALONE:
-                cur.execute(Q[query], bind(params, topology))
+                cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                 rows = cur.fetchall()
                 try:
                     query, params = op.send(_noted(query, rows, notices, topology))
@@ -416,7 +428,7 @@ def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) 
         with conn.transaction():
             try:
                 while True:
-                    cur.execute(Q[query], bind(params, topology))
+                    cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                     rows = cur.fetchall() if cur.description is not None else []
                     query, params = op.send(_noted(query, rows, notices, topology))
             except StopIteration as stop:  # inside the block: the transaction commits
@@ -435,7 +447,7 @@ async def drive_async(
         query, params = next(op)
         if _standalone(conn):
             while query in STANDS_ALONE:
-                await cur.execute(Q[query], bind(params, topology))
+                await cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                 rows = await cur.fetchall()
                 try:
                     query, params = op.send(_noted(query, rows, notices, topology))
@@ -445,7 +457,7 @@ async def drive_async(
         async with conn.transaction():
             try:
                 while True:
-                    await cur.execute(Q[query], bind(params, topology))
+                    await cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                     rows = await cur.fetchall() if cur.description is not None else []
                     query, params = op.send(_noted(query, rows, notices, topology))
             except StopIteration as stop:  # inside the block: the transaction commits
