@@ -9,8 +9,10 @@ and ``rhythm retry ID`` run - in one short transaction of its own, so a bulk ret
 million rows never holds a lock for long, and what it did is committed page by page (an
 interrupted run leaves whole pages done, and running it again finds the rest).
 
-The plan is a generator of operations (:data:`Steps`): the sync and async clients run it
-with their own driver (:func:`run_steps`, :func:`run_steps_async`).
+The plan is a generator of operations (:data:`Steps`: each step a function that makes
+the operation, so that a page whose transaction lost a deadlock to a worker's commit can
+run again, up to :data:`ATTEMPTS` times); the sync and async clients run it with their
+own driver (:func:`run_steps`, :func:`run_steps_async`).
 """
 
 from __future__ import annotations
@@ -18,17 +20,22 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator, Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from rhythm.errors import BadFilter
+import psycopg
+
+from rhythm.errors import BadFilter, DatabaseError
 from rhythm.lifecycle.filters import Cursor, Filters, make_filters
 from rhythm.runtime import operations as ops
 from rhythm.runtime.partitions import Topology
 
 PAGE = 500  # rows a page changes in one transaction
+ATTEMPTS = 3  # runs of a page's transaction that a deadlock aborted
 
 Row = dict[str, Any]
-Steps = Generator[ops.Op[Any], Any, "BulkResult"]
+Step = Callable[[], ops.Op[Any]]
+Steps = Generator[Step, Any, "BulkResult"]
 ACTIONS = ("cancel", "retry")
 
 
@@ -86,7 +93,7 @@ def plan(action: str, goal: Target, now: datetime, topology: Topology,
     result = BulkResult(action, dry_run=dry_run)
     if goal.ids:
         for chunk in _chunks_by_partition(goal.ids, topology, page):
-            rows = yield _read(chunk)
+            rows = yield partial(_read, chunk)
             found = {r["id"] for r in rows}
             result.missing += [i for i in chunk if i not in found]
             yield from _apply(action, rows, now, dry_run, result)
@@ -95,7 +102,7 @@ def plan(action: str, goal: Target, now: datetime, topology: Topology,
     for part in topology.all_parts():
         cursor = None
         while True:
-            rows = yield _select(part, goal.filters, cursor, page)
+            rows = yield partial(_select, part, goal.filters, cursor, page)
             yield from _apply(action, rows, now, dry_run, result)
             if len(rows) < page:
                 break
@@ -127,7 +134,7 @@ def _select(part: int, filters: Filters, cursor: Cursor | None, page: int
 
 
 def _apply(action: str, rows: list[Row], now: datetime, dry_run: bool, result: BulkResult
-           ) -> Generator[ops.Op[Any], Any, None]:
+           ) -> Generator[Step, Any, None]:
     """Change one page (one partition): the statements check each row's status again,
     so a row that changed since it was selected is counted as it is now."""
     result.matched += len(rows)
@@ -139,20 +146,38 @@ def _apply(action: str, rows: list[Row], now: datetime, dry_run: bool, result: B
         return
     ids = [r["id"] for r in rows]
     if action == "cancel":
-        changed = yield ops.cancel_ids(ids, now)
+        changed = yield partial(ops.cancel_ids, ids, now)
         result.changed += len(changed)
         result.ended += sum(1 for r in changed if r["status"] == "cancelled")
     else:
-        _, changed = yield ops.retry_ids(ids, now)
+        _, changed = yield partial(ops.retry_ids, ids, now)
         result.changed += len(changed)
+
+
+def _lost_a_deadlock(err: DatabaseError, attempt: int) -> bool:
+    """Whether a page's transaction was aborted by a deadlock (or a serialization
+    failure) and may run again: it changed nothing, and a worker's commit over the same
+    rows has ended by now."""
+    lost = isinstance(err.__cause__, (psycopg.errors.DeadlockDetected,
+                                      psycopg.errors.SerializationFailure))
+    return lost and attempt < ATTEMPTS
 
 
 def run_steps(steps: Steps, run: Callable[[ops.Op[Any]], Any]) -> BulkResult:
     """Run ``steps`` with ``run`` (one operation, one transaction, on a sync client)."""
+    def attempt(step: Step) -> Any:
+        for n in range(1, ATTEMPTS + 1):
+            try:
+                return run(step())
+            except DatabaseError as err:
+                if not _lost_a_deadlock(err, n):
+                    raise
+        raise AssertionError("unreachable")
+
     try:
-        op = next(steps)
+        step = next(steps)
         while True:
-            op = steps.send(run(op))
+            step = steps.send(attempt(step))
     except StopIteration as stop:
         return stop.value
 
@@ -160,9 +185,18 @@ def run_steps(steps: Steps, run: Callable[[ops.Op[Any]], Any]) -> BulkResult:
 async def run_steps_async(steps: Steps, run: Callable[[ops.Op[Any]], Awaitable[Any]]
                           ) -> BulkResult:
     """Like :func:`run_steps` with an async ``run``."""
+    async def attempt(step: Step) -> Any:
+        for n in range(1, ATTEMPTS + 1):
+            try:
+                return await run(step())
+            except DatabaseError as err:
+                if not _lost_a_deadlock(err, n):
+                    raise
+        raise AssertionError("unreachable")
+
     try:
-        op = next(steps)
+        step = next(steps)
         while True:
-            op = steps.send(await run(op))
+            step = steps.send(await attempt(step))
     except StopIteration as stop:
         return stop.value
