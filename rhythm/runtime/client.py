@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -262,8 +263,8 @@ class Client:
 
     def list_page(
         self, *, status: str | None = None, name: str | None = None, kind: str | None = None,
-        queue: str | None = None, parent_id: str | None = None, since: Any = None,
-        until: Any = None, id_prefix: str | None = None, limit: int = 50,
+        queue: str | None = None, parent_id: str | None = None, since: str | datetime | None = None,
+        until: str | datetime | None = None, id_prefix: str | None = None, limit: int = 50,
         after: str | None = None,
     ) -> Page:
         """Up to ``limit`` executions matching every filter given, newest first, and the
@@ -279,7 +280,8 @@ class Client:
     def cancel_many(
         self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
         name: str | None = None, kind: str | None = None, queue: str | None = None,
-        since: Any = None, until: Any = None, dry_run: bool = False,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
     ) -> bulk_ops.BulkResult:
         """Cancel the executions named by ``ids``, or those the filters select (not both;
         at least one filter), as :meth:`cancel` does each, a page per transaction.
@@ -290,7 +292,8 @@ class Client:
     def retry_many(
         self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
         name: str | None = None, kind: str | None = None, queue: str | None = None,
-        since: Any = None, until: Any = None, dry_run: bool = False,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
     ) -> bulk_ops.BulkResult:
         """Retry the failed or cancelled ones among the executions named by ``ids`` or
         selected by the filters, as :meth:`retry` does each (see :meth:`cancel_many`)."""
@@ -507,8 +510,8 @@ class AsyncClient:
 
     async def list_page(
         self, *, status: str | None = None, name: str | None = None, kind: str | None = None,
-        queue: str | None = None, parent_id: str | None = None, since: Any = None,
-        until: Any = None, id_prefix: str | None = None, limit: int = 50,
+        queue: str | None = None, parent_id: str | None = None, since: str | datetime | None = None,
+        until: str | datetime | None = None, id_prefix: str | None = None, limit: int = 50,
         after: str | None = None,
     ) -> Page:
         """Like :meth:`Client.list_page`."""
@@ -521,7 +524,8 @@ class AsyncClient:
     async def cancel_many(
         self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
         name: str | None = None, kind: str | None = None, queue: str | None = None,
-        since: Any = None, until: Any = None, dry_run: bool = False,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
     ) -> bulk_ops.BulkResult:
         """Like :meth:`Client.cancel_many`."""
         return await self._bulk("cancel", ids, dry_run, status=status, name=name, kind=kind,
@@ -530,7 +534,8 @@ class AsyncClient:
     async def retry_many(
         self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
         name: str | None = None, kind: str | None = None, queue: str | None = None,
-        since: Any = None, until: Any = None, dry_run: bool = False,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
     ) -> bulk_ops.BulkResult:
         """Like :meth:`Client.retry_many`."""
         return await self._bulk("retry", ids, dry_run, status=status, name=name, kind=kind,
