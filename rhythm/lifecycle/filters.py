@@ -65,9 +65,6 @@ class Filters:
     parent_id: str | None = None
     id_prefix: str | None = None
 
-    def any(self) -> bool:
-        return any(getattr(self, f.name) is not None for f in fields(self))
-
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
