@@ -76,6 +76,7 @@ def _register() -> None:
     from rhythm.cli import (
         bench,
         build,
+        bulk,
         check,
         db,
         executions,
@@ -87,7 +88,7 @@ def _register() -> None:
         worker,
     )
 
-    for module in (check, build, run, migrate, register, worker, executions, queues,
+    for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
                    schedules, db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
