@@ -206,8 +206,9 @@ def _registered(url: str) -> bool:
 
 
 def _unfinished(url: str, ids: list[str]) -> list[tuple[Any, ...]]:
-    return _rows(url, "SELECT id, status, left(error::text, 600) FROM rhythm.executions WHERE id = ANY(%s) "
-                      "AND status <> 'completed' ORDER BY id", (ids,))
+    """The workflows not completed, with the start of their error (what to look at)."""
+    return _rows(url, "SELECT id, status, left(error::text, 600) FROM rhythm.executions"
+                      " WHERE id = ANY(%s) AND status <> 'completed' ORDER BY id", (ids,))
 
 
 def _send_ticks(url: str, ids: list[str], ticks: list[list[int]], rnd: int,
