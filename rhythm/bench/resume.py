@@ -7,7 +7,8 @@ clock, ``executions.started_at``) over the 40 iterations around k (k-20 … k+20
 before iteration 1: the very first step pays the worker's warm-up). The snapshot is sampled
 every 20 ms while the workflow runs; the size at k is the first sample taken at or after
 activation k (its JSON text, and the bytes Postgres stores after compression). Storage
-is probed just past each checkpoint's window, after a VACUUM: the rows and bytes of the
+is probed just past each checkpoint's window, after a VACUUM (one also runs every
+VACUUM_EVERY iterations, as autovacuum would): the rows and bytes of the
 workflow's state (promises, signals, snapshots: constant, issue 19) and of the executions
 table (it grows by the loop's tasks until retention deletes them).
 """
@@ -32,6 +33,11 @@ from rhythm.bench.workflows import check_all_completed, register_flows
 
 CHECKPOINTS = (10, 1_000, 10_000)
 WINDOW = 40
+# A VACUUM of the workflow tables every so many iterations stands in for autovacuum,
+# which a production database runs on such hot tables (docs/lifecycle.md): the space of
+# deleted rows is reused only after a vacuum, so without one any table grows with the
+# number of deletions, constant storage or not.
+VACUUM_EVERY = 1_000
 
 
 def _drain_in_thread(url: str, folder: Any) -> tuple[threading.Thread, dict[str, Any]]:
@@ -58,6 +64,7 @@ def _sample_snapshots(url: str, execution_id: str, ctx: BenchContext, thread: th
     probe = {"id": execution_id, "part": part_of(execution_id, ctx.partitions)}
     storage_query = queries["storage_probe_citus" if ctx.citus_partitions else "storage_probe"]
     pending = sorted(storage_at)
+    vacuum_at = VACUUM_EVERY
     samples: list[dict[str, Any]] = []
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn, \
             progress_bar(total, "looping", ctx.progress) as bar:
@@ -66,6 +73,9 @@ def _sample_snapshots(url: str, execution_id: str, ctx: BenchContext, thread: th
             row = conn.execute(queries["snapshot_probe"], probe).fetchone()
             if row is not None:
                 sample = dict(row)
+                if sample["activations"] >= vacuum_at:  # (as autovacuum would)
+                    conn.execute(queries["vacuum_workflow_tables"])
+                    vacuum_at = sample["activations"] + VACUUM_EVERY
                 if pending and sample["activations"] >= pending[0]:
                     conn.execute(queries["vacuum_workflow_tables"])
                     sample["storage"] = conn.execute(storage_query).fetchone()

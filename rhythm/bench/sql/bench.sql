@@ -48,7 +48,7 @@ WHERE s.execution_id = %(id)s AND s.part = %(part)s;
 
 -- name: vacuum_workflow_tables
 -- Before a storage probe: space of deleted rows is reusable, as autovacuum would leave it.
-VACUUM rhythm.promises, rhythm.signals, rhythm.snapshots, rhythm.executions;
+VACUUM rhythm.promises, rhythm.signals, rhythm.snapshots;
 
 -- name: storage_probe
 -- Rows and bytes (tables with their indexes and TOAST) of a workflow's own state, and of
