@@ -279,12 +279,17 @@ FROM hints h;
 
 -- name: settle_parents
 -- A finished child (task or workflow) settles promise N of its parent and wakes it.
--- The target check makes a child of an earlier run of a reused id harmless.
+-- The target check makes a child of an earlier run of a reused id harmless. Each child is
+-- read by its full key (LATERAL ... LIMIT 1, as load_activation_all): a generic plan made
+-- with statistics of an empty table read every child of the partition through
+-- executions_parent (`parent_id IS NOT NULL`) instead.
 WITH finished AS (
     SELECT c.id, c.status, c.result, c.error, c.parent_id, c.parent_promise
-    FROM rhythm.executions c
-    WHERE c.part = %(part)s AND c.id = ANY(%(ids)s::text[]) AND c.parent_id IS NOT NULL
-      AND c.status IN ('completed', 'failed', 'cancelled')
+    FROM unnest(%(ids)s::text[]) AS k(id)
+    CROSS JOIN LATERAL (SELECT * FROM rhythm.executions x
+                        WHERE x.part = %(part)s AND x.id = k.id
+                        LIMIT 1) c
+    WHERE c.parent_id IS NOT NULL AND c.status IN ('completed', 'failed', 'cancelled')
 ),
 settled AS (
     UPDATE rhythm.promises p
