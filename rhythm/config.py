@@ -24,8 +24,10 @@ from rhythm.errors import ConfigError
 
 PROJECT_FILES = ("rhythm.toml", "pyproject.toml")
 # Tables of the project file that are not settings: read by their own commands.
-PROJECT_TABLES = ("queues", "retention")
+PROJECT_TABLES = ("queues", "schedules", "retention")
 QUEUE_KEYS = ("rate_limit", "paused", "task_retention", "workflow_retention")
+SCHEDULE_KEYS = ("cron", "workflow", "task", "inputs", "timezone", "catch_up", "queue",
+                 "paused")
 RETENTION_KEYS = ("tasks", "workflows", "cleanup_interval")
 
 
@@ -236,6 +238,24 @@ def read_queue_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str
         for key in ("task_retention", "workflow_retention"):
             _check_duration_shape(table, key, f"{label}: queues.{name}.{key}")
     return queues, label
+
+
+def read_schedule_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str]:
+    """The project file's ``[schedules.NAME]`` tables (keys :data:`SCHEDULE_KEYS`),
+    checked for shape only (the values are checked by ``rhythm schedule apply``, which
+    applies them: rhythm.lifecycle.schedules.make_spec), and where they came from."""
+    values, label = read_project_file(project_dir)
+    schedules = values.get("schedules", {})
+    if not isinstance(schedules, dict):
+        raise ConfigError(f"{label}: schedules must be a table of [schedules.NAME] tables")
+    for name, table in schedules.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{label}: schedules.{name} must be a table")
+        unknown = sorted(set(table) - set(SCHEDULE_KEYS))
+        if unknown:
+            raise ConfigError(f"{label}: schedules.{name}: unknown key {unknown[0]!r} "
+                              f"(known: {', '.join(SCHEDULE_KEYS)})")
+    return schedules, label
 
 
 def read_retention_table(project_dir: Path) -> tuple[dict[str, Any], str]:

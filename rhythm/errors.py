@@ -62,6 +62,14 @@ class InputError(RhythmError):
     """Bad user data: malformed JSON, a payload that is not JSON, oversize input."""
 
 
+class BadFilter(InputError):
+    """A bad selection of executions (``rhythm list``, bulk retry/cancel): a time that is
+    neither ISO 8601 nor a duration, ids and filters together, no filter at all. Bad
+    usage: exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
 class UnknownName(RhythmError):
     """An unknown workflow, task, execution id or signal target."""
 

@@ -76,6 +76,7 @@ def _register() -> None:
     from rhythm.cli import (
         bench,
         build,
+        bulk,
         check,
         cleanup,
         db,
@@ -84,11 +85,12 @@ def _register() -> None:
         queues,
         register,
         run,
+        schedules,
         worker,
     )
 
-    for module in (check, build, run, migrate, register, worker, executions, queues, cleanup,
-                   db, bench):
+    for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
+                   schedules, cleanup, db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

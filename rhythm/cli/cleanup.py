@@ -58,8 +58,8 @@ def cleanup_command(settings: Settings, older_than: int | None, statuses: tuple[
                     queue: str | None, name: str | None, kind: str | None, dry_run: bool,
                     wait_s: float, as_json: bool) -> None:
     """Delete ended executions (completed, failed, cancelled) past their retention, with
-    everything of them. Pending, running and suspended executions, and what they can
-    reach (their parents and children), are never deleted."""
+    everything of them. Pending, running and suspended executions are never deleted, nor
+    an ended workflow whose child still runs."""
     from rhythm.lifecycle.retention import Filters, sweep
 
     filters = Filters(older_than_s=older_than, kind=kind, statuses=statuses or None,

@@ -1,4 +1,5 @@
-"""Commands that operate on executions: start, signal, status, list, cancel, retry.
+"""Commands that operate on one execution: start, signal, status (list, cancel and retry:
+:mod:`rhythm.cli.bulk`).
 
 Thin wrappers over :class:`rhythm.Client`. JSON flags are read by
 :func:`rhythm.cli._inputs.json_value` (one-line errors, exit 2); a workflow that fails
@@ -17,8 +18,6 @@ from rhythm.cli._inputs import HELP, json_value
 from rhythm.cli._options import json_option, warnings_on_stderr, with_settings
 from rhythm.config import Settings
 from rhythm.errors import EXIT_FAILED, RhythmError
-
-STATUSES = ("pending", "running", "suspended", "completed", "failed", "cancelled")
 
 
 def _client(settings: Settings) -> Any:
@@ -149,48 +148,4 @@ def status_command(settings: Settings, execution_id: str, as_json: bool) -> None
         click.echo(f"error: {kind}: {message}" if kind else f"error: {message}")
 
 
-@click.command("list")
-@click.option("--status", type=click.Choice(STATUSES), default=None)
-@click.option("--name", default=None, help="Only executions of this task or workflow.")
-@click.option("--kind", type=click.Choice(("task", "workflow")), default=None)
-@click.option("--limit", type=click.IntRange(min=1, max=10_000), default=50, show_default=True)
-@with_settings
-@json_option
-def list_command(settings: Settings, status: str | None, name: str | None, kind: str | None,
-                 limit: int, as_json: bool) -> None:
-    """List executions, newest first."""
-    with _client(settings) as client:
-        rows = [_with_reason(_jsonable(r))
-                for r in client.list(status=status, name=name, kind=kind, limit=limit)]
-    if as_json:
-        click.echo('{"executions": [' + ", ".join(_row_json(r) for r in rows) + "]}")
-        return
-    click.echo("ID\tKIND\tNAME\tSTATUS\tCREATED\tKEY\tREASON")
-    for row in rows:
-        click.echo(f"{row['id']}\t{row['kind']}\t{row['name']}\t{row['status']}\t"
-                   f"{row['created_at']}\t{row.get('idempotency_key') or ''}\t"
-                   f"{row['reason'] or ''}".rstrip("\t"))
-
-
-@click.command("cancel")
-@click.argument("execution_id", metavar="ID")
-@with_settings
-def cancel_command(settings: Settings, execution_id: str) -> None:
-    """Cancel execution ID (a running one is asked to stop)."""
-    with _client(settings) as client:
-        status = client.cancel(execution_id)
-    click.echo(f"{execution_id}: {'cancelled' if status == 'cancelled' else 'cancel requested'}")
-
-
-@click.command("retry")
-@click.argument("execution_id", metavar="ID")
-@with_settings
-def retry_command(settings: Settings, execution_id: str) -> None:
-    """Run failed or cancelled execution ID again from the start, with the same inputs."""
-    with _client(settings) as client:
-        client.retry(execution_id)
-    click.echo(f"{execution_id}: queued again")
-
-
-COMMANDS = [start_command, signal_command, status_command, list_command, cancel_command,
-            retry_command]
+COMMANDS = [start_command, signal_command, status_command]

@@ -1,2 +1,3 @@
-"""Lifecycle of executions beyond one run (issue 19): schedules, retention and cleanup of
-ended executions, and bulk operations (list filters, bulk retry and cancel)."""
+"""Lifecycle of executions over the years an engine runs (issue 19, docs/lifecycle.md):
+schedules (recurring starts), retention and cleanup of ended executions, and bulk
+operations over many executions at once."""

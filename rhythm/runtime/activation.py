@@ -58,7 +58,9 @@ from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
 from rhythm.runtime.wfhost import (
     CancelState,
     WorkflowHost,
+    forgettable,
     member_ids,
+    reachable,
     referenced_promises,
     settle_due,
 )
@@ -508,7 +510,8 @@ class ActivationRunner:
         late = _late_signal_waits(host, plan)
         resumed = loaded.resumed_by
         also = {resumed.promise_id} if resumed else set()
-        rows = promise_rows(host.table, loaded.seen, set(host.requested), also)
+        forget = _forgotten(host, plan)
+        rows = promise_rows(host.table, loaded.seen, set(host.requested), also, forget)
         ended = plan.status != "suspended"
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         effects = effect_rows(host, plan)
@@ -517,7 +520,7 @@ class ActivationRunner:
                 and (not ended or _plain_end(claim, plan, rows, effects)):
             task = resumed.params() if resumed else NO_TASK
             row = await self._send_one(connect, claim, host, plan, rows, effects, base,
-                                       starts, task)
+                                       starts, task, forget)
             if row is None:
                 raise StaleClaim(claim.id)
             started = [Claim.from_row(started) for started in row[4] or []]
@@ -548,12 +551,15 @@ class ActivationRunner:
                 again = await self._request_keyed(conn, claim, host, keyed, now,
                                                   notices) or again
             if late or keyed:
-                rows = promise_rows(host.table, loaded.seen, set(host.requested), also)
+                rows = promise_rows(host.table, loaded.seen, set(host.requested), also,
+                                    forget)
             if rows:
                 await cur.execute(Q["write_promises"], {**base, "rows": json.dumps(rows)})
             if plan.consumed:
                 await cur.execute(Q["consume_signals"],
                                   {**base, "rows": json.dumps(plan.consumed)})
+            if forget:  # (after consume_signals: it deletes what forgotten waits took)
+                await cur.execute(Q["forget_promises"], {**base, "forget": sorted(forget)})
             if effects:
                 await _noting(conn, noting, "insert_effects", {
                     **base, "rows": json.dumps(effects), "default_queue": claim.queue})
@@ -593,13 +599,15 @@ class ActivationRunner:
         self, connect: Connect, claim: Claim, host: WorkflowHost,
         plan: Plan, rows: list[dict[str, Any]], effects: list[dict[str, Any]],
         base: dict[str, Any], starts: LocalStarts | None, task: dict[str, Any],
+        forget: set[int],
     ) -> Any:
         """The common commit as one statement (``commit_activations``): the workflow
         suspends (no new signal wait, no cancellation delivered), or ends with nothing
         more to do (:func:`_plain_end`). Claim check, writes and new state together,
         nothing written when the claim went stale (no row back). Its row says whether the
         workflow was woken meanwhile and lists the tasks it claimed for this worker.
-        ``task``: the outcome a resumed activation records (all None otherwise). With a
+        ``task``: the outcome a resumed activation records (all None otherwise);
+        ``forget``: the promises to delete (:func:`_forgotten`). With a
         :class:`GroupCommit`, it may share the statement with other activations'."""
         ended = plan.status != "suspended"
         if starts is not None and not ended:
@@ -610,7 +618,13 @@ class ActivationRunner:
             "now": base["now"].isoformat(),
             "status": plan.status, "result": plan.result,
             "error": None if plan.error is None else _error_text(plan.error),
-            "rows": rows, "consumed": plan.consumed, "effects": effects,
+            "rows": rows, "effects": effects,
+            # (a signal taken by a wait deleted in the same statement is deleted: one
+            # statement cannot both mark a row and delete it)
+            "consumed": [c for c in plan.consumed if c["promise_id"] not in forget],
+            "taken_gone": [c["signal_id"] for c in plan.consumed
+                           if c["promise_id"] in forget] or None,
+            "forget": sorted(forget) or None,
             "default_queue": claim.queue, "save": save,
             "snapshot": plan.snapshot if save else None,
             "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
@@ -752,17 +766,13 @@ def resumable(
                      loaded.started_at)
 
 
-def reachable(table: PromiseTable, refs: list[int]) -> list[PromiseRecord]:
-    """The records a load of a snapshot with these ``refs`` returns: those it refers to,
-    every open combinator, and their members."""
-    keep = {pid for pid in refs if pid in table.records}
-    keep |= {r.id for r in table if r.kind == "combinator" and not r.settled}
-    frontier = set(keep)
-    while frontier:
-        found = member_ids(table.get(pid) for pid in frontier) & table.records.keys()
-        frontier = found - keep
-        keep |= frontier
-    return [table.get(pid) for pid in sorted(keep)]
+def _forgotten(host: WorkflowHost, plan: Plan) -> set[int]:
+    """The promises this activation's commit deletes: when it suspends with a new
+    snapshot, what that snapshot can no longer reach (:func:`forgettable`). An ending
+    keeps its rows until retention deletes the execution (they show how it ran)."""
+    if plan.status != "suspended" or plan.idle:
+        return set()
+    return forgettable(host.table, plan.refs())
 
 
 def _plain_end(
@@ -860,13 +870,16 @@ def states_before(records: Iterable[PromiseRecord]) -> dict[int, tuple[str, bool
 
 def promise_rows(
     table: PromiseTable, seen: dict[int, tuple[str, bool]], new: set[int],
-    also: Container[int] = (),
+    also: Container[int] = (), forget: Container[int] = (),
 ) -> list[dict[str, Any]]:
-    """Rows to write: every new promise, and loaded ones whose state this run changed.
-    Settled task/child promises are settled by the database, so never rewritten - except
-    those in ``also`` (the task promise a resumed activation settles itself)."""
+    """Rows to write: every new promise, and loaded ones whose state this run changed,
+    but none of ``forget`` (deleted by the same commit). Settled task/child promises are
+    settled by the database, so never rewritten - except those in ``also`` (the task
+    promise a resumed activation settles itself)."""
     rows = []
     for record in table:
+        if record.id in forget:
+            continue
         if record.id not in new and record.id not in also and (
                 seen.get(record.id) == (record.state, record.abandoned)
                 or (record.kind in ("task", "child") and record.settled)):

@@ -16,11 +16,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from rhythm.errors import WorkflowFailed, closest
+from rhythm.lifecycle import bulk as bulk_ops
+from rhythm.lifecycle.filters import Page, list_page, make_filters
 from rhythm.runtime import bulk, concurrency
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
@@ -36,6 +39,9 @@ from rhythm.runtime.partitions import Topology
 from rhythm.runtime.payloads import encode
 from rhythm.runtime.sql import Q
 from rhythm.runtime.versions import WorkflowVersions, register_op
+
+if TYPE_CHECKING:
+    from rhythm.lifecycle.schedules import AsyncSchedules, Schedules
 
 log = logging.getLogger("rhythm.client")
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
@@ -215,6 +221,13 @@ class Client:
         names: list[str] = self._run(ops.workflow_names(), "list workflow names")
         return names
 
+    @property
+    def schedules(self) -> Schedules:
+        """Create, list, pause, resume and delete schedules (docs/lifecycle.md)."""
+        from rhythm.lifecycle.schedules import Schedules
+
+        return Schedules(self)
+
     def register(self, versions: WorkflowVersions) -> int:
         """Register built versions without a worker (``rhythm register``): each becomes
         the current version of its name, and starts that waited for one can run.
@@ -253,13 +266,58 @@ class Client:
         self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
         return Run(self, execution_id)
 
-    def list(
+    def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
+             ) -> list[dict[str, Any]]:
+        """Executions, newest first: the rows of :meth:`list_page`."""
+        return self.list_page(limit=limit, after=after, **filters).rows
+
+    def list_page(
         self, *, status: str | None = None, name: str | None = None, kind: str | None = None,
-        limit: int = 50,
-    ) -> list[dict[str, Any]]:
-        op = ops.list_executions(status=status, name=name, kind=kind, limit=limit)
-        rows: list[dict[str, Any]] = self._run(op, "list executions")
-        return rows
+        queue: str | None = None, parent_id: str | None = None, since: str | datetime | None = None,
+        until: str | datetime | None = None, id_prefix: str | None = None, limit: int = 50,
+        after: str | None = None,
+    ) -> Page:
+        """Up to ``limit`` executions matching every filter given, newest first, and the
+        cursor of the next page (pass it as ``after``; None: no more rows). ``since`` /
+        ``until``: created at or after / before, a datetime, ISO 8601 text or a duration
+        back from now ("2h", "7d"). docs/lifecycle.md."""
+        found = make_filters(self.clock.now(), status=status, name=name, kind=kind,
+                             queue=queue, parent_id=parent_id, since=since, until=until,
+                             id_prefix=id_prefix)
+        page: Page = self._run(list_page(found, limit, after), "list executions")
+        return page
+
+    def cancel_many(
+        self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
+        name: str | None = None, kind: str | None = None, queue: str | None = None,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> bulk_ops.BulkResult:
+        """Cancel the executions named by ``ids``, or those the filters select (not both;
+        at least one filter), as :meth:`cancel` does each, a page per transaction.
+        ``dry_run``: count only. docs/lifecycle.md."""
+        return self._bulk("cancel", ids, dry_run, status=status, name=name, kind=kind,
+                          queue=queue, since=since, until=until)
+
+    def retry_many(
+        self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
+        name: str | None = None, kind: str | None = None, queue: str | None = None,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> bulk_ops.BulkResult:
+        """Retry the failed or cancelled ones among the executions named by ``ids`` or
+        selected by the filters, as :meth:`retry` does each (see :meth:`cancel_many`)."""
+        return self._bulk("retry", ids, dry_run, status=status, name=name, kind=kind,
+                          queue=queue, since=since, until=until)
+
+    def _bulk(self, action: str, ids: Any, dry_run: bool, **filters: Any
+              ) -> bulk_ops.BulkResult:
+        now = self.clock.now()
+        goal = bulk_ops.target(ids, now, **filters)
+        with self._lock:
+            topology = self._topology or self._read_topology()
+        steps = bulk_ops.plan(action, goal, now, topology, dry_run)
+        return bulk_ops.run_steps(steps, lambda op: self._run(op, f"{action} executions"))
 
     def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
         """The execution's row once it has ended (TimeoutError after ``timeout`` seconds)."""
@@ -429,6 +487,13 @@ class AsyncClient:
         names: list[str] = await self._run(ops.workflow_names(), "list workflow names")
         return names
 
+    @property
+    def schedules(self) -> AsyncSchedules:
+        """Like :attr:`Client.schedules`, as coroutines."""
+        from rhythm.lifecycle.schedules import AsyncSchedules
+
+        return AsyncSchedules(self)
+
     async def signal(
         self, execution_id: str, channel: str, payload: Any = None,
         connection: psycopg.AsyncConnection[Any] | None = None,
@@ -456,13 +521,52 @@ class AsyncClient:
         await self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
         return AsyncRun(self, execution_id)
 
-    async def list(
+    async def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
+                   ) -> list[dict[str, Any]]:
+        return (await self.list_page(limit=limit, after=after, **filters)).rows
+
+    async def list_page(
         self, *, status: str | None = None, name: str | None = None, kind: str | None = None,
-        limit: int = 50,
-    ) -> list[dict[str, Any]]:
-        op = ops.list_executions(status=status, name=name, kind=kind, limit=limit)
-        rows: list[dict[str, Any]] = await self._run(op, "list executions")
-        return rows
+        queue: str | None = None, parent_id: str | None = None, since: str | datetime | None = None,
+        until: str | datetime | None = None, id_prefix: str | None = None, limit: int = 50,
+        after: str | None = None,
+    ) -> Page:
+        """Like :meth:`Client.list_page`."""
+        found = make_filters(self.clock.now(), status=status, name=name, kind=kind,
+                             queue=queue, parent_id=parent_id, since=since, until=until,
+                             id_prefix=id_prefix)
+        page: Page = await self._run(list_page(found, limit, after), "list executions")
+        return page
+
+    async def cancel_many(
+        self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
+        name: str | None = None, kind: str | None = None, queue: str | None = None,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> bulk_ops.BulkResult:
+        """Like :meth:`Client.cancel_many`."""
+        return await self._bulk("cancel", ids, dry_run, status=status, name=name, kind=kind,
+                                queue=queue, since=since, until=until)
+
+    async def retry_many(
+        self, ids: str | Iterable[str] | None = None, *, status: str | None = None,
+        name: str | None = None, kind: str | None = None, queue: str | None = None,
+        since: str | datetime | None = None, until: str | datetime | None = None,
+        dry_run: bool = False,
+    ) -> bulk_ops.BulkResult:
+        """Like :meth:`Client.retry_many`."""
+        return await self._bulk("retry", ids, dry_run, status=status, name=name, kind=kind,
+                                queue=queue, since=since, until=until)
+
+    async def _bulk(self, action: str, ids: Any, dry_run: bool, **filters: Any
+                    ) -> bulk_ops.BulkResult:
+        now = self.clock.now()
+        goal = bulk_ops.target(ids, now, **filters)
+        async with self._lock:
+            topology = self._topology or await self._read_topology()
+        steps = bulk_ops.plan(action, goal, now, topology, dry_run)
+        return await bulk_ops.run_steps_async(
+            steps, lambda op: self._run(op, f"{action} executions"))
 
     async def wait(self, execution_id: str, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout

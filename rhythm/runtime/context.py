@@ -9,7 +9,8 @@ ask pay for two context-variable operations and nothing else.
 
 The idempotency key is the task's own key when it was queued with one
 (``idempotency_key=`` / ``{idempotencyKey}``), else the execution id: stable across
-retries and re-runs after a crash, and unique per execution.
+retries and re-runs after a crash, and unique per execution. A task queued by a schedule
+sees the tick it was queued for as ``scheduled_at``.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ class TaskContext:
     workflow_id: str | None  # the workflow that started the task; None if queued directly
     idempotency_key: str  # its key if queued with one, else the execution id
     deadline: datetime | None  # when the attempt times out (aware, UTC); None: no timeout
+    scheduled_at: datetime | None = None  # queued by a schedule: its tick (aware, UTC)
 
 
 def current_task() -> TaskContext:
@@ -57,10 +59,12 @@ def current_task() -> TaskContext:
             "@rhythm.task function run by a worker")
     claim, deadline = current
     key = claim.options.get("idempotencyKey")
+    tick = claim.options.get("scheduledAt")  # (rhythm.lifecycle.scheduler)
     return TaskContext(
         execution_id=claim.id, name=claim.name, attempt=claim.attempt,
         workflow_id=claim.parent_id, deadline=deadline,
         idempotency_key=key if isinstance(key, str) else claim.id,
+        scheduled_at=datetime.fromisoformat(tick) if isinstance(tick, str) else None,
     )
 
 

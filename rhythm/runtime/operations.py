@@ -52,6 +52,18 @@ TERMINAL = ("completed", "failed", "cancelled")
 STANDS_ALONE = frozenset({"current_versions", "insert_execution", "get_execution",
                           "list_executions", "workflow_names", "insert_executions"})
 
+# Reads whose filters are all optional (``%(x)s IS NULL OR ...``): planned for their
+# values every time, never prepared, so that the tests of the filters not given fold
+# away and the plan is the index scan those values call for. A generic plan (psycopg
+# prepares a statement on its 5th run on a connection) could not use an index for any
+# of them, and guesses its LIMIT. Admin reads: planning each costs well under a ms.
+PLANNED_EACH_TIME = frozenset({"list_executions", "select_for_bulk"})
+
+
+def _prepare(query: str) -> bool | None:
+    """psycopg's ``prepare``: never for :data:`PLANNED_EACH_TIME`, else its default."""
+    return False if query in PLANNED_EACH_TIME else None
+
 
 # What a new request of an idempotency key whose execution has ended does (runs_again).
 ID_REUSE = ("allow_duplicate_failed_only", "reject", "allow")
@@ -162,8 +174,8 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
         )
     if existing["status"] not in ("failed", "cancelled"):
         return {**existing, "created": False}
-    yield "archive_run", {"id": params["id"]}
-    yield "clear_run_state", {"id": params["id"]}
+    yield "archive_run", {"ids": [params["id"]]}
+    yield "clear_run_state", {"ids": [params["id"]]}
     rows = yield "restart_execution", params
     return {**rows[0], "created": True}
 
@@ -321,47 +333,71 @@ def get(execution_id: str) -> Op[Row]:
     return rows[0]
 
 
+# Who a cancel or a retry changes: the status each statement expects (cancel_executions;
+# lock_retryable and retry_executions) - here for a dry run, which counts without them.
+CANCELLABLE = ("pending", "running", "suspended")
+RETRYABLE = ("failed", "cancelled")
+
+
 def cancel(execution_id: str, now: datetime) -> Op[Row]:
     """Cancel: a pending execution ends now; a running or suspended one is asked to stop."""
-    rows = yield "cancel_execution", {
-        "id": execution_id, "now": now,
-        "error": encode(failures.cancelled_error(), "error"),
-    }
+    rows = yield from cancel_ids([execution_id], now)
     if not rows:
         current = yield from get(execution_id)
         raise InputError(f"execution {execution_id!r} has already ended ({current['status']})")
-    row = rows[0]
-    if row["status"] == "cancelled" and row["parent_id"] is not None:
-        yield "settle_parents", {"ids": [execution_id], "now": now}
-    if row["status"] == "cancelled" and row["kind"] == "task":  # (a keyed one's waiters)
-        yield from settle_waiters_op([execution_id], now)
-    return row
+    return rows[0]
+
+
+def cancel_ids(ids: list[str], now: datetime) -> Op[list[Row]]:
+    """Cancel each of ``ids`` (one partition) as :func:`cancel` does - one id, or a page
+    of a bulk cancel: the rules are written once. The rows it changed (each ``status``
+    ``cancelled``, or still ``running``/``suspended``: asked to stop)."""
+    rows = yield "cancel_executions", {
+        "ids": ids, "now": now, "error": encode(failures.cancelled_error(), "error"),
+    }
+    ended = [r for r in rows if r["status"] == "cancelled"]
+    children = [r["id"] for r in ended if r["parent_id"] is not None]
+    if children:
+        yield "settle_parents", {"ids": children, "now": now}
+    tasks = [r["id"] for r in ended if r["kind"] == "task"]
+    if tasks:  # (a keyed one's waiters)
+        yield from settle_waiters_op(tasks, now)
+    return list(rows)
 
 
 def retry(execution_id: str, now: datetime) -> Op[Row]:
     """Run a failed or cancelled execution again from the start, with the same inputs."""
-    current = yield from get(execution_id)
-    if current["status"] not in ("failed", "cancelled"):
-        raise InputError(
-            f"execution {execution_id!r} is {current['status']}; only failed or cancelled "
-            "executions can be retried"
-        )
-    if current["kind"] == "workflow" and current["version"] is None:  # see start_workflow
-        yield "lock_workflow_names", {"names": [current["name"]]}
-    yield "lock_execution", {"id": execution_id}
-    yield "archive_run", {"id": execution_id}
-    yield "clear_run_state", {"id": execution_id}
-    rows = yield "retry_execution", {"id": execution_id, "now": now}
-    if not rows:
+    found, changed = yield from retry_ids([execution_id], now)
+    if changed:
+        return changed[0]
+    if not found:
+        raise UnknownName(f"no execution with id {execution_id!r}")
+    status = found[0]["status"]
+    if status in RETRYABLE:  # (it was retried by someone else meanwhile)
         raise InputError(f"execution {execution_id!r} changed state while retrying; try again")
-    return rows[0]
+    raise InputError(f"execution {execution_id!r} is {status}; only failed or cancelled "
+                     "executions can be retried")
 
 
-def list_executions(
-    *, status: str | None, name: str | None, kind: str | None, limit: int
-) -> Op[list[Row]]:
-    rows = yield "list_executions", {"status": status, "name": name, "kind": kind, "limit": limit}
-    return rows
+def retry_ids(ids: list[str], now: datetime) -> Op[tuple[list[Row], list[Row]]]:
+    """Retry each failed or cancelled one of ``ids`` (one partition) as :func:`retry`
+    does - one id, or a page of a bulk retry. The rows found (as they were before) and
+    those run again."""
+    found = yield "read_executions", {"ids": ids}
+    # A workflow that never had a version waits for one again (see start_workflow): its
+    # name is locked before its row, in the order a registration takes them.
+    names = sorted({r["name"] for r in found if r["kind"] == "workflow"
+                    and r["version"] is None and r["status"] in RETRYABLE})
+    if names:
+        yield "lock_workflow_names", {"names": names}
+    locked = yield "lock_retryable", {"ids": ids}
+    if not locked:
+        return list(found), []
+    keep = [r["id"] for r in locked]
+    yield "archive_run", {"ids": keep}
+    yield "clear_run_state", {"ids": keep}
+    changed = yield "retry_executions", {"ids": keep, "now": now}
+    return list(found), list(changed)
 
 
 def _must_join(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
@@ -399,7 +435,7 @@ def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) 
         query, params = next(op)
         if _standalone(conn):
             while query in STANDS_ALONE:
-                cur.execute(Q[query], bind(params, topology))
+                cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                 rows = cur.fetchall()
                 try:
                     query, params = op.send(_noted(query, rows, notices, topology))
@@ -409,7 +445,7 @@ def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) 
         with conn.transaction():
             try:
                 while True:
-                    cur.execute(Q[query], bind(params, topology))
+                    cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                     rows = cur.fetchall() if cur.description is not None else []
                     query, params = op.send(_noted(query, rows, notices, topology))
             except StopIteration as stop:  # inside the block: the transaction commits
@@ -428,7 +464,7 @@ async def drive_async(
         query, params = next(op)
         if _standalone(conn):
             while query in STANDS_ALONE:
-                await cur.execute(Q[query], bind(params, topology))
+                await cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                 rows = await cur.fetchall()
                 try:
                     query, params = op.send(_noted(query, rows, notices, topology))
@@ -438,7 +474,7 @@ async def drive_async(
         async with conn.transaction():
             try:
                 while True:
-                    await cur.execute(Q[query], bind(params, topology))
+                    await cur.execute(Q[query], bind(params, topology), prepare=_prepare(query))
                     rows = await cur.fetchall() if cur.description is not None else []
                     query, params = op.send(_noted(query, rows, notices, topology))
             except StopIteration as stop:  # inside the block: the transaction commits

@@ -93,6 +93,31 @@ def member_ids(records: Iterable[PromiseRecord]) -> set[int]:
     return ids
 
 
+def reachable(table: PromiseTable, refs: list[int]) -> list[PromiseRecord]:
+    """The records a load of a snapshot with these ``refs`` returns: those it refers to,
+    every open combinator, and their members."""
+    keep = {pid for pid in refs if pid in table.records}
+    keep |= {r.id for r in table if r.kind == "combinator" and not r.settled}
+    frontier = set(keep)
+    while frontier:
+        found = member_ids(table.get(pid) for pid in frontier) & table.records.keys()
+        frontier = found - keep
+        keep |= frontier
+    return [table.get(pid) for pid in sorted(keep)]
+
+
+def forgettable(table: PromiseTable, refs: list[int]) -> set[int]:
+    """Promises a suspending activation deletes: those of ``table`` (what it loaded and
+    created) that the new snapshot, whose references are ``refs``, can no longer reach.
+    No later activation would load them; a task, child or timer still pending then
+    settles nothing and wakes nobody when it ends, which is what an un-awaited one does
+    in memory too. A pending signal wait is kept unless a race abandoned it: un-awaited,
+    it still takes the next signal of its channel (spec section 6)."""
+    keep = {r.id for r in reachable(table, refs)}
+    return {r.id for r in table if r.id not in keep
+            and (r.kind != "signal" or r.settled or r.abandoned)}
+
+
 def settle_due(table: PromiseTable, now: int) -> list[int]:
     """Settle timers and signal-wait timeouts that are due at ``now``, at their due instant.
 

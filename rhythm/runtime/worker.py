@@ -53,6 +53,7 @@ from psycopg_pool import AsyncConnectionPool
 from rhythm.errors import DatabaseError, RhythmError
 from rhythm.flowrt.protocol import Limits
 from rhythm.lifecycle.retention import DEFAULT_INTERVAL_S, Cleaner, Retention
+from rhythm.lifecycle.scheduler import Scheduler
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
     ActivationRunner,
@@ -264,6 +265,7 @@ class Worker:
         self._runner.admit = self._admissions.freed
         self.cleaner = Cleaner(self._pooled, self.clock, lambda: self.topology,
                                self.options.retention, self.options.cleanup_interval or 0.0)
+        self._scheduler = Scheduler(self._pooled, self.clock)  # (rhythm.lifecycle)
         self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
         self._unkeyed: frozenset[str] = frozenset()  # task names without a concurrency key
         self._idle_since: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
@@ -340,6 +342,8 @@ class Worker:
                                                    name="rhythm-admit"))
             if self.options.cleanup_interval is not None:
                 helpers.append(asyncio.create_task(self.cleaner.run(), name="rhythm-cleanup"))
+            helpers.append(asyncio.create_task(self._scheduler.run(self.topology),
+                                               name="rhythm-schedules"))
             await self._claim_loop()
             await self._release_buffered()
             await self._drain()
@@ -955,6 +959,7 @@ class Worker:
                 async with conn:
                     await conn.execute(Q["listen_wake"])
                     await self._refresh_controls()  # (any '!limits' missed meanwhile)
+                    self._scheduler.wake()  # (and any '!schedules')
                     self._claimer.hint_all()
                     self._hinted = True
                     self._wake.set()
@@ -967,6 +972,8 @@ class Worker:
                             self._claimer.hint_all()
                             self._hinted = True
                             self._wake.set()
+                            continue
+                        if self._scheduler.hear(note.payload):
                             continue
                         if not self._admissions.hear(note.payload):
                             self._woken(note.payload)

@@ -46,6 +46,31 @@ SELECT s.activations, octet_length(s.snapshot::text) AS text_bytes,
 FROM rhythm.snapshots s
 WHERE s.execution_id = %(id)s AND s.part = %(part)s;
 
+-- name: vacuum_workflow_tables
+-- Before a storage probe: space of deleted rows is reusable, as autovacuum would leave it.
+VACUUM rhythm.promises, rhythm.signals, rhythm.snapshots;
+
+-- name: storage_probe
+-- Rows and bytes (tables with their indexes and TOAST) of a workflow's own state, and of
+-- the executions table apart (the loop's tasks are executions of their own, deleted by
+-- retention, not by the loop's commits). Plain Postgres.
+SELECT (SELECT count(*) FROM rhythm.promises) + (SELECT count(*) FROM rhythm.signals)
+       + (SELECT count(*) FROM rhythm.snapshots) AS workflow_rows,
+       pg_total_relation_size('rhythm.promises') + pg_total_relation_size('rhythm.signals')
+       + pg_total_relation_size('rhythm.snapshots') AS workflow_bytes,
+       (SELECT count(*) FROM rhythm.executions) AS executions,
+       pg_total_relation_size('rhythm.executions') AS executions_bytes;
+
+-- name: storage_probe_citus
+-- storage_probe on a Citus coordinator (sizes summed over the shards).
+SELECT (SELECT count(*) FROM rhythm.promises) + (SELECT count(*) FROM rhythm.signals)
+       + (SELECT count(*) FROM rhythm.snapshots) AS workflow_rows,
+       citus_total_relation_size('rhythm.promises')
+       + citus_total_relation_size('rhythm.signals')
+       + citus_total_relation_size('rhythm.snapshots') AS workflow_bytes,
+       (SELECT count(*) FROM rhythm.executions) AS executions,
+       citus_total_relation_size('rhythm.executions') AS executions_bytes;
+
 -- name: task_start_times
 -- When each task of a run started (worker clock), by its loop index.
 SELECT (inputs ->> 'i')::int AS i, extract(epoch FROM started_at)::float8 AS started
@@ -61,7 +86,8 @@ SELECT status, error FROM rhythm.executions WHERE id = %(id)s;
 -- of every runtime row, as a fresh database would be (installation keeps the layout).
 TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.promises,
          rhythm.signals, rhythm.execution_waiters, rhythm.workflow_versions,
-         rhythm.task_routes, rhythm.workers, rhythm.queues, rhythm.rate_limits;
+         rhythm.task_routes, rhythm.workers, rhythm.queues, rhythm.rate_limits,
+         rhythm.schedules;
 
 -- name: citus_settings
 -- With --citus: what the figures were taken on.

@@ -18,15 +18,15 @@ SELECT pg_try_advisory_xact_lock(%(key)s) AS locked;
 -- name: cleanup_candidates
 -- Up to %(limit)s ended executions of one partition whose retention has passed, oldest
 -- first, after (%(after)s, %(after_id)s) (where the previous batch stopped: live rows
--- created long ago are not read again by every batch, and a dry run pages through). created_at < %(created_before)s (now minus the
--- shortest retention that applies) is a necessary condition of the finished_at test, and
--- serves as the range of executions_created, so that no index on finished_at costs every
--- completion. Retention per row: %(older_than_s)s when given (`rhythm cleanup
+-- created long ago are not read again by every batch, and a dry run pages through).
+-- created_at < %(created_before)s (now minus the shortest retention that applies) is a
+-- necessary condition of the finished_at test, and serves as the range of
+-- executions_created, so that no index on finished_at costs every completion. Retention per row: %(older_than_s)s when given (`rhythm cleanup
 -- --older-than`), else its queue's setting for its kind, else the default of its kind;
 -- -1 keeps it forever. Filters (NULL: any): %(kind)s, %(statuses)s, %(queue)s, %(name)s.
--- What a live execution can reach is kept: everything below a pending, running or
--- suspended workflow (its tasks and child workflows, theirs, ...: the walk up from a
--- candidate reads one row per level by its key), and a parent whose child is live.
+-- An ended workflow with a live child (task or workflow) is kept. Ended children of a
+-- live workflow go by their own retention: their outcome is in the parent's promise (or
+-- was used and forgotten), and nothing reads their row again.
 SELECT e.id, e.kind, e.status, e.run_no, e.finished_at, e.created_at
 FROM rhythm.executions e
 LEFT JOIN rhythm.queues q ON q.name = e.queue
@@ -46,15 +46,6 @@ WHERE e.part = %(part)s
   AND (%(name)s::text IS NULL OR e.name = %(name)s::text)
   AND r.keep_s >= 0
   AND e.finished_at < %(now)s::timestamptz - r.keep_s * interval '1 second'
-  AND NOT EXISTS (
-      WITH RECURSIVE up (id, parent_id, status) AS (
-          SELECT p.id, p.parent_id, p.status FROM rhythm.executions p
-          WHERE p.part = %(part)s AND p.id = e.parent_id
-          UNION
-          SELECT p.id, p.parent_id, p.status FROM rhythm.executions p
-          JOIN up ON p.id = up.parent_id
-          WHERE p.part = %(part)s)
-      SELECT FROM up WHERE up.status IN ('pending', 'running', 'suspended'))
   -- (a scalar sub-select, not NOT EXISTS: that one was planned as an anti-join over
   -- every live execution of the partition; this one is a probe of executions_parent)
   AND (e.kind = 'task'
@@ -70,10 +61,10 @@ LIMIT %(limit)s;
 -- that are still exactly as they were chosen: ended, same run, same finished_at (a row
 -- started again meanwhile - a reused id, a retry, a key run again - is left alone).
 -- Its snapshot, promises, signals and execution_waiters rows go with it through their
--- foreign keys (ON DELETE CASCADE, each found by a key that leads with the execution
--- id); its earlier runs (execution_runs, no foreign key) here. Its idempotency key is a
--- column of the row: free again once it is gone. Returns how many went, by kind and
--- status.
+-- foreign keys (ON DELETE CASCADE, each found by a key on the execution id: for signals
+-- signals_execution, 0014); its earlier runs (execution_runs, no foreign key) here. Its
+-- idempotency key is a column of the row: free again once it is gone. Returns how many
+-- went, by kind and status.
 WITH chosen AS (
     SELECT * FROM unnest(%(ids)s::text[], %(run_nos)s::int[], %(finished)s::timestamptz[])
         AS c(id, run_no, finished_at)

@@ -17,7 +17,7 @@ ORDER BY name;
 -- name: set_queue
 -- `rhythm queue pause|resume|set`: a NULL %(paused)s keeps the flag, %(set_rate)s false
 -- keeps the limit, %(set_task_retention)s / %(set_workflow_retention)s false keep the
--- retention (0013; NULL: the default, -1: never). The caller sends '!limits' in the same
+-- retention (0014; NULL: the default, -1: never). The caller sends '!limits' in the same
 -- transaction.
 INSERT INTO rhythm.queues AS q (name, paused, rate_limit, rate_per_s, burst, updated_at,
                                 task_retention_s, workflow_retention_s)

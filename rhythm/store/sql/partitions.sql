@@ -21,7 +21,7 @@ SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS installed;
 -- (shard for shard on the same node), so everything of a workflow tree is on one node.
 -- Citus distributes a table only without foreign keys to tables not yet distributed: the
 -- keys are dropped first and made again between the distributed tables. The catalogs
--- that routed statements read (versions, task routes, queue settings) become reference
+-- that routed statements read (versions, task routes, queue settings, schedules) become reference
 -- tables (a copy on every node), and installation, schema_migrations and workers stay on
 -- the coordinator. Rate-limit buckets live next to the executions of their partition.
 ALTER TABLE rhythm.snapshots DROP CONSTRAINT IF EXISTS snapshots_execution_fkey;
@@ -48,4 +48,5 @@ SELECT create_distributed_table('rhythm.rate_limits', 'part',
                                 colocate_with => 'rhythm.executions');
 SELECT create_reference_table('rhythm.task_routes');
 SELECT create_reference_table('rhythm.queues');
+SELECT create_reference_table('rhythm.schedules');
 UPDATE rhythm.installation SET citus = true;

@@ -62,18 +62,21 @@ WHERE part = %(part)s AND id = %(id)s
 FOR UPDATE;
 
 -- name: archive_run
--- Keeps the history of a failed or cancelled run before its id is started again.
+-- Keeps the history of a failed or cancelled run before its id is started again
+-- (one id, or a bulk retry's page of one partition).
 INSERT INTO rhythm.execution_runs
     (part, id, run_no, status, inputs, result, error, attempt, created_at, finished_at)
 SELECT part, id, run_no, status, inputs, result, error, attempt, created_at, finished_at
 FROM rhythm.executions
-WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled');
+WHERE part = %(part)s AND id = ANY(%(ids)s::text[]) AND status IN ('failed', 'cancelled');
 
 -- name: clear_run_state
 -- The effects, snapshot and signals of the previous run go with it.
-WITH s AS (DELETE FROM rhythm.snapshots WHERE part = %(part)s AND execution_id = %(id)s),
-     p AS (DELETE FROM rhythm.promises WHERE part = %(part)s AND execution_id = %(id)s)
-DELETE FROM rhythm.signals WHERE part = %(part)s AND execution_id = %(id)s;
+WITH s AS (DELETE FROM rhythm.snapshots
+           WHERE part = %(part)s AND execution_id = ANY(%(ids)s::text[])),
+     p AS (DELETE FROM rhythm.promises
+           WHERE part = %(part)s AND execution_id = ANY(%(ids)s::text[]))
+DELETE FROM rhythm.signals WHERE part = %(part)s AND execution_id = ANY(%(ids)s::text[]);
 
 -- name: restart_execution
 UPDATE rhythm.executions
@@ -276,12 +279,17 @@ FROM hints h;
 
 -- name: settle_parents
 -- A finished child (task or workflow) settles promise N of its parent and wakes it.
--- The target check makes a child of an earlier run of a reused id harmless.
+-- The target check makes a child of an earlier run of a reused id harmless. Each child is
+-- read by its full key (LATERAL ... LIMIT 1, as load_activation_all): a generic plan made
+-- with statistics of an empty table read every child of the partition through
+-- executions_parent (`parent_id IS NOT NULL`) instead.
 WITH finished AS (
     SELECT c.id, c.status, c.result, c.error, c.parent_id, c.parent_promise
-    FROM rhythm.executions c
-    WHERE c.part = %(part)s AND c.id = ANY(%(ids)s::text[]) AND c.parent_id IS NOT NULL
-      AND c.status IN ('completed', 'failed', 'cancelled')
+    FROM unnest(%(ids)s::text[]) AS k(id)
+    CROSS JOIN LATERAL (SELECT * FROM rhythm.executions x
+                        WHERE x.part = %(part)s AND x.id = k.id
+                        LIMIT 1) c
+    WHERE c.parent_id IS NOT NULL AND c.status IN ('completed', 'failed', 'cancelled')
 ),
 settled AS (
     UPDATE rhythm.promises p
@@ -386,19 +394,43 @@ FROM rhythm.executions
 WHERE part = %(part)s AND id = %(id)s;
 
 -- name: list_executions
--- (every partition: on Citus, a read of every shard)
-SELECT id, kind, name, version, status, queue, attempt, run_no, run_at, created_at,
-       finished_at, idempotency_key, concurrency_key, concurrency_limit, admitted
+-- `rhythm list` / client.list: every filter optional (NULL: not asked). Newest first,
+-- ties by id; the next page starts after the last row's (created_at, id) (keyset: no
+-- OFFSET). The common case walks executions_created and stops at the limit; a parent
+-- names its partition and is found through executions_parent. Without a parent, every
+-- partition (on Citus, a read of every shard). The planner folds the NULL tests away in
+-- a plan made for the parameters (a new connection's first five runs; the CLI's always).
+SELECT id, kind, name, version, status, queue, parent_id, attempt, run_no, run_at,
+       created_at, finished_at, idempotency_key, concurrency_key, concurrency_limit,
+       admitted
 FROM rhythm.executions
-WHERE (%(status)s::text IS NULL OR status = %(status)s)
+WHERE (%(parent_id)s::text IS NULL OR (part = %(part)s AND parent_id = %(parent_id)s))
+  AND (%(status)s::text IS NULL OR status = %(status)s)
   AND (%(name)s::text IS NULL OR name = %(name)s)
   AND (%(kind)s::text IS NULL OR kind = %(kind)s)
+  AND (%(queue)s::text IS NULL OR queue = %(queue)s)
+  AND (%(id_prefix)s::text IS NULL OR starts_with(id, %(id_prefix)s))
+  AND (%(since)s::timestamptz IS NULL OR created_at >= %(since)s)
+  AND (%(until)s::timestamptz IS NULL OR created_at < %(until)s)
+  -- (the first test bounds the index range; the second skips the ties already shown)
+  AND (%(after_at)s::timestamptz IS NULL OR created_at <= %(after_at)s)
+  AND (%(after_at)s::timestamptz IS NULL OR created_at < %(after_at)s
+       OR id > %(after_id)s)
 ORDER BY created_at DESC, id
 LIMIT %(limit)s;
 
--- name: cancel_execution
--- A pending row ends at once; a running or suspended one is asked to stop (the worker
--- sees the flag on its next heartbeat; a workflow is woken to meet CancelledError).
+-- name: cancel_executions
+-- Cancel (one id or a bulk page of one partition): a pending row ends at once; a running
+-- or suspended one is asked to stop (the worker sees the flag on its next heartbeat; a
+-- workflow is woken to meet CancelledError). Rows are locked in id order first, so two
+-- bulk cancels over the same rows wait for each other instead of deadlocking.
+WITH locked AS (
+    SELECT id FROM rhythm.executions
+    WHERE part = %(part)s AND id = ANY(%(ids)s::text[])
+      AND status IN ('pending', 'running', 'suspended')
+    ORDER BY id
+    FOR UPDATE
+)
 UPDATE rhythm.executions
 SET cancel_requested = true,
     status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
@@ -408,15 +440,18 @@ SET cancel_requested = true,
                   ELSE run_at END,
     finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
     updated_at = %(now)s
-WHERE part = %(part)s AND id = %(id)s AND status IN ('pending', 'running', 'suspended')
-RETURNING id, kind, status, queue, run_at, parent_id,
+FROM locked
+WHERE executions.part = %(part)s AND executions.id = locked.id
+  AND executions.status IN ('pending', 'running', 'suspended')
+RETURNING executions.id, kind, status, queue, run_at, parent_id,
           CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
                WHEN concurrency_key IS NOT NULL AND status = 'cancelled'
                THEN '!admit:' || concurrency_key END AS wake,
-          CASE WHEN status = 'cancelled' THEN id END AS done;
+          CASE WHEN status = 'cancelled' THEN executions.id END AS done;
 
--- name: retry_execution
--- `rhythm retry`: a failed or cancelled execution runs again from the start, same inputs.
+-- name: retry_executions
+-- `rhythm retry` (one id or a bulk page of one partition, locked by lock_retryable): a
+-- failed or cancelled execution runs again from the start, same inputs.
 UPDATE rhythm.executions
 SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses = 0,
     -- (a workflow cancelled while it waited for a version waits again, see insert_execution)
@@ -428,7 +463,7 @@ SET status = 'pending', result = NULL, error = NULL, attempt = 0, lease_losses =
     admitted = CASE WHEN concurrency_key IS NOT NULL THEN false END,
     claimed_by = NULL, lease_expires_at = NULL, cancel_requested = false,
     run_no = run_no + 1, started_at = NULL, finished_at = NULL, updated_at = %(now)s
-WHERE part = %(part)s AND id = %(id)s AND status IN ('failed', 'cancelled')
+WHERE part = %(part)s AND id = ANY(%(ids)s::text[]) AND status IN ('failed', 'cancelled')
 RETURNING id, kind, status, queue, run_no,
           CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
                WHEN concurrency_key IS NOT NULL THEN '!admit:' || concurrency_key END AS wake;

@@ -130,6 +130,21 @@ SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
     waiting_on = excluded.waiting_on, refs = excluded.refs,
     activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at;
 
+-- name: forget_promises
+-- commit_activations' forgotten and signals_forgotten, for the pipelined commit (after
+-- consume_signals, so the signals a wait forgotten in the same activation took are
+-- among those deleted).
+WITH forgotten AS (
+    DELETE FROM rhythm.promises
+    WHERE part = %(part)s AND execution_id = %(id)s
+      AND promise_id IN (SELECT promise_id FROM rhythm.promises
+                         WHERE part = %(part)s AND execution_id = %(id)s
+                           AND promise_id = ANY(%(forget)s::int[])
+                         FOR UPDATE SKIP LOCKED)
+)
+DELETE FROM rhythm.signals
+WHERE part = %(part)s AND execution_id = %(id)s AND consumed_by = ANY(%(forget)s::int[]);
+
 -- name: delete_snapshot
 DELETE FROM rhythm.snapshots WHERE part = %(part)s AND execution_id = %(id)s;
 
@@ -273,6 +288,31 @@ consumed AS (
     FROM ok o CROSS JOIN LATERAL jsonb_to_recordset(o.consumed)
          AS c(signal_id bigint, promise_id int)
     WHERE s.part = %(part)s AND s.id = c.signal_id AND s.execution_id = o.id
+      AND s.consumed_by IS NULL
+),
+forgotten AS (
+    -- What the new snapshot can no longer reach (the caller's o.forget, never a row
+    -- written above) and the signals those promises took: constant storage for a
+    -- workflow that loops forever (0013). A row being settled right now (a task's
+    -- outcome, a timer firing: they lock the promise, then wait for this workflow's
+    -- row, which we hold) is skipped, not waited for: that wait would be a deadlock.
+    -- It stays, unreachable, until the execution is deleted.
+    DELETE FROM rhythm.promises p
+    WHERE p.part = %(part)s
+      AND (p.execution_id, p.promise_id) IN (
+          SELECT x.execution_id, x.promise_id
+          FROM ok o JOIN rhythm.promises x
+               ON x.part = %(part)s AND x.execution_id = o.id
+                  AND x.promise_id = ANY(o.forget)
+          FOR UPDATE OF x SKIP LOCKED)
+),
+signals_forgotten AS (
+    DELETE FROM rhythm.signals s USING ok o
+    WHERE s.part = %(part)s AND s.execution_id = o.id AND s.consumed_by = ANY(o.forget)
+),
+taken_gone AS (
+    DELETE FROM rhythm.signals s USING ok o
+    WHERE s.part = %(part)s AND s.id = ANY(o.taken_gone) AND s.execution_id = o.id
       AND s.consumed_by IS NULL
 ),
 effects AS (

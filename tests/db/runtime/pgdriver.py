@@ -163,10 +163,11 @@ class Driver:
         if status not in ("completed", "failed", "cancelled"):
             status = "suspended"
         with psycopg.connect(self.url, autocommit=True) as conn:
-            rows = conn.execute("SELECT kind, params FROM rhythm.promises WHERE execution_id = %s"
-                                " AND kind IN ('task', 'child') ORDER BY promise_id",
+            # (from the executions it requested: the promises of a running workflow
+            # are deleted as its snapshot stops reaching them)
+            rows = conn.execute("SELECT kind, name, inputs FROM rhythm.executions"
+                                " WHERE parent_id = %s ORDER BY parent_promise",
                                 (root,)).fetchall()
-        calls = [{"kind": "task" if kind == "task" else "workflow", "name": p["name"],
-                  "inputs": p["inputs"]} for kind, p in rows]
+        calls = [{"kind": kind, "name": name, "inputs": inputs} for kind, name, inputs in rows]
         return {"status": status, "result": row["result"], "error": row["error"],
                 "calls": calls}

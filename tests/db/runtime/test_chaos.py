@@ -206,8 +206,9 @@ def _registered(url: str) -> bool:
 
 
 def _unfinished(url: str, ids: list[str]) -> list[tuple[Any, ...]]:
-    return _rows(url, "SELECT id, status FROM rhythm.executions WHERE id = ANY(%s) "
-                      "AND status <> 'completed' ORDER BY id", (ids,))
+    """The workflows not completed, with the start of their error (what to look at)."""
+    return _rows(url, "SELECT id, status, left(error::text, 600) FROM rhythm.executions"
+                      " WHERE id = ANY(%s) AND status <> 'completed' ORDER BY id", (ids,))
 
 
 def _send_ticks(url: str, ids: list[str], ticks: list[list[int]], rnd: int,
@@ -292,9 +293,12 @@ def _check_no_duplicates(url: str, ids: list[str]) -> None:
     per_child = dict(_rows(url, "SELECT parent_id, count(*) FROM rhythm.executions "
                                 "WHERE parent_id = ANY(%s) GROUP BY 1", (children,)))
     assert per_child == {c: 2 for c in children}
-    signals = _rows(url, "SELECT count(*), count(consumed_by) FROM rhythm.signals "
-                         "WHERE execution_id = ANY(%s)", (ids,))
-    assert signals == [(ROUNDS * len(ids), ROUNDS * len(ids))]
+    # (Each result's `seen` shows every tick taken once and in order; the rows of
+    # consumed signals are deleted with the promises that took them, as the snapshot
+    # stops reaching them, so what is checked here is that none is left unconsumed.)
+    signals = _rows(url, "SELECT count(*) FROM rhythm.signals "
+                         "WHERE execution_id = ANY(%s) AND consumed_by IS NULL", (ids,))
+    assert signals == [(0,)]
 
 
 def _warn_about_errors(lines: list[str]) -> None:

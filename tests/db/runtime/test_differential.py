@@ -48,6 +48,30 @@ FIXED = [  # the issue's own programs, besides the generated ones
         "let out = [await Promise.all({}), await Promise.allSettled({})]\n"
         "try { await Promise.any({}) } catch (e) { out.push(e) }\n"
         "return out\n")),
+    # Constant storage (issue 19): each turn leaves behind a settled task, a timer that
+    # lost a race, a fire-and-forget task and timer, now and then a child; the commit
+    # deletes what the snapshot no longer reaches. An un-awaited signal wait is kept (it
+    # still takes the "x" signal), and two buffered "go" signals are taken by waits that
+    # are forgotten in the activation that created them.
+    Program("loop_forgets_what_it_passed", (
+        'let out = []\n'
+        'Signal.next("x")\n'
+        'for (let i = 0; i < 12; i++) {\n'
+        '  const v = await Task.run("echo", {v: i})\n'
+        '  const r = await Promise.race([Timer.delay("1m"), Timer.delay("1h")])\n'
+        '  Task.run("echo", {v: "forgotten"})\n'
+        '  Timer.delay("2h")\n'
+        '  const p = Task.run("echo", {v: i * 2})\n'
+        '  if (i % 4 === 0) { out.push(await Workflow.run("kid", {s: 1, v: i, fail: false})) }\n'
+        '  out.push([v, r, await p])\n'
+        '}\n'
+        'out.push(await Signal.next("go"), await Signal.next("go"))\n'
+        'try { await Signal.next("x", {timeout: "5m"}) } catch (e) { out.push(e.name) }\n'
+        'await Timer.delay("1m")\n'
+        'return out\n'), {"tasks": TASKS, "signals": [
+            {"name": "go", "payload": 1, "after": "1m"},
+            {"name": "go", "payload": 2, "after": "2m"},
+            {"name": "x", "payload": "taken", "after": "3m"}]}),
     Program("saga_cancelled", (
         'await Task.run("echo", {v: "charge"})\n'
         'try { await Signal.next("ship") } catch (e) {\n'

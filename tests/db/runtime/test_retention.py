@@ -1,8 +1,8 @@
 """Retention and cleanup (issue 19, docs/lifecycle.md "Retention and cleanup"): ended
-executions past their retention go with everything of them, nothing live (or reachable
-from something live) goes, per-queue overrides, the dry run, the advisory lock, the
-worker's cleaner and the command line with its bad input. Rows are made by real
-workflows and tasks; their age is then moved back in SQL."""
+executions past their retention go with everything of them, nothing live goes (a
+workflow that waits loses its ended tasks and is unharmed), per-queue overrides, the dry
+run, the advisory lock, the worker's cleaner and the command line with its bad input.
+Rows are made by real workflows and tasks; their age is then moved back in SQL."""
 
 from __future__ import annotations
 
@@ -137,19 +137,20 @@ def test_cleanup_deletes_only_ended_executions_past_retention_with_all_their_row
     db_url: str, parents: dict[str, list[str]]
 ) -> None:
     before = _dependents(db_url)
-    gone = [*parents["old-done"], *parents["old-failed"], *parents["old-keyed"]]
+    gone = [*parents["old-done"], *parents["old-failed"], *parents["old-keyed"],
+            *parents["old-live"][1:]]  # (the tasks and child of a live workflow too)
     for table in ("promises", "signals", "execution_waiters", "execution_runs"):
         assert any(i in before[table] for i in gone), table  # something to delete in each
     assert "old-live" in before["snapshots"]  # (an ended workflow has none left)
     summary = _sweep(db_url)
     assert summary.total == len(gone) and not summary.busy
-    assert summary.counts == {("workflow", "completed"): 2, ("task", "completed"): 3,
+    assert summary.counts == {("workflow", "completed"): 3, ("task", "completed"): 5,
                               ("task", "failed"): 1}
     kept = _ids(db_url)
     assert kept.isdisjoint(gone)
-    # a live workflow keeps everything below it, however old (its ended tasks and child)
-    for name in ("new-done", "old-live", "new-live"):
+    for name in ("new-done", "new-live"):
         assert set(parents[name]) <= kept, name
+    assert "old-live" in kept and "old-live" in _dependents(db_url)["snapshots"]
     after = _dependents(db_url)
     for table in DEPENDENTS:
         assert not set(after[table]) & set(gone), table
@@ -160,12 +161,12 @@ def test_cleanup_deletes_only_ended_executions_past_retention_with_all_their_row
 def test_the_live_workflow_goes_once_it_ends_and_its_retention_passes(
     db_url: str, tmp_path: Path, parents: dict[str, list[str]]
 ) -> None:
+    _sweep(db_url)  # its old tasks and child go while it waits (their outcome is its own)
+    assert _ids(db_url) & set(parents["old-live"]) == {"old-live"}
     with flows_worker(db_url, tmp_path, FLOWS), Client(db_url) as client:
         client.signal("old-live", "go", "late")
-        assert client.run("old-live").result(timeout=30) == [3, 13, "late"]
-    # its old tasks and child go now (nothing live reaches them), it stays: it just ended
-    assert _sweep(db_url).counts[("workflow", "completed")] == 3  # old-done, 2 children
-    assert _ids(db_url) & set(parents["old-live"]) == {"old-live"}
+        assert client.run("old-live").result(timeout=30) == [3, 13, "late"]  # unharmed
+    assert _sweep(db_url).total == 0  # it just ended
     _age(db_url, ["old-live"], 31)
     assert _sweep(db_url).total == 1
     assert "old-live" not in _ids(db_url)
@@ -224,32 +225,32 @@ def test_filters_and_the_dry_run_count_right_and_delete_nothing(
 ) -> None:
     everything = _ids(db_url)
     dry = _sweep(db_url, dry_run=True)
-    assert dry.counts == {("workflow", "completed"): 2, ("task", "completed"): 3,
+    assert dry.counts == {("workflow", "completed"): 3, ("task", "completed"): 5,
                           ("task", "failed"): 1}
     assert _ids(db_url) == everything
     small = _sweep(db_url, dry_run=True, limit=1)  # paged one by one: the same counts
     assert small.counts == dry.counts
-    # --older-than 0 takes every ended execution that nothing live can reach
+    # --older-than 0 takes every ended execution (but a workflow whose child still runs)
     assert _sweep(db_url, filters=Filters(older_than_s=0, kind="workflow"),
-                  dry_run=True).counts == {("workflow", "completed"): 4}
+                  dry_run=True).counts == {("workflow", "completed"): 6}
     assert _sweep(db_url, filters=Filters(statuses=("failed",)),
                   dry_run=True).counts == {("task", "failed"): 1}
     assert _sweep(db_url, filters=Filters(name="add", older_than_s=0),
-                  dry_run=True).counts == {("task", "completed"): 5}
+                  dry_run=True).counts == {("task", "completed"): 9}
     out = run_cli("cleanup", "--dry-run", "--json", "--database-url", db_url)
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"would_delete": 6, "by_kind_status": [
-        {"kind": "task", "status": "completed", "count": 3},
+    assert json.loads(out.stdout) == {"would_delete": 9, "by_kind_status": [
+        {"kind": "task", "status": "completed", "count": 5},
         {"kind": "task", "status": "failed", "count": 1},
-        {"kind": "workflow", "status": "completed", "count": 2}]}
+        {"kind": "workflow", "status": "completed", "count": 3}]}
     assert _ids(db_url) == everything
     out = run_cli("cleanup", "--status", "failed", "--database-url", db_url)
     assert (out.returncode, out.stdout) == (0, "deleted 1 execution (1 task failed)\n")
     out = run_cli("cleanup", "--older-than", "0", "--kind", "task", "--queue", "default",
                   "--database-url", db_url)
-    assert (out.returncode, out.stdout) == (0, "deleted 5 executions (5 task completed)\n")
-    tasks = {i for name in ("old-done", "new-done") for i in parents[name] if i.startswith("t-")}
-    assert len(tasks) == 4
+    assert (out.returncode, out.stdout) == (0, "deleted 9 executions (9 task completed)\n")
+    tasks = {i for ids in parents.values() for i in ids if i.startswith("t-")}
+    assert len(tasks) == 9
     assert _ids(db_url) == everything - {"old-failed", *parents["old-keyed"], *tasks}
 
 
@@ -277,14 +278,14 @@ def test_two_cleaners_never_work_at_once(db_url: str, parents: dict[str, list[st
         out = run_cli("cleanup", "--wait", "0.5", "--database-url", db_url)
         assert out.returncode == 1 and "another cleaner" in out.stderr, out.stderr
         holder.rollback()  # its batch ends: the next one may run
-    assert _sweep(db_url).total == 6
+    assert _sweep(db_url).total == 9
 
 
 def test_the_workers_cleaner_deletes_on_its_interval(
     db_url: str, parents: dict[str, list[str]]
 ) -> None:
     with running_worker(db_url, cleanup_interval=0.2) as worker:
-        wait_for(lambda: worker.cleaner.deleted == 6, timeout=20, what="the cleaner's pass")
+        wait_for(lambda: worker.cleaner.deleted == 9, timeout=20, what="the cleaner's pass")
         assert worker.cleaner.passes >= 1
     assert not _ids(db_url) & set(parents["old-done"])
 
@@ -350,7 +351,7 @@ def test_project_file_retention_is_applied(
     out = run_cli("queue", "set", "--database-url", db_url, home=tmp_path)
     assert out.returncode == 0, out.stderr
     out = run_cli("cleanup", "--database-url", db_url, home=tmp_path)
-    assert out.stdout == "deleted 4 executions (3 task completed, 1 task failed)\n", out.stderr
+    assert out.stdout == "deleted 6 executions (5 task completed, 1 task failed)\n", out.stderr
 
 
 def _scans(plan: dict[str, Any]) -> list[tuple[str, str, str]]:

@@ -3,8 +3,9 @@ timers, a child workflow and a keyed task shared between workflows, while every 
 cleaner runs every 50 ms with a retention of 0 (every ended execution goes at once), and
 workers are SIGKILLed and restarted. Every workflow still ends with its right result,
 and every transactional effect exists exactly once: the cleaner never took anything a
-live workflow could reach. (Results are written by the workflow's last task: the
-workflow's own row is gone soon after it ends.)"""
+live workflow needed (its ended tasks and children go at once, and it does not mind).
+(Results are written by the workflow's last task: the workflow's own row is gone soon
+after it ends.)"""
 
 from __future__ import annotations
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from rhythm.runtime.database import connect_keyed
 from rhythm.runtime.sql import Q
@@ -39,6 +41,20 @@ def _with_long_history(url: str) -> None:
                      {"n": HISTORY, "refs": [HISTORY - 1]})
 
 
+def _positional(query: str, params: dict[str, Any]) -> tuple[str, list[Any]]:
+    """``query`` with its ``%(name)s`` placeholders as ``$1, $2...`` (what PREPARE takes),
+    and the values in that order."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in names:
+            names.append(match.group(1))
+        return f"${names.index(match.group(1)) + 1}"
+
+    text = re.sub(r"%\((\w+)\)s", number, query).replace("%%", "%")
+    return text, [params[n] for n in names]
+
+
 def _rows_read(plan: dict[str, Any]) -> int:
     """Rows produced or filtered away by every scan node of an EXPLAIN ANALYZE plan."""
     own = 0
@@ -56,10 +72,17 @@ def _generic_plan_rows(url: str, name: str, params: dict[str, Any],
         conn = await connect_keyed(url)
         try:
             await conn.execute("SELECT set_config('plan_cache_mode', %s, false)", [mode])
+            # EXPLAIN of a statement with bound parameters plans it for those values (a
+            # custom plan, whatever plan_cache_mode says): the statement is PREPAREd, and
+            # the plan EXECUTE uses is the one explained.
+            text, values = _positional(Q[name], {"part": 0, "notify": True, **params})
             async with conn.transaction(force_rollback=True):
+                await conn.execute(sql.SQL("PREPARE rhythm_plan_probe AS {}").format(
+                    sql.SQL(text)))  # type: ignore[arg-type]  # (a query of our own files)
+                # (literals: EXECUTE coerces them to the types PREPARE inferred)
                 cur = await conn.execute(
-                    "EXPLAIN (ANALYZE, FORMAT JSON) " + Q[name],
-                    {"part": 0, "notify": True, **params})
+                    sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE rhythm_plan_probe({})")
+                    .format(sql.SQL(", ").join(sql.Literal(v) for v in values)))
                 row = await cur.fetchone()
                 assert row is not None
                 doc = row[0] if not isinstance(row[0], str) else json.loads(row[0])
