@@ -24,10 +24,11 @@ from rhythm.errors import ConfigError
 
 PROJECT_FILES = ("rhythm.toml", "pyproject.toml")
 # Tables of the project file that are not settings: read by their own commands.
-PROJECT_TABLES = ("queues", "schedules")
-QUEUE_KEYS = ("rate_limit", "paused")
+PROJECT_TABLES = ("queues", "schedules", "retention")
+QUEUE_KEYS = ("rate_limit", "paused", "task_retention", "workflow_retention")
 SCHEDULE_KEYS = ("cron", "workflow", "task", "inputs", "timezone", "catch_up", "queue",
                  "paused")
+RETENTION_KEYS = ("tasks", "workflows", "cleanup_interval")
 
 
 def _optional_url(value: Any) -> str | None:
@@ -234,6 +235,8 @@ def read_queue_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str
         if "rate_limit" in table and not isinstance(table["rate_limit"], str):
             raise ConfigError(f"{label}: queues.{name}.rate_limit must be a string "
                               f"such as \"100/s\" or \"none\"")
+        for key in ("task_retention", "workflow_retention"):
+            _check_duration_shape(table, key, f"{label}: queues.{name}.{key}")
     return queues, label
 
 
@@ -253,3 +256,26 @@ def read_schedule_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], 
             raise ConfigError(f"{label}: schedules.{name}: unknown key {unknown[0]!r} "
                               f"(known: {', '.join(SCHEDULE_KEYS)})")
     return schedules, label
+
+
+def read_retention_table(project_dir: Path) -> tuple[dict[str, Any], str]:
+    """The project file's ``[retention]`` table (``tasks = "7d"``, ``workflows = "30d"``,
+    ``cleanup_interval = "5m"``), checked for shape (the durations are read by
+    :mod:`rhythm.lifecycle.retention`), and where it came from."""
+    values, label = read_project_file(project_dir)
+    table = values.get("retention", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{label}: retention must be a table ([retention])")
+    unknown = sorted(set(table) - set(RETENTION_KEYS))
+    if unknown:
+        raise ConfigError(f"{label}: retention: unknown key {unknown[0]!r} "
+                          f"(known: {', '.join(RETENTION_KEYS)})")
+    for key in RETENTION_KEYS:
+        _check_duration_shape(table, key, f"{label}: retention.{key}")
+    return table, label
+
+
+def _check_duration_shape(table: Mapping[str, Any], key: str, where: str) -> None:
+    value = table.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise ConfigError(f"{where} must be a duration such as \"7d\", \"12h\" or \"90s\"")

@@ -78,6 +78,7 @@ def _register() -> None:
         build,
         bulk,
         check,
+        cleanup,
         db,
         executions,
         migrate,
@@ -89,7 +90,7 @@ def _register() -> None:
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, db, bench):
+                   schedules, cleanup, db, bench):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -22,6 +22,9 @@ from rhythm.config import Settings, read_queue_tables
 from rhythm.errors import ConfigError, RhythmError
 
 RATE_HELP = "Rate limit N/s, N/min or N/h (N a positive integer), or 'none' to clear it."
+RETENTION_HELP = ("How long ended {kind} of the queue are kept: a duration (7d, 12h, 30m, "
+                  "90s; 0 = until the next cleanup pass), 'never', or 'default' (the "
+                  "[retention] setting).")
 
 
 def _rate_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -34,6 +37,28 @@ def _rate_option(ctx: click.Context, param: click.Parameter, value: str | None) 
         return optional_rate_limit(value, "--rate-limit")
     except ValueError as err:
         raise click.BadParameter(str(err).removeprefix("--rate-limit: "),
+                                 ctx=ctx, param=param) from None
+
+
+def retention_value(value: Any, what: str) -> Any:
+    """A queue's retention as given: seconds, NEVER, None for 'default' (ValueError
+    naming ``what``)."""
+    from rhythm.lifecycle.retention import parse_retention
+
+    if isinstance(value, str) and value.strip().lower() == "default":
+        return None
+    return parse_retention(value, what)
+
+
+def _retention_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    from rhythm.runtime.limits import UNSET
+
+    if value is None:
+        return UNSET
+    try:
+        return retention_value(value, param.opts[0])
+    except ValueError as err:
+        raise click.BadParameter(str(err).removeprefix(f"{param.opts[0]} "),
                                  ctx=ctx, param=param) from None
 
 
@@ -60,8 +85,15 @@ def _change(settings: Settings, name: str, **change: Any) -> dict[str, Any]:
 
 
 def _describe(row: dict[str, Any]) -> str:
+    from rhythm.lifecycle.retention import describe_retention
+
     state = "paused" if row["paused"] else "running"
-    return f"queue {row['name']}: {state}, rate limit {row['rate_limit'] or 'none'}"
+    text = f"queue {row['name']}: {state}, rate limit {row['rate_limit'] or 'none'}"
+    tasks, workflows = row["task_retention_s"], row["workflow_retention_s"]
+    if tasks is not None or workflows is not None:  # (else: the defaults, said by no one)
+        text += (f", retention tasks {describe_retention(tasks)}, "
+                 f"workflows {describe_retention(workflows)}")
+    return text
 
 
 @click.group("queue")
@@ -116,17 +148,24 @@ def resume_command(settings: Settings, queue: str) -> None:
               callback=_rate_option, expose_value=True, help=RATE_HELP)
 @click.option("--paused/--running", "paused", default=None,
               help="Pause the queue, or let it run.  [default: unchanged]")
+@click.option("--task-retention", "task_retention", default=None, metavar="DURATION",
+              callback=_retention_option, help=RETENTION_HELP.format(kind="tasks"))
+@click.option("--workflow-retention", "workflow_retention", default=None, metavar="DURATION",
+              callback=_retention_option, help=RETENTION_HELP.format(kind="workflows"))
 @with_settings
 def set_command(settings: Settings, queue: str | None, rate_limit: Any,
-                paused: bool | None) -> None:
+                paused: bool | None, task_retention: Any, workflow_retention: Any) -> None:
     """Change QUEUE's settings; without options, apply the project file's
     [queues.NAME] tables (all of them, or QUEUE's)."""
     from rhythm.runtime.limits import UNSET
 
-    if rate_limit is not UNSET or paused is not None:
+    given = {"rate_limit": rate_limit, "task_retention_s": task_retention,
+             "workflow_retention_s": workflow_retention}
+    if any(v is not UNSET for v in given.values()) or paused is not None:
         if queue is None:
-            raise click.UsageError("--rate-limit and --paused/--running need a QUEUE")
-        click.echo(_describe(_change(settings, queue, rate_limit=rate_limit, paused=paused)))
+            raise click.UsageError("--rate-limit, --paused/--running and the retention "
+                                   "options need a QUEUE")
+        click.echo(_describe(_change(settings, queue, paused=paused, **given)))
         return
     for name, change in _file_changes(settings, queue):
         click.echo(_describe(_change(settings, name, **change)))
@@ -155,7 +194,15 @@ def _file_changes(settings: Settings, queue: str | None) -> list[tuple[str, dict
                 rate = optional_rate_limit(table["rate_limit"], f"queues.{name}.rate_limit")
             except ValueError as err:
                 raise ConfigError(f"{label}: {err}") from None
-        changes.append((name, {"rate_limit": rate, "paused": table.get("paused")}))
+        change = {"rate_limit": rate, "paused": table.get("paused")}
+        for kind in ("task", "workflow"):
+            key = f"{kind}_retention"
+            if key in table:
+                try:
+                    change[f"{key}_s"] = retention_value(table[key], f"queues.{name}.{key}")
+                except ValueError as err:
+                    raise ConfigError(f"{label}: {err}") from None
+        changes.append((name, change))
     return changes
 
 

@@ -14,11 +14,13 @@ import logging
 import os
 import sys
 import threading
+from typing import Any
 
 import click
 
 from rhythm.cli._options import with_settings
 from rhythm.config import Settings
+from rhythm.errors import ConfigError
 
 
 @click.command("worker")
@@ -39,13 +41,20 @@ from rhythm.config import Settings
               show_default=True, help="Backstop poll (seconds) when no NOTIFY arrives.")
 @click.option("--grace", "shutdown_grace", type=click.FloatRange(min=0), default=30.0,
               show_default=True, help="Seconds in-flight tasks may finish on shutdown.")
+@click.option("--cleanup-interval", "cleanup_interval", default=None, metavar="DURATION",
+              help="How often this worker's cleaner deletes ended executions past their "
+                   "retention (e.g. 5m, 90s).  [default: [retention] cleanup_interval, "
+                   "else 5m]")
+@click.option("--no-cleanup", "no_cleanup", is_flag=True,
+              help="Run no cleaner in this worker (others, or `rhythm cleanup`, do it).")
 @with_settings
 def worker_command(
     settings: Settings, queues: tuple[str, ...], modules: tuple[str, ...], flows: str | None,
     generated: str, concurrency: int, lease_seconds: float, poll_interval: float,
-    shutdown_grace: float,
+    shutdown_grace: float, cleanup_interval: str | None, no_cleanup: bool,
 ) -> None:
     """Run a worker: claim tasks and workflow activations from QUEUEs and run them."""
+    retention, interval = _cleanup_settings(settings, cleanup_interval, no_cleanup)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     _import_task_modules(modules)
@@ -64,10 +73,38 @@ def worker_command(
         database_url(settings), versions=versions, queues=queues or ("default",),
         concurrency=concurrency,
         lease_seconds=lease_seconds, poll_interval=poll_interval, shutdown_grace=shutdown_grace,
+        retention=retention, cleanup_interval=interval,
     )
     freeze_startup_heap()
     worker.run_forever()
     _exit_despite_stuck_threads()
+
+
+def _cleanup_settings(settings: Settings, interval: str | None, off: bool) -> tuple[Any, Any]:
+    """The retention defaults and the cleaner's interval (None: off) from the options
+    and the project file's [retention] table; a bad value is one line naming it."""
+    from rhythm.config import read_retention_table
+    from rhythm.lifecycle.retention import (
+        DEFAULT_INTERVAL_S,
+        Retention,
+        parse_interval,
+        with_defaults,
+    )
+
+    table, label = read_retention_table(settings.project_dir)
+    try:
+        retention = with_defaults(Retention(), table.get("tasks"), table.get("workflows"))
+        seconds = (parse_interval(table["cleanup_interval"], "retention.cleanup_interval")
+                   if "cleanup_interval" in table else DEFAULT_INTERVAL_S)
+    except ValueError as err:
+        raise ConfigError(f"{label}: {err}") from None
+    if interval is not None:
+        try:
+            seconds = parse_interval(interval, "--cleanup-interval")
+        except ValueError as err:
+            raise click.BadParameter(str(err).removeprefix("--cleanup-interval "),
+                                     param_hint="'--cleanup-interval'") from None
+    return retention, None if off else seconds
 
 
 def _import_task_modules(modules: tuple[str, ...]) -> None:

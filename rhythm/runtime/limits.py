@@ -137,18 +137,25 @@ UNSET: Any = object()
 def set_queue(
     conn: psycopg.Connection[Any], name: str, now: datetime, *, partitions: int,
     paused: bool | None = None, rate_limit: RateLimit | None = UNSET,
+    task_retention_s: int | None = UNSET, workflow_retention_s: int | None = UNSET,
 ) -> dict[str, Any]:
     """Change one queue's settings (``paused`` None keeps the flag; ``rate_limit`` left
-    out keeps the limit, None clears it), sync the buckets and announce it, in one
+    out keeps the limit, None clears it; a retention left out is kept, None makes it the
+    default: rhythm.lifecycle.retention), sync the buckets and announce it, in one
     transaction; returns the queue's row."""
     set_rate = rate_limit is not UNSET
     limit = rate_limit if set_rate else None
+    retention = {
+        f"{kind}_retention_s": None if value is UNSET else value
+        for kind, value in (("task", task_retention_s), ("workflow", workflow_retention_s))}
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute(Q["set_queue"], {
             "name": name, "paused": paused, "set_rate": set_rate,
             "rate_limit": limit.spec if limit else None,
             "rate_per_s": limit.per_second if limit else None,
-            "burst": limit.burst if limit else None, "now": now,
+            "burst": limit.burst if limit else None, "now": now, **retention,
+            "set_task_retention": task_retention_s is not UNSET,
+            "set_workflow_retention": workflow_retention_s is not UNSET,
         })
         row = cur.fetchone()
         assert row is not None

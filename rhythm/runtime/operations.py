@@ -135,6 +135,9 @@ def _check_key(key: str | None, id_reuse: str, execution_id: str | None) -> None
         raise InputError("give either id or idempotency_key, not both")
 
 
+KEY_TRIES = 5  # rounds of insert-or-lock while an id or key changes hands (retention)
+
+
 def new_execution_id(kind: str) -> str:
     import uuid
 
@@ -154,10 +157,16 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
         "parent_id": req.parent_id, "parent_promise": req.parent_promise, "now": now,
         "concurrency_key": req.concurrency_key, "concurrency_limit": req.concurrency_limit,
     }
-    rows = yield "insert_execution", params
-    if rows:
-        return {**rows[0], "created": True}
-    rows = yield "lock_execution", {"id": params["id"]}
+    for _ in range(KEY_TRIES):
+        rows = yield "insert_execution", params
+        if rows:
+            return {**rows[0], "created": True}
+        # (the holder of the id may be deleted by retention before this lock: try again)
+        rows = yield "lock_execution", {"id": params["id"]}
+        if rows:
+            break
+    else:
+        raise InputError(f"id {params['id']!r} changed hands while starting; try again")
     existing = rows[0]
     if (existing["kind"], existing["name"]) != (req.kind, req.name):
         raise InputError(
@@ -196,19 +205,11 @@ def enqueue_keyed(
         "max_retries": req.max_retries, "options": req.options, "version": None,
         "idempotency_key": req.idempotency_key, "now": now,
     }
-    rows = yield "insert_keyed_execution", params
-    if rows:
-        row = {**rows[0], "created": True}
-    else:
-        rows = yield "lock_keyed", params
-        if not rows:  # (the holder was deleted between the two statements)
-            raise InputError(f"idempotency key {req.idempotency_key!r} of task {req.name!r}"
-                             " changed hands while queuing; try again")
-        row = {**rows[0], "created": False}
-        if runs_again(row["status"], req.id_reuse):
-            yield "archive_keyed_run", {"id": row["id"]}
-            rows = yield "restart_keyed_execution", {**params, "id": row["id"]}
-            row = {**rows[0], "created": True, "result": None, "error": None}
+    row = yield from _insert_or_lock_keyed(req, params)
+    if not row["created"] and runs_again(row["status"], req.id_reuse):
+        yield "archive_keyed_run", {"id": row["id"]}
+        rows = yield "restart_keyed_execution", {**params, "id": row["id"]}
+        row = {**rows[0], "created": True, "result": None, "error": None}
     if waiter is not None:
         if row["status"] in TERMINAL:
             return {**row, "settled": True}
@@ -216,6 +217,22 @@ def enqueue_keyed(
         yield "add_waiter", {"id": row["id"], "waiter_id": waiter_id,
                              "waiter_part": waiter_part, "promise_id": promise_id, "now": now}
     return {**row, "settled": False}
+
+
+def _insert_or_lock_keyed(req: Enqueue, params: dict[str, Any]) -> Op[Row]:
+    """The key's execution: created now, or the one that holds the key, locked. The
+    holder may be deleted (retention) between the insert that found it and the lock,
+    and another request may create the next one in between: each insert waits for a
+    concurrent one of the key to commit, so a few rounds settle it."""
+    for _ in range(KEY_TRIES):
+        rows = yield "insert_keyed_execution", params
+        if rows:
+            return {**rows[0], "created": True}
+        rows = yield "lock_keyed", params
+        if rows:
+            return {**rows[0], "created": False}
+    raise InputError(f"idempotency key {req.idempotency_key!r} of task {req.name!r}"
+                     " changed hands while queuing; try again")
 
 
 def start_workflow(req: Enqueue, now: datetime) -> Op[Row]:

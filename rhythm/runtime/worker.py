@@ -52,6 +52,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from rhythm.errors import DatabaseError, RhythmError
 from rhythm.flowrt.protocol import Limits
+from rhythm.lifecycle.retention import DEFAULT_INTERVAL_S, Cleaner, Retention
 from rhythm.lifecycle.scheduler import Scheduler
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
@@ -124,6 +125,8 @@ class WorkerOptions:
     prefetch: int | None = None  # rows claimed beyond free slots; None: max(100, 2 x concurrency)
     worker_id: str = field(default_factory=lambda: default_worker_id())
     limits: Limits = field(default_factory=Limits)  # of every activation (spec section 9)
+    retention: Retention = field(default_factory=Retention)  # defaults (docs/lifecycle.md)
+    cleanup_interval: float | None = DEFAULT_INTERVAL_S  # seconds; None: no cleaner here
 
 
 @dataclass
@@ -260,6 +263,8 @@ class Worker:
         self._queue_set = frozenset(self.options.queues)
         self._admissions = Admissions(self._pooled, self._admission_taking, self._admitted)
         self._runner.admit = self._admissions.freed
+        self.cleaner = Cleaner(self._pooled, self.clock, lambda: self.topology,
+                               self.options.retention, self.options.cleanup_interval or 0.0)
         self._scheduler = Scheduler(self._pooled, self.clock)  # (rhythm.lifecycle)
         self._local_tasks: frozenset[str] = frozenset()  # may start from a commit (_register)
         self._unkeyed: frozenset[str] = frozenset()  # task names without a concurrency key
@@ -335,6 +340,8 @@ class Worker:
             if not self.topology.citus:  # (per-key concurrency is refused there)
                 helpers.append(asyncio.create_task(self._admissions.run(),
                                                    name="rhythm-admit"))
+            if self.options.cleanup_interval is not None:
+                helpers.append(asyncio.create_task(self.cleaner.run(), name="rhythm-cleanup"))
             helpers.append(asyncio.create_task(self._scheduler.run(self.topology),
                                                name="rhythm-schedules"))
             await self._claim_loop()

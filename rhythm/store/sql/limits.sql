@@ -16,17 +16,25 @@ ORDER BY name;
 
 -- name: set_queue
 -- `rhythm queue pause|resume|set`: a NULL %(paused)s keeps the flag, %(set_rate)s false
--- keeps the limit. The caller sends '!limits' in the same transaction.
-INSERT INTO rhythm.queues AS q (name, paused, rate_limit, rate_per_s, burst, updated_at)
+-- keeps the limit, %(set_task_retention)s / %(set_workflow_retention)s false keep the
+-- retention (0014; NULL: the default, -1: never). The caller sends '!limits' in the same
+-- transaction.
+INSERT INTO rhythm.queues AS q (name, paused, rate_limit, rate_per_s, burst, updated_at,
+                                task_retention_s, workflow_retention_s)
 VALUES (%(name)s, coalesce(%(paused)s, false), %(rate_limit)s, %(rate_per_s)s, %(burst)s,
-        %(now)s)
+        %(now)s, %(task_retention_s)s, %(workflow_retention_s)s)
 ON CONFLICT (name) DO UPDATE
 SET paused = coalesce(%(paused)s, q.paused),
     rate_limit = CASE WHEN %(set_rate)s THEN excluded.rate_limit ELSE q.rate_limit END,
     rate_per_s = CASE WHEN %(set_rate)s THEN excluded.rate_per_s ELSE q.rate_per_s END,
     burst = CASE WHEN %(set_rate)s THEN excluded.burst ELSE q.burst END,
+    task_retention_s = CASE WHEN %(set_task_retention)s THEN excluded.task_retention_s
+                            ELSE q.task_retention_s END,
+    workflow_retention_s = CASE WHEN %(set_workflow_retention)s
+                                THEN excluded.workflow_retention_s
+                                ELSE q.workflow_retention_s END,
     updated_at = excluded.updated_at
-RETURNING name, paused, rate_limit;
+RETURNING name, paused, rate_limit, task_retention_s, workflow_retention_s;
 
 -- name: sync_rate_limits
 -- Make the buckets what the limits say (%(buckets)s: scope, name, capacity and rate of
@@ -202,7 +210,8 @@ SELECT n.name,
        coalesce(d.running, 0) AS running, coalesce(d.suspended, 0) AS suspended,
        extract(epoch FROM %(now)s::timestamptz - d.oldest_pending)::float8
            AS oldest_pending_s,
-       q.rate_limit, coalesce(q.paused, false) AS paused, r.task_limits
+       q.rate_limit, coalesce(q.paused, false) AS paused, r.task_limits,
+       q.task_retention_s, q.workflow_retention_s
 FROM names n
 LEFT JOIN depth d ON d.queue = n.name
 LEFT JOIN rhythm.queues q ON q.name = n.name

@@ -56,6 +56,9 @@ def running_worker(url: str, **options: Any) -> Iterator[Worker]:
     """A Worker on its own event loop in a background thread, stopped on exit."""
     options.setdefault("concurrency", 4)
     options.setdefault("poll_interval", 0.5)
+    # No cleaner unless a test asks for one: a manual clock moved days ahead would let it
+    # delete a test's ended rows while the test still reads them.
+    options.setdefault("cleanup_interval", None)
     worker: Worker | None = None
     ready = threading.Event()
     loop = asyncio.new_event_loop()
