@@ -238,7 +238,11 @@ class ActivationRunner:
         if claim.fresh:
             loaded = _nothing_saved(claim)
         else:
-            loaded = await self._load(await connect(), claim)
+            try:
+                loaded = await self._load(await connect(), claim)
+            except StaleClaim:  # its row is gone: it ended and retention deleted it
+                log.info("workflow %s no longer exists; activation dropped", claim.id)
+                return False
         host = self._host(claim, loaded, now)
         if release is not None:
             await release()
@@ -350,7 +354,8 @@ class ActivationRunner:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(Q["load_activation_all"], {"id": claim.id, "part": claim.part})
             head = await cur.fetchone()
-            assert head is not None
+            if head is None:
+                raise StaleClaim(claim.id)
             snapshot = head["snapshot"]
             records = {r["promise_id"]: record_from_row(r) for r in head["promises"]}
             if not head["has_refs"]:  # saved before snapshots kept their refs (0004)
