@@ -14,7 +14,8 @@ Modes:
 * ``--serve``: print ``ready`` once registered and run until SIGTERM.
 
 The worker is the runtime's own :class:`~rhythm.runtime.worker.Worker` with stock
-options, and its process freezes its start-up heap as ``rhythm worker``'s does
+options (but ``--cleanup-every S``: its cleaner every S seconds, task retention 0), and
+its process freezes its start-up heap as ``rhythm worker``'s does
 (:func:`~rhythm.runtime.worker.freeze_startup_heap`); the tasks and flows are those of
 :mod:`rhythm.bench.noop`.
 """
@@ -32,13 +33,19 @@ from typing import Any
 from rhythm.bench.progress import Counter, progress_bar
 
 
-def _worker(url: str, concurrency: int, flows: str | None, keyed: bool = False) -> Any:
+def _worker(url: str, concurrency: int, flows: str | None, keyed: bool = False,
+            cleanup_every: float | None = None) -> Any:
     importlib.import_module("rhythm.bench.noop")  # (registers the tasks)
     if keyed:  # (only when asked: a worker with a keyed task refuses Citus)
         importlib.import_module("rhythm.bench.keyed")
     from rhythm.runtime.worker import Worker
 
     options: dict[str, Any] = {"concurrency": concurrency, "poll_interval": 1.0}
+    if cleanup_every is not None:  # every ended task deleted (workflows kept: counted)
+        from rhythm.lifecycle.retention import NEVER, Retention
+
+        options.update(retention=Retention(tasks_s=0, workflows_s=NEVER),
+                       cleanup_interval=cleanup_every)
     if flows is not None:
         from rhythm.runtime.versions import WorkflowVersions
 
@@ -84,12 +91,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--progress", action="store_true")
     parser.add_argument("--keyed", action="store_true",
                         help="also serve bench_keyed (rhythm.bench.keyed)")
+    parser.add_argument("--cleanup-every", type=float, default=None, metavar="SECONDS",
+                        help="run the cleaner this often with task retention 0 (every "
+                             "ended task deleted; workflows kept)")
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--tasks", type=int)
     mode.add_argument("--workflows", action="store_true")
     mode.add_argument("--serve", action="store_true")
     args = parser.parse_args(argv)
-    worker = _worker(args.url, args.concurrency, args.flows, args.keyed)
+    worker = _worker(args.url, args.concurrency, args.flows, args.keyed, args.cleanup_every)
     from rhythm.runtime.worker import freeze_startup_heap
 
     freeze_startup_heap()  # as `rhythm worker` does, once its start-up is done

@@ -44,16 +44,18 @@ def run_drain(
     url: str, *, tasks: int | None = None, workflows: int | None = None,
     concurrency: int = 10, flows: Path | None = None, progress: bool = False,
     python: list[str] | None = None, on_start: Callable[[int], None] | None = None,
-    keyed: bool = False,
+    keyed: bool = False, cleanup_every: float | None = None,
 ) -> dict[str, Any]:
     """Drain ``tasks`` task outcomes or ``workflows`` ended workflows in a new process;
     its counters and ``seconds``, the time from just before its worker started to the
     last outcome or ending. For profiling a workflow drain: ``python`` replaces the
     interpreter command (e.g. ``python -m pyinstrument ...``), and ``on_start`` gets the
-    worker's pid once it has started."""
+    worker's pid once it has started. ``cleanup_every``: the worker's cleaner runs this
+    often (seconds) with retention 0."""
     if workflows is not None:
+        extra = ["--cleanup-every", str(cleanup_every)] if cleanup_every is not None else []
         return _drain_workflows(url, workflows, concurrency, flows, progress, python,
-                                on_start)
+                                on_start, extra)
     mode = ["--tasks", str(tasks)] + (["--progress"] if progress else []) \
         + (["--keyed"] if keyed else [])
     done = subprocess.run(
@@ -74,6 +76,7 @@ def _counters(returncode: int, stdout: str) -> dict[str, Any]:
 def _drain_workflows(
     url: str, total: int, concurrency: int, flows: Path | None, progress: bool,
     python: list[str] | None, on_start: Callable[[int], None] | None,
+    extra: list[str] | None = None,
 ) -> dict[str, Any]:
     """Time a worker process until ``total`` workflows have ended, counted here: this
     process LISTENs on ``rhythm_done`` (the runtime notifies it when an execution ends),
@@ -85,7 +88,7 @@ def _drain_workflows(
         conn.execute("LISTEN rhythm_done")
         waiting = {row[0] for row in conn.execute(bench_queries()["workflow_ids"])}
         proc = subprocess.Popen(
-            _command(url, concurrency, flows, "--workflows", python=python),
+            _command(url, concurrency, flows, "--workflows", *(extra or []), python=python),
             stdout=subprocess.PIPE, stderr=None, text=True, env=_env(),
         )
         try:

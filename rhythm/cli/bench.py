@@ -148,12 +148,17 @@ def latency_command(ctx: Any, samples: int, chains: int, steps: int) -> list[Any
 @bench_group.command("resume")
 @click.option("--at", "checkpoints", type=click.IntRange(min=6), multiple=True,
               default=(10, 1000, 10000), show_default=True, help="Iterations to report.")
+@click.option("--cleanup", is_flag=True,
+              help="The worker's cleaner deletes every ended task once a second (task "
+                   "retention 0): storage and steps/s with cleanup active (no per-step "
+                   "times: the tasks' rows are gone).")
 @_common
-def resume_command(ctx: Any, checkpoints: tuple[int, ...]) -> list[Any]:
-    """(d) Resume cost: per-step time and snapshot size along one looping workflow."""
+def resume_command(ctx: Any, checkpoints: tuple[int, ...], cleanup: bool) -> list[Any]:
+    """(d) Resume cost: per-step time, snapshot size and storage along one looping
+    workflow."""
     from rhythm.bench import resume
 
-    return resume.run(ctx, checkpoints=tuple(sorted(checkpoints)))
+    return resume.run(ctx, checkpoints=tuple(sorted(checkpoints)), cleanup=cleanup)
 
 
 @bench_group.command("claim")
