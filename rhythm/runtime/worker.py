@@ -108,6 +108,19 @@ TRANSIENT = (
 """Errors of the moment, not of the execution: it runs again (its lease expires) instead
 of failing as an internal error."""
 
+# Citus reports a worker node it cannot reach as an internal error (XX000), not as a
+# connection failure: "failure on connection marked as essential: HOST:PORT", or
+# "connection to the remote node ... failed".
+_NODE_LOST = ("failure on connection marked as essential", "connection to the remote node")
+
+
+def transient(err: BaseException) -> bool:
+    """Is ``err`` one of :data:`TRANSIENT`, or a Citus node out of reach?"""
+    if isinstance(err, TRANSIENT):
+        return True
+    return isinstance(err, psycopg.errors.InternalError_) \
+        and any(marker in str(err) for marker in _NODE_LOST)
+
 
 def default_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -675,11 +688,13 @@ class Worker:
             self.activations += 1
         except asyncio.CancelledError:
             pass
-        except TRANSIENT as err:
-            log.warning("activation of %s interrupted (%s); it will run again", claim.id, err)
         except Exception as err:
-            log.exception("internal error activating %s; failing it", claim.id)
-            await self._fail_activation(claim, err)
+            if transient(err):
+                log.warning("activation of %s interrupted (%s); it will run again",
+                            claim.id, err)
+            else:
+                log.exception("internal error activating %s; failing it", claim.id)
+                await self._fail_activation(claim, err)
         finally:
             slot.take_back()
             self._inflight.pop(_key(claim), None)
@@ -745,13 +760,16 @@ class Worker:
                     await self._outcomes.put(outcome)
         except asyncio.CancelledError:
             pass  # handed back or lease lost: the outcome is someone else's now
-        except TRANSIENT as err:
-            log.warning("running %s was interrupted (%s); its lease will expire", claim.id, err)
-        except Exception as err:  # a bug: fail it as itself (see _fail_activation)
-            log.exception("internal error running %s; failing it", claim.id)
-            await self._outcomes.put(Outcome.of(claim, "failed", error=(
-                failures.task_error(claim.name, "InternalError",
-                                    f"{type(err).__name__}: {err}"[:2000], claim.attempt))))
+        except Exception as err:
+            if transient(err):
+                log.warning("running %s was interrupted (%s); its lease will expire",
+                            claim.id, err)
+            else:  # a bug: fail it as itself (see _fail_activation)
+                log.exception("internal error running %s; failing it", claim.id)
+                await self._outcomes.put(Outcome.of(claim, "failed", error=(
+                    failures.task_error(claim.name, "InternalError",
+                                        f"{type(err).__name__}: {err}"[:2000],
+                                        claim.attempt))))
         finally:
             slot.take_back()
             if not again:

@@ -1,0 +1,24 @@
+"""Which errors an activation or a task run survives (it runs again after its lease)
+instead of failing its execution as an internal error."""
+
+from __future__ import annotations
+
+import psycopg
+
+from rhythm.runtime.worker import transient
+
+
+def test_a_citus_node_out_of_reach_is_transient_another_internal_error_is_not() -> None:
+    assert transient(psycopg.errors.InternalError_(
+        "failure on connection marked as essential: /tmp/citus-main:9701"))
+    assert transient(psycopg.errors.InternalError_(
+        "connection to the remote node postgres@localhost:9702 failed with the following "
+        "error: Connection refused"))
+    assert not transient(psycopg.errors.InternalError_("could not find the plan"))
+    assert not transient(ValueError("failure on connection marked as essential"))
+
+
+def test_connection_losses_and_lock_conflicts_are_transient() -> None:
+    assert transient(psycopg.OperationalError("server closed the connection"))
+    assert transient(psycopg.errors.DeadlockDetected("deadlock detected"))
+    assert not transient(psycopg.errors.UniqueViolation("duplicate key"))
