@@ -240,8 +240,9 @@ class ActivationRunner:
         else:
             try:
                 loaded = await self._load(await connect(), claim)
-            except StaleClaim:  # its row is gone: it ended and retention deleted it
-                log.info("workflow %s no longer exists; activation dropped", claim.id)
+            except StaleClaim:  # it moved on, or ended and retention deleted it
+                log.info("workflow %s changed or went away as it loaded; claim of it went "
+                         "stale", claim.id)
                 return False
         host = self._host(claim, loaded, now)
         if release is not None:
@@ -364,6 +365,11 @@ class ActivationRunner:
             missing = member_ids(records.values()) - records.keys()
             while missing:
                 more = await self._promises(cur, claim, missing)
+                if more.keys() != missing:
+                    # Gone since the first read: another activation, under a newer claim,
+                    # committed meanwhile and deleted what the snapshot read then could
+                    # reach (constant storage). Ours is stale; its commit would say so.
+                    raise StaleClaim(claim.id)
                 records.update(more)
                 missing = member_ids(more.values()) - records.keys()
         buffered = [(int(i), str(channel), payload) for i, channel, payload in head["buffered"]]

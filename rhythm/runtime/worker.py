@@ -925,7 +925,9 @@ class Worker:
         renewed: dict[str, bool] = {}
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
         for part in sorted({c.part for c in claims}):
-            held = [{"id": c.id, "token": c.token} for c in claims if c.part == part]
+            # (in id order, as a group commit locks its rows: the two seldom deadlock)
+            held = [{"id": c.id, "token": c.token}
+                    for c in sorted(claims, key=lambda c: c.id) if c.part == part]
             cur = conn.execute(Q["renew_leases"], {
                 "claims": json.dumps(held), "lease_until": lease_until, "part": part})
             renewed.update((row[0], row[1]) for row in cur.fetchall())
