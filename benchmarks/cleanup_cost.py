@@ -33,7 +33,7 @@ def _run(iterations: int, cleanup: bool, url: str | None) -> dict[str, Any]:
     cmd += ["--database-url", url] if url else []
     done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
     report = json.loads(done.stdout)
-    figures = {f["figure"]: f for f in report["figures"]}
+    figures = {f["name"]: f for f in report["figures"]}
     state = [f for name, f in figures.items() if name.startswith("workflow state at")]
     return {"rate": figures["loop steps overall (1 workflow)"]["value"],
             "state": state[-1]["note"] if state else "?"}
