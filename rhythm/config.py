@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -219,17 +219,8 @@ def read_queue_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], str
     """The project file's ``[queues.NAME]`` tables (``rate_limit = "100/s"``,
     ``paused = false``), checked for shape (the rate spec is checked by the command that
     applies them: ``rhythm queue set``), and where they came from."""
-    values, label = read_project_file(project_dir)
-    queues = values.get("queues", {})
-    if not isinstance(queues, dict):
-        raise ConfigError(f"{label}: queues must be a table of [queues.NAME] tables")
+    queues, label = _named_tables(project_dir, "queues", QUEUE_KEYS)
     for name, table in queues.items():
-        if not isinstance(table, dict):
-            raise ConfigError(f"{label}: queues.{name} must be a table")
-        unknown = sorted(set(table) - set(QUEUE_KEYS))
-        if unknown:
-            raise ConfigError(f"{label}: queues.{name}: unknown key {unknown[0]!r} "
-                              f"(known: {', '.join(QUEUE_KEYS)})")
         if "paused" in table and not isinstance(table["paused"], bool):
             raise ConfigError(f"{label}: queues.{name}.paused must be true or false")
         if "rate_limit" in table and not isinstance(table["rate_limit"], str):
@@ -244,18 +235,25 @@ def read_schedule_tables(project_dir: Path) -> tuple[dict[str, dict[str, Any]], 
     """The project file's ``[schedules.NAME]`` tables (keys :data:`SCHEDULE_KEYS`),
     checked for shape only (the values are checked by ``rhythm schedule apply``, which
     applies them: rhythm.lifecycle.schedules.make_spec), and where they came from."""
+    return _named_tables(project_dir, "schedules", SCHEDULE_KEYS)
+
+
+def _named_tables(project_dir: Path, section: str, keys: Sequence[str]
+                  ) -> tuple[dict[str, dict[str, Any]], str]:
+    """The project file's ``[SECTION.NAME]`` tables, each a table of known ``keys``
+    only, and where they came from."""
     values, label = read_project_file(project_dir)
-    schedules = values.get("schedules", {})
-    if not isinstance(schedules, dict):
-        raise ConfigError(f"{label}: schedules must be a table of [schedules.NAME] tables")
-    for name, table in schedules.items():
+    tables = values.get(section, {})
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{label}: {section} must be a table of [{section}.NAME] tables")
+    for name, table in tables.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{label}: schedules.{name} must be a table")
-        unknown = sorted(set(table) - set(SCHEDULE_KEYS))
+            raise ConfigError(f"{label}: {section}.{name} must be a table")
+        unknown = sorted(set(table) - set(keys))
         if unknown:
-            raise ConfigError(f"{label}: schedules.{name}: unknown key {unknown[0]!r} "
-                              f"(known: {', '.join(SCHEDULE_KEYS)})")
-    return schedules, label
+            raise ConfigError(f"{label}: {section}.{name}: unknown key {unknown[0]!r} "
+                              f"(known: {', '.join(keys)})")
+    return tables, label
 
 
 def read_retention_table(project_dir: Path) -> tuple[dict[str, Any], str]:
