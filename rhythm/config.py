@@ -249,11 +249,14 @@ def _named_tables(project_dir: Path, section: str, keys: Sequence[str]
     for name, table in tables.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{label}: {section}.{name} must be a table")
-        unknown = sorted(set(table) - set(keys))
-        if unknown:
-            raise ConfigError(f"{label}: {section}.{name}: unknown key {unknown[0]!r} "
-                              f"(known: {', '.join(keys)})")
+        _known_keys_only(table, keys, f"{label}: {section}.{name}")
     return tables, label
+
+
+def _known_keys_only(table: Mapping[str, Any], keys: Sequence[str], where: str) -> None:
+    unknown = sorted(set(table) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
 
 
 def read_retention_table(project_dir: Path) -> tuple[dict[str, Any], str]:
@@ -264,10 +267,7 @@ def read_retention_table(project_dir: Path) -> tuple[dict[str, Any], str]:
     table = values.get("retention", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{label}: retention must be a table ([retention])")
-    unknown = sorted(set(table) - set(RETENTION_KEYS))
-    if unknown:
-        raise ConfigError(f"{label}: retention: unknown key {unknown[0]!r} "
-                          f"(known: {', '.join(RETENTION_KEYS)})")
+    _known_keys_only(table, RETENTION_KEYS, f"{label}: retention")
     for key in RETENTION_KEYS:
         _check_duration_shape(table, key, f"{label}: retention.{key}")
     return table, label
