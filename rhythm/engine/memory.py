@@ -161,6 +161,7 @@ class MemoryHost(PromiseTableHost):
         self._ex = execution
         self.table = execution.table
         self.requested = execution.requested
+        self.read: list[int] = []
         self.inputs = execution.inputs
         self.limits = world.settings.limits
         self.context: dict[str, JsonValue] = {
