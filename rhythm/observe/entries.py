@@ -121,6 +121,20 @@ def effect_list(table: PromiseTable, requested: Iterable[int]) -> list[dict[str,
     return out
 
 
+def waiting_for(table: PromiseTable, promise_id: int | None) -> dict[str, Any] | None:
+    """What a suspended activation waits on: ``{promise, kind, name}``; a combinator's
+    kind is its own (all, race, ...) with its promise ``members`` described alike."""
+    if promise_id is None or promise_id not in table.records:
+        return None
+    record = table.get(promise_id)
+    if record.kind != "combinator":
+        return {"promise": promise_id, "kind": record.kind, "name": name_of(record)}
+    members = [waiting_for(table, int(m["promise"]))
+               for m in record.params.get("members", []) if "promise" in m]
+    return {"promise": promise_id, "kind": str(record.params.get("combinator")),
+            "name": None, "members": [m for m in members if m is not None]}
+
+
 def iso_ms(epoch_ms: int) -> str:
     moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
@@ -130,9 +144,11 @@ def activation_detail(
     *, resumed_label: Any, stopped_label: Any, status: str, lines: Mapping[int, int],
     table: PromiseTable, read: Iterable[int], requested: Iterable[int],
     packed: Packed, error: Any = None, stopped_line: int | None = None,
+    waiting_on: int | None = None,
 ) -> dict[str, Any]:
-    """An ``activation`` entry's detail (the contract's shape). ``stopped_line`` (a
-    failure's own line) wins over the label's."""
+    """An ``activation`` entry's detail (the contract's shape, and ``waiting``: what a
+    suspended one waits on). ``stopped_line`` (a failure's own line) wins over the
+    label's."""
     stopped = position(stopped_label, lines) or {"state": None, "line": None}
     if stopped_line is not None:
         stopped["line"] = stopped_line
@@ -143,6 +159,8 @@ def activation_detail(
         "effects": effect_list(table, requested),
         "snapshot_truncated": packed.truncated,
     }
+    if status == "suspended":
+        detail["waiting"] = waiting_for(table, waiting_on)
     if error is not None and status in ("failed", "cancelled"):
         detail["error"] = short_error(error)
     return detail

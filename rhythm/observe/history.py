@@ -66,7 +66,13 @@ def execution_row(conn: psycopg.Connection[Any], execution_id: str) -> dict[str,
 
 def read_history(conn: psycopg.Connection[Any], execution_id: str) -> list[HistoryEntry]:
     """Every entry of the execution, in order (UnknownName when there is none)."""
-    part = execution_row(conn, execution_id)["part"]
+    return entries_of(conn, execution_id, execution_row(conn, execution_id)["part"])
+
+
+def entries_of(
+    conn: psycopg.Connection[Any], execution_id: str, part: int
+) -> list[HistoryEntry]:
+    """The entries of an execution known to exist, in partition ``part``."""
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(Q["read_history"], {"id": execution_id, "part": part}).fetchall()
     return [HistoryEntry(

@@ -677,7 +677,8 @@ class ActivationRunner:
         detail = entries.activation_detail(
             resumed_label=resumed, stopped_label=stopped, status=plan.status,
             lines=plan.lines, table=host.table, read=host.read, requested=host.requested,
-            packed=packed, error=plan.error, stopped_line=plan.end_line)
+            packed=packed, error=plan.error, stopped_line=plan.end_line,
+            waiting_on=plan.waiting_on)
         worker = starts.worker if starts is not None else self.worker
         return entries.wire_entry(detail, packed, worker)
 

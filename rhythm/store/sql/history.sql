@@ -57,3 +57,20 @@ SELECT e.id, e.kind, e.name, e.version, e.status, e.inputs,
 FROM rhythm.executions e
 LEFT JOIN rhythm.snapshots s ON s.part = e.part AND s.execution_id = e.id
 WHERE e.part = %(part)s AND e.id = %(id)s;
+
+-- name: inspect_promises
+-- Promises %(ids)s of an execution (what it waits on, and a combinator's members), with
+-- the state of the task or child each one awaits (in the same partition: a task with an
+-- idempotency key lives in its key's, and shows no state) and, for a signal wait, how
+-- many signals of its channel are buffered.
+SELECT p.promise_id, p.kind, p.target, p.state, p.params, p.due_at,
+       e.status AS target_status, e.attempt AS target_attempt,
+       CASE WHEN p.kind = 'signal'
+            THEN (SELECT count(*) FROM rhythm.signals g
+                  WHERE g.part = %(part)s AND g.execution_id = %(id)s
+                    AND g.channel = p.target AND g.consumed_by IS NULL) END AS buffered
+FROM rhythm.promises p
+LEFT JOIN rhythm.executions e
+       ON e.part = %(part)s AND e.id = p.target AND p.kind IN ('task', 'child')
+WHERE p.part = %(part)s AND p.execution_id = %(id)s AND p.promise_id = ANY(%(ids)s::int[])
+ORDER BY p.promise_id;
