@@ -30,6 +30,35 @@ EFFECT_KINDS = ("task", "timer", "signal", "child")
 
 
 @dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of an execution's history (``rhythm.observe.history`` reads them;
+    the in-memory runner makes them as dicts of :meth:`to_json`'s shape)."""
+
+    seq: int
+    at: datetime
+    kind: str
+    step: int | None
+    worker: str | None
+    detail: dict[str, Any]
+    snapshot_bytes: int | None
+    snapshot_truncated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind,
+                "step": self.step, "worker": self.worker, "detail": self.detail,
+                "snapshot_bytes": self.snapshot_bytes,
+                "snapshot_truncated": self.snapshot_truncated}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryEntry:
+        at = datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
+        return cls(seq=data["seq"], at=at, kind=data["kind"], step=data.get("step"),
+                   worker=data.get("worker"), detail=data.get("detail") or {},
+                   snapshot_bytes=data.get("snapshot_bytes"),
+                   snapshot_truncated=bool(data.get("snapshot_truncated")))
+
+
+@dataclass(frozen=True)
 class Packed:
     """A snapshot as an entry stores it: zlib of its JSON text (None over the cap)."""
 

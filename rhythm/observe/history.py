@@ -10,7 +10,6 @@ statement in :mod:`rhythm.runtime.operations`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -18,9 +17,11 @@ import psycopg
 from psycopg.rows import dict_row
 
 from rhythm.errors import RhythmError, UnknownName
-from rhythm.observe.entries import unpack_snapshot
+from rhythm.observe.entries import HistoryEntry, unpack_snapshot
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
+
+__all__ = ["HistoryEntry", "NoSnapshot", "read_history", "record_entry", "snapshot_at"]
 
 KINDS = ("started", "activation", "signal", "cancel_requested", "retry", "upgraded",
          "forked")
@@ -28,24 +29,6 @@ KINDS = ("started", "activation", "signal", "cancel_requested", "retry", "upgrad
 
 class NoSnapshot(RhythmError):
     """A step without a stored snapshot (unknown step, an ending, over the cap)."""
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    seq: int
-    at: datetime
-    kind: str
-    step: int | None
-    worker: str | None
-    detail: dict[str, Any]
-    snapshot_bytes: int | None
-    snapshot_truncated: bool
-
-    def to_json(self) -> dict[str, Any]:
-        return {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind,
-                "step": self.step, "worker": self.worker, "detail": self.detail,
-                "snapshot_bytes": self.snapshot_bytes,
-                "snapshot_truncated": self.snapshot_truncated}
 
 
 def part_for(conn: psycopg.Connection[Any], execution_id: str) -> int:

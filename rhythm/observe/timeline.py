@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC
 from typing import Any
 
-from rhythm.observe.history import HistoryEntry
+from rhythm.observe.entries import HistoryEntry
 
 
 def timeline(entries: list[HistoryEntry]) -> list[str]:
