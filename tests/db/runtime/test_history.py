@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ from click.testing import CliRunner
 from conftest import flows_worker, one_row, wait_for
 
 from rhythm.cli import main
-from rhythm.observe.history import HistoryEntry, NoSnapshot, read_history, snapshot_at
+from rhythm.errors import UnknownName
+from rhythm.observe.history import (
+    HistoryEntry,
+    NoSnapshot,
+    read_history,
+    record_entry,
+    snapshot_at,
+)
 from rhythm.observe.inspect import inspect_execution
 from rhythm.runtime.client import Client
 from rhythm.runtime.worker import Worker
@@ -93,8 +101,14 @@ def test_a_workflow_with_a_loop_signal_timer_child_and_retried_task(
         assert run.result(timeout=15) == {"total": 3, "approval": {"by": "ann"},
                                           "kid": {"a": 4, "b": 14}, "retried": "ok after 2"}
         entries = history(db_url, run.id)
+    assert [(e.seq, e.kind, e.step) for e in entries] == [
+        (1, "started", None), (2, "activation", 1), (3, "activation", 2),
+        (4, "activation", 3), (5, "signal", None), (6, "activation", 4),
+        (7, "activation", 5), (8, "activation", 6), (9, "activation", 7)]
+    assert entries[0].detail["name"] == "order" and entries[0].worker is None
+    assert entries[4].detail == {"name": "approval", "buffered": False, "delivered_to": 3,
+                                 "run_no": 1}
     acts = [e for e in entries if e.kind == "activation"]
-    assert [e.step for e in acts] == [1, 2, 3, 4, 5, 6, 7]
     assert all(e.worker == w.id for e in acts)
 
     def brief(d: dict[str, Any]) -> tuple[Any, ...]:
@@ -170,15 +184,21 @@ def test_inspect_now_and_the_commands(db_url: str, client: Client, tmp_path: Pat
         assert "#1 signal go (0 buffered)" in out and 'note = "waiting"' in out
         code, out, _ = rhythm_cli("history", run.id, "--database-url", db_url)
         lines = out.splitlines()
-        assert code == 0 and len(lines) == 1
-        assert lines[0].split()[0] == "1" and "activation" in lines[0]
-        assert lines[0].endswith(
-            "step 1 started -> waiting at line 2: Promise.race(signal go, timer)")
+        assert code == 0 and len(lines) == 3
+        assert [line.split()[0] for line in lines] == ["1", "2", "3"]
+        assert lines[0].endswith(f"started     started racer (version {found.version[:12]})")
+        assert lines[1].endswith(
+            "activation  step 1 started -> waiting at line 2: Promise.race(signal go, timer)")
+        assert lines[2].endswith("signal      signal other arrived (buffered)")
         client.signal(run.id, "go", "now")
         assert run.result(timeout=10) == "now"
     code, out, _ = rhythm_cli("history", run.id, "--database-url", db_url, "--json")
     entries = json.loads(out)["entries"]
-    assert [e["step"] for e in entries if e["kind"] == "activation"] == [1, 2]
+    assert [(e["kind"], e["step"]) for e in entries] == [
+        ("started", None), ("activation", 1), ("signal", None), ("signal", None),
+        ("activation", 2)]
+    assert entries[3]["detail"] == {"name": "go", "buffered": False, "delivered_to": 1,
+                                    "run_no": 1}
     assert entries[-1]["detail"]["stopped"]["status"] == "completed"
     code, out, _ = rhythm_cli("inspect", run.id, "--at", "1", "--json", "--database-url", db_url)
     assert code == 0 and json.loads(out)["variables"] == {"note": "waiting"}
@@ -194,7 +214,7 @@ def test_a_snapshot_over_the_cap_keeps_its_size_only(
     with flows_worker(db_url, tmp_path, {"adder": ADDER}, history_snapshot_cap=20):
         run = client.start("adder", {"x": 1})
         assert run.result(timeout=10) == {"a": 2, "b": 12}
-    first = client.history(run.id)[0]
+    first = client.history(run.id)[1]  # (step 1)
     assert first.snapshot_truncated and first.snapshot_bytes is not None
     assert first.snapshot_bytes > 20
     assert one_row(db_url, "SELECT snapshot IS NULL FROM rhythm.history "
@@ -204,3 +224,43 @@ def test_a_snapshot_over_the_cap_keeps_its_size_only(
     found = client.inspect(run.id, at=1)
     assert found.variables == {} and found.line == 2
     assert found.note is not None and "over the history cap" in found.note
+
+
+def test_cancel_and_retry_entries(db_url: str, client: Client, tmp_path: Path) -> None:
+    """A cancellation request and a retry are entries of the transaction that makes
+    them; the retried run numbers its steps from 1 again, and --at N is the latest step N."""
+    with flows_worker(db_url, tmp_path, {"racer": RACER}):
+        run = client.start("racer")
+        wait_for(lambda: client.get(run.id)["status"] == "suspended", what="suspended")
+        client.cancel(run.id)
+        wait_for(lambda: client.get(run.id)["status"] == "cancelled", what="cancelled")
+        client.retry(run.id)
+        wait_for(lambda: len(client.history(run.id)) == 6, what="the second run waits")
+        entries = client.history(run.id)
+    assert [(e.kind, e.step) for e in entries] == [
+        ("started", None), ("activation", 1), ("cancel_requested", None),
+        ("activation", 2), ("retry", None), ("activation", 1)]
+    assert entries[3].detail["stopped"]["status"] == "cancelled"
+    assert entries[3].detail["settled"] == []  # (CancelledError thrown at the await)
+    assert entries[4].detail == {"run_no": 2}
+    assert client.inspect(run.id, at=1).step == 1
+    assert one_row(db_url, "SELECT history_seq FROM rhythm.executions WHERE id = %s",
+                   (run.id,)) == (6,)
+
+
+def test_record_entry_appends_in_the_callers_transaction(db_url: str, client: Client) -> None:
+    run = client.start("nobody-registered")  # (waits for a version: no activation)
+    with psycopg.connect(db_url) as conn:
+        seq = record_entry(conn, run.id, "upgraded", {"from_version": "a", "to_version": "b"},
+                           at=datetime(2026, 12, 2, tzinfo=UTC), worker="w-1")
+        assert seq == 2
+        conn.rollback()  # (nothing of it remains)
+    assert [e.kind for e in client.history(run.id)] == ["started"]
+    with psycopg.connect(db_url) as conn:
+        assert record_entry(conn, run.id, "forked", {"from_id": "x", "from_step": 3},
+                            at=datetime(2026, 12, 2, tzinfo=UTC)) == 2
+    last = client.history(run.id)[-1]
+    assert (last.seq, last.kind, last.worker, last.detail) == (
+        2, "forked", None, {"from_id": "x", "from_step": 3})
+    with psycopg.connect(db_url) as conn, pytest.raises(UnknownName):
+        record_entry(conn, "nope", "forked", {}, at=datetime(2026, 12, 2, tzinfo=UTC))
