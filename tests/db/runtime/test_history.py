@@ -264,3 +264,32 @@ def test_record_entry_appends_in_the_callers_transaction(db_url: str, client: Cl
         2, "forked", None, {"from_id": "x", "from_step": 3})
     with psycopg.connect(db_url) as conn, pytest.raises(UnknownName):
         record_entry(conn, "nope", "forked", {}, at=datetime(2026, 12, 2, tzinfo=UTC))
+
+
+def test_history_bytes_per_step_of_the_benchmark_workflow(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """The figure docs/observability.md reports (run with -s to see it): what the history
+    of `rhythm bench workflows`' 10-step workflow costs per activation, in the table and
+    its key. Bounds only, no timing."""
+    from rhythm.bench.noop import FLOWS  # (registers bench_noop)
+
+    with flows_worker(db_url, tmp_path, {"bench_steps": FLOWS["bench_steps"]}):
+        runs = [client.start("bench_steps", {"steps": 10}) for _ in range(20)]
+        for run in runs:
+            assert run.result(timeout=30) == 10
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE rhythm.history")
+        steps, row, snapshot_json, snapshot_zlib, detail, total = conn.execute("""
+            SELECT count(*) FILTER (WHERE kind = 'activation'),
+                   avg(pg_column_size(h.*)) FILTER (WHERE kind = 'activation'),
+                   avg(snapshot_bytes), avg(length(snapshot)),
+                   avg(pg_column_size(detail)) FILTER (WHERE kind = 'activation'),
+                   pg_total_relation_size('rhythm.history')::float / count(*)
+            FROM rhythm.history h""").fetchone()
+    assert steps == 20 * 11  # (10 steps, and the activation that returns)
+    print(f"\nhistory per activation (bench_steps, 10 steps, 20 workflows): row "
+          f"{float(row):.0f} B (detail {float(detail):.0f} B, snapshot {float(snapshot_json):.0f}"
+          f" B of JSON -> {float(snapshot_zlib):.0f} B zlib); table + key per entry "
+          f"{total:.0f} B")
+    assert float(row) < 2048
