@@ -382,6 +382,7 @@ saved AS (
     SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
         waiting_on = excluded.waiting_on, refs = excluded.refs,
         activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at
+    RETURNING execution_id, activations
 ),
 unsaved AS (
     -- (= ANY of an array of the ended ones: with a join, a plan made with real
@@ -389,6 +390,7 @@ unsaved AS (
     DELETE FROM rhythm.snapshots
     WHERE part = %(part)s
       AND execution_id = ANY(ARRAY(SELECT id FROM ok WHERE status <> 'suspended'))
+    RETURNING execution_id, activations
 ),
 dropped AS (
     UPDATE rhythm.promises SET state = 'abandoned'
@@ -423,16 +425,20 @@ finished AS (
 history AS (
     -- The activation's history entry (0015, docs/observability.md), numbered from the
     -- row's own counter as finished left it (the latest version: see 0015). Its step is
-    -- the snapshot's activations count after this commit: the count this statement's
-    -- snapshot reads (saved's write is not visible to it) plus one.
+    -- the snapshot's activations count after this commit: what saved wrote, or for an
+    -- ending what unsaved deleted plus one (1 with nothing saved before). (Read from
+    -- their RETURNING, never from the table: whether a later CTE sees an earlier one's
+    -- write differs between Postgres, where it does not, and Citus, which may run
+    -- them one after the other.)
     INSERT INTO rhythm.history
         (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
     SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
-           coalesce((SELECT s.activations FROM rhythm.snapshots s
-                     WHERE s.part = %(part)s AND s.execution_id = f.id), 0) + 1,
+           coalesce(s.activations, u.activations + 1, 1),
            f.history->>'worker', (f.history->'detail')::jsonb,
            decode(f.history->>'snapshot', 'base64'), (f.history->>'snapshot_bytes')::int
     FROM finished f
+    LEFT JOIN saved s ON s.execution_id = f.id
+    LEFT JOIN unsaved u ON u.execution_id = f.id
     WHERE f.history IS NOT NULL
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.) Wake-ups: the
