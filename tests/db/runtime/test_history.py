@@ -293,3 +293,11 @@ def test_history_bytes_per_step_of_the_benchmark_workflow(
           f" B of JSON -> {float(snapshot_zlib):.0f} B zlib); table + key per entry "
           f"{total:.0f} B")
     assert float(row) < 2048
+
+
+def test_inspect_of_a_task_says_so(client: Client) -> None:
+    task = client.queue_task("add", {"a": 1}, id=f"t-inspect-{uuid.uuid4().hex[:6]}")
+    found = client.inspect(task.id)
+    assert (found.status, found.line, found.variables, found.pending) == ("pending", None, {}, [])
+    assert found.note is not None and found.note.startswith("a task:")
+    assert client.history(task.id) == []  # (tasks keep no history)
