@@ -85,5 +85,5 @@ WITH numbered AS (
 )
 INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
 SELECT n.id, n.history_seq, %(part)s, %(at)s, %(kind)s,
-       %(detail)s::jsonb || jsonb_build_object('run_no', n.run_no)
+       %(detail)s::jsonb || json_build_object('run_no', n.run_no)::jsonb
 FROM numbered n;

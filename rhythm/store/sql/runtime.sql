@@ -53,7 +53,7 @@ inserted AS (
 started AS (
     INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
     SELECT id, 1, part, %(now)s, 'started',
-           jsonb_build_object('name', name, 'version', version, 'run_no', run_no)
+           json_build_object('name', name, 'version', version, 'run_no', run_no)::jsonb
     FROM inserted WHERE kind = 'workflow'
 )
 SELECT id, kind, name, version, status, queue, run_no, w.wake,
