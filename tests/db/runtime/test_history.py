@@ -301,3 +301,17 @@ def test_inspect_of_a_task_says_so(client: Client) -> None:
     assert (found.status, found.line, found.variables, found.pending) == ("pending", None, {}, [])
     assert found.note is not None and found.note.startswith("a task:")
     assert client.history(task.id) == []  # (tasks keep no history)
+
+
+def test_an_error_jsonb_cannot_hold_still_fails_the_workflow_as_itself(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """An error jsonb cannot hold (a NUL) never makes the commit fail: the entry shows
+    U+FFFD in its place (the execution's own error is encoded as the runtime does)."""
+    flow = 'throw { name: "Bad", message: "a\\u0000b" }\n'
+    with flows_worker(db_url, tmp_path, {"nul_throw": flow}):
+        run = client.start("nul_throw")
+        client.wait(run.id, timeout=10)
+    assert client.get(run.id)["status"] == "failed"
+    last = client.history(run.id)[-1]
+    assert last.detail["error"] == {"name": "Bad", "message": "a\ufffdb"}
