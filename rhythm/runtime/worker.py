@@ -501,6 +501,8 @@ class Worker:
         # nor is a rate-limited one, see _apply_controls)
         self._unkeyed = frozenset(d.name for d in definitions if d.concurrency is None)
         async with self._claim_conn.transaction():
+            if self.topology.citus:
+                await self._claim_conn.execute(Q["one_connection_per_node"])
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
                 "queues": list(self.options.queues), "now": now,
