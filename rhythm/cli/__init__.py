@@ -82,6 +82,7 @@ def _register() -> None:
         db,
         executions,
         migrate,
+        observe,
         queues,
         register,
         run,
@@ -90,7 +91,7 @@ def _register() -> None:
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench):
+                   schedules, cleanup, db, bench, observe):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -44,6 +44,7 @@ SELECT create_distributed_table('rhythm.promises', 'part', colocate_with => 'rhy
 SELECT create_distributed_table('rhythm.signals', 'part', colocate_with => 'rhythm.executions');
 SELECT create_distributed_table('rhythm.execution_waiters', 'part',
                                 colocate_with => 'rhythm.executions');
+SELECT create_distributed_table('rhythm.history', 'part', colocate_with => 'rhythm.executions');
 ALTER TABLE rhythm.snapshots ADD CONSTRAINT snapshots_execution_fkey
     FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
 ALTER TABLE rhythm.promises ADD CONSTRAINT promises_execution_fkey
