@@ -46,6 +46,7 @@ from rhythm.flowrt.protocol import (
     Suspended,
 )
 from rhythm.observe import entries
+from rhythm.observe.telemetry import NO_TELEMETRY, Telemetry, current_traceparent
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import Connect
@@ -224,6 +225,7 @@ class ActivationRunner:
         self.on_timer = on_timer  # told the partition and due time of every timer committed
         self.worker: str | None = None  # the worker's id, in the history entries it writes
         self.history_cap = entries.DEFAULT_SNAPSHOT_CAP  # bytes of snapshot JSON kept
+        self.telemetry: Telemetry = NO_TELEMETRY  # the worker's (rhythm.observe)
 
     async def run(
         self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
@@ -321,6 +323,8 @@ class ActivationRunner:
             return await self.fail(connect, claim, workflow_error(
                 claim, "Unstorable", f"the workflow's state cannot be stored: {reason}"),
                 loaded.cancel_delivered)
+        if self.telemetry.enabled:
+            self.telemetry.workflow_done(claim, plan.status, plan.error, plan.snapshot)
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
@@ -949,8 +953,10 @@ def _target(record: PromiseRecord) -> str | None:
 
 
 def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
-    """Executions to create: requested tasks, and children that can start."""
+    """Executions to create: requested tasks, and children that can start; traced, they
+    carry the activation's span as their parent (rhythm.observe.tracing)."""
     rows = []
+    traceparent = current_traceparent()
     for pid in host.requested:
         record = host.table.get(pid)
         if record.kind not in ("task", "child") or record.params.get("cannot_start"):
@@ -965,6 +971,8 @@ def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
             "max_retries": _int(options.get("retries")),
             "options": task_options(options), "promise_id": pid, "here": False,
         })
+        if traceparent is not None:
+            rows[-1]["options"]["traceparent"] = traceparent
         key = _idempotency_key(record.kind, options)
         if key is not None:  # (only then: the common commit's JSON stays as it was)
             rows[-1]["key"] = key

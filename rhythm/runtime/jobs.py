@@ -25,6 +25,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import InputError
+from rhythm.observe.telemetry import note_exception
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.context import Current, call_as_task, start_as_task
@@ -61,6 +62,7 @@ class Claim:
     started_at: datetime | None = None  # workflows: when the first claim took it
     fresh: bool = False  # workflows: nothing saved yet (the claim checked): no load needed
     part: int = 0  # its partition (rhythm.runtime.partitions)
+    scheduled_at: datetime | None = None  # when it was due (rows of a plain claim only)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claim:
@@ -72,6 +74,7 @@ class Claim:
             parent_id=row["parent_id"], version=row.get("version"),
             wake_seq=row.get("wake_seq") or 0, started_at=row.get("started_at"),
             fresh=bool(row.get("fresh")), part=row.get("part") or 0,
+            scheduled_at=row.get("scheduled_at"),
         )
 
 
@@ -234,6 +237,7 @@ class TaskRunner:
             return Outcome.of(claim, "pending", handed_back=True,
                            run_at=self.clock.now() + timedelta(seconds=1))
         except Exception as err:
+            note_exception(err)  # (its span records it, when traced)
             return self._failure(
                 claim, definition, failures.from_exception(claim.name, err, claim.attempt),
                 retryable=definition.is_retryable(err),
