@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import spawn_worker, stop_workers
+from conftest import spawn_worker, stop_workers, wait_for
 
 from rhythm.runtime.client import Client
 
@@ -31,6 +31,10 @@ return [a, kid]
 """,
     "traced_child": """
 return await Task.run("add", { a: Inputs.x, b: 1 })
+""",
+    "traced_napper": """
+const slept = await Task.run("nap", { seconds: 2 })
+return [slept, await Workflow.run("traced_child", { x: 5 })]
 """,
 }
 
@@ -100,6 +104,49 @@ def test_one_trace_from_client_start_through_tasks_and_a_child(
     assert first["rhythm.version"]
     assert flaky[0]["attributes"]["rhythm.task"] == "flaky"
     assert flaky[0]["attributes"]["rhythm.execution_id"] != run.id
+
+
+@pytest.mark.slow
+def test_the_trace_goes_on_across_a_worker_sigkill(
+    client: Client, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The context lives in the rows: a worker killed mid-task loses only its open span;
+    the next worker's attempt, activations and the child join the same trace."""
+    for name, source in FLOWS.items():
+        (tmp_path / f"{name}.flow").write_text(source)
+    spans_file = tmp_path / "spans.jsonl"
+    monkeypatch.setenv("RHYTHM_TEST_SPANS", str(spans_file))
+    args = ("-m", "otel_spans", "--otel", "--flows", str(tmp_path), "--poll", "0.2",
+            "--lease", "1")
+    tracer, exporter = _client_tracer()
+    first = spawn_worker(db_url, *args)
+    second = None
+    try:
+        with tracer.start_as_current_span("request"):
+            run = client.start("traced_napper")
+        wait_for(lambda: any(s["name"] == "activation traced_napper"
+                             for s in _worker_spans(spans_file)), timeout=30,
+                 what="the first activation's span")
+        wait_for(lambda: client.get(run.id)["status"] == "suspended", what="waiting on nap")
+        first.kill()  # SIGKILL mid-nap: its task span never ends
+        first.communicate(timeout=10)
+        second = spawn_worker(db_url, *args)
+        assert run.result(timeout=40) == ["slept 2", 6]
+    finally:
+        if first.poll() is None:
+            first.kill()
+        stop_workers([second] if second is not None else [])
+    [request] = [as_dict(s) for s in exporter.get_finished_spans()]
+    spans = _worker_spans(spans_file)
+    assert {s["trace_id"] for s in spans} == {request["trace_id"]}
+    by_id = {s["span_id"]: s for s in spans}
+    naps = [s for s in spans if s["name"] == "task nap"]
+    assert [s["attributes"]["rhythm.attempt"] for s in naps] == [2]  # (the first: killed)
+    assert by_id[naps[0]["parent_id"]]["name"] == "activation traced_napper"
+    [add] = [s for s in spans if s["name"] == "task add"]
+    assert by_id[add["parent_id"]]["name"] == "activation traced_child"
+    assert {s["parent_id"] for s in spans if s["name"] == "activation traced_napper"} \
+        == {request["span_id"]}
 
 
 def test_the_client_stores_its_current_context_only(client: Client) -> None:
