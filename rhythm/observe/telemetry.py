@@ -49,6 +49,11 @@ def client_traceparent() -> str | None:
     return injected()
 
 
+def observed() -> bool:
+    """Whether the running activation or task attempt is observed (a context lookup)."""
+    return OBSERVATION.get() is not None
+
+
 def log_fields(claim: Claim) -> dict[str, Any]:
     """What a log line written during ``claim``'s activation or attempt names."""
     fields: dict[str, Any] = {"execution_id": claim.id, claim.kind: claim.name}

@@ -12,6 +12,7 @@ in batches by the worker's flusher through :meth:`TaskRunner.record`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 import logging
@@ -25,7 +26,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import InputError
-from rhythm.observe.telemetry import note_exception
+from rhythm.observe.telemetry import note_exception, observed
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.context import Current, call_as_task, start_as_task
@@ -274,6 +275,8 @@ class TaskRunner:
                                   definition, kwargs, flags)
                 if definition.transactional
                 else functools.partial(call_as_task, current, definition.fn, **kwargs))
+        if observed():  # (the thread sees the attempt's span and log fields)
+            call = functools.partial(contextvars.copy_context().run, call)
         return self.threads.run(call)
 
     # ------------------------------------------------------------- transactional tasks

@@ -13,3 +13,13 @@ log = logging.getLogger("observe_tasks")
 def chatty(word: str) -> str:
     log.info("said %s", word)
     return word
+
+
+@rhythm.task
+def spanned(x: int) -> int:
+    """A sync task with a span of its own (when the worker traces): a child of the
+    attempt's span, though it runs on a worker thread."""
+    from opentelemetry import trace
+
+    with trace.get_tracer("observe_tasks").start_as_current_span("inner work"):
+        return x + 1

@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 from otel_spans import as_dict
 
+TRACED = ("-m", "otel_spans", "-m", "observe_tasks", "--otel")
 FLOWS = {
     "traced_parent": """
 const a = await Task.run("flaky", { key: Inputs.key, failures: 1 })
@@ -30,7 +31,7 @@ const kid = await Workflow.run("traced_child", { x: 1 })
 return [a, kid]
 """,
     "traced_child": """
-return await Task.run("add", { a: Inputs.x, b: 1 })
+return await Task.run("spanned", { x: Inputs.x })
 """,
     "traced_napper": """
 const slept = await Task.run("nap", { seconds: 2 })
@@ -59,8 +60,7 @@ def test_one_trace_from_client_start_through_tasks_and_a_child(
         (tmp_path / f"{name}.flow").write_text(source)
     spans_file = tmp_path / "spans.jsonl"
     monkeypatch.setenv("RHYTHM_TEST_SPANS", str(spans_file))
-    proc = spawn_worker(db_url, "-m", "otel_spans", "--otel", "--flows", str(tmp_path),
-                        "--poll", "0.2")
+    proc = spawn_worker(db_url, *TRACED, "--flows", str(tmp_path), "--poll", "0.2")
     tracer, exporter = _client_tracer()
     try:
         with tracer.start_as_current_span("request"):
@@ -78,7 +78,8 @@ def test_one_trace_from_client_start_through_tasks_and_a_child(
     child_acts = [s for s in spans if s["name"] == "activation traced_child"]
     flaky = sorted((s for s in spans if s["name"] == "task flaky"),
                    key=lambda s: s["attributes"]["rhythm.attempt"])
-    [add] = [s for s in spans if s["name"] == "task add"]
+    [spanned] = [s for s in spans if s["name"] == "task spanned"]
+    [inner] = [s for s in spans if s["name"] == "inner work"]
 
     # Every activation of the workflow is a child of the client's span.
     assert len(parent_acts) >= 2
@@ -88,8 +89,10 @@ def test_one_trace_from_client_start_through_tasks_and_a_child(
     assert {by_id[s["parent_id"]]["name"] for s in flaky} == {"activation traced_parent"}
     assert child_acts and {by_id[s["parent_id"]]["name"] for s in child_acts} \
         == {"activation traced_parent"}
-    # ... and the child's task off the child's activation.
-    assert by_id[add["parent_id"]]["name"] == "activation traced_child"
+    # ... and the child's task off the child's activation; the task's own span (a sync
+    # task: on a worker thread) off its attempt's.
+    assert by_id[spanned["parent_id"]]["name"] == "activation traced_child"
+    assert inner["parent_id"] == spanned["span_id"]
 
     # The failed attempt records its exception; the one that succeeds does not.
     assert flaky[0]["status"] == "ERROR"
@@ -116,8 +119,7 @@ def test_the_trace_goes_on_across_a_worker_sigkill(
         (tmp_path / f"{name}.flow").write_text(source)
     spans_file = tmp_path / "spans.jsonl"
     monkeypatch.setenv("RHYTHM_TEST_SPANS", str(spans_file))
-    args = ("-m", "otel_spans", "--otel", "--flows", str(tmp_path), "--poll", "0.2",
-            "--lease", "1")
+    args = (*TRACED, "--flows", str(tmp_path), "--poll", "0.2", "--lease", "1")
     tracer, exporter = _client_tracer()
     first = spawn_worker(db_url, *args)
     second = None
@@ -143,8 +145,8 @@ def test_the_trace_goes_on_across_a_worker_sigkill(
     naps = [s for s in spans if s["name"] == "task nap"]
     assert [s["attributes"]["rhythm.attempt"] for s in naps] == [2]  # (the first: killed)
     assert by_id[naps[0]["parent_id"]]["name"] == "activation traced_napper"
-    [add] = [s for s in spans if s["name"] == "task add"]
-    assert by_id[add["parent_id"]]["name"] == "activation traced_child"
+    [spanned] = [s for s in spans if s["name"] == "task spanned"]
+    assert by_id[spanned["parent_id"]]["name"] == "activation traced_child"
     assert {s["parent_id"] for s in spans if s["name"] == "activation traced_napper"} \
         == {request["span_id"]}
 
