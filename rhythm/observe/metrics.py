@@ -79,6 +79,7 @@ class Metrics:
         self._gauges: dict[str, dict[tuple[str, ...], float]] = {
             s.name: {} for s in SPECS if s.kind == "gauge"}
         self.registry: Any = None
+        self._children: dict[tuple[str, tuple[str, ...]], tuple[Any, Any]] = {}
         if prometheus:
             self._make_prometheus()
         if otel:
@@ -126,26 +127,41 @@ class Metrics:
 
         return observe
 
-    def add(self, name: str, labels: dict[str, str], value: float = 1.0) -> None:
-        """Count ``value`` on counter ``name``."""
-        if name in self._prom:
-            self._prom[name].labels(**labels).inc(value)
-        if name in self._otel:
-            self._otel[name].add(value, labels)
+    def _child(self, name: str, values: tuple[str, ...]) -> tuple[Any, Any]:
+        """The Prometheus child and OTel attributes of ``name`` for label ``values``,
+        made once: prometheus_client's ``labels()`` costs more than the count itself."""
+        key = (name, values)
+        child = self._children.get(key)
+        if child is None:
+            spec = BY_NAME[name]
+            prom = self._prom.get(name)
+            child = self._children[key] = (
+                prom.labels(*values) if prom is not None and values else prom,
+                dict(zip(spec.labels, values, strict=True)))
+        return child
 
-    def record(self, name: str, labels: dict[str, str], value: float) -> None:
-        """One observation of histogram ``name``."""
-        if name in self._prom:
-            self._prom[name].labels(**labels).observe(value)
+    def add(self, name: str, *values: str, value: float = 1.0) -> None:
+        """Count ``value`` on counter ``name`` for the label ``values`` (in order)."""
+        prom, attributes = self._child(name, values)
+        if prom is not None:
+            prom.inc(value)
         if name in self._otel:
-            self._otel[name].record(value, labels)
+            self._otel[name].add(value, attributes)
+
+    def record(self, name: str, value: float, *values: str) -> None:
+        """One observation of histogram ``name`` for the label ``values``."""
+        prom, attributes = self._child(name, values)
+        if prom is not None:
+            prom.observe(value)
+        if name in self._otel:
+            self._otel[name].record(value, attributes)
 
     def set(self, name: str, labels: tuple[str, ...], value: float) -> None:
         """Gauge ``name`` is ``value`` now (for label values ``labels``, in order)."""
         self._gauges[name][labels] = value
-        if name in self._prom:
-            metric = self._prom[name]
-            (metric.labels(*labels) if labels else metric).set(value)
+        prom, _ = self._child(name, labels)
+        if prom is not None:
+            prom.set(value)
 
     def serve(self, port: int, host: str = "0.0.0.0") -> Any:
         """The Prometheus endpoint (``GET /metrics``) on a daemon thread."""

@@ -124,8 +124,8 @@ class Observing(Telemetry):
         if status == "failed":
             obs.error = _error_of(error)
         if snapshot is not None and self.metrics is not None:
-            self._safely("snapshot", self.metrics.record, "snapshot", {"workflow": claim.name},
-                         float(len(json.dumps(snapshot))))
+            self._safely("snapshot", self.metrics.record, "snapshot",
+                         float(len(json.dumps(snapshot))), claim.name)
 
     # --------------------------------------------------------------- lifecycle
 
@@ -161,12 +161,12 @@ class Observing(Telemetry):
         if self.tracing is not None:
             obs.span, obs.token, obs.traceparent = self.tracing.begin(claim)
         if self.metrics is not None:
-            self.metrics.add("executions_claimed", {"kind": claim.kind, "queue": claim.queue})
+            self.metrics.add("executions_claimed", claim.kind, claim.queue)
             due = claim.scheduled_at  # (claimed by a claim: rows an activation's commit
             if due is not None and self.clock is not None:  # took for us have none)
-                self.metrics.record("schedule_to_start", {"kind": claim.kind,
-                                                          "queue": claim.queue},
-                                    max((self.clock.now() - due).total_seconds(), 0.0))
+                self.metrics.record("schedule_to_start",
+                                    max((self.clock.now() - due).total_seconds(), 0.0),
+                                    claim.kind, claim.queue)
 
     def _end(self, obs: Observation) -> None:
         if obs.span is not None and self.tracing is not None:
@@ -178,16 +178,14 @@ class Observing(Telemetry):
         assert self.metrics is not None
         claim, status = obs.claim, obs.status
         if claim.kind == "task":
-            self.metrics.record("task_duration", {"queue": claim.queue, "task": claim.name,
-                                                  "status": status or "interrupted"}, seconds)
+            self.metrics.record("task_duration", seconds, claim.queue, claim.name,
+                                status or "interrupted")
             if obs.retry:
-                self.metrics.add("task_retries", {"queue": claim.queue, "task": claim.name})
+                self.metrics.add("task_retries", claim.queue, claim.name)
         else:
-            self.metrics.record("activation_duration",
-                                {"queue": claim.queue, "workflow": claim.name}, seconds)
+            self.metrics.record("activation_duration", seconds, claim.queue, claim.name)
         if status in ENDED:
-            self.metrics.add("executions_completed",
-                             {"kind": claim.kind, "queue": claim.queue, "status": status})
+            self.metrics.add("executions_completed", claim.kind, claim.queue, status)
 
     def _safely(self, where: str, call: Callable[..., None], *args: Any) -> None:
         try:
@@ -196,7 +194,7 @@ class Observing(Telemetry):
             log.exception("telemetry failed (%s); the work goes on unobserved", where)
             if self.metrics is not None:
                 with contextlib.suppress(Exception):  # (the metrics may be what broke)
-                    self.metrics.add("telemetry_errors", {"where": where})
+                    self.metrics.add("telemetry_errors", where)
 
 
 def _error_of(error: Any) -> tuple[str, str]:

@@ -13,11 +13,20 @@ Only rhythm.observe.observing imports this module, once a worker runs with ``--o
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import (
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from rhythm import __version__
@@ -31,16 +40,26 @@ _PROPAGATOR = TraceContextTextMapPropagator()
 def injected(span: Span | None = None) -> str | None:
     """The W3C traceparent of ``span`` (default: the current span), or None when there is
     no valid span."""
-    carrier: dict[str, str] = {}
-    context = trace.set_span_in_context(span) if span is not None else None
-    _PROPAGATOR.inject(carrier, context=context)
-    return carrier.get("traceparent")
+    context = (span or trace.get_current_span()).get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
 def _parent(claim: Claim) -> Any:
+    """The context stored with ``claim`` (None: a root span). The form :func:`injected`
+    writes is read directly (the propagator's regular expression costs more than the
+    rest of a span's start); any other goes through the propagator."""
     traceparent = claim.options.get("traceparent")
     if not isinstance(traceparent, str):
-        return None  # (a root span)
+        return None
+    if len(traceparent) == 55 and traceparent.startswith("00-"):
+        with contextlib.suppress(ValueError):
+            parent = SpanContext(int(traceparent[3:35], 16), int(traceparent[36:52], 16),
+                                 is_remote=True, trace_flags=TraceFlags(
+                                     int(traceparent[53:55], 16)))
+            if parent.is_valid:
+                return trace.set_span_in_context(NonRecordingSpan(parent))
     return _PROPAGATOR.extract({"traceparent": traceparent})
 
 
@@ -52,8 +71,9 @@ class Tracing:
         self.tracer = trace.get_tracer("rhythm", __version__, tracer_provider=provider)
 
     def begin(self, claim: Claim) -> tuple[Span, object, str | None]:
-        """Start ``claim``'s span and make it current; returns it, the token that
-        :meth:`end` detaches, and (a workflow) its traceparent for what it starts."""
+        """Start ``claim``'s span; returns it, for a task attempt the token that makes it
+        current until :meth:`end` detaches it, and for an activation its traceparent (for
+        the tasks and children it starts)."""
         is_workflow = claim.kind == "workflow"
         attributes: dict[str, Any] = {
             "rhythm.execution_id": claim.id, f"rhythm.{claim.kind}": claim.name,
@@ -64,8 +84,9 @@ class Tracing:
         span = self.tracer.start_span(
             f"{'activation' if is_workflow else 'task'} {claim.name}", context=_parent(claim),
             kind=SpanKind.CONSUMER, attributes=attributes)
-        token = otel_context.attach(trace.set_span_in_context(span))
-        return span, token, injected(span) if is_workflow else None
+        if is_workflow:  # (no user code runs in it: its span need not be current)
+            return span, None, injected(span)
+        return span, otel_context.attach(trace.set_span_in_context(span)), None
 
     @staticmethod
     def end(span: Span, token: object, error: tuple[str, str] | None, recorded: bool) -> None:
@@ -78,7 +99,8 @@ class Tracing:
                 span.add_event("exception", {"exception.type": kind,
                                              "exception.message": message})
             span.set_status(Status(StatusCode.ERROR, f"{kind}: {message}"))
-        otel_context.detach(token)  # type: ignore[arg-type]
+        if token is not None:
+            otel_context.detach(token)  # type: ignore[arg-type]
         span.end()
 
     @staticmethod
