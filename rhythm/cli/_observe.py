@@ -40,7 +40,7 @@ def telemetry_options(command: Callable[..., Any]) -> Callable[..., Any]:
                      help="Trace activations and task attempts and record metrics with "
                           "OpenTelemetry (needs rhythm[otel]; the SDK and exporter are "
                           "configured by your code, e.g. a -m module)."),
-        click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
+        click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
                      metavar="PORT",
                      help="Serve Prometheus metrics on http://HOST:PORT/metrics (needs "
                           "rhythm[metrics])."),

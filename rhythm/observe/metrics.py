@@ -73,7 +73,7 @@ class Metrics:
     """Records each metric in OpenTelemetry (``otel``) and/or a Prometheus registry of
     its own (``prometheus``)."""
 
-    def __init__(self, *, otel: bool, prometheus: bool) -> None:
+    def __init__(self, *, otel: bool, prometheus: bool, meter_provider: Any = None) -> None:
         self._otel: dict[str, Any] = {}
         self._prom: dict[str, Any] = {}
         self._gauges: dict[str, dict[tuple[str, ...], float]] = {
@@ -82,8 +82,8 @@ class Metrics:
         self._children: dict[tuple[str, tuple[str, ...]], tuple[Any, Any]] = {}
         if prometheus:
             self._make_prometheus()
-        if otel:
-            self._make_otel()
+        if otel:  # (the global MeterProvider unless one is given)
+            self._make_otel(meter_provider)
 
     def _make_prometheus(self) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -103,12 +103,12 @@ class Metrics:
                                    registry=self.registry)
             self._prom[spec.name] = metric
 
-    def _make_otel(self) -> None:
+    def _make_otel(self, provider: Any) -> None:
         from opentelemetry import metrics
 
         from rhythm import __version__
 
-        meter = metrics.get_meter("rhythm", __version__)
+        meter = metrics.get_meter("rhythm", __version__, meter_provider=provider)
         for spec in SPECS:
             if spec.kind == "counter":
                 self._otel[spec.name] = meter.create_counter(spec.otel, spec.unit, spec.help)

@@ -722,6 +722,8 @@ class Worker:
         likely raise again, until its lost leases read as ``WorkerLost``."""
         self._finishing(claim)
         error = workflow_error(claim, "InternalError", f"{type(err).__name__}: {err}"[:2000])
+        if self.telemetry.enabled:
+            self.telemetry.workflow_done(claim, "failed", error, None)
         assert self._pool is not None
         try:
             async with _PoolLease(self._pool) as lease:
