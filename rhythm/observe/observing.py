@@ -14,8 +14,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from rhythm.observe.telemetry import (
@@ -33,29 +32,49 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rhythm.telemetry")
 ENDED = ("completed", "failed", "cancelled")
+SNAPSHOT_SAMPLE = 16  # one snapshot in this many is sized (rhythm_snapshot_bytes)
 
 
 class Observation:
-    """One activation or task attempt being observed."""
+    """One activation or task attempt being observed; a context manager around it (a
+    class rather than a generator: it runs twice per workflow step)."""
 
-    __slots__ = ("began", "claim", "error", "recorded", "retry", "span", "status", "token",
-                 "traceparent", "tracing")
+    __slots__ = ("began", "claim", "error", "owner", "recorded", "retry", "span", "status",
+                 "token", "tokens", "traceparent")
 
-    def __init__(self, claim: Claim, tracing: Tracing | None) -> None:
+    def __init__(self, owner: Observing, claim: Claim) -> None:
+        self.owner = owner
         self.claim = claim
-        self.tracing = tracing
-        self.began = time.perf_counter()
+        self.began = 0.0
         self.span: Any = None
         self.token: object = None
+        self.tokens: tuple[Any, ...] = ()
         self.traceparent: str | None = None
         self.status: str | None = None  # how it ended (see task_done, workflow_done)
         self.error: tuple[str, str] | None = None  # (type, message) when it failed
         self.recorded = False  # an exception was recorded on the span
         self.retry = False
 
+    def __enter__(self) -> Observation:
+        self.began = time.perf_counter()
+        self.owner.safely("begin", self.owner.begin, self)
+        self.tokens = (LOG_FIELDS.set(log_fields(self.claim)), OBSERVATION.set(self),
+                       TRACEPARENT.set(self.traceparent))
+        return self
+
+    def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
+        if isinstance(err, Exception):  # (not CancelledError: handed back, not failed)
+            self.exception(err)
+            self.error = self.error or (type(err).__name__, str(err))
+        TRACEPARENT.reset(self.tokens[2])
+        OBSERVATION.reset(self.tokens[1])
+        LOG_FIELDS.reset(self.tokens[0])
+        self.owner.safely("end", self.owner.end, self)
+
     def exception(self, err: BaseException) -> None:
-        if self.span is not None and self.tracing is not None:
-            self.tracing.exception(self.span, err)
+        tracing = self.owner.tracing
+        if self.span is not None and tracing is not None:
+            tracing.exception(self.span, err)
             self.recorded = True
 
 
@@ -75,6 +94,7 @@ class Observing(Telemetry):
         self.poller: Poller | None = None
         self.server: Any = None
         self.clock: Any = None  # the worker's (start)
+        self.snapshots = 0  # activations that committed a snapshot (see workflow_done)
 
     # ------------------------------------------------------------------ hooks
 
@@ -87,25 +107,10 @@ class Observing(Telemetry):
                  ) -> Coroutine[Any, Any, None]:
         return self._observed(run, claim)
 
-    @contextmanager
-    def activation(self, claim: Claim) -> Iterator[Observation]:
+    def activation(self, claim: Claim) -> Observation:
         """Observe one activation or task attempt (named so for the worker's resume path,
         which is always an activation)."""
-        obs = Observation(claim, self.tracing)
-        self._safely("begin", self._begin, obs)
-        tokens = (LOG_FIELDS.set(log_fields(claim)), OBSERVATION.set(obs),
-                  TRACEPARENT.set(obs.traceparent))
-        try:
-            yield obs
-        except Exception as err:  # (not CancelledError: handed back, not failed)
-            obs.exception(err)
-            obs.error = obs.error or (type(err).__name__, str(err))
-            raise
-        finally:
-            TRACEPARENT.reset(tokens[2])
-            OBSERVATION.reset(tokens[1])
-            LOG_FIELDS.reset(tokens[0])
-            self._safely("end", self._end, obs)
+        return Observation(self, claim)
 
     def task_done(self, claim: Claim, outcome: Outcome | None) -> None:
         obs = OBSERVATION.get()
@@ -124,8 +129,12 @@ class Observing(Telemetry):
         if status == "failed":
             obs.error = _error_of(error)
         if snapshot is not None and self.metrics is not None:
-            self._safely("snapshot", self.metrics.record, "snapshot",
-                         float(len(json.dumps(snapshot))), claim.name)
+            # Sampled: sizing means encoding it once more (the commit's encoding is not
+            # at hand), too dear for every activation; the first and every 16th after.
+            self.snapshots += 1
+            if self.snapshots % SNAPSHOT_SAMPLE == 1:
+                self.safely("snapshot", self.metrics.record, "snapshot",
+                            float(len(json.dumps(snapshot))), claim.name)
 
     # --------------------------------------------------------------- lifecycle
 
@@ -156,7 +165,8 @@ class Observing(Telemetry):
 
     # --------------------------------------------------------------- internals
 
-    def _begin(self, obs: Observation) -> None:
+    def begin(self, obs: Observation) -> None:
+        """Start the span, count the claim (Observation.__enter__)."""
         claim = obs.claim
         if self.tracing is not None:
             obs.span, obs.token, obs.traceparent = self.tracing.begin(claim)
@@ -168,7 +178,8 @@ class Observing(Telemetry):
                                     max((self.clock.now() - due).total_seconds(), 0.0),
                                     claim.kind, claim.queue)
 
-    def _end(self, obs: Observation) -> None:
+    def end(self, obs: Observation) -> None:
+        """End the span, record durations and outcomes (Observation.__exit__)."""
         if obs.span is not None and self.tracing is not None:
             self.tracing.end(obs.span, obs.token, obs.error, obs.recorded)
         if self.metrics is not None:
@@ -187,7 +198,7 @@ class Observing(Telemetry):
         if status in ENDED:
             self.metrics.add("executions_completed", claim.kind, claim.queue, status)
 
-    def _safely(self, where: str, call: Callable[..., None], *args: Any) -> None:
+    def safely(self, where: str, call: Callable[..., None], *args: Any) -> None:
         try:
             call(*args)
         except Exception:
