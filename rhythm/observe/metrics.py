@@ -56,7 +56,7 @@ SPECS = [
     Spec("activation_duration", "histogram",
          "Time of one workflow activation: load, run, commit.", ("queue", "workflow"), "s"),
     Spec("snapshot", "histogram",
-         "Size of the snapshot an activation committed (JSON; one activation in 16).",
+         "Size of the snapshot an activation committed (JSON).",
          ("workflow",), "By"),
     Spec("queue_depth", "gauge", "Executions ready to run now (due and unclaimed).",
          ("queue",)),

@@ -11,7 +11,6 @@ failure: the work goes on unobserved.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Coroutine
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("rhythm.telemetry")
 ENDED = ("completed", "failed", "cancelled")
-SNAPSHOT_SAMPLE = 16  # one snapshot in this many is sized (rhythm_snapshot_bytes)
 
 
 class Observation:
@@ -94,7 +92,6 @@ class Observing(Telemetry):
         self.poller: Poller | None = None
         self.server: Any = None
         self.clock: Any = None  # the worker's (start)
-        self.snapshots = 0  # activations that committed a snapshot (see workflow_done)
 
     # ------------------------------------------------------------------ hooks
 
@@ -121,20 +118,17 @@ class Observing(Telemetry):
             obs.error = _error_of(outcome.error)
             obs.retry = outcome.status == "pending" and not outcome.handed_back
 
-    def workflow_done(self, claim: Claim, status: str, error: Any, snapshot: Any) -> None:
+    def workflow_done(self, claim: Claim, status: str, error: Any,
+                      snapshot_bytes: int | None) -> None:
         obs = OBSERVATION.get()
         if obs is None:
             return
         obs.status = status
         if status == "failed":
             obs.error = _error_of(error)
-        if snapshot is not None and self.metrics is not None:
-            # Sampled: sizing means encoding it once more (the commit's encoding is not
-            # at hand), too dear for every activation; the first and every 16th after.
-            self.snapshots += 1
-            if self.snapshots % SNAPSHOT_SAMPLE == 1:
-                self.safely("snapshot", self.metrics.record, "snapshot",
-                            float(len(json.dumps(snapshot))), claim.name)
+        if snapshot_bytes is not None and self.metrics is not None:
+            self.safely("snapshot", self.metrics.record, "snapshot", float(snapshot_bytes),
+                        claim.name)
 
     # --------------------------------------------------------------- lifecycle
 

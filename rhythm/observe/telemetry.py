@@ -87,8 +87,10 @@ class Telemetry:
     def task_done(self, claim: Claim, outcome: Outcome | None) -> None:
         """The attempt's outcome (None: a transactional task recorded its own)."""
 
-    def workflow_done(self, claim: Claim, status: str, error: Any, snapshot: Any) -> None:
-        """An activation committed: the workflow is now ``status``."""
+    def workflow_done(self, claim: Claim, status: str, error: Any,
+                      snapshot_bytes: int | None) -> None:
+        """An activation committed: the workflow is now ``status``, its snapshot (if it
+        saved one) ``snapshot_bytes`` of JSON."""
 
     def start(self, worker: Any) -> None:
         """The worker (rhythm.runtime.worker.Worker) starts: poll queue depths (if

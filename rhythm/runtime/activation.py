@@ -190,6 +190,7 @@ class Plan:
     lines: dict[int, int] = field(default_factory=dict, repr=False)
     end_label: int | None = None
     end_line: int | None = None
+    snapshot_bytes: int | None = None  # its JSON's size, as the history entry measured it
 
     def refs(self) -> list[int]:
         """The promise ids the saved snapshot can reach (see :func:`snapshot_refs`),
@@ -324,7 +325,7 @@ class ActivationRunner:
                 claim, "Unstorable", f"the workflow's state cannot be stored: {reason}"),
                 loaded.cancel_delivered)
         if self.telemetry.enabled:
-            self.telemetry.workflow_done(claim, plan.status, plan.error, plan.snapshot)
+            self.telemetry.workflow_done(claim, plan.status, plan.error, plan.snapshot_bytes)
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
@@ -675,6 +676,7 @@ class ActivationRunner:
         if plan.idle:
             return None
         packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
+        plan.snapshot_bytes = packed.size  # (for metrics: measured once, here)
         resumed = loaded.snapshot.get("label") if isinstance(loaded.snapshot, dict) else None
         stopped = plan.snapshot.get("label") if isinstance(plan.snapshot, dict) \
             else plan.end_label
