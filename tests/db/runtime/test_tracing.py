@@ -4,6 +4,7 @@ child workflow with its own task form one trace (docs/observability.md, "Tracing
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 from conftest import spawn_worker, stop_workers, wait_for
 
-from rhythm.runtime.client import Client
+from rhythm.runtime.client import AsyncClient, Client
 
 pytest.importorskip("opentelemetry.sdk", reason="the tracing tests need rhythm[dev]")
 
@@ -151,7 +152,7 @@ def test_the_trace_goes_on_across_a_worker_sigkill(
         == {request["span_id"]}
 
 
-def test_the_client_stores_its_current_context_only(client: Client) -> None:
+def test_the_client_stores_its_current_context_only(client: Client, db_url: str) -> None:
     """Inside a span, a start or enqueue stores its W3C traceparent in the execution's
     options; outside any span nothing is stored: the options stay as they were."""
     assert client.get(client.queue_task("add", {"a": 1, "b": 2}).id)["options"] == {}
@@ -162,3 +163,12 @@ def test_the_client_stores_its_current_context_only(client: Client) -> None:
     [stored] = client.get(run.id)["options"].items()
     assert stored[0] == "traceparent"
     assert stored[1].startswith(f"00-{context.trace_id:032x}-{context.span_id:016x}-")
+
+    async def start_async() -> tuple[str, str]:  # (the async client shares the code)
+        async with AsyncClient(db_url) as async_client:
+            with tracer.start_as_current_span("async request") as span:
+                started = await async_client.queue_task("add", {"a": 1, "b": 2})
+        return started.id, f"{span.get_span_context().span_id:016x}"
+
+    async_id, span_id = asyncio.run(start_async())
+    assert client.get(async_id)["options"]["traceparent"][36:52] == span_id
