@@ -123,8 +123,9 @@ class Metrics:
         from opentelemetry.metrics import Observation
 
         def observe(_options: Any) -> list[Any]:
+            # (list(): one copy in C, so the poller's thread cannot resize it mid-way)
             return [Observation(value, dict(zip(spec.labels, key, strict=True)))
-                    for key, value in self._gauges[spec.name].items()]
+                    for key, value in list(self._gauges[spec.name].items())]
 
         return observe
 

@@ -3,7 +3,7 @@ around each activation and task attempt.
 
 What is on is chosen when it is built: tracing (``rhythm.observe.tracing``, needs
 ``rhythm[otel]``), metrics (``rhythm.observe.metrics``, OpenTelemetry and/or Prometheus)
-and the log fields of JSON logs (always, they cost two context-variable writes). A
+and the log fields of JSON logs (always: three context-variable writes). A
 telemetry call that raises is logged and counted, never the workflow's or task's
 failure: the work goes on unobserved.
 """
@@ -114,7 +114,8 @@ class Observing(Telemetry):
         if obs is None:
             return
         obs.status = "completed" if outcome is None else outcome.status
-        if outcome is not None and outcome.error and outcome.status != "completed":
+        # Failed, or failed to be tried again (a cancellation or a hand-back is no error).
+        if outcome is not None and outcome.error and outcome.status in ("failed", "pending"):
             obs.error = _error_of(outcome.error)
             obs.retry = outcome.status == "pending" and not outcome.handed_back
 
