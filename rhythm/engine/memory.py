@@ -508,6 +508,8 @@ class MemoryWorld:
             return
         child = self._new_execution(cls, name, _json_copy(record.params["inputs"]), (ex, record.id))
         ex.children[record.id] = child
+        version = getattr(getattr(cls, "INFO", None), "version", None)
+        self._note(child, "started", {"name": name, "version": version, "parent_id": ex.id})
 
     def _register_wait(self, ex: Execution, record: PromiseRecord) -> None:
         if record.abandoned:  # by a race decided at once, or by a cancellation

@@ -179,25 +179,37 @@ RETURNING s.id;
 -- it. Children run the version that is current for their name now. Workers of their
 -- queues are told (NOTIFY; repeats within a transaction are sent once). A task whose
 -- route has a concurrency key waits for a slot (as in insert_execution).
-INSERT INTO rhythm.executions
-    (part, id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
-     parent_id, parent_promise, created_at, updated_at, concurrency_key, concurrency_limit,
-     admitted)
-SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs,
-       coalesce(r.queue, t.queue, %(default_queue)s),
-       r.priority, r.max_retries, r.options, CASE WHEN k.ckey IS NULL THEN %(now)s END,
-       %(id)s, r.promise_id, %(now)s, %(now)s, k.ckey, (t.concurrency->>'limit')::int,
-       CASE WHEN k.ckey IS NOT NULL THEN false END
-FROM json_to_recordset(%(rows)s::json)
-     AS r(id text, kind text, name text, version text, inputs json, queue text,
-          priority int, max_retries int, options jsonb, promise_id int)
-LEFT JOIN rhythm.task_routes t ON t.name = r.name AND r.kind = 'task'
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN t.concurrency IS NOT NULL
-                THEN coalesce(r.inputs #>> string_to_array(t.concurrency->>'key', '.'), '')
-           END AS ckey) k
-RETURNING CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
-               ELSE '!admit:' || concurrency_key END AS wake;
+WITH inserted AS (
+    INSERT INTO rhythm.executions
+        (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
+         run_at, parent_id, parent_promise, created_at, updated_at, concurrency_key,
+         concurrency_limit, admitted, history_seq)
+    SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs,
+           coalesce(r.queue, t.queue, %(default_queue)s),
+           r.priority, r.max_retries, r.options, CASE WHEN k.ckey IS NULL THEN %(now)s END,
+           %(id)s, r.promise_id, %(now)s, %(now)s, k.ckey, (t.concurrency->>'limit')::int,
+           CASE WHEN k.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int
+    FROM json_to_recordset(%(rows)s::json)
+         AS r(id text, kind text, name text, version text, inputs json, queue text,
+              priority int, max_retries int, options jsonb, promise_id int)
+    LEFT JOIN rhythm.task_routes t ON t.name = r.name AND r.kind = 'task'
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN t.concurrency IS NOT NULL
+                    THEN coalesce(r.inputs #>> string_to_array(t.concurrency->>'key', '.'), '')
+               END AS ckey) k
+    RETURNING id, kind, name, version, part, queue, concurrency_key
+),
+children_started AS (
+    -- (as commit_activations' children_started)
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT id, 1, %(part)s, %(now)s, 'started',
+           json_build_object('name', name, 'version', version, 'run_no', 1,
+                             'parent_id', %(id)s::text)::jsonb
+    FROM inserted WHERE kind = 'workflow'
+)
+SELECT CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
+            ELSE '!admit:' || concurrency_key END AS wake
+FROM inserted;
 
 -- name: finish_activation
 -- The execution's new state; run_at makes it claimable again when something it waits
@@ -327,14 +339,14 @@ effects AS (
         (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at, status, claim_token,
          claimed_by, lease_expires_at, attempt, started_at, concurrency_key,
-         concurrency_limit, admitted)
+         concurrency_limit, admitted, history_seq)
     SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
            r.options, CASE WHEN NOT h.here AND q.ckey IS NULL THEN o.now END, o.id,
            r.promise_id, o.now,
            o.now, CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
            CASE WHEN h.here THEN o.worker END, CASE WHEN h.here THEN o.lease_until END,
            h.here::int, CASE WHEN h.here THEN o.now END, q.ckey, q.climit,
-           CASE WHEN q.ckey IS NOT NULL THEN false END
+           CASE WHEN q.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int
     FROM ok o CROSS JOIN LATERAL json_to_recordset(o.effects)
          AS r(id text, kind text, name text, version text, inputs json, queue text,
               priority int, max_retries int, options jsonb, promise_id int, here bool)
@@ -440,6 +452,15 @@ history AS (
     LEFT JOIN saved s ON s.execution_id = f.id
     LEFT JOIN unsaved u ON u.execution_id = f.id
     WHERE f.history IS NOT NULL
+),
+children_started AS (
+    -- A child workflow's history begins with its start, by its parent's commit (0015).
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT c.id, 1, %(part)s, f.now, 'started',
+           json_build_object('name', c.name, 'version', c.version, 'run_no', 1,
+                             'parent_id', c.parent_id)::jsonb
+    FROM effects c JOIN finished f ON f.id = c.parent_id
+    WHERE c.kind = 'workflow'
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.) Wake-ups: the
 -- workflow's own, its requested executions not started here (effects_wake, sent here

@@ -145,9 +145,13 @@ def test_a_workflow_with_a_loop_signal_timer_child_and_retried_task(
     assert [p["kind"] for i in seen for p in i.pending] == [
         "task", "task", "signal", "timer", "child", "task"]
     # The child's own history; its ending (with a parent to wake) took the pipelined commit.
-    assert [(e.kind, e.step, e.detail["stopped"]["status"]) for e in kid] == [
+    assert kid[0].kind == "started" and kid[0].detail == {
+        "name": "adder", "version": kid[0].detail["version"], "run_no": 1, "parent_id": run.id}
+    assert kid[0].detail["version"] is not None and kid[0].worker is None
+    assert [(e.kind, e.step, e.detail["stopped"]["status"]) for e in kid[1:]] == [
         ("activation", 1, "suspended"), ("activation", 2, "suspended"),
         ("activation", 3, "completed")]
+    assert [e.seq for e in kid] == [1, 2, 3, 4]
 
 
 RACER = """const note = "waiting"
@@ -315,3 +319,24 @@ def test_an_error_jsonb_cannot_hold_still_fails_the_workflow_as_itself(
     assert client.get(run.id)["status"] == "failed"
     last = client.history(run.id)[-1]
     assert last.detail["error"] == {"name": "Bad", "message": "a\ufffdb"}
+
+
+def test_a_child_started_by_the_pipelined_commit_has_its_started_entry(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """An ending that starts a child (fire and forget) takes the pipelined commit
+    (insert_effects): the child's history begins with `started` all the same."""
+    flows = {"adder": ADDER, "launcher": 'Workflow.run("adder", { x: 1 })\nreturn 1\n'}
+    with flows_worker(db_url, tmp_path, flows):
+        run = client.start("launcher")
+        assert run.result(timeout=10) == 1
+        kid_id = one_row(db_url, "SELECT id FROM rhythm.executions WHERE parent_id = %s",
+                         (run.id,))[0]
+        client.wait(kid_id, timeout=10)
+        kid = client.history(kid_id)
+    assert [(e.seq, e.kind) for e in kid] == [
+        (1, "started"), (2, "activation"), (3, "activation"), (4, "activation")]
+    assert kid[0].detail["parent_id"] == run.id
+    parent = client.history(run.id)
+    assert [(e.kind, e.step) for e in parent] == [("started", None), ("activation", 1)]
+    assert parent[1].detail["effects"] == [{"promise": 1, "kind": "child", "name": "adder"}]
