@@ -4,13 +4,18 @@ Paths are files or folders (searched recursively for ``*.flow``). With no path, 
 project's ``workflows/`` folder is checked if it exists, else the current folder. Every
 diagnostic of every file is printed; the exit code is 1 if there was any, 0 otherwise.
 Two files that give the same workflow name (``folder/stem``) are an error too.
+
+Task calls are also checked against the project's task modules (``tasks = [...]`` in the
+project file, read without importing them: rhythm/frontend/task_index.py): an unknown task
+name or inputs that do not fit the function are *warnings*, printed but not counted in the
+exit code.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +26,7 @@ from rhythm.errors import EXIT_FAILED, EXIT_OK, InputError
 # Folders never searched when walking a tree: tooling, caches and build output.
 if TYPE_CHECKING:
     from rhythm.frontend.diagnostics import Diagnostic
+    from rhythm.frontend.task_index import TaskIndex
 
 _SKIPPED_DIRS = {"node_modules", "generated", "__pycache__", "site-packages"}
 
@@ -87,6 +93,31 @@ def check_files(files: list[FlowFile]) -> tuple[list[Diagnostic], dict[str, str]
     return diagnostics, sources
 
 
+def project_task_index() -> TaskIndex:
+    """The task index of the project around the current folder (empty when none is set)."""
+    from rhythm.config import find_project_dir, read_task_modules
+    from rhythm.frontend.task_index import build_index
+
+    project = find_project_dir()
+    modules, _ = read_task_modules(project)
+    return build_index(project, modules)
+
+
+def task_warnings(sources: dict[str, str], index: TaskIndex) -> list[Diagnostic]:
+    """Warnings about task calls in every file that parses."""
+    from rhythm.frontend.parser import parse
+    from rhythm.frontend.task_checks import task_warnings as warnings_of
+
+    found: list[Diagnostic] = []
+    if not index.configured:
+        return found
+    for label, source in sources.items():
+        program, _ = parse(source.replace("\r\n", "\n").replace("\r", "\n"), label)
+        if program is not None:
+            found.extend(warnings_of(program, index, label))
+    return found
+
+
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as one JSON object.")
@@ -98,19 +129,29 @@ def check_command(paths: tuple[Path, ...], as_json: bool) -> None:
     """
     files = collect(list(paths) or default_paths())
     diagnostics, sources = check_files(files)
+    index = project_task_index()
+    warnings = task_warnings(sources, index)
     if as_json:
         report = {
             "ok": not diagnostics,
             "files": [str(f.path) for f in files],
             "diagnostics": [d.to_json() for d in diagnostics],
+            "warnings": [w.to_json() for w in warnings],
+            "task_index_problems": list(index.problems),
         }
         click.echo(json.dumps(report, indent=2))
     else:
-        for diag in diagnostics:
-            click.echo(diag.render(sources.get(diag.path)))
+        for problem in index.problems:
+            click.echo(f"rhythm: warning: {problem}", err=True)
+        for diag in sorted(diagnostics + warnings, key=lambda d: (d.path, d.line, d.column)):
+            shown = replace(diag, message=f"warning: {diag.message}") if diag in warnings \
+                else diag
+            click.echo(shown.render(sources.get(diag.path)))
         count = len(diagnostics)
         noun = "file" if len(files) == 1 else "files"
         summary = f"{count} error{'s' if count != 1 else ''}" if count else "no errors"
+        if warnings:
+            summary += f", {len(warnings)} warning{'s' if len(warnings) != 1 else ''}"
         click.echo(f"checked {len(files)} {noun}: {summary}", err=bool(count))
     sys.exit(EXIT_FAILED if diagnostics else EXIT_OK)
 
