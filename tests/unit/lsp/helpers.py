@@ -1,0 +1,51 @@
+"""Small helpers for talking to the server under test."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+from lsprotocol import types as T
+from pytest_lsp import LanguageClient
+
+
+def open_doc(client: LanguageClient, path: Path, text: str | None = None) -> str:
+    uri = path.as_uri()
+    client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(
+        uri=uri, language_id="flow", version=1,
+        text=path.read_text() if text is None else text)))
+    return uri
+
+
+def change_doc(client: LanguageClient, uri: str, version: int, text: str) -> None:
+    client.text_document_did_change(T.DidChangeTextDocumentParams(
+        text_document=T.VersionedTextDocumentIdentifier(uri=uri, version=version),
+        content_changes=[T.TextDocumentContentChangeWholeDocument(text=text)]))
+
+
+async def diagnostics(client: LanguageClient, uri: str, version: int | None = None,
+                      timeout: float = 20.0) -> Sequence[T.Diagnostic]:
+    """The diagnostics published for ``uri`` after the next publish."""
+    client.diagnostics.pop(uri, None)
+    async def wait() -> Sequence[T.Diagnostic]:
+        while uri not in client.diagnostics:
+            await client.wait_for_notification(T.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        return list(client.diagnostics[uri])
+    return await asyncio.wait_for(wait(), timeout)
+
+
+def at(uri: str, line: int, character: int) -> dict[str, object]:
+    """Document and 0-based position arguments of a request."""
+    return {"text_document": T.TextDocumentIdentifier(uri=uri),
+            "position": T.Position(line=line, character=character)}
+
+
+def position_of(text: str, needle: str, offset: int = 0, nth: int = 0) -> tuple[int, int]:
+    """0-based (line, character) of ``needle``'s nth occurrence, plus ``offset`` characters."""
+    index = -1
+    for _ in range(nth + 1):
+        index = text.index(needle, index + 1)
+    index += offset
+    line = text.count("\n", 0, index)
+    return line, index - (text.rfind("\n", 0, index) + 1)
