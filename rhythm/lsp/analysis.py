@@ -10,7 +10,7 @@ that did parse.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ from rhythm.frontend.task_checks import NamedCall, named_calls, task_warnings, w
 from rhythm.frontend.task_index import TaskIndex, TaskInfo
 
 Pos = tuple[int, int]  # (line, column), 1-based
+Checker = Callable[[str, str], tuple[A.Program | None, Resolution | None, list[Diagnostic]]]
 IDENTIFIER = re.compile(r"[A-Za-z_$][\w$]*\Z")
 
 
@@ -38,12 +39,15 @@ class Analysis:
     resolution: Resolution | None
     diagnostics: list[Diagnostic]
     warnings: list[Diagnostic] = field(default_factory=list)
+    _scopes: list[tuple[Binding, A.Span]] | None = None  # scoped_bindings, computed once
 
 
-def analyze(source: str, path: str, tasks: TaskIndex | None = None) -> Analysis:
-    """Run the checker (and the task checks when a task index is given)."""
+def analyze(source: str, path: str, tasks: TaskIndex | None = None,
+            checker: Checker | None = None) -> Analysis:
+    """Run the checker (and the task checks when a task index is given). ``checker`` is a
+    faster way to the same result (rhythm/lsp/incremental.py)."""
     source = source.replace("\r\n", "\n").replace("\r", "\n")
-    program, resolution, diags = analyze_source(source, path)
+    program, resolution, diags = (checker or analyze_source)(source, path)
     warnings = task_warnings(program, tasks, path) if program is not None and tasks else []
     return Analysis(path, source, program, resolution, diags, warnings)
 
@@ -108,7 +112,10 @@ def call_at(analysis: Analysis, pos: Pos) -> NamedCall | None:
 
 def scoped_bindings(analysis: Analysis) -> list[tuple[Binding, A.Span]]:
     """Each declared binding with the span of the scope it is visible in."""
+    if analysis._scopes is not None:
+        return analysis._scopes
     found: list[tuple[Binding, A.Span]] = []
+    analysis._scopes = found
     if analysis.program is None or analysis.resolution is None:
         return found
     resolution = analysis.resolution
@@ -242,15 +249,16 @@ _KEYWORDS = ("let", "const", "if", "else", "while", "do", "for", "of", "in", "br
 
 def completions(analysis: Analysis, pos: Pos, fallback: Analysis | None = None,
                 tasks: TaskIndex | None = None,
-                workflows: list[str] | None = None) -> list[Item]:
-    """Candidates at ``pos``; ``fallback`` is the last analysis whose text parsed."""
+                workflows: Callable[[], list[str]] | None = None) -> list[Item]:
+    """Candidates at ``pos``; ``fallback`` is the last analysis whose text parsed;
+    ``workflows`` lists the sibling workflow names (called only when they are wanted)."""
     lines = analysis.source.split("\n")
     prefix = lines[pos[0] - 1][: pos[1] - 1] if 1 <= pos[0] <= len(lines) else ""
     tree = analysis if analysis.program is not None else (fallback or analysis)
     named = _NAME_ARG.search(prefix)
     if named is not None:
         if named.group(1) == "Workflow.run":
-            return [Item(w, "workflow", "workflow") for w in workflows or []]
+            return [Item(w, "workflow", "workflow") for w in (workflows() if workflows else [])]
         return [Item(t.name, "task", _task_markdown(t).split("\n")[1])
                 for t in (tasks.tasks.values() if tasks else [])]
     member = _MEMBER.search(prefix)

@@ -25,9 +25,10 @@ from pygls.uris import to_fs_path
 from rhythm.frontend import ast as A
 from rhythm.frontend.diagnostics import Diagnostic
 from rhythm.lsp import analysis as L
+from rhythm.lsp.incremental import IncrementalChecker
 from rhythm.lsp.project import Project
 
-DEBOUNCE = 0.05  # seconds of quiet after a change before the document is re-checked
+DEBOUNCE = 0.03  # seconds of quiet after a change before the document is re-checked
 log = logging.getLogger("rhythm.lsp")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,6 +50,7 @@ class RhythmServer(LanguageServer):
         self.last_parsed: dict[str, L.Analysis] = {}
         self.projects: dict[Path, Project] = {}
         self.pending: dict[str, asyncio.TimerHandle] = {}
+        self.checker = IncrementalChecker()
 
     def project(self, path: Path) -> Project:
         found = Project.around(path)
@@ -62,7 +64,7 @@ class RhythmServer(LanguageServer):
         cached = self.analyses.get(uri)
         if cached is not None and cached[0] == document.version and document.version is not None:
             return cached[1], project
-        result = L.analyze(document.source, str(path), project.tasks())
+        result = L.analyze(document.source, str(path), project.tasks(), self.checker.analyze)
         self.analyses[uri] = (document.version, result)
         if result.program is not None:
             self.last_parsed[uri] = result
@@ -79,6 +81,7 @@ class RhythmServer(LanguageServer):
         diagnostics += [_diagnostic(d, T.DiagnosticSeverity.Warning) for d in result.warnings]
         self.text_document_publish_diagnostics(
             T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
+        L.scoped_bindings(result)  # ready for the completion that usually follows an edit
 
     def schedule(self, uri: str) -> None:
         handle = self.pending.pop(uri, None)
@@ -145,6 +148,7 @@ def did_close(ls: RhythmServer, params: T.DidCloseTextDocumentParams) -> None:
         handle.cancel()
     ls.analyses.pop(uri, None)
     ls.last_parsed.pop(uri, None)
+    ls.checker.forget(str(Path(to_fs_path(uri) or uri)))
     ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
@@ -166,7 +170,7 @@ def completion(ls: RhythmServer, params: T.CompletionParams) -> T.CompletionList
     result, project = ls.analysis(uri)
     path = Path(result.path)
     items = L.completions(result, _pos(params.position), ls.last_parsed.get(uri),
-                          project.tasks(), sorted(project.workflows(path)))
+                          project.tasks(), lambda: sorted(project.workflows(path)))
     return T.CompletionList(is_incomplete=False, items=[
         T.CompletionItem(
             label=item.label, kind=_KINDS.get(item.kind), detail=item.detail or None,
