@@ -26,8 +26,9 @@ def lsp_command(stdio: bool) -> None:
     try:
         from rhythm.lsp.server import main
     except ImportError as err:
+        missing = (err.name or "pygls").split(".")[0]
         raise MissingExtra(
-            f"rhythm lsp needs the lsp extra: pip install 'rhythm[lsp]' ({err.name} missing)"
+            f"rhythm lsp needs the lsp extra: pip install 'rhythm[lsp]' ({missing} is missing)"
         ) from None
     main()
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from lsprotocol import types as T
 from pygls.lsp.server import LanguageServer
 from pygls.uris import to_fs_path
+from pygls.workspace import TextDocument
 
 from rhythm.frontend import ast as A
 from rhythm.frontend.diagnostics import Diagnostic
@@ -77,8 +78,11 @@ class RhythmServer(LanguageServer):
         except Exception:  # never let a check take the server down
             log.exception("checking %s failed", uri)
             return
-        diagnostics = [_diagnostic(d, T.DiagnosticSeverity.Error) for d in result.diagnostics]
-        diagnostics += [_diagnostic(d, T.DiagnosticSeverity.Warning) for d in result.warnings]
+        document = self.workspace.get_text_document(uri)
+        diagnostics = [_diagnostic(d, T.DiagnosticSeverity.Error, document)
+                       for d in result.diagnostics]
+        diagnostics += [_diagnostic(d, T.DiagnosticSeverity.Warning, document)
+                        for d in result.warnings]
         self.text_document_publish_diagnostics(
             T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
         L.scoped_bindings(result)  # ready for the completion that usually follows an edit
@@ -91,19 +95,30 @@ class RhythmServer(LanguageServer):
         self.pending[uri] = loop.call_later(DEBOUNCE, self.publish, uri)
 
 
-def _range(span: A.Span) -> T.Range:
-    return T.Range(T.Position(span.line - 1, span.column - 1),
-                   T.Position(span.end_line - 1, span.end_column - 1))
+# The checker counts columns in characters (code points); LSP clients count UTF-16 units
+# unless they negotiated otherwise: the document's codec converts both ways.
 
 
-def _diagnostic(diag: Diagnostic, severity: T.DiagnosticSeverity) -> T.Diagnostic:
+def _range(span: A.Span, document: TextDocument | None = None) -> T.Range:
+    """An LSP range; in the client's units when ``document`` is the file it is in."""
+    found = T.Range(T.Position(span.line - 1, span.column - 1),
+                    T.Position(span.end_line - 1, span.end_column - 1))
+    if document is None:
+        return found
+    return document.position_codec.range_to_client_units(document.lines, found)
+
+
+def _diagnostic(diag: Diagnostic, severity: T.DiagnosticSeverity,
+                document: TextDocument) -> T.Diagnostic:
     span = A.Span(diag.line, diag.column, diag.end_line, diag.end_column)
-    return T.Diagnostic(range=_range(span), message=diag.message, severity=severity,
-                        source="rhythm")
+    return T.Diagnostic(range=_range(span, document), message=diag.message,
+                        severity=severity, source="rhythm")
 
 
-def _pos(position: T.Position) -> L.Pos:
-    return position.line + 1, position.character + 1
+def _pos(ls: RhythmServer, uri: str, position: T.Position) -> L.Pos:
+    document = ls.workspace.get_text_document(uri)
+    found = document.position_from_client_units(position)
+    return found.line + 1, found.character + 1
 
 
 def _safe(handler: F) -> F:
@@ -156,7 +171,7 @@ def did_close(ls: RhythmServer, params: T.DidCloseTextDocumentParams) -> None:
 @_safe
 def hover(ls: RhythmServer, params: T.HoverParams) -> T.Hover | None:
     result, project = ls.analysis(params.text_document.uri)
-    text = L.hover(result, _pos(params.position), project.tasks())
+    text = L.hover(result, _pos(ls, params.text_document.uri, params.position), project.tasks())
     if text is None:
         return None
     return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown, value=text))
@@ -169,7 +184,7 @@ def completion(ls: RhythmServer, params: T.CompletionParams) -> T.CompletionList
     uri = params.text_document.uri
     result, project = ls.analysis(uri)
     path = Path(result.path)
-    items = L.completions(result, _pos(params.position), ls.last_parsed.get(uri),
+    items = L.completions(result, _pos(ls, uri, params.position), ls.last_parsed.get(uri),
                           project.tasks(), lambda: sorted(project.workflows(path)))
     return T.CompletionList(is_incomplete=False, items=[
         T.CompletionItem(
@@ -185,21 +200,23 @@ def completion(ls: RhythmServer, params: T.CompletionParams) -> T.CompletionList
 def definition(ls: RhythmServer, params: T.DefinitionParams) -> T.Location | None:
     uri = params.text_document.uri
     result, project = ls.analysis(uri)
-    found = L.definition(result, _pos(params.position), project.tasks(),
+    found = L.definition(result, _pos(ls, uri, params.position), project.tasks(),
                          project.workflows(Path(result.path)))
     if found is None:
         return None
-    target = found.path.resolve().as_uri() if found.path is not None else uri
-    return T.Location(uri=target, range=_range(found.span))
+    if found.path is None:
+        return T.Location(uri=uri, range=_range(found.span, ls.workspace.get_text_document(uri)))
+    return T.Location(uri=found.path.resolve().as_uri(), range=_range(found.span))
 
 
 @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 @_safe
 def document_symbols(ls: RhythmServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
     result, _ = ls.analysis(params.text_document.uri)
+    document = ls.workspace.get_text_document(params.text_document.uri)
     kinds = {"constant": T.SymbolKind.Constant, "variable": T.SymbolKind.Variable}
-    return [T.DocumentSymbol(name=s.name, kind=kinds[s.kind], range=_range(s.span),
-                             selection_range=_range(s.span))
+    return [T.DocumentSymbol(name=s.name, kind=kinds[s.kind], range=_range(s.span, document),
+                             selection_range=_range(s.span, document))
             for s in L.symbols(result)]
 
 
@@ -208,8 +225,9 @@ def document_symbols(ls: RhythmServer, params: T.DocumentSymbolParams) -> list[T
 def rename(ls: RhythmServer, params: T.RenameParams) -> T.WorkspaceEdit | None:
     uri = params.text_document.uri
     result, _ = ls.analysis(uri)
-    edits = L.rename(result, _pos(params.position), params.new_name)
-    return T.WorkspaceEdit(changes={uri: [T.TextEdit(range=_range(span), new_text=text)
+    edits = L.rename(result, _pos(ls, uri, params.position), params.new_name)
+    document = ls.workspace.get_text_document(uri)
+    return T.WorkspaceEdit(changes={uri: [T.TextEdit(range=_range(span, document), new_text=text)
                                           for span, text in edits]})
 
 

@@ -5,18 +5,15 @@ a long workflow edited one character at a time (with the chunk cache warm)."""
 from __future__ import annotations
 
 import random
-import sys
 from pathlib import Path
 
 import pytest
 
+from benchmarks.lsp_latency import workflow
 from rhythm.frontend import analyze_source
 from rhythm.lsp.incremental import IncrementalChecker, chunks
 from tests.unit.lsp.conftest import EXAMPLE, REPO
 from tests.unit.lsp.test_fuzz_corpus import corpus
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from lsp_latency import workflow  # noqa: E402
 
 FILES = [EXAMPLE / "workflows" / "process_order.flow",
          *sorted((REPO / "tests" / "golden" / "flows").glob("*.flow"))]

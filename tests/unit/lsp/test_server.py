@@ -190,3 +190,19 @@ async def test_golden_workflows_are_clean_and_answer_every_request(
     for line in range(len(text.splitlines())):
         await client.text_document_hover_async(T.HoverParams(**at(uri, line, 4)))  # type: ignore[arg-type]
         assert await labels(client, uri, line, 0)
+
+
+async def test_positions_are_in_the_clients_utf16_units(
+        client: LanguageClient, project: Path) -> None:
+    text = 'let s = "😀😀"; let t = totl\n'  # each emoji is two UTF-16 units
+    uri = open_doc(client, project / "workflows" / "parent.flow", text)
+    [diag] = await diagnostics(client, uri)
+    assert (diag.range.start.character, diag.range.end.character) == (24, 28)  # `totl`
+    hover = await client.text_document_hover_async(
+        T.HoverParams(**at(uri, 0, 20)))  # type: ignore[arg-type]
+    assert "let t" in str(hover.contents)  # type: ignore[union-attr]
+    edit = await client.text_document_rename_async(T.RenameParams(
+        **at(uri, 0, 21), new_name="u"))  # type: ignore[arg-type]
+    assert edit is not None and edit.changes is not None
+    [change] = edit.changes[uri]
+    assert (change.range.start.character, change.range.end.character) == (20, 21)
