@@ -206,3 +206,22 @@ async def test_positions_are_in_the_clients_utf16_units(
     assert edit is not None and edit.changes is not None
     [change] = edit.changes[uri]
     assert (change.range.start.character, change.range.end.character) == (20, 21)
+
+
+async def test_definition_and_rename_in_the_golden_wrapper_form(
+        client: LanguageClient, project: Path) -> None:
+    text = (GOLDEN / "process_order.flow").read_text()
+    uri = open_doc(client, project / "workflows" / "golden.flow", text)
+    use = position_of(text, "payment.id", nth=0)
+    found = await client.text_document_definition_async(
+        T.DefinitionParams(**at(uri, *use)))  # type: ignore[arg-type]
+    assert isinstance(found, T.Location)
+    assert (found.range.start.line, found.range.start.character) == position_of(
+        text, "payment =")
+    edit = await client.text_document_rename_async(T.RenameParams(
+        **at(uri, *use), new_name="charge"))  # type: ignore[arg-type]
+    assert edit is not None and edit.changes is not None
+    assert len(edit.changes[uri]) == 3  # not the keys `payment:` and `paymentId:`
+    with pytest.raises(Exception, match="only a variable declared in this file"):
+        await client.text_document_rename_async(T.RenameParams(
+            **at(uri, *position_of(text, "order.id")), new_name="o"))  # type: ignore[arg-type]
