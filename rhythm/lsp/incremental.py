@@ -5,7 +5,8 @@ about 1 s for a 500-line file on a busy machine), and an edit usually touches on
 statement. So a document is cut into top-level *chunks* (a new chunk starts on a line that
 begins, outside any bracket, string, template or comment, with a keyword no expression can
 continue with: ``const``, ``let``, ``if``, ``for``...), each chunk is parsed alone and its
-statements cached by (first line, text), and the statements are put back together into the
+statements cached by text (moved to other lines when an edit above adds or removes lines),
+and the statements are put back together into the
 program the whole file would give. Scope resolution and the static checks then run on the
 whole program, exactly as :func:`rhythm.frontend.analyze_source` does.
 
@@ -20,6 +21,8 @@ error cases and the fuzz corpus.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from rhythm.frontend import analyze_source
 from rhythm.frontend import ast as A
@@ -115,13 +118,49 @@ def _keep_do_while(source: str, starts: list[int]) -> list[int]:
     return kept
 
 
+@dataclass
+class _Chunk:
+    """A chunk's parse, with positions as if the chunk began on ``first_line``."""
+
+    first_line: int
+    statements: tuple[A.Stmt, ...] | None  # None: a syntax error (in ``diags``)
+    diags: list[Diagnostic]
+    deep: Diagnostic | bool | None = False  # too_deep's answer; False until asked
+
+    def moved_to(self, first_line: int) -> _Chunk:
+        """The same chunk starting on another line (an edit above added or removed lines)."""
+        delta = first_line - self.first_line
+        statements = None if self.statements is None else _shift(self.statements, delta)
+        deep = _shift(self.deep, delta) if isinstance(self.deep, Diagnostic) else self.deep
+        return _Chunk(first_line, statements, [_shift(d, delta) for d in self.diags], deep)
+
+
+def _shift(value: Any, delta: int) -> Any:
+    """``value`` (a tree, a diagnostic) with every line number moved by ``delta``. A chunk
+    starts at the beginning of a line, so columns never change."""
+    if isinstance(value, A.Span):
+        return A.Span(value.line + delta, value.column, value.end_line + delta,
+                      value.end_column)
+    if isinstance(value, Diagnostic):
+        return replace(value, line=value.line + delta, end_line=value.end_line + delta)
+    if isinstance(value, tuple):
+        return tuple(_shift(item, delta) for item in value)
+    if not hasattr(value, "span"):
+        return value  # str, number, bool, None
+    names = _FIELDS.get(type(value))
+    if names is None:
+        names = _FIELDS[type(value)] = tuple(f.name for f in fields(value))
+    return type(value)(*(_shift(getattr(value, name), delta) for name in names))
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 class IncrementalChecker:
     """Analyses of successive versions of documents, re-parsing only the chunks that changed."""
 
     def __init__(self) -> None:
-        self.parsed: dict[tuple[str, int, str], tuple[tuple[A.Stmt, ...] | None,
-                                                       list[Diagnostic]]] = {}
-        self.deep: dict[tuple[str, int, str], Diagnostic | None] = {}
+        self.parsed: dict[tuple[str, str], _Chunk] = {}  # by (path, chunk text)
 
     def analyze(self, source: str, path: str) -> Result:
         """What :func:`rhythm.frontend.analyze_source` gives for ``source``, usually sooner."""
@@ -129,60 +168,55 @@ class IncrementalChecker:
         pieces = chunks(source)
         if len(pieces) < 2 or control_characters(source, path):
             return analyze_source(source, path)
+        parsed = [self._chunk(path, first_line, text) for first_line, text in pieces]
         body: list[A.Stmt] = []
-        body_by_chunk: list[tuple[A.Stmt, ...]] = []
         diags: list[Diagnostic] = []
-        for first_line, text in pieces:
-            statements, chunk_diags = self._parse_chunk(path, first_line, text)
-            if statements is None:
-                failure = chunk_diags[0] if chunk_diags else None
+        for (first_line, text), chunk in zip(pieces, parsed, strict=True):
+            if chunk.statements is None:
+                failure = chunk.diags[0] if chunk.diags else None
                 if failure is None or _at_end(failure, first_line, text):
                     return analyze_source(source, path)
-                return None, None, chunk_diags
-            body.extend(statements)
-            body_by_chunk.append(statements)
-            diags.extend(chunk_diags)
+                return None, None, chunk.diags
+            body.extend(chunk.statements)
+            diags.extend(chunk.diags)
         program = A.Program(_Lines(source).span(0, len(source)), tuple(body))
-        deep = self._too_deep(path, pieces, body_by_chunk)
+        deep = self._too_deep(path, parsed)
         if deep is not None:
             return None, None, [deep]
         resolution, scope_diags = resolve(program, path)
         diags = diags + scope_diags + check(program, resolution, path)
         return program, resolution, unique_sorted(diags)
 
-    def _too_deep(self, path: str, pieces: list[tuple[int, str]],
-                  bodies: list[tuple[A.Stmt, ...]]) -> Diagnostic | None:
+    def _too_deep(self, path: str, parsed: list[_Chunk]) -> Diagnostic | None:
         """:func:`too_deep` of the whole program, from each chunk's cached answer. It looks
         at top-level statements one at a time, the last one first: so do the chunks."""
-        for (first_line, text), statements in reversed(list(zip(pieces, bodies, strict=True))):
-            key = (path, first_line, text)
-            if key not in self.deep:
+        for chunk in reversed(parsed):
+            if chunk.deep is False:
                 whole = A.Span(1, 1, 1, 1)  # too_deep reads only the body
-                self.deep[key] = too_deep(A.Program(whole, statements), path)
-            if self.deep[key] is not None:
-                return self.deep[key]
+                chunk.deep = too_deep(A.Program(whole, chunk.statements or ()), path)
+            if isinstance(chunk.deep, Diagnostic):
+                return chunk.deep
         return None
 
-    def _parse_chunk(self, path: str, first_line: int, text: str
-                     ) -> tuple[tuple[A.Stmt, ...] | None, list[Diagnostic]]:
-        key = (path, first_line, text)
+    def _chunk(self, path: str, first_line: int, text: str) -> _Chunk:
+        key = (path, text)
         cached = self.parsed.get(key)
         if cached is None:
             program, diags = parse("\n" * (first_line - 1) + text, path)
             if program is not None and program.wrapper is not None:
                 program = None  # never cut a wrapped file (it is one chunk anyway)
-            cached = (program.body if program is not None else None, diags)
+            cached = _Chunk(first_line, program.body if program is not None else None, diags)
             if len(self.parsed) >= _CACHE_LIMIT:
                 self.parsed.clear()
-                self.deep.clear()
-            self.parsed[key] = cached
+        elif cached.first_line != first_line:
+            cached = cached.moved_to(first_line)
+        self.parsed[key] = cached
         return cached
 
     def forget(self, path: str) -> None:
         """Drop the cached chunks of a closed document."""
         for key in [k for k in self.parsed if k[0] == path]:
             del self.parsed[key]
-            self.deep.pop(key, None)
 
 
 def _at_end(diag: Diagnostic, first_line: int, text: str) -> bool:

@@ -56,3 +56,15 @@ def test_a_long_workflow_edited_character_by_character() -> None:
             + source[at + 1:]
         same(checker, edited)
         same(checker, source)  # and back, from the cache
+
+
+def test_lines_added_above_move_the_cached_chunks() -> None:
+    checker = IncrementalChecker()
+    source = workflow(120)
+    same(checker, source)
+    for inserted in ("\n", "\n\n// note\n", "const extra = 1\n"):
+        edited = inserted + source
+        same(checker, edited)
+    parsed_before = len(checker.parsed)
+    same(checker, "\n" * 5 + source)
+    assert len(checker.parsed) == parsed_before + 1  # only the first chunk was parsed
