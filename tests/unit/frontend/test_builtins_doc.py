@@ -3,6 +3,7 @@ exactly what the table renders (so hover text and the docs cannot drift)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rhythm import catalog
@@ -43,3 +44,13 @@ def test_method_docs_give_both_receivers() -> None:
     assert [d.signature for d in builtins_doc.method_docs("slice")] == [
         "slice(start = 0, end = length)", "slice(start = 0, end = length)"]
     assert builtins_doc.method_docs("trim")[0].signature == "trim()"
+
+
+def test_the_language_guide_mentions_every_documented_builtin() -> None:
+    guide = (DOC.parent / "language.md").read_text(encoding="utf-8")
+    section = guide.split("## Built-ins", 1)[1].split("\n## ", 1)[0]
+    words = set(re.findall(r"[A-Za-z_$][\w$]*", section))
+    missing = sorted(key for key in [*builtins_doc.GLOBALS, *builtins_doc.MEMBERS,
+                                     *builtins_doc.METHODS]
+                     if key.split(".")[-1] not in words)
+    assert not missing, f"docs/language.md's Built-ins section does not mention {missing}"
