@@ -25,6 +25,7 @@ from pygls.workspace import TextDocument
 
 from rhythm.frontend import ast as A
 from rhythm.frontend.diagnostics import Diagnostic
+from rhythm.frontend.task_index import TaskIndex
 from rhythm.lsp import analysis as L
 from rhythm.lsp.incremental import IncrementalChecker
 from rhythm.lsp.project import Project
@@ -47,7 +48,8 @@ class RhythmServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("rhythm-lsp", "0.1.0")
-        self.analyses: dict[str, tuple[int | None, L.Analysis]] = {}
+        # uri -> (document version, task index it was checked against, analysis)
+        self.analyses: dict[str, tuple[int | None, TaskIndex, L.Analysis]] = {}
         self.last_parsed: dict[str, L.Analysis] = {}
         self.projects: dict[Path, Project] = {}
         self.pending: dict[str, asyncio.TimerHandle] = {}
@@ -58,15 +60,18 @@ class RhythmServer(LanguageServer):
         return self.projects.setdefault(found.root, found)
 
     def analysis(self, uri: str) -> tuple[L.Analysis, Project]:
-        """The analysis of the document's current text (cached per version)."""
+        """The analysis of the document's current text (cached per version, and until a
+        task module changes on disk)."""
         document = self.workspace.get_text_document(uri)
         path = Path(to_fs_path(uri) or uri)
         project = self.project(path)
+        tasks = project.tasks()
         cached = self.analyses.get(uri)
-        if cached is not None and cached[0] == document.version and document.version is not None:
-            return cached[1], project
-        result = L.analyze(document.source, str(path), project.tasks(), self.checker.analyze)
-        self.analyses[uri] = (document.version, result)
+        if cached is not None and document.version is not None \
+                and cached[0] == document.version and cached[1] is tasks:
+            return cached[2], project
+        result = L.analyze(document.source, str(path), tasks, self.checker.analyze)
+        self.analyses[uri] = (document.version, tasks, result)
         if result.program is not None:
             self.last_parsed[uri] = result
         return result, project
@@ -75,17 +80,16 @@ class RhythmServer(LanguageServer):
         self.pending.pop(uri, None)
         try:
             result, _ = self.analysis(uri)
+            document = self.workspace.get_text_document(uri)
+            diagnostics = [_diagnostic(d, T.DiagnosticSeverity.Error, document)
+                           for d in result.diagnostics]
+            diagnostics += [_diagnostic(d, T.DiagnosticSeverity.Warning, document)
+                            for d in result.warnings]
+            self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(
+                uri=uri, diagnostics=diagnostics, version=document.version))
+            L.scoped_bindings(result)  # ready for the completion that usually follows an edit
         except Exception:  # never let a check take the server down
             log.exception("checking %s failed", uri)
-            return
-        document = self.workspace.get_text_document(uri)
-        diagnostics = [_diagnostic(d, T.DiagnosticSeverity.Error, document)
-                       for d in result.diagnostics]
-        diagnostics += [_diagnostic(d, T.DiagnosticSeverity.Warning, document)
-                        for d in result.warnings]
-        self.text_document_publish_diagnostics(
-            T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics))
-        L.scoped_bindings(result)  # ready for the completion that usually follows an edit
 
     def schedule(self, uri: str) -> None:
         handle = self.pending.pop(uri, None)

@@ -4,6 +4,7 @@ example, the golden workflows and a small project."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -225,3 +226,17 @@ async def test_definition_and_rename_in_the_golden_wrapper_form(
     with pytest.raises(Exception, match="only a variable declared in this file"):
         await client.text_document_rename_async(T.RenameParams(
             **at(uri, *position_of(text, "order.id")), new_name="o"))  # type: ignore[arg-type]
+
+
+async def test_a_task_module_saved_on_disk_updates_the_warnings(
+        client: LanguageClient, project: Path) -> None:
+    text = 'await Task.run("audit", {})\n'
+    uri = open_doc(client, project / "workflows" / "parent.flow", text)
+    [warning] = await diagnostics(client, uri)
+    assert "unknown task 'audit'" in warning.message
+    tasks = project / "tasks.py"
+    tasks.write_text(tasks.read_text() + "\n\n@rhythm.task\ndef audit() -> None: ...\n")
+    os.utime(tasks, (tasks.stat().st_atime, tasks.stat().st_mtime + 5))  # a later save
+    client.text_document_did_save(T.DidSaveTextDocumentParams(
+        text_document=T.TextDocumentIdentifier(uri=uri)))
+    assert await diagnostics(client, uri) == []
