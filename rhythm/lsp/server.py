@@ -171,6 +171,14 @@ def did_close(ls: RhythmServer, params: T.DidCloseTextDocumentParams) -> None:
     ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=uri, diagnostics=[]))
 
 
+@server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def watched_files_changed(ls: RhythmServer, params: T.DidChangeWatchedFilesParams) -> None:
+    """A task module, the project file or another workflow changed: re-check open files
+    (the task index notices the change by modification time)."""
+    for uri in list(ls.analyses):
+        ls.schedule(uri)
+
+
 @server.feature(T.TEXT_DOCUMENT_HOVER)
 @_safe
 def hover(ls: RhythmServer, params: T.HoverParams) -> T.Hover | None:

@@ -228,7 +228,7 @@ async def test_definition_and_rename_in_the_golden_wrapper_form(
             **at(uri, *position_of(text, "order.id")), new_name="o"))  # type: ignore[arg-type]
 
 
-async def test_a_task_module_saved_on_disk_updates_the_warnings(
+async def test_a_task_module_changed_on_disk_updates_the_warnings(
         client: LanguageClient, project: Path) -> None:
     text = 'await Task.run("audit", {})\n'
     uri = open_doc(client, project / "workflows" / "parent.flow", text)
@@ -237,6 +237,6 @@ async def test_a_task_module_saved_on_disk_updates_the_warnings(
     tasks = project / "tasks.py"
     tasks.write_text(tasks.read_text() + "\n\n@rhythm.task\ndef audit() -> None: ...\n")
     os.utime(tasks, (tasks.stat().st_atime, tasks.stat().st_mtime + 5))  # a later save
-    client.text_document_did_save(T.DidSaveTextDocumentParams(
-        text_document=T.TextDocumentIdentifier(uri=uri)))
+    client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(changes=[
+        T.FileEvent(uri=tasks.as_uri(), type=T.FileChangeType.Changed)]))
     assert await diagnostics(client, uri) == []
