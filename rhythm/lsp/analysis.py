@@ -333,10 +333,12 @@ class Symbol:
 
 
 def symbols(analysis: Analysis) -> list[Symbol]:
-    """Every declared variable of the document, in source order."""
+    """Every ``let``, ``const`` and ``catch`` variable of the document, in source order
+    (arrow parameters would crowd an outline)."""
     if analysis.resolution is None:
         return []
-    declared = sorted((b for b in analysis.resolution.bindings if b.kind != "wrapper"),
+    declared = sorted((b for b in analysis.resolution.bindings
+                       if b.kind in ("let", "const", "catch")),
                       key=lambda b: (b.span.line, b.span.column))  # bindings are hoisted
     return [Symbol(b.name, "constant" if b.kind == "const" else "variable", b.span)
             for b in declared]
