@@ -6,6 +6,7 @@ positions; the server must answer each one and still publish diagnostics at the 
 
 from __future__ import annotations
 
+import contextlib
 import random
 from pathlib import Path
 
@@ -13,10 +14,12 @@ import pytest
 from lsprotocol import types as T
 from pytest_lsp import LanguageClient
 
+from rhythm.frontend.task_index import build_index
+from rhythm.lsp import analysis as L
+from rhythm.lsp.incremental import IncrementalChecker
 from tests.unit.frontend.test_fuzz import TOKENS, VALID
 from tests.unit.lsp.helpers import at, change_doc, diagnostics, open_doc
 
-pytestmark = pytest.mark.asyncio(loop_scope="function")
 ERRORS = Path(__file__).resolve().parents[1] / "frontend" / "errors.txt"
 
 
@@ -42,6 +45,7 @@ def positions(text: str) -> list[tuple[int, int]]:
     return found
 
 
+@pytest.mark.asyncio(loop_scope="function")
 async def test_server_survives_the_fuzz_corpus(client: LanguageClient, project: Path) -> None:
     uri = open_doc(client, project / "workflows" / "fuzz.flow", "")
     await diagnostics(client, uri)
@@ -60,3 +64,23 @@ async def test_server_survives_the_fuzz_corpus(client: LanguageClient, project: 
         assert client.error is None, f"server failed on {text!r}"
     change_doc(client, uri, len(programs) + 2, "return 1\n")
     assert await diagnostics(client, uri) == []
+
+
+def test_the_analyses_never_raise_on_the_corpus(project: Path) -> None:
+    """The same corpus in process, without the server's safety net (which would hide an
+    exception behind an empty answer)."""
+    tasks = build_index(project, ["tasks"])
+    checker = IncrementalChecker()
+    last: L.Analysis | None = None
+    for text in corpus():
+        analysis = L.analyze(text, "fuzz.flow", tasks, checker.analyze)
+        for line, character in positions(text):
+            pos = (line + 1, character + 1)
+            L.hover(analysis, pos, tasks)
+            L.completions(analysis, pos, last, tasks, lambda: ["a", "b/c"])
+            L.definition(analysis, pos, tasks, {})
+            with contextlib.suppress(L.RenameError):
+                L.rename(analysis, pos, "renamed")
+        L.symbols(analysis)
+        if analysis.program is not None:
+            last = analysis
