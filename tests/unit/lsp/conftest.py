@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -46,7 +47,7 @@ def project(tmp_path: Path) -> Path:
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=[sys.executable, "-m", "rhythm",
                                                               "lsp"]))
-async def client(lsp_client: LanguageClient, project: Path):  # type: ignore[no-untyped-def]
+async def client(lsp_client: LanguageClient, project: Path) -> AsyncIterator[None]:
     await lsp_client.initialize_session(T.InitializeParams(
         capabilities=T.ClientCapabilities(), root_uri=project.as_uri()))
     yield

@@ -35,10 +35,9 @@ async def diagnostics(client: LanguageClient, uri: str, version: int | None = No
     return await asyncio.wait_for(wait(), timeout)
 
 
-def at(uri: str, line: int, character: int) -> dict[str, object]:
-    """Document and 0-based position arguments of a request."""
-    return {"text_document": T.TextDocumentIdentifier(uri=uri),
-            "position": T.Position(line=line, character=character)}
+def at(uri: str, line: int, character: int) -> tuple[T.TextDocumentIdentifier, T.Position]:
+    """The document and 0-based position, the first two arguments of a request's params."""
+    return T.TextDocumentIdentifier(uri=uri), T.Position(line=line, character=character)
 
 
 def position_of(text: str, needle: str, offset: int = 0, nth: int = 0) -> tuple[int, int]:

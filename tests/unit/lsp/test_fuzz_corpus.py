@@ -54,11 +54,11 @@ async def test_server_survives_the_fuzz_corpus(client: LanguageClient, project: 
     for version, text in enumerate(programs, start=2):
         change_doc(client, uri, version, text)
         for line, character in positions(text):
-            await client.text_document_hover_async(T.HoverParams(**at(uri, line, character)))  # type: ignore[arg-type]
+            await client.text_document_hover_async(T.HoverParams(*at(uri, line, character)))
             await client.text_document_completion_async(
-                T.CompletionParams(**at(uri, line, character)))  # type: ignore[arg-type]
+                T.CompletionParams(*at(uri, line, character)))
             await client.text_document_definition_async(
-                T.DefinitionParams(**at(uri, line, character)))  # type: ignore[arg-type]
+                T.DefinitionParams(*at(uri, line, character)))
         await client.text_document_document_symbol_async(
             T.DocumentSymbolParams(text_document=T.TextDocumentIdentifier(uri=uri)))
         assert client.error is None, f"server failed on {text!r}"

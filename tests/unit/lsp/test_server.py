@@ -63,16 +63,16 @@ async def test_hover_shows_builtin_docs_variables_and_tasks(
     text = path.read_text()
     uri = open_doc(client, path)
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, *position_of(text, "Task.run", offset=6))))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, *position_of(text, "Task.run", offset=6))))
     assert hover is not None and "Task.run(name, inputs = {}, options = {})" in str(hover.contents)
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, *position_of(text, "Signal.next", offset=1))))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, *position_of(text, "Signal.next", offset=1))))
     assert "Waits for signals" in str(hover.contents)  # type: ignore[union-attr]
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, *position_of(text, "approval.approved", offset=2))))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, *position_of(text, "approval.approved", offset=2))))
     assert "let approval" in str(hover.contents)  # type: ignore[union-attr]
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, *position_of(text, '"ship_order"', offset=3))))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, *position_of(text, '"ship_order"', offset=3))))
     assert "task ship_order(orderId, customer)" in str(hover.contents)  # type: ignore[union-attr]
 
 
@@ -80,16 +80,16 @@ async def test_hover_on_methods_of_values(client: LanguageClient, project: Path)
     text = 'let s = Inputs.name.trim()\nreturn [1].map(x => x)\n'
     uri = open_doc(client, project / "workflows" / "parent.flow", text)
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, 0, 21)))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, 0, 21)))
     assert "trim()" in str(hover.contents)  # type: ignore[union-attr]
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, 1, 12)))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, 1, 12)))
     assert "map(x => ...)" in str(hover.contents)  # type: ignore[union-attr]
 
 
 async def labels(client: LanguageClient, uri: str, line: int, character: int) -> list[str]:
     result = await client.text_document_completion_async(
-        T.CompletionParams(**at(uri, line, character)))  # type: ignore[arg-type]
+        T.CompletionParams(*at(uri, line, character)))
     assert isinstance(result, T.CompletionList)
     return [item.label for item in result.items]
 
@@ -135,16 +135,16 @@ async def test_definition_of_variables_workflows_and_tasks(
         client: LanguageClient, project: Path) -> None:
     uri = open_doc(client, project / "workflows" / "parent.flow")
     found = await client.text_document_definition_async(
-        T.DefinitionParams(**at(uri, *position_of(PARENT, "charged.amount"))))  # type: ignore[arg-type]
+        T.DefinitionParams(*at(uri, *position_of(PARENT, "charged.amount"))))
     assert isinstance(found, T.Location) and found.uri == uri
     assert (found.range.start.line, found.range.start.character) == (0, 6)
     found = await client.text_document_definition_async(
-        T.DefinitionParams(**at(uri, *position_of(PARENT, "billing/charge"))))  # type: ignore[arg-type]
+        T.DefinitionParams(*at(uri, *position_of(PARENT, "billing/charge"))))
     assert isinstance(found, T.Location)
     assert found.uri == (project / "workflows" / "billing" / "charge.flow").resolve().as_uri()
     child = open_doc(client, project / "workflows" / "billing" / "charge.flow")
     found = await client.text_document_definition_async(
-        T.DefinitionParams(**at(child, *position_of(CHILD, "charge_card"))))  # type: ignore[arg-type]
+        T.DefinitionParams(*at(child, *position_of(CHILD, "charge_card"))))
     assert isinstance(found, T.Location)
     assert found.uri == (project / "tasks.py").resolve().as_uri()
     tasks_text = (project / "tasks.py").read_text()
@@ -167,7 +167,7 @@ async def test_rename_a_variable_across_its_scope(client: LanguageClient, projec
             "return fee + o.fee\n")
     uri = open_doc(client, project / "workflows" / "parent.flow", text)
     edit = await client.text_document_rename_async(T.RenameParams(
-        **at(uri, 0, 4), new_name="cost"))  # type: ignore[arg-type]
+        *at(uri, 0, 4), new_name="cost"))
     assert edit is not None and edit.changes is not None
     edits = sorted((e.range.start.line, e.range.start.character, e.new_text)
                    for e in edit.changes[uri])
@@ -175,7 +175,7 @@ async def test_rename_a_variable_across_its_scope(client: LanguageClient, projec
     assert edits == [(0, 4, "cost"), (1, 11, "fee: cost"), (3, 7, "cost")]
     with pytest.raises(Exception, match="reserved word or a built-in"):
         await client.text_document_rename_async(T.RenameParams(
-            **at(uri, 0, 4), new_name="Math"))  # type: ignore[arg-type]
+            *at(uri, 0, 4), new_name="Math"))
 
 
 @pytest.mark.parametrize("flow", sorted(GOLDEN.glob("*.flow")), ids=lambda p: p.stem)
@@ -189,7 +189,7 @@ async def test_golden_workflows_are_clean_and_answer_every_request(
         T.DocumentSymbolParams(text_document=T.TextDocumentIdentifier(uri=uri)))
     assert symbols
     for line in range(len(text.splitlines())):
-        await client.text_document_hover_async(T.HoverParams(**at(uri, line, 4)))  # type: ignore[arg-type]
+        await client.text_document_hover_async(T.HoverParams(*at(uri, line, 4)))
         assert await labels(client, uri, line, 0)
 
 
@@ -200,10 +200,10 @@ async def test_positions_are_in_the_clients_utf16_units(
     [diag] = await diagnostics(client, uri)
     assert (diag.range.start.character, diag.range.end.character) == (24, 28)  # `totl`
     hover = await client.text_document_hover_async(
-        T.HoverParams(**at(uri, 0, 20)))  # type: ignore[arg-type]
+        T.HoverParams(*at(uri, 0, 20)))
     assert "let t" in str(hover.contents)  # type: ignore[union-attr]
     edit = await client.text_document_rename_async(T.RenameParams(
-        **at(uri, 0, 21), new_name="u"))  # type: ignore[arg-type]
+        *at(uri, 0, 21), new_name="u"))
     assert edit is not None and edit.changes is not None
     [change] = edit.changes[uri]
     assert (change.range.start.character, change.range.end.character) == (20, 21)
@@ -215,17 +215,17 @@ async def test_definition_and_rename_in_the_golden_wrapper_form(
     uri = open_doc(client, project / "workflows" / "golden.flow", text)
     use = position_of(text, "payment.id", nth=0)
     found = await client.text_document_definition_async(
-        T.DefinitionParams(**at(uri, *use)))  # type: ignore[arg-type]
+        T.DefinitionParams(*at(uri, *use)))
     assert isinstance(found, T.Location)
     assert (found.range.start.line, found.range.start.character) == position_of(
         text, "payment =")
     edit = await client.text_document_rename_async(T.RenameParams(
-        **at(uri, *use), new_name="charge"))  # type: ignore[arg-type]
+        *at(uri, *use), new_name="charge"))
     assert edit is not None and edit.changes is not None
     assert len(edit.changes[uri]) == 3  # not the keys `payment:` and `paymentId:`
     with pytest.raises(Exception, match="only a variable declared in this file"):
         await client.text_document_rename_async(T.RenameParams(
-            **at(uri, *position_of(text, "order.id")), new_name="o"))  # type: ignore[arg-type]
+            *at(uri, *position_of(text, "order.id")), new_name="o"))
 
 
 async def test_a_task_module_changed_on_disk_updates_the_warnings(
