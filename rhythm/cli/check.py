@@ -25,6 +25,7 @@ from rhythm.errors import EXIT_FAILED, EXIT_OK, InputError
 
 # Folders never searched when walking a tree: tooling, caches and build output.
 if TYPE_CHECKING:
+    from rhythm.frontend.ast import Program
     from rhythm.frontend.diagnostics import Diagnostic
     from rhythm.frontend.task_index import TaskIndex
 
@@ -62,13 +63,17 @@ def collect(paths: list[Path]) -> list[FlowFile]:
     return found
 
 
-def check_files(files: list[FlowFile]) -> tuple[list[Diagnostic], dict[str, str]]:
-    """Diagnostics of every file (and duplicate names), plus each file's source by path."""
-    from rhythm.frontend import check_source
+def check_files(
+    files: list[FlowFile],
+) -> tuple[list[Diagnostic], dict[str, str], dict[str, Program]]:
+    """Diagnostics of every file (and duplicate names), plus each file's source by path and
+    the tree of each file that parsed (for the task checks)."""
+    from rhythm.frontend import analyze_source
     from rhythm.frontend.diagnostics import Diagnostic
 
     diagnostics: list[Diagnostic] = []
     sources: dict[str, str] = {}
+    programs: dict[str, Program] = {}
     first_owner: dict[str, str] = {}
     for flow in files:
         label = str(flow.path)
@@ -82,7 +87,10 @@ def check_files(files: list[FlowFile]) -> tuple[list[Diagnostic], dict[str, str]
         except OSError as err:
             raise InputError(f"cannot read {label}: {err.strerror}") from err
         sources[label] = source
-        diagnostics.extend(check_source(source, label))
+        program, _, diags = analyze_source(source, label)
+        diagnostics.extend(diags)
+        if program is not None:
+            programs[label] = program
         if flow.name in first_owner:
             message = (
                 f"duplicate workflow name '{flow.name}' (also the name of {first_owner[flow.name]})"
@@ -90,7 +98,7 @@ def check_files(files: list[FlowFile]) -> tuple[list[Diagnostic], dict[str, str]
             diagnostics.append(Diagnostic(label, 1, 1, 1, 2, message))
         else:
             first_owner[flow.name] = label
-    return diagnostics, sources
+    return diagnostics, sources, programs
 
 
 def project_task_index() -> TaskIndex:
@@ -103,18 +111,13 @@ def project_task_index() -> TaskIndex:
     return build_index(project, modules)
 
 
-def task_warnings(sources: dict[str, str], index: TaskIndex) -> list[Diagnostic]:
-    """Warnings about task calls in every file that parses."""
-    from rhythm.frontend.parser import parse
+def task_warnings(programs: dict[str, Program], index: TaskIndex) -> list[Diagnostic]:
+    """Warnings about task calls in every file that parsed."""
     from rhythm.frontend.task_checks import task_warnings as warnings_of
 
     found: list[Diagnostic] = []
-    if not index.configured:
-        return found
-    for label, source in sources.items():
-        program, _ = parse(source.replace("\r\n", "\n").replace("\r", "\n"), label)
-        if program is not None:
-            found.extend(warnings_of(program, index, label))
+    for label, program in programs.items():
+        found.extend(warnings_of(program, index, label))
     return found
 
 
@@ -128,9 +131,9 @@ def check_command(paths: tuple[Path, ...], as_json: bool) -> None:
     workflows/ if it exists, else the current folder. Exit code 1 if any error is found.
     """
     files = collect(list(paths) or default_paths())
-    diagnostics, sources = check_files(files)
+    diagnostics, sources, programs = check_files(files)
     index = project_task_index()
-    warnings = task_warnings(sources, index)
+    warnings = task_warnings(programs, index)
     if as_json:
         report = {
             "ok": not diagnostics,
