@@ -87,3 +87,26 @@ def test_manifest_points_at_its_files() -> None:
     assert (EXTENSION / manifest["main"]).is_file()
     config = json.loads((EXTENSION / "language-configuration.json").read_text())
     assert config["comments"] == {"lineComment": "//", "blockComment": ["/*", "*/"]}
+
+
+def _activate(folder: Path, configured: str = "") -> dict[str, object]:
+    node = shutil.which("node")
+    if node is None:
+        if os.environ.get("CI"):
+            pytest.fail("node is needed for the VS Code extension's tests (CI is set)")
+        pytest.skip("node is not installed")
+    script = EXTENSION / "tests" / "client" / "activate.test.js"
+    done = subprocess.run([node, str(script), str(folder), *([configured] if configured else [])],
+                          capture_output=True, text=True, check=True, timeout=60)
+    [started] = json.loads(done.stdout)["started"]
+    return started["server"]  # type: ignore[no-any-return]
+
+
+def test_client_starts_the_workspace_environments_rhythm(tmp_path: Path) -> None:
+    assert _activate(tmp_path) == {"command": "rhythm", "args": ["lsp"],
+                                   "options": {"cwd": str(tmp_path)}}
+    venv_rhythm = tmp_path / ".venv" / "bin" / "rhythm"
+    venv_rhythm.parent.mkdir(parents=True)
+    venv_rhythm.touch()
+    assert _activate(tmp_path)["command"] == str(venv_rhythm)
+    assert _activate(tmp_path, "/opt/tools/rhythm")["command"] == "/opt/tools/rhythm"
