@@ -121,6 +121,17 @@ def task_warnings(programs: dict[str, Program], index: TaskIndex) -> list[Diagno
     return found
 
 
+def _in_file_order(files: list[FlowFile], diagnostics: list[Diagnostic],
+                   warnings: list[Diagnostic]) -> list[Diagnostic]:
+    """Errors as before; warnings (their message prefixed) slotted in by file and position."""
+    if not warnings:
+        return diagnostics
+    order = {str(f.path): i for i, f in enumerate(files)}
+    marked = [replace(w, message=f"warning: {w.message}") for w in warnings]
+    return sorted(diagnostics + marked,  # a stable sort: errors keep their order
+                  key=lambda d: (order.get(d.path, len(order)), d.line, d.column))
+
+
 @click.command("check")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print diagnostics as one JSON object.")
@@ -146,10 +157,8 @@ def check_command(paths: tuple[Path, ...], as_json: bool) -> None:
     else:
         for problem in index.problems:
             click.echo(f"rhythm: warning: {problem}", err=True)
-        for diag in sorted(diagnostics + warnings, key=lambda d: (d.path, d.line, d.column)):
-            shown = replace(diag, message=f"warning: {diag.message}") if diag in warnings \
-                else diag
-            click.echo(shown.render(sources.get(diag.path)))
+        for diag in _in_file_order(files, diagnostics, warnings):
+            click.echo(diag.render(sources.get(diag.path)))
         count = len(diagnostics)
         noun = "file" if len(files) == 1 else "files"
         summary = f"{count} error{'s' if count != 1 else ''}" if count else "no errors"
