@@ -4,7 +4,6 @@ that call each other."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,30 +13,7 @@ import pytest_lsp
 from lsprotocol import types as T
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / "examples" / "orders"
-
-PARENT = """\
-const charged = await Workflow.run("billing/charge", { amount: Inputs.amount })
-let total = charged.amount
-for (const fee of Inputs.fees) {
-  total += fee
-}
-return total
-"""
-
-CHILD = 'return await Task.run("charge_card", { orderId: "o", amount: Inputs.amount })\n'
-
-
-def make_project(root: Path) -> Path:
-    """The test project under ``root`` (returned)."""
-    (root / "workflows" / "billing").mkdir(parents=True)
-    shutil.copy(EXAMPLE / "tasks.py", root / "tasks.py")
-    shutil.copy(EXAMPLE / "workflows" / "process_order.flow", root / "workflows")
-    (root / "workflows" / "parent.flow").write_text(PARENT)
-    (root / "workflows" / "billing" / "charge.flow").write_text(CHILD)
-    (root / "rhythm.toml").write_text('tasks = ["tasks"]\n')
-    return root
+from tests.unit.lsp.helpers import make_project
 
 
 @pytest.fixture

@@ -1,13 +1,39 @@
-"""Small helpers for talking to the server under test."""
+"""The test project, and small helpers for talking to the server under test."""
 
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
 from lsprotocol import types as T
 from pytest_lsp import LanguageClient
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE = REPO / "examples" / "orders"
+
+PARENT = """\
+const charged = await Workflow.run("billing/charge", { amount: Inputs.amount })
+let total = charged.amount
+for (const fee of Inputs.fees) {
+  total += fee
+}
+return total
+"""
+
+CHILD = 'return await Task.run("charge_card", { orderId: "o", amount: Inputs.amount })\n'
+
+
+def make_project(root: Path) -> Path:
+    """The test project under ``root`` (returned)."""
+    (root / "workflows" / "billing").mkdir(parents=True)
+    shutil.copy(EXAMPLE / "tasks.py", root / "tasks.py")
+    shutil.copy(EXAMPLE / "workflows" / "process_order.flow", root / "workflows")
+    (root / "workflows" / "parent.flow").write_text(PARENT)
+    (root / "workflows" / "billing" / "charge.flow").write_text(CHILD)
+    (root / "rhythm.toml").write_text('tasks = ["tasks"]\n')
+    return root
 
 
 def open_doc(client: LanguageClient, path: Path, text: str | None = None) -> str:

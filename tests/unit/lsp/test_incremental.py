@@ -12,7 +12,7 @@ import pytest
 from benchmarks.lsp_latency import workflow
 from rhythm.frontend import analyze_source
 from rhythm.lsp.incremental import IncrementalChecker, chunks
-from tests.unit.lsp.conftest import EXAMPLE, REPO
+from tests.unit.lsp.helpers import EXAMPLE, REPO
 from tests.unit.lsp.test_fuzz_corpus import corpus
 
 FILES = [EXAMPLE / "workflows" / "process_order.flow",

@@ -11,8 +11,16 @@ import pytest
 from lsprotocol import types as T
 from pytest_lsp import LanguageClient
 
-from tests.unit.lsp.conftest import CHILD, PARENT, REPO
-from tests.unit.lsp.helpers import at, change_doc, diagnostics, open_doc, position_of
+from tests.unit.lsp.helpers import (
+    CHILD,
+    PARENT,
+    REPO,
+    at,
+    change_doc,
+    diagnostics,
+    open_doc,
+    position_of,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
 GOLDEN = REPO / "tests" / "golden" / "flows"
