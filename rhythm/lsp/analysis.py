@@ -242,6 +242,7 @@ def _task_markdown(info: TaskInfo) -> str:
 
 _NAME_ARG = re.compile(r"(Task\.run|\btask|Workflow\.run)\(\s*([\"'])([^\"'\\]*)$")
 _MEMBER = re.compile(r"(?:([A-Za-z_$][\w$]*)|[\)\]])\s*\??\.\s*([\w$]*)$")
+_INPUTS = re.compile(r"(?:Task\.run|\btask)\(\s*([\"'])([^\"'\\]+)\1\s*,\s*\{([^{}]*)$")
 _KEYWORDS = ("let", "const", "if", "else", "while", "do", "for", "of", "in", "break",
              "continue", "return", "try", "catch", "finally", "throw", "await", "typeof",
              "true", "false", "null")
@@ -264,7 +265,25 @@ def completions(analysis: Analysis, pos: Pos, fallback: Analysis | None = None,
     member = _MEMBER.search(prefix)
     if member is not None:
         return _member_items(member.group(1), wrapper_aliases(tree.program))
-    return _global_items(tree, pos)
+    keys = _input_keys(analysis.source, lines, pos, tasks)
+    return keys + _global_items(tree, pos)
+
+
+def _input_keys(source: str, lines: list[str], pos: Pos, tasks: TaskIndex | None) -> list[Item]:
+    """At a key of ``Task.run("name", { ... })``: the task's parameters not given yet."""
+    if tasks is None or not 1 <= pos[0] <= len(lines):
+        return []
+    offset = sum(len(line) + 1 for line in lines[: pos[0] - 1]) + pos[1] - 1
+    before = source[max(0, offset - 2000): offset]
+    call = _INPUTS.search(before)
+    if call is None or not re.search(r"(?:^|,)\s*[\w$]*$", call.group(3)):
+        return []  # not inside a call's inputs object, or not where a key goes
+    info = tasks.tasks.get(call.group(2))
+    if info is None:
+        return []
+    given = set(re.findall(r"([\w$]+)\s*:", call.group(3)))
+    return [Item(p, "field", f"{'required' if p in info.required else 'optional'} input of "
+                 f"task {info.name}") for p in info.params if p not in given]
 
 
 def _member_items(qualifier: str | None, aliases: dict[str, str]) -> list[Item]:

@@ -125,6 +125,10 @@ async def test_completion_at_several_positions(client: LanguageClient, project: 
     assert set(tasks) == {"charge_card", "refund_payment", "cancel_order", "ship_order"}
     change_doc(client, uri, 5, PARENT + 'await Workflow.run("b\n')
     assert await labels(client, uri, 6, 21) == ["billing/charge", "parent", "process_order"]
+    # The task's parameters at a key of its inputs object (those not given yet).
+    change_doc(client, uri, 6, PARENT + 'await Task.run("ship_order", { orderId: 1, \n')
+    keys = await labels(client, uri, 6, 43)
+    assert "customer" in keys and "orderId" not in keys
 
 
 async def test_completion_of_context_aliases_in_the_wrapper_form(
