@@ -81,6 +81,7 @@ def _register() -> None:
         cleanup,
         db,
         executions,
+        lsp,
         migrate,
         observe,
         queues,
@@ -91,7 +92,7 @@ def _register() -> None:
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench, observe):
+                   schedules, cleanup, db, bench, observe, lsp):
         for command in module.COMMANDS:
             main.add_command(command)
 
