@@ -1,0 +1,41 @@
+"""Running the Node.js package's tests and processes from pytest (tests/node): Node.js
+and npm found on PATH, the package's dependencies installed once (``npm ci``, under a
+lock: xdist workers share the checkout)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "node"
+MIN_MAJOR = 20
+
+
+def node_or_skip() -> str:
+    """The node executable, after ``npm ci`` when node_modules is missing; skips (with the
+    reason) where Node.js 20+ and npm cannot be had."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.skip("Node.js 20+ and npm are not installed (CI installs them: .ci/run)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    if int(version.lstrip("v").split(".")[0]) < MIN_MAJOR:
+        pytest.skip(f"Node.js {version.strip()} is older than {MIN_MAJOR}")
+    with open(PACKAGE / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (PACKAGE / "node_modules" / "pg").is_dir():
+            done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE,
+                                  capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stdout + done.stderr
+    return node
+
+
+def node_env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RHYTHM_")}
+    env["RHYTHM_NODE_TEST_DATABASE_URL"] = url
+    return env

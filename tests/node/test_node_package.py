@@ -1,0 +1,21 @@
+"""The Node.js package's own tests (``node --test``, node/test/*.test.js), each file
+against a fresh migrated database of the embedded Postgres, so that the README's one
+test command runs them too."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+from nodejs import PACKAGE, node_env, node_or_skip
+
+FILES = sorted(p.name for p in (PACKAGE / "test").glob("*.test.js"))
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_node_test_file(db_url: str, name: str) -> None:
+    node = node_or_skip()
+    done = subprocess.run([node, "--test", f"test/{name}"], cwd=PACKAGE, env=node_env(db_url),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    assert "# skipped 0" in done.stdout and "# fail 0" in done.stdout, done.stdout[-3000:]
