@@ -30,6 +30,6 @@ def test_a_node_worker_reconnects_after_a_postgres_restart(private_server) -> No
         assert proc.poll() is None, "the worker process survived"
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=20)
+        _out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err[-3000:]
     assert "reconnecting" in err

@@ -394,6 +394,11 @@ ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, concurrency = excluded.
                                  rate_limit = excluded.rate_limit,
                                  registered_at = excluded.registered_at;
 
+-- name: routed_task_names
+-- Which of the given task names some worker has registered (routing: a task of any
+-- other name is claimed by no worker; `rhythm status`/`list` say so).
+SELECT name FROM rhythm.task_routes WHERE name = ANY(%(names)s::text[]);
+
 -- name: get_execution
 SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
        queue, priority, attempt, max_retries, lease_losses, options, run_at, claim_token,
