@@ -15,7 +15,9 @@ const here = dirname(fileURLToPath(import.meta.url))
 /** The folder the queries are read from: the repository's first (dev), else the package's. */
 export function sqlFolder () {
   const repo = join(here, '..', '..', 'rhythm', 'store', 'sql')
-  if (existsSync(repo)) return repo
+  // (a checkout: node/ beside the Python package; a stale sql/ of an earlier build must
+  // never shadow the SQL being edited)
+  if (existsSync(repo) && existsSync(join(here, '..', '..', 'pyproject.toml'))) return repo
   const packaged = join(here, '..', 'sql')
   if (existsSync(packaged)) return packaged
   throw new Error(`rhythm-worker: no SQL files in ${packaged} (run \`npm run build\`)`)

@@ -143,3 +143,23 @@ test('cancel: a pending execution ends at once', { skip }, async () => {
   const err = await client.result(run.id).catch((e) => e)
   assert.equal(err.status, 'cancelled')
 })
+
+test('cancel reaches a running task: its signal aborts, it ends cancelled', { skip }, async () => {
+  let aborted = null
+  const own = startWorker({
+    queues: ['cancel_q'], leaseSeconds: 0.6,
+    tasks: [defineTask('js_wait_cancel', (_inputs, { signal }) => new Promise((resolve, reject) => {
+      signal.addEventListener('abort', () => { aborted = signal.reason; reject(signal.reason) })
+    }), { queue: 'cancel_q' })]
+  })
+  try {
+    const run = await client.queueTask('js_wait_cancel', {}, { queue: 'cancel_q' })
+    await waitFor(async () => (await client.get(run.id)).status === 'running', { what: 'the task to start' })
+    assert.equal(await client.cancel(run.id), 'running')
+    const err = await client.result(run.id).catch((e) => e)
+    assert.equal(err.status, 'cancelled')
+    assert.equal(aborted?.name, 'CancelledError')
+  } finally {
+    await own.stop()
+  }
+})
