@@ -125,6 +125,43 @@ export class Client {
     return { id, status: row.status, created: true }
   }
 
+  /**
+   * Send signal `channel` to workflow `id`: to its oldest wait on that channel, else kept
+   * for its next one. Refused once the workflow has ended.
+   * @returns {Promise<{signalId: string, deliveredTo: number | null}>}
+   */
+  async signal (id, channel, payload = null) {
+    if (typeof channel !== 'string' || !channel) throw new InputError('signal name must be a non-empty string')
+    const text = encode(payload, `payload of signal ${JSON.stringify(channel)}`)
+    return this._transaction(async (conn) => {
+      const part = this._part(id)
+      const [target] = await run(conn, 'lock_for_signal', { id, part })
+      if (!target) throw new InputError(`no execution with id ${JSON.stringify(id)}`)
+      if (target.kind !== 'workflow') throw new InputError(`execution ${JSON.stringify(id)} is a task; only workflows take signals`)
+      if (TERMINAL.has(target.status)) {
+        throw new InputError(`execution ${JSON.stringify(id)} has ended (${target.status}); signal ${JSON.stringify(channel)} refused`)
+      }
+      const waits = await run(conn, 'open_signal_waits', { id, channel, part })
+      let receiver = null
+      if (waits.length) {
+        // Which waits an open race or any has abandoned is the engine's to decide
+        // (Python): not from here yet.
+        if ((await run(conn, 'load_open_combinators', { id, part })).length) {
+          throw new InputError(`workflow ${JSON.stringify(id)} waits for ${JSON.stringify(channel)} inside a race or any: send this signal with the Python client or \`rhythm signal\` (not supported from Node.js yet)`)
+        }
+        receiver = waits[0].promise_id
+      }
+      const now = new Date()
+      const [row] = await run(conn, 'insert_signal', { id, channel, payload: text, now, consumed_by: receiver, part })
+      if (receiver !== null) {
+        const woken = await run(conn, 'settle_signal_wait', { id, promise_id: receiver, payload: text, now, now_ms: now.getTime(), part })
+        const wakes = woken.map((r) => r.wake).filter(Boolean)
+        if (wakes.length && !this.layout.citus) await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+      }
+      return { signalId: String(row.id), deliveredTo: receiver }
+    })
+  }
+
   /** The execution's row (status, result, error, attempt, ...), payloads decoded; null if none. */
   async get (id) {
     const conn = await this._connection()
