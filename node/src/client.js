@@ -147,7 +147,7 @@ export class Client {
         // Which waits an open race or any has abandoned is the engine's to decide
         // (Python): not from here yet.
         if ((await run(conn, 'load_open_combinators', { id, part })).length) {
-          throw new InputError(`workflow ${JSON.stringify(id)} waits for ${JSON.stringify(channel)} inside a race or any: send this signal with the Python client or \`rhythm signal\` (not supported from Node.js yet)`)
+          throw new InputError(`workflow ${JSON.stringify(id)} waits for ${JSON.stringify(channel)} while it has an open race or any: send this signal with the Python client or \`rhythm signal\` (not supported from Node.js yet)`)
         }
         receiver = waits[0].promise_id
       }
