@@ -204,7 +204,10 @@ export class Worker {
         this._hinted = false
         const short = await this._refill(conns.claim, want)
         this._pump()
-        if (short && !this._hinted) await this._sleep(await this._idle(conns.claim))
+        if (short && !this._hinted) {
+          const wait = await this._idle(conns.claim)
+          if (!this._hinted) await this._sleep(wait) // (a NOTIFY during the probe: claim now)
+        }
       } catch (err) {
         if (!isConnectionError(err)) throw err
         this._broken()
@@ -384,7 +387,8 @@ export class Worker {
           this.log('error', `recording outcomes failed: ${err.message}`)
         }
         this._broken()
-        await this._sleep(0.2)
+        // (not _sleep: that is the claim loop's, whose kick it would take over)
+        await new Promise((resolve) => setTimeout(resolve, 200))
       }
     }
   }
