@@ -9,7 +9,7 @@
  * statement is a named query of the project's .sql files (sql.js).
  *
  * Not handled here (they need the Python worker): workflows, transactional tasks, tasks
- * with a concurrency key or an idempotency key's waiters, and Citus.
+ * with a concurrency key or a rate limit, and Citus.
  */
 import os from 'node:os'
 import { randomBytes } from 'node:crypto'
@@ -24,6 +24,7 @@ import {
 const CLAIM_SESSION = ['SET enable_sort = off', 'SET enable_bitmapscan = off', 'SET jit = off']
 const BATCH = 500
 const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
+const ENDED = new Set(['completed', 'failed', 'cancelled'])
 
 /**
  * @typedef {object} WorkerOptions
@@ -355,7 +356,8 @@ export class Worker {
     const head = JSON.stringify({
       id: claim.id, token: claim.token, status, error, run_at: runAt ? runAt.toISOString() : null, handed_back: handedBack
     })
-    return { id: claim.id, part: claim.part, json: `${head.slice(0, -1)},"result":${result ?? 'null'}}` }
+    const keyed = typeof claim.options === 'string' && typeof decode(claim.options)?.idempotencyKey === 'string'
+    return { id: claim.id, part: claim.part, keyed, json: `${head.slice(0, -1)},"result":${result ?? 'null'}}` }
   }
 
   // ------------------------------------------------------------ outcomes
@@ -398,11 +400,16 @@ export class Worker {
     const parts = [...new Set(batch.map((o) => o.part))].sort((a, b) => a - b)
     for (const part of parts) {
       const outcomes = batch.filter((o) => o.part === part)
-      const now = new Date()
-      const rows = await run(conn, 'record_outcomes', {
-        now, batch: '[' + outcomes.map((o) => o.json).join(',') + ']', part, queues: [],
-        worker: this.id, lease_until: now, notify: true
-      })
+      const keyed = outcomes.some((o) => o.keyed)
+      if (keyed) await conn.query('BEGIN')
+      let rows
+      try {
+        rows = await this._recordPart(conn, part, outcomes, keyed)
+        if (keyed) await conn.query('COMMIT')
+      } catch (err) {
+        if (keyed) await conn.query('ROLLBACK').catch(() => {})
+        throw err
+      }
       const accepted = new Set(rows.map((r) => r.id))
       for (const o of outcomes) {
         this.held.delete(o.id)
@@ -410,6 +417,32 @@ export class Worker {
         else this.log('warning', `outcome of ${o.id} rejected: its claim is stale (fencing)`)
       }
     }
+  }
+
+  /** record_outcomes for one partition; with keyed tasks (idempotency keys), in the
+   * caller's transaction with the settlement of the workflows awaiting those that ended
+   * (take_waiters, settle_waiter_promises: rhythm/runtime/waiters.py). */
+  async _recordPart (conn, part, outcomes, keyed) {
+    const now = new Date()
+    const rows = await run(conn, 'record_outcomes', {
+      now, batch: '[' + outcomes.map((o) => o.json).join(',') + ']', part, queues: [],
+      worker: this.id, lease_until: now, notify: true
+    })
+    if (!keyed) return rows
+    const mine = new Set(outcomes.filter((o) => o.keyed).map((o) => o.id))
+    const ids = rows.filter((r) => ENDED.has(r.status) && mine.has(r.id)).map((r) => r.id)
+    if (!ids.length) return rows
+    const taken = await run(conn, 'take_waiters', { part, ids })
+    const wakes = []
+    for (const wpart of [...new Set(taken.map((t) => Number(t.waiter_part)))]) {
+      const settle = taken.filter((t) => Number(t.waiter_part) === wpart).map((t) =>
+        `{"waiter_id":${JSON.stringify(t.waiter_id)},"promise_id":${Number(t.promise_id)},` +
+        `"status":${JSON.stringify(t.status)},"result":${t.result ?? 'null'},"error":${t.error ?? 'null'}}`)
+      const woken = await run(conn, 'settle_waiter_promises', { part: wpart, rows: `[${settle.join(',')}]`, now })
+      wakes.push(...woken.map((w) => w.wake).filter(Boolean))
+    }
+    if (wakes.length) await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+    return rows
   }
 
   // ------------------------------------------------------------ leases
