@@ -8,8 +8,9 @@
  * with polling as a backstop, and reconnection after the database went away. Every
  * statement is a named query of the project's .sql files (sql.js).
  *
- * Not handled here (they need the Python worker): workflows, transactional tasks, tasks
- * with a concurrency key or a rate limit, and Citus.
+ * Queue controls are obeyed: paused queues are not claimed, rate-limited ones are claimed
+ * with `claim_limited` (tokens taken in the claim). Not handled here (they need the
+ * Python worker): workflows, transactional tasks, tasks with a concurrency key, Citus.
  */
 import os from 'node:os'
 import { randomBytes } from 'node:crypto'
@@ -25,6 +26,7 @@ const CLAIM_SESSION = ['SET enable_sort = off', 'SET enable_bitmapscan = off', '
 const BATCH = 500
 const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
 const ENDED = new Set(['completed', 'failed', 'cancelled'])
+const LIMITS_PAYLOAD = '!limits' // (rhythm/runtime/limits.py: queue controls changed)
 
 /**
  * @typedef {object} WorkerOptions
@@ -75,6 +77,11 @@ export class Worker {
     this.conns = null
     this._wake = null
     this._hinted = true
+    // Queue controls (`rhythm queue`, rhythm/runtime/limits.py): paused queues are not
+    // claimed; a rate-limited queue (or one carrying rate-limited task names) is claimed
+    // with claim_limited, which takes the tokens; after a short one, when its next token.
+    this.controls = { paused: new Set(), limited: new Map() }
+    this._tokenDue = new Map() // "part:queue" -> Date
   }
 
   /** Run until stop() (or SIGTERM/SIGINT); resolves once everything is handed back. */
@@ -129,6 +136,7 @@ export class Worker {
     })
     const routes = [...this.tasks.values()].map((t) => ({ name: t.name, queue: t.queue, concurrency: null, rate_limit: null }))
     if (routes.length) await run(claim, 'register_task_routes', { routes: JSON.stringify(routes), now })
+    await this._readControls(claim)
     this._hinted = true
     this.log('debug', `connected (${this.layout.partitions} partition(s))`)
   }
@@ -165,7 +173,28 @@ export class Worker {
 
   // ------------------------------------------------------------ claims
 
+  /** Paused queues, and the rate-limited ones with their limited task names. */
+  async _readControls (conn) {
+    const paused = new Set()
+    const limited = new Map()
+    for (const row of await run(conn, 'read_queue_controls', {})) {
+      if (row.paused) paused.add(row.name)
+      if (row.rate_limit !== null) limited.set(row.name, limited.get(row.name) ?? [])
+    }
+    for (const row of await run(conn, 'read_task_limits', {})) {
+      limited.set(row.queue, [...(limited.get(row.queue) ?? []), row.name])
+    }
+    this.controls = { paused, limited }
+    this._tokenDue.clear()
+  }
+
   _notified (msg) {
+    if (msg.payload === LIMITS_PAYLOAD) { // queue controls changed (`rhythm queue ...`)
+      this._controlsChanged = true
+      this._hinted = true
+      this._kick()
+      return
+    }
     const [, queue] = /^(?:\d+:)?(.*)$/.exec(msg.payload ?? '') ?? []
     if (this.queues.includes(queue)) {
       this._hinted = true
@@ -203,6 +232,10 @@ export class Worker {
           continue
         }
         this._hinted = false
+        if (this._controlsChanged) {
+          this._controlsChanged = false
+          await this._readControls(conns.claim)
+        }
         const short = await this._refill(conns.claim, want)
         this._pump()
         if (short && !this._hinted) {
@@ -219,15 +252,27 @@ export class Worker {
   /** Claim up to `want` rows over every partition and queue; true when they came back short. */
   async _refill (conn, want) {
     let short = false
+    const queues = this.queues.filter((q) => !this.controls.paused.has(q))
     for (let part = 0; part < this.layout.partitions; part++) {
-      for (const queue of this.queues) {
+      for (const queue of queues) {
         const limit = this._free() + this.prefetch - this.buffer.length
         if (limit <= 0) return short
         const now = new Date()
-        const rows = await run(conn, 'claim', {
+        const params = {
           part, queue, now, kinds: ['task'], names: this.names, limit, worker: this.id,
           lease_until: new Date(now.getTime() + this.leaseSeconds * 1000)
-        })
+        }
+        const taskNames = this.controls.limited.get(queue)
+        let rows
+        if (taskNames === undefined) {
+          rows = await run(conn, 'claim', params)
+        } else {
+          rows = await run(conn, 'claim_limited', { ...params, task_names: taskNames })
+          const due = [rows[0]?.queue_due, rows[0]?.task_due].filter(Boolean).sort((a, b) => a - b)[0]
+          rows = rows.filter((r) => r.id !== null)
+          if (rows.length < limit && due) this._tokenDue.set(`${part}:${queue}`, due)
+          else this._tokenDue.delete(`${part}:${queue}`)
+        }
         short = short || rows.length < limit
         for (const row of rows) {
           const claim = { ...row, token: Number(row.claim_token), part: Number(row.part) }
@@ -237,16 +282,21 @@ export class Worker {
         this.claimed += rows.length
       }
     }
-    return short
+    return short || queues.length === 0
   }
 
-  /** How long an idle claimer may sleep: to the next due row, at most the poll interval. */
+  /** How long an idle claimer may sleep: to the next due row or token (a queue waiting
+   * for a token is not probed: its rows are due, yet not claimable before the token),
+   * at most the poll interval. */
   async _idle (conn) {
     let due = null
+    const earlier = (at) => { if (at && (due === null || at < due)) due = at }
+    for (const at of this._tokenDue.values()) earlier(at)
     for (let part = 0; part < this.layout.partitions; part++) {
-      const rows = await run(conn, 'next_due', { queues: this.queues, kinds: ['task'], names: this.names, part })
-      const at = rows[0]?.due
-      if (at && (due === null || at < due)) due = at
+      const queues = this.queues.filter((q) => !this.controls.paused.has(q) && !this._tokenDue.has(`${part}:${q}`))
+      if (!queues.length) continue
+      const rows = await run(conn, 'next_due', { queues, kinds: ['task'], names: this.names, part })
+      earlier(rows[0]?.due)
     }
     if (due === null) return this.pollSeconds
     return Math.min(Math.max((due.getTime() - Date.now()) / 1000, 0.02), this.pollSeconds)

@@ -8,6 +8,7 @@ import fcntl
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -38,4 +39,5 @@ def node_or_skip() -> str:
 def node_env(url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RHYTHM_")}
     env["RHYTHM_NODE_TEST_DATABASE_URL"] = url
+    env["RHYTHM_NODE_TEST_PYTHON"] = sys.executable  # (node tests run `python -m rhythm`)
     return env
