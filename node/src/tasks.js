@@ -17,7 +17,10 @@ export function seconds (value, what) {
 /** Exponential backoff with jitter: retry n waits base*(1 - jitter*random), base = min(initial*factor^(n-1), maximum). */
 export class Backoff {
   constructor ({ initial = 1, factor = 2, maximum = 300, jitter = 0.5 } = {}) {
-    Object.assign(this, { initial, factor, maximum, jitter })
+    this.initial = initial
+    this.factor = factor
+    this.maximum = maximum
+    this.jitter = jitter // fraction of the delay that is randomised
   }
 
   delay (retry, rng = Math.random) {

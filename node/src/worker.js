@@ -289,7 +289,9 @@ export class Worker {
    * for a token is not probed: its rows are due, yet not claimable before the token),
    * at most the poll interval. */
   async _idle (conn) {
+    /** @type {Date | null} */
     let due = null
+    /** @param {Date | null | undefined} at */
     const earlier = (at) => { if (at && (due === null || at < due)) due = at }
     for (const at of this._tokenDue.values()) earlier(at)
     for (let part = 0; part < this.layout.partitions; part++) {
@@ -298,8 +300,9 @@ export class Worker {
       const rows = await run(conn, 'next_due', { queues, kinds: ['task'], names: this.names, part })
       earlier(rows[0]?.due)
     }
-    if (due === null) return this.pollSeconds
-    return Math.min(Math.max((due.getTime() - Date.now()) / 1000, 0.02), this.pollSeconds)
+    const at = /** @type {Date | null} */ (due)
+    if (at === null) return this.pollSeconds
+    return Math.min(Math.max((at.getTime() - Date.now()) / 1000, 0.02), this.pollSeconds)
   }
 
   /** Start buffered rows while slots are free. */

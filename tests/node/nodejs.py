@@ -30,11 +30,17 @@ def node_or_skip() -> str:
         _missing(f"Node.js {version.strip()} is older than {MIN_MAJOR}")
     with open(PACKAGE / ".npm-install.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not (PACKAGE / "node_modules" / "pg").is_dir():
+        if not (PACKAGE / "node_modules" / ".package-lock.json").is_file() or _stale():
             done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE,
                                   capture_output=True, text=True, timeout=600)
             assert done.returncode == 0, done.stdout + done.stderr
     return node
+
+
+def _stale() -> bool:
+    """node_modules installed from an older package-lock.json (npm ci again)."""
+    installed = PACKAGE / "node_modules" / ".package-lock.json"
+    return installed.stat().st_mtime < (PACKAGE / "package-lock.json").stat().st_mtime
 
 
 def _missing(reason: str) -> None:

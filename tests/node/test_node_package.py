@@ -33,3 +33,11 @@ def test_npm_pack_ships_the_projects_sql_and_the_sources() -> None:
     assert {f"sql/{name}" for name in sql} <= files  # copied by the prepack build step
     assert {"package.json", "README.md", "src/index.js", "src/worker.js"} <= files
     assert not any(f.startswith(("test/", "node_modules/")) for f in files)
+
+
+def test_the_package_type_checks() -> None:
+    # JSDoc types checked by TypeScript (a dev dependency; nothing is compiled).
+    node_or_skip()
+    done = subprocess.run(["npm", "run", "--silent", "typecheck"], cwd=PACKAGE,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
