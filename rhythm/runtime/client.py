@@ -224,6 +224,12 @@ class Client:
         names: list[str] = self._run(ops.workflow_names(), "list workflow names")
         return names
 
+    def unserved_tasks(self, names: Iterable[str]) -> set[str]:
+        """Those of task ``names`` that no worker has registered (none claims them)."""
+        unserved: set[str] = self._run(ops.unserved_tasks(sorted(set(names))),
+                                       "read task routes")
+        return unserved
+
     @property
     def schedules(self) -> Schedules:
         """Create, list, pause, resume and delete schedules (docs/lifecycle.md)."""
