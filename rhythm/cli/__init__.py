@@ -86,11 +86,12 @@ def _register() -> None:
         register,
         run,
         schedules,
+        upgrade,
         worker,
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench):
+                   schedules, cleanup, db, bench, upgrade):
         for command in module.COMMANDS:
             main.add_command(command)
 
