@@ -1,7 +1,8 @@
-"""``rhythm upgrade``: move suspended executions onto a newer version (docs/upgrades.md).
+"""``rhythm upgrade`` and ``rhythm fork`` (docs/upgrades.md).
 
-A thin click command over :meth:`rhythm.Client.upgrade`: one line per execution
-(``ID: compatible`` / ``moved`` or the reason it stays pinned), then a summary.
+Thin click commands over :meth:`rhythm.Client.upgrade` (one line per execution:
+``ID: compatible`` / ``moved`` or the reason it stays pinned, then a summary) and
+:meth:`rhythm.Client.fork`.
 """
 
 from __future__ import annotations
@@ -77,4 +78,41 @@ def upgrade_command(settings: Settings, name: str, from_version: str | None,
                f"(to {report.to_version[:12]})")
 
 
-COMMANDS = [upgrade_command]
+@click.command("fork")
+@click.argument("execution_id", metavar="ID")
+@click.option("--from-step", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Start from the snapshot of step N (needs the execution history, not "
+                   "available yet: without it the fork starts from the current snapshot).")
+@click.option("--to", "to_version", default=None, metavar="VERSION",
+              help="Version the fork runs (same or a newer compatible one).  "
+                   "[default: the source's]")
+@click.option("--id", "new_id", default=None, help="Id of the new execution.  "
+                                                   "[default: a fresh one]")
+@click.option("--set", "sets", multiple=True, metavar="VAR=JSON",
+              help="A value for a variable the new version needs (repeatable).")
+@click.option("--generated", type=click.Path(file_okay=False), default="generated",
+              show_default=True, help="rhythm build output to load versions from.")
+@with_settings
+@json_option
+def fork_command(settings: Settings, execution_id: str, from_step: int | None,
+                 to_version: str | None, new_id: str | None, sets: tuple[str, ...],
+                 generated: str, as_json: bool) -> None:
+    """Start a new execution from the saved state of execution ID.
+
+    What ID did before is not done again: the fork starts where ID stands, and the
+    awaits pending there are issued again for the fork.
+    """
+    from rhythm.runtime.client import Client
+    from rhythm.store import database_url
+
+    values = _values(sets)
+    with Client(database_url(settings)) as client:
+        run = client.fork(execution_id, to_version=to_version, id=new_id,
+                          from_step=from_step, values=values, generated=generated)
+    if as_json:
+        click.echo(json.dumps({"id": run.id, "forked_from": execution_id}))
+    else:
+        click.echo(f"{run.id}: forked from {execution_id}")
+
+
+COMMANDS = [upgrade_command, fork_command]

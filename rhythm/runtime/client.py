@@ -282,6 +282,22 @@ class Client:
                            from_version=from_version, to_version=to_version,
                            dry_run=dry_run, values=values, machines=Machines(generated))
 
+    def fork(self, execution_id: str, *, to_version: str | None = None,
+             id: str | None = None, from_step: int | None = None,
+             values: dict[str, Any] | None = None, generated: str | None = "generated"
+             ) -> Run:
+        """A new execution from the saved state of ``execution_id`` (its current snapshot:
+        it must be suspended; ``from_step`` waits for the history). docs/upgrades.md."""
+        from rhythm.upgrade.fork import fork
+        from rhythm.upgrade.machines import Machines
+
+        with translated(f"fork {execution_id!r}"), self._lock:
+            topology = self._topology or self._read_topology()
+            made = fork(self._connection(), topology, self.clock, execution_id,
+                        to_version=to_version, new_id=id, from_step=from_step,
+                        values=values, machines=Machines(generated))
+        return Run(self, made.id)
+
     def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
              ) -> list[dict[str, Any]]:
         """Executions, newest first: the rows of :meth:`list_page`."""
