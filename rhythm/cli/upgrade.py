@@ -81,8 +81,8 @@ def upgrade_command(settings: Settings, name: str, from_version: str | None,
 @click.command("fork")
 @click.argument("execution_id", metavar="ID")
 @click.option("--from-step", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Start from the snapshot of step N (needs the execution history, not "
-                   "available yet: without it the fork starts from the current snapshot).")
+              help="Start from the snapshot of step N (`rhythm history ID` lists the "
+                   "steps).  [default: the current snapshot of a suspended ID]")
 @click.option("--to", "to_version", default=None, metavar="VERSION",
               help="Version the fork runs (same or a newer compatible one).  "
                    "[default: the source's]")
@@ -97,10 +97,10 @@ def upgrade_command(settings: Settings, name: str, from_version: str | None,
 def fork_command(settings: Settings, execution_id: str, from_step: int | None,
                  to_version: str | None, new_id: str | None, sets: tuple[str, ...],
                  generated: str, as_json: bool) -> None:
-    """Start a new execution from the saved state of execution ID.
+    """Start a new execution from the snapshot of step N of execution ID.
 
-    What ID did before is not done again: the fork starts where ID stands, and the
-    awaits pending there are issued again for the fork.
+    What ID did before is not done again: the fork resumes with the recorded outcomes of
+    the effects ID saw settled, and the awaits still pending are issued for the fork.
     """
     from rhythm.runtime.client import Client
     from rhythm.store import database_url

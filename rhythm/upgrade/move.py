@@ -19,10 +19,10 @@ import psycopg
 from psycopg.rows import dict_row
 
 from rhythm.errors import RhythmError, UnknownName
+from rhythm.observe.history import record_entry
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
-from rhythm.upgrade.history import record_entry
 from rhythm.upgrade.machines import Machines
 from rhythm.upgrade.plan import Incompatible, map_snapshot
 

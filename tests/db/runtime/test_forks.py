@@ -1,7 +1,8 @@
-"""``rhythm fork`` on the real worker: a fork of a suspended execution onto the fixed
-version finishes without running again the tasks done before it (asserted on
-public.task_log), pending tasks are issued again for the fork, and what cannot be forked
-is refused in one line."""
+"""``rhythm fork`` on the real worker: a workflow that failed at step 7 because of a bug,
+forked from step 6 onto the fixed version, completes without running steps 1-6's tasks
+again (asserted on public.task_log); a fork of a suspended execution from its current
+snapshot; pending tasks issued again for the fork; what cannot be forked is refused in
+one line."""
 
 from __future__ import annotations
 
@@ -30,6 +31,18 @@ await Task.run("log_once", { key: Inputs.id + ":after" })
 return [r1, r2, r3, go]
 """
 FIXED = BUGGY.replace('throw { name: "Bug", message: "x is not handled" }', 'go = "handled"')
+
+CRASHES = """\
+const r1 = await Task.run("log_once", { key: Inputs.id + ":1" })
+const r2 = await Task.run("log_once", { key: Inputs.id + ":2" })
+const r3 = await Task.run("log_once", { key: Inputs.id + ":3" })
+const r4 = await Task.run("log_once", { key: Inputs.id + ":4" })
+const r5 = await Task.run("log_once", { key: Inputs.id + ":5" })
+const r6 = await Task.run("log_once", { key: Inputs.id + ":6" })
+const parts = r6.split(":")
+return [r1, r2, r3, r4, r5, parts[3].toUpperCase()]
+"""
+CRASHES_FIXED = CRASHES.replace("parts[3]", "parts[1]")
 
 WAITING = """\
 await Task.run("log_once", { key: Inputs.id + ":1" })
@@ -86,6 +99,29 @@ def test_a_fork_onto_the_fixed_version_does_not_run_earlier_tasks_again(
     assert hashlib.sha256(BUGGY.encode()).hexdigest() != fixed
 
 
+def test_a_fork_from_the_step_before_a_failure_does_not_run_steps_1_to_6_again(
+    db_url: str, tmp_path: Path, task_log: Callable[[], list[str]]
+) -> None:
+    (tmp_path / "v1").mkdir()
+    with Client(db_url) as client:
+        with (flows_worker(db_url, tmp_path / "v1", {"job": CRASHES}),
+              pytest.raises(WorkflowFailed, match="toUpperCase")):
+            client.start("job", {"id": "c"}, id="c").result(timeout=30)
+        steps = [e for e in client.history("c") if e.kind == "activation"]
+        assert [e.step for e in steps] == [1, 2, 3, 4, 5, 6, 7]
+        assert steps[-1].detail["stopped"]["status"] == "failed"
+        fixed = _register(db_url, tmp_path / "fixed", CRASHES_FIXED)
+        made = client.fork("c", from_step=6, to_version=fixed, id="c-fixed", generated=None)
+        assert made.id == "c-fixed"
+        (tmp_path / "w").mkdir()
+        with flows_worker(db_url, tmp_path / "w", {"job": CRASHES_FIXED}):
+            assert client.run("c-fixed").result(timeout=30) == [
+                "c:1", "c:2", "c:3", "c:4", "c:5", "6"]
+        forked = [e for e in client.history("c-fixed") if e.kind == "forked"]
+        assert [e.detail for e in forked] == [{"from_id": "c", "from_step": 6}]
+    assert task_log() == ["c:1", "c:2", "c:3", "c:4", "c:5", "c:6"]  # each once
+
+
 def test_pending_tasks_are_issued_again_for_the_fork(
     db_url: str, tmp_path: Path, task_log: Callable[[], list[str]]
 ) -> None:
@@ -124,10 +160,10 @@ def test_what_cannot_be_forked_is_refused_in_one_line(
     done = run_cli("fork", "ended", "--database-url", db_url, home=tmp_path)
     assert done.returncode == 1
     assert done.stderr.strip().endswith(
-        "execution 'ended' is completed and has no saved state to fork from (only a "
-        "suspended workflow has one until the history lands)")
+        "execution 'ended' is completed and has no current snapshot; give --from-step N")
     step = run_cli("fork", "ended", "--from-step", "2", "--database-url", db_url,
                    home=tmp_path)
-    assert step.returncode == 1 and "--from-step needs the execution history" in step.stderr
+    assert step.returncode == 1
+    assert "execution 'ended' has no step 2 in its history" in step.stderr
     nobody = run_cli("fork", "nope", "--database-url", db_url, home=tmp_path)
-    assert nobody.returncode != 0 and "no execution with id 'nope'" in nobody.stderr
+    assert nobody.returncode != 0 and "no workflow execution with id 'nope'" in nobody.stderr

@@ -159,8 +159,10 @@ def test_fifty_executions_move_to_v2_and_finish_with_its_behaviour(
         expected = {"version": 2, "result": "fixed" if n % 2 else "ok", "note": "v1",
                     "a": f"{eid}:a"}
         assert results[eid] == expected, eid
+        moved = [e for e in client.history(everyone[0]) if e.kind == "upgraded"]
+    assert [(e.detail["from_version"], e.detail["to_version"], e.detail["await"])
+            for e in moved] == [(v1, v2, "Signal.next:go#1")]
     assert task_log() == sorted([f"{e}:a" for e in everyone] + [f"{e}:v2" for e in everyone])
-    assert v1 != v2
 
 
 def test_a_version_without_the_loop_leaves_those_waiting_in_it_pinned(
