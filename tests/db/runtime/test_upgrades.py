@@ -247,3 +247,47 @@ def test_the_cli_prints_a_line_per_execution(
     assert done.stdout.splitlines()[1].startswith("0 compatible, 1 incompatible, 0 skipped")
     bad = run_cli("upgrade", "order", "--set", "x", "--database-url", db_url, home=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().endswith("--set 'x': expected VAR=JSON")
+
+
+def test_upgrades_racing_signals_on_a_running_worker_lose_nothing_and_run_nothing_twice(
+    db_url: str, tmp_path: Path, task_log: Callable[[], list[str]]
+) -> None:
+    """Signals wake the executions while upgrades run again and again against a live
+    worker: each execution finishes once, on v1 or v2, its signals all consumed, its
+    activations numbered 1, 2, 3... once each, and the upgraded entry, v2's extra step and
+    v2's result go together."""  # (finishing proves the signals: each awaits both)
+    (tmp_path / "v1").mkdir()
+    with Client(db_url) as client, flows_worker(db_url, tmp_path / "v1", {"order": V1}):
+        ids = [f"race-{n}" for n in range(20)]
+        for eid in ids:
+            client.start("order", {"id": eid, "loop": False}, id=eid)
+        _settle(db_url, dict.fromkeys(ids, "Signal.next:go#1"))
+        _register(db_url, tmp_path / "v2", V2)
+        with Client(db_url) as other:
+            def send() -> None:
+                for eid in ids:
+                    other.signal(eid, "go", "go")
+                    other.signal(eid, "second", "fine")
+
+            racer = threading.Thread(target=send)
+            racer.start()
+            outcomes: list[str] = []
+            while racer.is_alive() or not outcomes or "changed" in outcomes[-20:]:
+                report = client.upgrade("order", generated=None)
+                outcomes += [o.outcome for o in report.outcomes]
+                if not report.outcomes:
+                    break
+            racer.join()
+        results = {eid: client.run(eid).result(timeout=60) for eid in ids}
+        histories = {eid: client.history(eid) for eid in ids}
+    logged = task_log()
+    assert "moved" in outcomes
+    for eid in ids:
+        steps = [e.step for e in histories[eid] if e.kind == "activation"]
+        assert steps == list(range(1, len(steps) + 1)), (eid, steps)
+        upgraded = any(e.kind == "upgraded" for e in histories[eid])
+        version = results[eid]["version"]
+        assert version in (1, 2) and upgraded == (version == 2), eid
+        assert logged.count(f"{eid}:a") == 1
+        assert logged.count(f"{eid}:v2") == (1 if version == 2 else 0), eid
+    # (each one finished: it got both of its signals, as it waits for them in turn)
