@@ -247,6 +247,14 @@ def test_the_cli_prints_a_line_per_execution(
     assert done.stdout.splitlines()[1].startswith("0 compatible, 1 incompatible, 0 skipped")
     bad = run_cli("upgrade", "order", "--set", "x", "--database-url", db_url, home=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().endswith("--set 'x': expected VAR=JSON")
+    nope = run_cli("upgrade", "nope", "--database-url", db_url, home=tmp_path)
+    assert nope.returncode != 0
+    assert nope.stderr.strip().splitlines() == [
+        "rhythm: error: no registered version of workflow 'nope'"]
+    unknown = run_cli("upgrade", "order", "--to", "f" * 64, "--database-url", db_url,
+                      home=tmp_path)
+    assert unknown.returncode != 0 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "version ffffffffffff is not registered" in unknown.stderr
 
 
 def test_upgrades_racing_signals_on_a_running_worker_lose_nothing_and_run_nothing_twice(
