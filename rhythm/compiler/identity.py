@@ -36,7 +36,7 @@ _NAMED = frozenset({"Task", "Workflow", "Signal"})  # their first argument names
 
 def describe(operand: Any) -> str:
     """What an await waits for: ``Task.run:charge``, ``Signal.next:approval``,
-    ``Promise.race[Signal.next:approval,Timer.sleep]``, ``await:payment`` for a variable."""
+    ``Promise.race[Signal.next:approval,Timer.delay]``, ``await:payment`` for a variable."""
     if isinstance(operand, A.Call) and isinstance(operand.callee, A.Member):
         callee = operand.callee
         if isinstance(callee.object, A.Name) and callee.object.id in _EFFECT_NAMESPACES:
@@ -87,7 +87,7 @@ class AwaitIdentities:
 
     @contextmanager
     def structure(self, kind: str) -> Iterator[None]:
-        """Inside a lowered control statement of ``kind`` (``while``, ``if``...)."""
+        """Inside a control statement of ``kind`` (``while``, ``if``...), awaits or not."""
         segment = f"{kind}#{self._next(kind)}"
         with self.part(segment):
             yield

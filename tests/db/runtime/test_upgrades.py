@@ -7,6 +7,7 @@ once (asserted on public.task_log)."""
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -245,6 +246,13 @@ def test_the_cli_prints_a_line_per_execution(
     assert done.stdout.splitlines()[0] == (
         f"{eid}: await 'tick' is inside a loop the new version removed")
     assert done.stdout.splitlines()[1].startswith("0 compatible, 1 incompatible, 0 skipped")
+    as_json = run_cli("upgrade", "order", "--dry-run", "--json", "--database-url", db_url,
+                      home=tmp_path)
+    report = json.loads(as_json.stdout)
+    assert report["dry_run"] is True and report["executions"] == [{
+        "id": eid, "outcome": "incompatible", "from_version": hashlib.sha256(
+            V1.encode()).hexdigest(),
+        "reason": "await 'tick' is inside a loop the new version removed"}]
     bad = run_cli("upgrade", "order", "--set", "x", "--database-url", db_url, home=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().endswith("--set 'x': expected VAR=JSON")
     nope = run_cli("upgrade", "nope", "--database-url", db_url, home=tmp_path)
