@@ -253,6 +253,8 @@ def test_the_cli_prints_a_line_per_execution(
         "id": eid, "outcome": "incompatible", "from_version": hashlib.sha256(
             V1.encode()).hexdigest(),
         "reason": "await 'tick' is inside a loop the new version removed"}]
+    shown = run_cli("inspect", eid, "--database-url", db_url, home=tmp_path)
+    assert "(await if#1/then/while#1/Signal.next:tick#1)" in shown.stdout, shown.stdout
     bad = run_cli("upgrade", "order", "--set", "x", "--database-url", db_url, home=tmp_path)
     assert bad.returncode == 2 and bad.stderr.strip().endswith("--set 'x': expected VAR=JSON")
     nope = run_cli("upgrade", "nope", "--database-url", db_url, home=tmp_path)
