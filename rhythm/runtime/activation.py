@@ -46,6 +46,7 @@ from rhythm.flowrt.protocol import (
     Suspended,
 )
 from rhythm.observe import entries
+from rhythm.observe.telemetry import NO_TELEMETRY, Telemetry, current_traceparent
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import Connect
@@ -190,6 +191,7 @@ class Plan:
     awaits: dict[int, str] = field(default_factory=dict, repr=False)  # (await identities)
     end_label: int | None = None
     end_line: int | None = None
+    snapshot_bytes: int | None = None  # its JSON's size, as the history entry measured it
 
     def refs(self) -> list[int]:
         """The promise ids the saved snapshot can reach (see :func:`snapshot_refs`),
@@ -225,6 +227,7 @@ class ActivationRunner:
         self.on_timer = on_timer  # told the partition and due time of every timer committed
         self.worker: str | None = None  # the worker's id, in the history entries it writes
         self.history_cap = entries.DEFAULT_SNAPSHOT_CAP  # bytes of snapshot JSON kept
+        self.telemetry: Telemetry = NO_TELEMETRY  # the worker's (rhythm.observe)
 
     async def run(
         self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
@@ -322,6 +325,8 @@ class ActivationRunner:
             return await self.fail(connect, claim, workflow_error(
                 claim, "Unstorable", f"the workflow's state cannot be stored: {reason}"),
                 loaded.cancel_delivered)
+        if self.telemetry.enabled:
+            self.telemetry.workflow_done(claim, plan.status, plan.error, plan.snapshot_bytes)
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
@@ -672,6 +677,7 @@ class ActivationRunner:
         if plan.idle:
             return None
         packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
+        plan.snapshot_bytes = packed.size  # (for metrics: measured once, here)
         resumed = loaded.snapshot.get("label") if isinstance(loaded.snapshot, dict) else None
         stopped = plan.snapshot.get("label") if isinstance(plan.snapshot, dict) \
             else plan.end_label
@@ -950,8 +956,10 @@ def _target(record: PromiseRecord) -> str | None:
 
 
 def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
-    """Executions to create: requested tasks, and children that can start."""
+    """Executions to create: requested tasks, and children that can start; traced, they
+    carry the activation's span as their parent (rhythm.observe.tracing)."""
     rows = []
+    traceparent = current_traceparent()
     for pid in host.requested:
         record = host.table.get(pid)
         if record.kind not in ("task", "child") or record.params.get("cannot_start"):
@@ -966,6 +974,8 @@ def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
             "max_retries": _int(options.get("retries")),
             "options": task_options(options), "promise_id": pid, "here": False,
         })
+        if traceparent is not None:
+            rows[-1]["options"]["traceparent"] = traceparent
         key = _idempotency_key(record.kind, options)
         if key is not None:  # (only then: the common commit's JSON stays as it was)
             rows[-1]["key"] = key

@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 
 from rhythm.engine.promises import PromiseTable
 from rhythm.errors import InputError, RhythmError, UnknownName
+from rhythm.observe.telemetry import client_traceparent
 from rhythm.runtime import bulk, concurrency, failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.notices import SELF_NOTIFYING, Notices
@@ -114,6 +115,9 @@ def prepare_enqueue(
     concurrency.check_request(concurrency_key, concurrency_limit)
     if idempotency_key is not None:  # (the task sees it: rhythm.current_task())
         options = {**(options or {}), "idempotencyKey": idempotency_key}
+    traceparent = client_traceparent()  # (None unless the caller uses OpenTelemetry)
+    if traceparent is not None:
+        options = {**(options or {}), "traceparent": traceparent}
     return Enqueue(
         kind=kind, name=name, inputs=encode_object(inputs, f"inputs of {kind} {name!r}"),
         id=id, queue=queue, priority=priority, max_retries=max_retries,

@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TOOLS = ["parsimonious", "jinja2", "black"]
 DATABASE = ["psycopg", "psycopg_pool"]
+TELEMETRY = ["opentelemetry", "prometheus_client"]
 GOLDEN_MODULE = REPO / "tests" / "golden" / "expected" / "process_order.py"
 
 
@@ -70,3 +71,19 @@ def test_generated_modules_load_without_the_build_toolchain() -> None:
 )
 def test_build_side_never_loads_the_database_driver(statements: str) -> None:
     assert loaded_after(statements, DATABASE) == []
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "import rhythm.runtime.worker, rhythm.runtime.client, rhythm.runtime.activation",
+        "import rhythm.cli, rhythm.cli.worker, rhythm.observe.logs",
+        "from rhythm.runtime.worker import Worker; Worker('postgresql://x/y')",
+        "import rhythm; rhythm.Client",
+        "from rhythm.cli._observe import build_telemetry as b; b(False, None, '', 1, 'json')",
+    ],
+)
+def test_a_plain_worker_never_loads_telemetry_packages(statements: str) -> None:
+    """Tracing and metrics are extras (rhythm[otel], rhythm[metrics]): a worker started
+    without --otel or --metrics-port, and the client, never import them."""
+    assert loaded_after(statements, TELEMETRY) == []

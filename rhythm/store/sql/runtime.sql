@@ -109,8 +109,8 @@ RETURNING id, kind, name, version, status, queue, run_no,
 -- rows (a generic plan did that once `part` led the keys: 20 rows for a limit of 1).
 -- The rows come back in the order picked (the worker starts them in that order).
 WITH ready AS MATERIALIZED (
-    SELECT id, row_number() OVER () AS pick FROM (
-        SELECT id FROM rhythm.executions
+    SELECT id, run_at, row_number() OVER () AS pick FROM (
+        SELECT id, run_at FROM rhythm.executions
         WHERE part = %(part)s AND queue = %(queue)s AND run_at IS NOT NULL
           AND run_at <= %(now)s AND kind = ANY(%(kinds)s::text[])
         ORDER BY priority DESC, run_at, id
@@ -152,6 +152,8 @@ claimed AS (
                                         WHERE g.part = %(part)s AND g.execution_id = e.id
                                           AND g.consumed_by IS NULL)
                    ELSE false END AS fresh,
+              -- When it was due (metrics: schedule-to-start); the index holds it.
+              ready.run_at AS scheduled_at,
               ready.pick
 )
 SELECT * FROM claimed ORDER BY pick;
