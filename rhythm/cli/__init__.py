@@ -88,11 +88,12 @@ def _register() -> None:
         register,
         run,
         schedules,
+        upgrade,
         worker,
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench, observe, lsp):
+                   schedules, cleanup, db, bench, observe, upgrade, lsp):
         for command in module.COMMANDS:
             main.add_command(command)
 

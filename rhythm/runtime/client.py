@@ -275,6 +275,38 @@ class Client:
         self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
         return Run(self, execution_id)
 
+    def upgrade(self, name: str, *, from_version: str | None = None,
+                to_version: str | None = None, dry_run: bool = False,
+                values: dict[str, Any] | None = None, generated: str | None = "generated"
+                ) -> Any:
+        """Move the suspended executions of workflow ``name`` onto ``to_version`` (default:
+        the current one) where they can; a :class:`rhythm.upgrade.move.Report` says what
+        happened to each. docs/upgrades.md."""
+        from rhythm.upgrade.machines import Machines
+        from rhythm.upgrade.move import upgrade
+
+        with translated(f"upgrade {name!r}"), self._lock:
+            topology = self._topology or self._read_topology()
+            return upgrade(self._connection(), topology, self.clock, name,
+                           from_version=from_version, to_version=to_version,
+                           dry_run=dry_run, values=values, machines=Machines(generated))
+
+    def fork(self, execution_id: str, *, to_version: str | None = None,
+             id: str | None = None, from_step: int | None = None,
+             values: dict[str, Any] | None = None, generated: str | None = "generated"
+             ) -> Run:
+        """A new execution from the snapshot of step ``from_step`` of ``execution_id``
+        (default: its current one, when it is suspended). docs/upgrades.md."""
+        from rhythm.upgrade.fork import fork
+        from rhythm.upgrade.machines import Machines
+
+        with translated(f"fork {execution_id!r}"), self._lock:
+            topology = self._topology or self._read_topology()
+            made = fork(self._connection(), topology, self.clock, execution_id,
+                        to_version=to_version, new_id=id, from_step=from_step,
+                        values=values, machines=Machines(generated))
+        return Run(self, made.id)
+
     def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
              ) -> list[dict[str, Any]]:
         """Executions, newest first: the rows of :meth:`list_page`."""

@@ -43,6 +43,7 @@ def loaded_after(statements: str, forbidden: list[str]) -> list[str]:
         "import rhythm.store, rhythm.store.embedded, rhythm.store.migrations",
         "import rhythm.cli",
         "import rhythm; rhythm.task; rhythm.Client",
+        "import rhythm.upgrade.move, rhythm.upgrade.plan, rhythm.cli.upgrade",
     ],
 )
 def test_run_side_never_loads_the_build_toolchain(statements: str) -> None:
