@@ -81,17 +81,19 @@ def _register() -> None:
         cleanup,
         db,
         executions,
+        lsp,
         migrate,
         observe,
         queues,
         register,
         run,
         schedules,
+        upgrade,
         worker,
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench, observe):
+                   schedules, cleanup, db, bench, observe, upgrade, lsp):
         for command in module.COMMANDS:
             main.add_command(command)
 

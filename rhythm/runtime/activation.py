@@ -188,6 +188,7 @@ class Plan:
     _refs: list[int] | None = field(default=None, repr=False)
     # For the history entry: the machine's .flow lines, where an ending stopped.
     lines: dict[int, int] = field(default_factory=dict, repr=False)
+    awaits: dict[int, str] = field(default_factory=dict, repr=False)  # (await identities)
     end_label: int | None = None
     end_line: int | None = None
     snapshot_bytes: int | None = None  # its JSON's size, as the history entry measured it
@@ -410,7 +411,7 @@ class ActivationRunner:
             cls = await self.versions.load(connect, claim.name, claim.version)
         except VersionUnavailable as err:
             return self._failed(plan, workflow_error(claim, "UnknownWorkflow", str(err)))
-        plan.lines = cls.INFO.lines
+        plan.lines, plan.awaits = cls.INFO.lines, getattr(cls, "AWAITS", {})
         if loaded.snapshot is None:
             machine = cls.start(host)
         else:
@@ -684,7 +685,7 @@ class ActivationRunner:
             resumed_label=resumed, stopped_label=stopped, status=plan.status,
             lines=plan.lines, table=host.table, read=host.read, requested=host.requested,
             packed=packed, error=plan.error, stopped_line=plan.end_line,
-            waiting_on=plan.waiting_on)
+            waiting_on=plan.waiting_on, awaits=plan.awaits)
         worker = starts.worker if starts is not None else self.worker
         return entries.wire_entry(detail, packed, worker)
 

@@ -281,6 +281,15 @@ def waiting_reason(row: Row) -> str | None:
             "(run `rhythm register`, or start a worker that has it)")
 
 
+def unserved_tasks(names: list[str]) -> Op[set[str]]:
+    """Those of task ``names`` that no worker has registered: workers claim only the
+    task names they have (routing), so such a task waits until one that has it starts."""
+    if not names:
+        return set()
+    rows = yield "routed_task_names", {"names": names}
+    return set(names) - {row["name"] for row in rows}
+
+
 def workflow_names() -> Op[list[str]]:
     """Every workflow name with a registered version (for "did you mean")."""
     rows = yield "workflow_names", {}

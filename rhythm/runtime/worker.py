@@ -265,7 +265,8 @@ class Worker:
         if prefetch is None:
             prefetch = max(100, 2 * self.options.concurrency)
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
-                                self.options.lease_seconds, max(prefetch, 0))
+                                self.options.lease_seconds, max(prefetch, 0),
+                                names=self.registry.names())
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
         # Queue controls (rhythm.runtime.limits), as of the last read: the queues whose
         # executions may be taken without a claim (local starts, woken parents, resumes
