@@ -254,6 +254,8 @@ class MemoryWorld:
     def run(self, cls: type[Machine], name: str, inputs: dict[str, JsonValue]) -> RunOutcome:
         root = self._new_execution(cls, name, inputs, parent=None)
         self._root = root
+        version = getattr(getattr(cls, "INFO", None), "version", None)
+        self._note(root, "started", {"name": name, "version": version})
         for signal in self.mocks.signals:
             due = self.start_ms + signal.after_ms
             self._push(_Event(due, 0, "signal", root, channel=signal.name, payload=signal.payload))
@@ -336,6 +338,14 @@ class MemoryWorld:
         if not isinstance(step, Suspended):
             self._finish(ex, step)
         self.after_settlements(ex)
+
+    def _note(self, ex: Execution, kind: str, detail: dict[str, JsonValue]) -> None:
+        """A history entry other than an activation's, as the Postgres client writes it
+        (one run: ``run_no`` 1)."""
+        ex.history.append({
+            "seq": len(ex.history) + 1, "at": iso_utc(self.clock), "kind": kind,
+            "step": None, "worker": None, "detail": {**detail, "run_no": 1},
+            "snapshot_bytes": None, "snapshot_truncated": False})
 
     def _record(self, ex: Execution, resumed_from: Any, step: Step) -> None:
         """The activation's history entry, as the Postgres worker writes it
@@ -499,6 +509,8 @@ class MemoryWorld:
             return
         child = self._new_execution(cls, name, _json_copy(record.params["inputs"]), (ex, record.id))
         ex.children[record.id] = child
+        version = getattr(getattr(cls, "INFO", None), "version", None)
+        self._note(child, "started", {"name": name, "version": version, "parent_id": ex.id})
 
     def _register_wait(self, ex: Execution, record: PromiseRecord) -> None:
         if record.abandoned:  # by a race decided at once, or by a cancellation
@@ -554,6 +566,8 @@ class MemoryWorld:
     def _apply(self, event: _Event) -> None:
         ex = event.execution
         if event.kind == "cancel":
+            if not ex.finished:
+                self._note(ex, "cancel_requested", {})
             self.request_cancel(ex)
         elif event.kind == "timer":
             ex.table.settle(event.promise_id, True, None, self.clock)
@@ -564,6 +578,8 @@ class MemoryWorld:
             ex.table.settle(event.promise_id, False, timeout_error(message), self.clock)
         else:
             receiver = ex.channels.deliver(event.channel, event.payload)
+            self._note(ex, "signal", {"name": event.channel, "buffered": receiver is None,
+                                      "delivered_to": receiver})
             if receiver is not None:
                 ex.table.settle(receiver, True, copy.deepcopy(event.payload), self.clock)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -200,9 +201,19 @@ def activation_detail(
 def short_error(error: Any) -> dict[str, Any]:
     """``{name, message}`` of an error, its message cut at 500 characters."""
     if isinstance(error, dict):
-        return {"name": str(error.get("name", "Error")),
-                "message": str(error.get("message", ""))[:500]}
-    return {"name": "Error", "message": repr(error)[:500]}
+        return {"name": storable(str(error.get("name", "Error"))[:200]),
+                "message": storable(str(error.get("message", ""))[:500])}
+    return {"name": "Error", "message": storable(repr(error)[:500])}
+
+
+_NOT_IN_JSONB = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` as jsonb can hold it: a NUL or a lone surrogate (which an error's message
+    may carry, and the execution's json error column keeps) becomes U+FFFD, so that the
+    entry never makes the activation's commit fail."""
+    return _NOT_IN_JSONB.sub("\ufffd", text)
 
 
 def wire_entry(detail: dict[str, Any], packed: Packed, worker: str | None) -> dict[str, Any]:

@@ -75,7 +75,11 @@ def inspect_execution(
         snapshot = _snapshot_or_note(conn, execution_id, entry, notes)
         pending = _pending_then(entry)
     line = (entry.detail.get("stopped") or {}).get("line") if entry else None
-    source, path, missing = _source(conn, row["name"], row["version"])
+    source, path, missing = None, None, None
+    if row["kind"] == "task":
+        notes.append("a task: no source, awaits or variables to show (see `rhythm status`)")
+    else:
+        source, path, missing = _source(conn, row["name"], row["version"])
     if missing:
         notes.append(missing)
     return Inspection(

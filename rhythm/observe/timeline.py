@@ -29,7 +29,8 @@ def describe(entry: HistoryEntry) -> str:
     if entry.kind == "started":
         by = f" by {entry.worker}" if entry.worker else ""
         version = f" (version {str(d['version'])[:12]})" if d.get("version") else ""
-        return f"started {d.get('name', '?')}{version}{by}"
+        run = f", run {d['run_no']}" if (d.get("run_no") or 1) > 1 else ""
+        return f"started {d.get('name', '?')}{version}{by}{run}"
     if entry.kind == "signal":
         where = ("buffered" if d.get("buffered")
                  else f"delivered to promise {d.get('delivered_to')}")
@@ -47,12 +48,8 @@ def describe(entry: HistoryEntry) -> str:
 
 
 def _retry(d: dict[str, Any]) -> str:
-    error = d.get("error") or {}
-    why = f" ({error.get('name')}: {error.get('message')})" if error else ""
-    when = f", next attempt at {d['run_at']}" if d.get("run_at") else ""
-    if "attempt" in d:
-        return f"attempt {d['attempt']} failed{why}{when}"
-    return f"retried from {d.get('from_status', 'its end')}{why}"
+    run = f": run {d['run_no']} starts from the beginning" if d.get("run_no") else ""
+    return f"retried{run}"
 
 
 def _at(position: dict[str, Any] | None) -> str:

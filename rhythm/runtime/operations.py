@@ -17,6 +17,7 @@ returned (:mod:`rhythm.runtime.notices`) before the transaction commits.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -181,7 +182,18 @@ def enqueue(req: Enqueue, now: datetime) -> Op[Row]:
     yield "archive_run", {"ids": [params["id"]]}
     yield "clear_run_state", {"ids": [params["id"]]}
     rows = yield "restart_execution", params
+    if req.kind == "workflow":  # (its history goes on: a new run starts)
+        yield "record_entries", history_entry([str(params["id"])], "started", now, {
+            "name": req.name, "version": rows[0]["version"]})
     return {**rows[0], "created": True}
+
+
+def history_entry(
+    ids: list[str], kind: str, now: datetime, detail: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The parameters of ``record_entries``: an entry of ``kind`` for each workflow of
+    ``ids`` (locked by the caller's transaction; docs/observability.md "History")."""
+    return {"ids": ids, "kind": kind, "at": now, "detail": json.dumps(detail or {})}
 
 
 def runs_again(status: str, id_reuse: str) -> bool:
@@ -312,6 +324,8 @@ def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[R
         "id": execution_id, "channel": channel, "payload": payload, "now": now,
         "consumed_by": receiver,
     }
+    yield "record_entries", history_entry([execution_id], "signal", now, {
+        "name": channel, "buffered": receiver is None, "delivered_to": receiver})
     if receiver is not None:
         yield "settle_signal_wait", {
             "id": execution_id, "promise_id": receiver, "payload": payload, "now": now,
@@ -368,6 +382,9 @@ def cancel_ids(ids: list[str], now: datetime) -> Op[list[Row]]:
     rows = yield "cancel_executions", {
         "ids": ids, "now": now, "error": encode(failures.cancelled_error(), "error"),
     }
+    asked = sorted(r["id"] for r in rows if r["kind"] == "workflow")
+    if asked:
+        yield "record_entries", history_entry(asked, "cancel_requested", now)
     ended = [r for r in rows if r["status"] == "cancelled"]
     children = [r["id"] for r in ended if r["parent_id"] is not None]
     if children:
@@ -410,6 +427,9 @@ def retry_ids(ids: list[str], now: datetime) -> Op[tuple[list[Row], list[Row]]]:
     yield "archive_run", {"ids": keep}
     yield "clear_run_state", {"ids": keep}
     changed = yield "retry_executions", {"ids": keep, "now": now}
+    retried = sorted(r["id"] for r in changed if r["kind"] == "workflow")
+    if retried:
+        yield "record_entries", history_entry(retried, "retry", now)
     return list(found), list(changed)
 
 

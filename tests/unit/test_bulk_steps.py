@@ -20,7 +20,8 @@ NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
 class FakeDatabase:
     """Answers read_executions with the ids asked for (all pending) and cancel_executions
-    with them cancelled; the first ``deadlocks`` cancels fail as a deadlock would."""
+    with them cancelled (record_entries with nothing); the first ``deadlocks`` cancels
+    fail as a deadlock would."""
 
     def __init__(self, deadlocks: int = 0, error: type[psycopg.Error] | None = None) -> None:
         self.deadlocks = deadlocks
@@ -40,6 +41,8 @@ class FakeDatabase:
         if query == "read_executions":
             return [{"id": i, "status": "pending", "kind": "task", "name": "t",
                      "version": None} for i in params["ids"]]
+        if query == "record_entries":  # (the cancelled workflows' history entries)
+            return []
         assert query == "cancel_executions"
         self.cancels += 1
         if self.deadlocks:

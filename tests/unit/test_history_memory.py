@@ -25,15 +25,18 @@ def test_run_result_carries_the_history() -> None:
     result = run_flow(FLOW, None, MOCKS, name="pay")
     assert result.status == "completed"
     assert [(e["seq"], e["kind"], e["step"]) for e in result.history] == [
-        (1, "activation", 1), (2, "activation", 2), (3, "activation", 3)]
-    first, second, third = (e["detail"] for e in result.history)
+        (1, "started", None), (2, "activation", 1), (3, "activation", 2),
+        (4, "signal", None), (5, "activation", 3)]
+    started, first, second, signal, third = (e["detail"] for e in result.history)
+    assert started["name"] == "pay" and started["run_no"] == 1
+    assert signal == {"name": "approval", "buffered": False, "delivered_to": 2, "run_no": 1}
     assert first["resumed"] is None and first["stopped"]["line"] == 1
     assert second["settled"] == [{"promise": 1, "kind": "task", "name": "charge",
                                   "outcome": "ok"}]
     assert second["waiting"] == {"promise": 2, "kind": "signal", "name": "approval"}
     assert third["stopped"]["status"] == "completed"
-    assert result.history[1]["snapshot_bytes"] > 0
-    assert result.history[2]["snapshot_bytes"] is None  # (an ending saves none)
+    assert result.history[2]["snapshot_bytes"] > 0
+    assert result.history[4]["snapshot_bytes"] is None  # (an ending saves none)
 
 
 def test_rhythm_run_history(tmp_path: Path) -> None:
@@ -42,14 +45,15 @@ def test_rhythm_run_history(tmp_path: Path) -> None:
     args = ["run", str(tmp_path / "pay.flow"), "--mocks", str(tmp_path / "mocks.json")]
     out = CliRunner().invoke(main, [*args, "--history"]).stdout
     lines = out.split("history:\n")[1].splitlines()
-    assert len(lines) == 3
-    assert lines[1].strip().endswith(
+    assert len(lines) == 5
+    assert lines[2].strip().endswith(
         "activation  step 2 resumed at line 1 (task charge) -> waiting at line 2: "
         "signal approval")
-    assert lines[2].strip().endswith(
+    assert lines[3].strip().endswith("signal      signal approval arrived (delivered to promise 2)")
+    assert lines[4].strip().endswith(
         "step 3 resumed at line 2 (signal approval) -> completed at line 2")
     data = json.loads(CliRunner().invoke(main, [*args, "--json", "--history"]).stdout)
-    assert [e["step"] for e in data["history"]] == [1, 2, 3]
+    assert [e["step"] for e in data["history"]] == [None, 1, 2, None, 3]
     assert "history" not in json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
 
 

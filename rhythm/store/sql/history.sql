@@ -74,3 +74,16 @@ LEFT JOIN rhythm.executions e
        ON e.part = %(part)s AND e.id = p.target AND p.kind IN ('task', 'child')
 WHERE p.part = %(part)s AND p.execution_id = %(id)s AND p.promise_id = ANY(%(ids)s::int[])
 ORDER BY p.promise_id;
+
+-- name: record_entries
+-- One entry of %(kind)s for each workflow of %(ids)s (one partition; rows the caller's
+-- transaction has locked: a cancel, a retry), detail %(detail)s plus its run_no.
+WITH numbered AS (
+    UPDATE rhythm.executions SET history_seq = history_seq + 1
+    WHERE part = %(part)s AND id = ANY(%(ids)s::text[]) AND kind = 'workflow'
+    RETURNING id, history_seq, run_no
+)
+INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+SELECT n.id, n.history_seq, %(part)s, %(at)s, %(kind)s,
+       %(detail)s::jsonb || json_build_object('run_no', n.run_no)::jsonb
+FROM numbered n;

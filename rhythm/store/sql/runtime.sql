@@ -16,7 +16,8 @@
 -- A task's queue and concurrency key come from its route (the key: a dotted path into
 -- the inputs, '' when they lack it); a workflow's key is the caller's. A row with a key
 -- is born waiting for a slot (admitted false, run_at NULL, wake '!admit:KEY': workers
--- admit it, concurrency.sql).
+-- admit it, concurrency.sql). A workflow's history (0015) begins here: its `started`
+-- entry, seq 1, in the same statement.
 WITH route AS (
     SELECT r.queue, r.concurrency FROM rhythm.task_routes r
     WHERE r.name = %(name)s AND %(kind)s = 'task'
@@ -33,7 +34,7 @@ inserted AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at,
-         concurrency_key, concurrency_limit, admitted)
+         concurrency_key, concurrency_limit, admitted, history_seq)
     -- (SELECT, not VALUES: Citus takes no sub-query in an INSERT's VALUES)
     SELECT %(part)s, %(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::json,
            coalesce(%(queue)s, (SELECT queue FROM route), 'default'),
@@ -43,10 +44,17 @@ inserted AS (
                 WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
            %(parent_id)s, %(parent_promise)s, %(now)s::timestamptz, %(now)s::timestamptz,
-           k.ckey, k.climit, CASE WHEN k.ckey IS NOT NULL THEN false END
+           k.ckey, k.climit, CASE WHEN k.ckey IS NOT NULL THEN false END,
+           (%(kind)s = 'workflow')::int
     FROM keyed k
     ON CONFLICT (id, part) DO NOTHING
     RETURNING part, id, kind, name, version, status, queue, run_no, run_at, concurrency_key
+),
+started AS (
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT id, 1, part, %(now)s, 'started',
+           json_build_object('name', name, 'version', version, 'run_no', run_no)::jsonb
+    FROM inserted WHERE kind = 'workflow'
 )
 SELECT id, kind, name, version, status, queue, run_no, w.wake,
        CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END

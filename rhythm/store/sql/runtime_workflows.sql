@@ -179,25 +179,37 @@ RETURNING s.id;
 -- it. Children run the version that is current for their name now. Workers of their
 -- queues are told (NOTIFY; repeats within a transaction are sent once). A task whose
 -- route has a concurrency key waits for a slot (as in insert_execution).
-INSERT INTO rhythm.executions
-    (part, id, kind, name, version, inputs, queue, priority, max_retries, options, run_at,
-     parent_id, parent_promise, created_at, updated_at, concurrency_key, concurrency_limit,
-     admitted)
-SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs,
-       coalesce(r.queue, t.queue, %(default_queue)s),
-       r.priority, r.max_retries, r.options, CASE WHEN k.ckey IS NULL THEN %(now)s END,
-       %(id)s, r.promise_id, %(now)s, %(now)s, k.ckey, (t.concurrency->>'limit')::int,
-       CASE WHEN k.ckey IS NOT NULL THEN false END
-FROM json_to_recordset(%(rows)s::json)
-     AS r(id text, kind text, name text, version text, inputs json, queue text,
-          priority int, max_retries int, options jsonb, promise_id int)
-LEFT JOIN rhythm.task_routes t ON t.name = r.name AND r.kind = 'task'
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN t.concurrency IS NOT NULL
-                THEN coalesce(r.inputs #>> string_to_array(t.concurrency->>'key', '.'), '')
-           END AS ckey) k
-RETURNING CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
-               ELSE '!admit:' || concurrency_key END AS wake;
+WITH inserted AS (
+    INSERT INTO rhythm.executions
+        (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
+         run_at, parent_id, parent_promise, created_at, updated_at, concurrency_key,
+         concurrency_limit, admitted, history_seq)
+    SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs,
+           coalesce(r.queue, t.queue, %(default_queue)s),
+           r.priority, r.max_retries, r.options, CASE WHEN k.ckey IS NULL THEN %(now)s END,
+           %(id)s, r.promise_id, %(now)s, %(now)s, k.ckey, (t.concurrency->>'limit')::int,
+           CASE WHEN k.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int
+    FROM json_to_recordset(%(rows)s::json)
+         AS r(id text, kind text, name text, version text, inputs json, queue text,
+              priority int, max_retries int, options jsonb, promise_id int)
+    LEFT JOIN rhythm.task_routes t ON t.name = r.name AND r.kind = 'task'
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN t.concurrency IS NOT NULL
+                    THEN coalesce(r.inputs #>> string_to_array(t.concurrency->>'key', '.'), '')
+               END AS ckey) k
+    RETURNING id, kind, name, version, part, queue, concurrency_key
+),
+children_started AS (
+    -- (as commit_activations' children_started)
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT id, 1, %(part)s, %(now)s, 'started',
+           json_build_object('name', name, 'version', version, 'run_no', 1,
+                             'parent_id', %(id)s::text)::jsonb
+    FROM inserted WHERE kind = 'workflow'
+)
+SELECT CASE WHEN concurrency_key IS NULL THEN part::text || ':' || queue
+            ELSE '!admit:' || concurrency_key END AS wake
+FROM inserted;
 
 -- name: finish_activation
 -- The execution's new state; run_at makes it claimable again when something it waits
@@ -327,14 +339,14 @@ effects AS (
         (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at, status, claim_token,
          claimed_by, lease_expires_at, attempt, started_at, concurrency_key,
-         concurrency_limit, admitted)
+         concurrency_limit, admitted, history_seq)
     SELECT %(part)s, r.id, r.kind, r.name, r.version, r.inputs, q.queue, r.priority, r.max_retries,
            r.options, CASE WHEN NOT h.here AND q.ckey IS NULL THEN o.now END, o.id,
            r.promise_id, o.now,
            o.now, CASE WHEN h.here THEN 'running' ELSE 'pending' END, h.here::int,
            CASE WHEN h.here THEN o.worker END, CASE WHEN h.here THEN o.lease_until END,
            h.here::int, CASE WHEN h.here THEN o.now END, q.ckey, q.climit,
-           CASE WHEN q.ckey IS NOT NULL THEN false END
+           CASE WHEN q.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int
     FROM ok o CROSS JOIN LATERAL json_to_recordset(o.effects)
          AS r(id text, kind text, name text, version text, inputs json, queue text,
               priority int, max_retries int, options jsonb, promise_id int, here bool)
@@ -382,6 +394,7 @@ saved AS (
     SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
         waiting_on = excluded.waiting_on, refs = excluded.refs,
         activations = rhythm.snapshots.activations + 1, updated_at = excluded.updated_at
+    RETURNING execution_id, activations
 ),
 unsaved AS (
     -- (= ANY of an array of the ended ones: with a join, a plan made with real
@@ -389,6 +402,7 @@ unsaved AS (
     DELETE FROM rhythm.snapshots
     WHERE part = %(part)s
       AND execution_id = ANY(ARRAY(SELECT id FROM ok WHERE status <> 'suspended'))
+    RETURNING execution_id, activations
 ),
 dropped AS (
     UPDATE rhythm.promises SET state = 'abandoned'
@@ -423,17 +437,30 @@ finished AS (
 history AS (
     -- The activation's history entry (0015, docs/observability.md), numbered from the
     -- row's own counter as finished left it (the latest version: see 0015). Its step is
-    -- the snapshot's activations count after this commit: the count this statement's
-    -- snapshot reads (saved's write is not visible to it) plus one.
+    -- the snapshot's activations count after this commit: what saved wrote, or for an
+    -- ending what unsaved deleted plus one (1 with nothing saved before). (Read from
+    -- their RETURNING, never from the table: whether a later CTE sees an earlier one's
+    -- write differs between Postgres, where it does not, and Citus, which may run
+    -- them one after the other.)
     INSERT INTO rhythm.history
         (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
     SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
-           coalesce((SELECT s.activations FROM rhythm.snapshots s
-                     WHERE s.part = %(part)s AND s.execution_id = f.id), 0) + 1,
+           coalesce(s.activations, u.activations + 1, 1),
            f.history->>'worker', (f.history->'detail')::jsonb,
            decode(f.history->>'snapshot', 'base64'), (f.history->>'snapshot_bytes')::int
     FROM finished f
+    LEFT JOIN saved s ON s.execution_id = f.id
+    LEFT JOIN unsaved u ON u.execution_id = f.id
     WHERE f.history IS NOT NULL
+),
+children_started AS (
+    -- A child workflow's history begins with its start, by its parent's commit (0015).
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT c.id, 1, %(part)s, f.now, 'started',
+           json_build_object('name', c.name, 'version', c.version, 'run_no', 1,
+                             'parent_id', c.parent_id)::jsonb
+    FROM effects c JOIN finished f ON f.id = c.parent_id
+    WHERE c.kind = 'workflow'
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.) Wake-ups: the
 -- workflow's own, its requested executions not started here (effects_wake, sent here

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,14 @@ from click.testing import CliRunner
 from conftest import flows_worker, one_row, wait_for
 
 from rhythm.cli import main
-from rhythm.observe.history import HistoryEntry, NoSnapshot, read_history, snapshot_at
+from rhythm.errors import UnknownName
+from rhythm.observe.history import (
+    HistoryEntry,
+    NoSnapshot,
+    read_history,
+    record_entry,
+    snapshot_at,
+)
 from rhythm.observe.inspect import inspect_execution
 from rhythm.runtime.client import Client
 from rhythm.runtime.worker import Worker
@@ -93,8 +101,14 @@ def test_a_workflow_with_a_loop_signal_timer_child_and_retried_task(
         assert run.result(timeout=15) == {"total": 3, "approval": {"by": "ann"},
                                           "kid": {"a": 4, "b": 14}, "retried": "ok after 2"}
         entries = history(db_url, run.id)
+    assert [(e.seq, e.kind, e.step) for e in entries] == [
+        (1, "started", None), (2, "activation", 1), (3, "activation", 2),
+        (4, "activation", 3), (5, "signal", None), (6, "activation", 4),
+        (7, "activation", 5), (8, "activation", 6), (9, "activation", 7)]
+    assert entries[0].detail["name"] == "order" and entries[0].worker is None
+    assert entries[4].detail == {"name": "approval", "buffered": False, "delivered_to": 3,
+                                 "run_no": 1}
     acts = [e for e in entries if e.kind == "activation"]
-    assert [e.step for e in acts] == [1, 2, 3, 4, 5, 6, 7]
     assert all(e.worker == w.id for e in acts)
 
     def brief(d: dict[str, Any]) -> tuple[Any, ...]:
@@ -131,9 +145,13 @@ def test_a_workflow_with_a_loop_signal_timer_child_and_retried_task(
     assert [p["kind"] for i in seen for p in i.pending] == [
         "task", "task", "signal", "timer", "child", "task"]
     # The child's own history; its ending (with a parent to wake) took the pipelined commit.
-    assert [(e.kind, e.step, e.detail["stopped"]["status"]) for e in kid] == [
+    assert kid[0].kind == "started" and kid[0].detail == {
+        "name": "adder", "version": kid[0].detail["version"], "run_no": 1, "parent_id": run.id}
+    assert kid[0].detail["version"] is not None and kid[0].worker is None
+    assert [(e.kind, e.step, e.detail["stopped"]["status"]) for e in kid[1:]] == [
         ("activation", 1, "suspended"), ("activation", 2, "suspended"),
         ("activation", 3, "completed")]
+    assert [e.seq for e in kid] == [1, 2, 3, 4]
 
 
 RACER = """const note = "waiting"
@@ -170,15 +188,21 @@ def test_inspect_now_and_the_commands(db_url: str, client: Client, tmp_path: Pat
         assert "#1 signal go (0 buffered)" in out and 'note = "waiting"' in out
         code, out, _ = rhythm_cli("history", run.id, "--database-url", db_url)
         lines = out.splitlines()
-        assert code == 0 and len(lines) == 1
-        assert lines[0].split()[0] == "1" and "activation" in lines[0]
-        assert lines[0].endswith(
-            "step 1 started -> waiting at line 2: Promise.race(signal go, timer)")
+        assert code == 0 and len(lines) == 3
+        assert [line.split()[0] for line in lines] == ["1", "2", "3"]
+        assert lines[0].endswith(f"started     started racer (version {found.version[:12]})")
+        assert lines[1].endswith(
+            "activation  step 1 started -> waiting at line 2: Promise.race(signal go, timer)")
+        assert lines[2].endswith("signal      signal other arrived (buffered)")
         client.signal(run.id, "go", "now")
         assert run.result(timeout=10) == "now"
     code, out, _ = rhythm_cli("history", run.id, "--database-url", db_url, "--json")
     entries = json.loads(out)["entries"]
-    assert [e["step"] for e in entries if e["kind"] == "activation"] == [1, 2]
+    assert [(e["kind"], e["step"]) for e in entries] == [
+        ("started", None), ("activation", 1), ("signal", None), ("signal", None),
+        ("activation", 2)]
+    assert entries[3]["detail"] == {"name": "go", "buffered": False, "delivered_to": 1,
+                                    "run_no": 1}
     assert entries[-1]["detail"]["stopped"]["status"] == "completed"
     code, out, _ = rhythm_cli("inspect", run.id, "--at", "1", "--json", "--database-url", db_url)
     assert code == 0 and json.loads(out)["variables"] == {"note": "waiting"}
@@ -194,7 +218,7 @@ def test_a_snapshot_over_the_cap_keeps_its_size_only(
     with flows_worker(db_url, tmp_path, {"adder": ADDER}, history_snapshot_cap=20):
         run = client.start("adder", {"x": 1})
         assert run.result(timeout=10) == {"a": 2, "b": 12}
-    first = client.history(run.id)[0]
+    first = client.history(run.id)[1]  # (step 1)
     assert first.snapshot_truncated and first.snapshot_bytes is not None
     assert first.snapshot_bytes > 20
     assert one_row(db_url, "SELECT snapshot IS NULL FROM rhythm.history "
@@ -204,3 +228,115 @@ def test_a_snapshot_over_the_cap_keeps_its_size_only(
     found = client.inspect(run.id, at=1)
     assert found.variables == {} and found.line == 2
     assert found.note is not None and "over the history cap" in found.note
+
+
+def test_cancel_and_retry_entries(db_url: str, client: Client, tmp_path: Path) -> None:
+    """A cancellation request and a retry are entries of the transaction that makes
+    them; the retried run numbers its steps from 1 again, and --at N is the latest step N."""
+    with flows_worker(db_url, tmp_path, {"racer": RACER}):
+        run = client.start("racer")
+        wait_for(lambda: client.get(run.id)["status"] == "suspended", what="suspended")
+        client.cancel(run.id)
+        wait_for(lambda: client.get(run.id)["status"] == "cancelled", what="cancelled")
+        client.retry(run.id)
+        wait_for(lambda: len(client.history(run.id)) == 6, what="the second run waits")
+        entries = client.history(run.id)
+    assert [(e.kind, e.step) for e in entries] == [
+        ("started", None), ("activation", 1), ("cancel_requested", None),
+        ("activation", 2), ("retry", None), ("activation", 1)]
+    assert entries[3].detail["stopped"]["status"] == "cancelled"
+    assert entries[3].detail["settled"] == []  # (CancelledError thrown at the await)
+    assert entries[4].detail == {"run_no": 2}
+    assert client.inspect(run.id, at=1).step == 1
+    assert one_row(db_url, "SELECT history_seq FROM rhythm.executions WHERE id = %s",
+                   (run.id,)) == (6,)
+
+
+def test_record_entry_appends_in_the_callers_transaction(db_url: str, client: Client) -> None:
+    run = client.start("nobody-registered")  # (waits for a version: no activation)
+    with psycopg.connect(db_url) as conn:
+        seq = record_entry(conn, run.id, "upgraded", {"from_version": "a", "to_version": "b"},
+                           at=datetime(2026, 12, 2, tzinfo=UTC), worker="w-1")
+        assert seq == 2
+        conn.rollback()  # (nothing of it remains)
+    assert [e.kind for e in client.history(run.id)] == ["started"]
+    with psycopg.connect(db_url) as conn:
+        assert record_entry(conn, run.id, "forked", {"from_id": "x", "from_step": 3},
+                            at=datetime(2026, 12, 2, tzinfo=UTC)) == 2
+    last = client.history(run.id)[-1]
+    assert (last.seq, last.kind, last.worker, last.detail) == (
+        2, "forked", None, {"from_id": "x", "from_step": 3})
+    with psycopg.connect(db_url) as conn, pytest.raises(UnknownName):
+        record_entry(conn, "nope", "forked", {}, at=datetime(2026, 12, 2, tzinfo=UTC))
+
+
+def test_history_bytes_per_step_of_the_benchmark_workflow(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """The figure docs/observability.md reports (run with -s to see it): what the history
+    of `rhythm bench workflows`' 10-step workflow costs per activation, in the table and
+    its key. Bounds only, no timing."""
+    from rhythm.bench.noop import FLOWS  # (registers bench_noop)
+
+    with flows_worker(db_url, tmp_path, {"bench_steps": FLOWS["bench_steps"]}):
+        runs = [client.start("bench_steps", {"steps": 10}) for _ in range(20)]
+        for run in runs:
+            assert run.result(timeout=30) == 10
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE rhythm.history")
+        steps, row, snapshot_json, snapshot_zlib, detail, total = conn.execute("""
+            SELECT count(*) FILTER (WHERE kind = 'activation'),
+                   avg(pg_column_size(h.*)) FILTER (WHERE kind = 'activation'),
+                   avg(snapshot_bytes), avg(length(snapshot)),
+                   avg(pg_column_size(detail)) FILTER (WHERE kind = 'activation'),
+                   pg_total_relation_size('rhythm.history')::float / count(*)
+            FROM rhythm.history h""").fetchone()
+    assert steps == 20 * 11  # (10 steps, and the activation that returns)
+    print(f"\nhistory per activation (bench_steps, 10 steps, 20 workflows): row "
+          f"{float(row):.0f} B (detail {float(detail):.0f} B, snapshot {float(snapshot_json):.0f}"
+          f" B of JSON -> {float(snapshot_zlib):.0f} B zlib); table + key per entry "
+          f"{total:.0f} B")
+    assert float(row) < 2048
+
+
+def test_inspect_of_a_task_says_so(client: Client) -> None:
+    task = client.queue_task("add", {"a": 1}, id=f"t-inspect-{uuid.uuid4().hex[:6]}")
+    found = client.inspect(task.id)
+    assert (found.status, found.line, found.variables, found.pending) == ("pending", None, {}, [])
+    assert found.note is not None and found.note.startswith("a task:")
+    assert client.history(task.id) == []  # (tasks keep no history)
+
+
+def test_an_error_jsonb_cannot_hold_still_fails_the_workflow_as_itself(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """An error jsonb cannot hold (a NUL) never makes the commit fail: the entry shows
+    U+FFFD in its place (the execution's own error is encoded as the runtime does)."""
+    flow = 'throw { name: "Bad", message: "a\\u0000b" }\n'
+    with flows_worker(db_url, tmp_path, {"nul_throw": flow}):
+        run = client.start("nul_throw")
+        client.wait(run.id, timeout=10)
+    assert client.get(run.id)["status"] == "failed"
+    last = client.history(run.id)[-1]
+    assert last.detail["error"] == {"name": "Bad", "message": "a\ufffdb"}
+
+
+def test_a_child_started_by_the_pipelined_commit_has_its_started_entry(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """An ending that starts a child (fire and forget) takes the pipelined commit
+    (insert_effects): the child's history begins with `started` all the same."""
+    flows = {"adder": ADDER, "launcher": 'Workflow.run("adder", { x: 1 })\nreturn 1\n'}
+    with flows_worker(db_url, tmp_path, flows):
+        run = client.start("launcher")
+        assert run.result(timeout=10) == 1
+        kid_id = one_row(db_url, "SELECT id FROM rhythm.executions WHERE parent_id = %s",
+                         (run.id,))[0]
+        client.wait(kid_id, timeout=10)
+        kid = client.history(kid_id)
+    assert [(e.seq, e.kind) for e in kid] == [
+        (1, "started"), (2, "activation"), (3, "activation"), (4, "activation")]
+    assert kid[0].detail["parent_id"] == run.id
+    parent = client.history(run.id)
+    assert [(e.kind, e.step) for e in parent] == [("started", None), ("activation", 1)]
+    assert parent[1].detail["effects"] == [{"promise": 1, "kind": "child", "name": "adder"}]

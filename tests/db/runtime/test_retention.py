@@ -45,7 +45,7 @@ CHILD = 'return await Task.run("add", { a: Inputs.n, b: 10 })\n'
 FLOWS = {"parent": PARENT, "child": CHILD}
 DEPENDENTS = {  # table -> its execution id column
     "snapshots": "execution_id", "promises": "execution_id", "signals": "execution_id",
-    "execution_waiters": "execution_id", "execution_runs": "id",
+    "execution_waiters": "execution_id", "execution_runs": "id", "history": "execution_id",
 }
 
 
