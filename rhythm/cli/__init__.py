@@ -86,11 +86,12 @@ def _register() -> None:
         register,
         run,
         schedules,
+        ui,
         worker,
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench):
+                   schedules, cleanup, db, bench, ui):
         for command in module.COMMANDS:
             main.add_command(command)
 
