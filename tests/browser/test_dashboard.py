@@ -200,3 +200,58 @@ def test_read_only_hides_and_refuses_actions(db_url: str, ui_read_only: Server, 
         cookie = {"Cookie": f"rhythm_ui_token={ui_read_only.token}"}
         assert _status(ui_read_only.url("/execution/cancel"), b"id=order-r", cookie) == 403
         assert suspended(db_url, run.id)
+
+
+def test_keyset_pages_and_auto_refresh(db_url: str, ui: Server, page: Any) -> None:
+    """No worker serves queue "parked": its rows stay pending while the pages are read."""
+    with Client(db_url) as client:
+        client.queue_tasks([("add", {"a": i}, {"id": f"p-{i:03d}", "queue": "parked"})
+                            for i in range(55)])
+        page.goto(ui.url("/executions?queue=parked", token=True))
+        expect(page.locator("table.list tbody tr")).to_have_count(50)
+        page.click("#next-page")
+        expect(page.locator("table.list tbody tr")).to_have_count(5)
+        assert "after=" in page.url and "offset" not in page.url
+        seen = set(page.locator("a.id").all_inner_texts())
+        page.go_back()
+        seen |= set(page.locator("a.id").all_inner_texts())
+        assert seen == {f"p-{i:03d}" for i in range(55)}
+
+        page.goto(ui.url("/executions?queue=later"))
+        expect(page.locator("table.list")).to_contain_text("No execution matches.")
+        client.queue_task("add", {"a": 1}, id="arrives-later", queue="later")
+        expect(page.locator("table.list")).to_contain_text("arrives-later", timeout=15_000)
+
+
+def test_queues_pause_and_resume(db_url: str, ui: Server, page: Any) -> None:
+    with Client(db_url) as client:
+        client.queue_task("add", {"a": 1}, queue="billing")
+        page.goto(ui.url("/queues", token=True))
+        row = page.locator("#queues tr", has_text="billing")
+        expect(row).to_contain_text("running")
+        row.locator("button", has_text="Pause").click()
+        expect(page.locator(".flash")).to_have_text("Paused.")
+        expect(page.locator("#queues tr", has_text="billing")).to_contain_text("paused")
+        with psycopg.connect(db_url) as conn:
+            paused = conn.execute("SELECT paused FROM rhythm.queues WHERE name = 'billing'"
+                                  ).fetchone()
+        assert paused == (True,)
+        page.locator("#queues tr", has_text="billing").locator("button").click()
+        expect(page.locator("#queues tr", has_text="billing")).to_contain_text("running")
+
+
+def test_workers_and_schedules_pages(db_url: str, ui: Server, page: Any,
+                                     tmp_path: Path) -> None:
+    with flows_worker(db_url, tmp_path, {"approve_order": APPROVAL}) as worker, \
+            Client(db_url) as client:
+        client.schedules.create("nightly", workflow="approve_order", cron="0 3 * * *",
+                                inputs={"amount": 1})
+        page.goto(ui.url("/workers", token=True))
+        expect(page.locator("#workers")).to_contain_text(worker.id)
+        expect(page.locator("#workers")).to_contain_text("yes")
+        page.goto(ui.url("/schedules"))
+        row = page.locator("#schedules tr", has_text="nightly")
+        expect(row).to_contain_text("workflow approve_order")
+        row.locator("button", has_text="Pause").click()
+        expect(page.locator("#schedules tr", has_text="nightly")).to_contain_text("paused")
+        assert client.schedules.list()[0]["paused"] is True

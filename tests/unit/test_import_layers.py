@@ -69,3 +69,19 @@ def test_generated_modules_load_without_the_build_toolchain() -> None:
 )
 def test_build_side_never_loads_the_database_driver(statements: str) -> None:
     assert loaded_after(statements, DATABASE) == []
+
+
+WEB_STACK = ["starlette", "uvicorn", "multipart", "python_multipart", "rhythm.ui"]
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "import rhythm.runtime.worker, rhythm.runtime.client, rhythm.runtime.activation",
+        "import rhythm.cli",
+        "import rhythm; rhythm.task; rhythm.Client",
+        "from rhythm.cli.worker import COMMANDS",
+    ],
+)
+def test_a_worker_never_loads_the_web_stack(statements: str) -> None:
+    assert loaded_after(statements, WEB_STACK) == []
