@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import socket
 from typing import Any
 
 import click
@@ -80,14 +81,35 @@ def ui_command(settings: Settings, host: str, port: int, read_only: bool,
     store = Store(database_url(settings))
     store.topology()  # (an unreachable database fails here, in one line, not per page)
     app = create_app(store, Guard(token=token, read_only=read_only, loopback=loopback))
-    shown = f"[{host}]" if ":" in host else host
-    link = f"http://{shown}:{port}/executions" + (f"?token={token}" if made_up else "")
-    click.echo(f"rhythm ui: serving on {link}" + (" (read-only)" if read_only else ""))
     try:
-        uvicorn.run(app, host=host, port=port, log_config=_log_config(log_format),
-                    access_log=True, server_header=False)
+        sock = _bind(host, port)
+    except OSError as err:
+        store.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    shown = f"[{host}]" if ":" in host else host
+    link = f"http://{shown}:{sock.getsockname()[1]}/executions"
+    link += f"?token={token}" if made_up else ""
+    click.echo(f"rhythm ui: serving on {link}" + (" (read-only)" if read_only else ""))
+    config = uvicorn.Config(app, log_config=_log_config(log_format), access_log=True,
+                            server_header=False, lifespan="off")
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         store.close()
 
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket (made here, so that ``--port 0`` prints the port it got
+    and the link printed answers at once)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+        sock.listen(128)  # (connections wait in the backlog until the server starts)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 COMMANDS = [ui_command]
