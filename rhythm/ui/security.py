@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import ipaddress
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -113,7 +114,11 @@ async def check_request(guard: Guard, request: Request, call_next: Endpoint) -> 
         response.set_cookie(TOKEN_COOKIE, guard.token, httponly=True, samesite="strict",
                             path="/")
     else:
+        started = time.perf_counter()
         response = await call_next(request)
+        # (server time, read by benchmarks/ui_pages.py and the browser's dev tools)
+        spent = (time.perf_counter() - started) * 1000
+        response.headers["Server-Timing"] = f"app;dur={spent:.1f}"
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
