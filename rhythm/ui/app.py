@@ -132,9 +132,9 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
             return dash.page(request, "executions.html", status=400, view=view)
         return dash.page(request, "bulk.html", view=views.bulk_view(result, filters))
 
-    async def execution(request: Request, error: str | None = None, status: int = 200
-                        ) -> Response:
-        execution_id = request.query_params.get("id", "")
+    async def show_execution(request: Request, execution_id: str, error: str | None = None,
+                             status: int = 200, signal: tuple[str, str] = ("", "null")
+                             ) -> Response:
         try:
             view = await run_in_threadpool(_execution_view, store, execution_id)
         except UnknownName as err:
@@ -142,8 +142,10 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         step = request.query_params.get("step")
         panel = await run_in_threadpool(history_panel, store, view, step)
         return dash.page(request, "execution.html", status=status, view=view, history=panel,
-                         error=error, signal_name=request.query_params.get("signal", ""),
-                         signal_payload=request.query_params.get("payload", "null"))
+                         error=error, signal_name=signal[0], signal_payload=signal[1])
+
+    async def execution(request: Request) -> Response:
+        return await show_execution(request, request.query_params.get("id", ""))
 
     def execution_action(action: str) -> Callable[[Request], Any]:
         async def act(request: Request) -> Response:
@@ -155,11 +157,9 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
                 await run_in_threadpool(_execution_act, store, action, execution_id, form)
             except DatabaseError:
                 raise
-            except (RhythmError, ValueError) as err:
-                request.scope["query_string"] = urlencode({
-                    "id": execution_id, "signal": form.get("name", ""),
-                    "payload": form.get("payload", "")}).encode()
-                return await execution(Request(request.scope), str(err), 409)
+            except (RhythmError, ValueError) as err:  # (the page again, with what was typed)
+                typed = (form.get("name", ""), form.get("payload", ""))
+                return await show_execution(request, execution_id, str(err), 409, typed)
             return _see_other("/execution", id=execution_id, done=action)
         return act
 
@@ -171,8 +171,10 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         form = await _form(dash, request)
         if isinstance(form, Response):
             return form
-        paused = form.get("paused") == "yes"
-        await run_in_threadpool(store.pause_queue, form.get("name", ""), paused)
+        paused, name = form.get("paused") == "yes", form.get("name", "").strip()
+        if not name:
+            return refused(400, "a queue name cannot be empty")
+        await run_in_threadpool(store.pause_queue, name, paused)
         return _see_other("/queues", done="pause" if paused else "resume")
 
     async def workers(request: Request) -> Response:
@@ -216,7 +218,8 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
 def _execution_view(store: Store, execution_id: str) -> views.ExecutionView:
     row = store.execution(execution_id)
     children = store.children(execution_id)
-    pending = signals = []
+    pending: list[dict[str, Any]] = []
+    signals: list[dict[str, Any]] = []
     source = None
     if row["kind"] == "workflow":
         pending = store.pending(execution_id)
