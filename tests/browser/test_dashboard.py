@@ -255,3 +255,16 @@ def test_workers_and_schedules_pages(db_url: str, ui: Server, page: Any,
         row.locator("button", has_text="Pause").click()
         expect(page.locator("#schedules tr", has_text="nightly")).to_contain_text("paused")
         assert client.schedules.list()[0]["paused"] is True
+
+
+def test_bad_filters_and_unknown_ids_answer_in_the_page(ui: Server) -> None:
+    auth = {"Authorization": f"Bearer {ui.token}"}
+    assert _status(ui.url("/executions?since=yesterday-ish"), headers=auth) == 400
+    assert _status(ui.url("/executions?after=not-a-cursor"), headers=auth) == 400
+    assert _status(ui.url("/execution?id=nobody"), headers=auth) == 404
+    request = urllib.request.Request(ui.url("/executions?since=nonsense<b>"), headers=auth)
+    try:
+        urllib.request.urlopen(request)
+    except urllib.error.HTTPError as err:
+        body = err.read().decode()
+    assert "--since: &#39;nonsense&lt;b&gt;&#39; is neither an ISO 8601 time" in body
