@@ -105,7 +105,10 @@ def test_bulk_retry_says_how_many_then_retries_them(db_url: str, ui: Server, pag
         client.queue_task("add", {"a": 1}, id="fine")
         for execution_id in ids:
             wait_for(lambda i=execution_id: status_of(db_url, i) == "failed", what="failed")
-        page.goto(ui.url("/executions", token=True))
+        page.goto(ui.url("/execution?id=bad-0", token=True))
+        expect(page.locator("#error")).to_contain_text('"message": "bad card"')
+        expect(page.locator("pre.traceback")).to_contain_text("ValueError: bad card")
+        page.goto(ui.url("/executions"))
         page.select_option("select[name=status]", "failed")
         page.fill("input[name=name]", "bad_value")
         page.click("#filters button[type=submit]")
@@ -120,6 +123,22 @@ def test_bulk_retry_says_how_many_then_retries_them(db_url: str, ui: Server, pag
             runs = conn.execute("SELECT count(*) FROM rhythm.executions "
                                 "WHERE id LIKE 'bad-%%' AND run_no = 2").fetchone()
         assert runs == (3,)
+
+
+def test_bulk_cancel_of_the_filtered_set(db_url: str, ui: Server, page: Any) -> None:
+    """No worker serves queue "parked": its rows stay pending until cancelled."""
+    with Client(db_url) as client:
+        for i in range(4):
+            client.queue_task("add", {"a": i}, id=f"park-{i}", queue="parked")
+        client.queue_task("add", {"a": 9}, id="elsewhere", queue="other")
+        page.goto(ui.url("/executions?queue=parked", token=True))
+        page.click("#bulk-cancel")
+        expect(page.locator("#bulk-count")).to_contain_text(
+            "4 executions match; 4 of them would be cancelled")
+        page.click("#bulk-confirm")
+        expect(page.locator("#bulk-done")).to_contain_text("4 of 4 matching executions")
+        assert {status_of(db_url, f"park-{i}") for i in range(4)} == {"cancelled"}
+        assert status_of(db_url, "elsewhere") == "pending"
 
 
 HOSTILE = '<script>window.pwned = 1</script>"><img src=x onerror="window.pwned = 2">'
