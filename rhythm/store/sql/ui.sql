@@ -35,7 +35,7 @@ LIMIT %(limit)s;
 -- name: ui_workers
 -- Registered workers, newest heartbeat first, with the executions each holds a claim on
 -- (running rows only: executions_leases is partial on them, so the count reads no more
--- than what runs now).
+-- than what runs now). Reads every partition, as queue_overview does.
 WITH holding AS (
     SELECT claimed_by, count(*) AS running
     FROM rhythm.executions
