@@ -105,6 +105,7 @@ def history_panel(store: Store, view: ExecutionView, step_text: str | None) -> H
         panel.note = str(err)
         return panel
     panel.line = found.line
+    panel.note = panel.note or getattr(found, "note", None)  # (no source, no snapshot kept)
     panel.variables = json.dumps(found.variables, indent=2, ensure_ascii=False)
     panel.awaits = [_pending_text(p) for p in found.pending]
     view.source = [SourceLine(s.number, s.text, s.number == found.line) for s in view.source]
