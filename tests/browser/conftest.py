@@ -12,12 +12,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +23,6 @@ RUNTIME = Path(__file__).resolve().parents[1] / "db" / "runtime"
 CHROMIUM = os.environ.get("RHYTHM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-TOKEN = "test-token-0123456789abcdef"
 
 
 def _load_runtime_conftest() -> object:
@@ -44,8 +39,9 @@ def _load_runtime_conftest() -> object:
 _load_runtime_conftest()
 
 from runtime_conftest import flows_worker, wait_for  # noqa: E402
+from uifixtures import Server, start_server, stop_server  # noqa: E402
 
-__all__ = ["flows_worker", "wait_for"]
+__all__ = ["Server", "flows_worker", "start_server", "stop_server", "wait_for"]
 
 
 def chromium_missing() -> str | None:
@@ -64,54 +60,6 @@ def require_chromium() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI is set and the browser tests cannot run: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-@dataclass
-class Server:
-    """A dashboard served on ``base`` (http://127.0.0.1:PORT)."""
-
-    base: str
-    token: str
-    store: Any
-
-    def url(self, path: str, token: bool = False) -> str:
-        joiner = "&" if "?" in path else "?"
-        return self.base + path + (f"{joiner}token={self.token}" if token else "")
-
-
-@dataclass
-class _Running:
-    server: Any
-    thread: threading.Thread
-    store: Any
-
-
-def start_server(db_url: str, read_only: bool = False) -> tuple[Server, _Running]:
-    import uvicorn
-
-    from rhythm.ui.app import create_app
-    from rhythm.ui.security import Guard
-    from rhythm.ui.store import Store
-
-    store = Store(db_url)
-    app = create_app(store, Guard(token=TOKEN, read_only=read_only))
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "the dashboard did not start"
-        time.sleep(0.02)
-    return Server(f"http://127.0.0.1:{port}", TOKEN, store), _Running(server, thread, store)
-
-
-def stop_server(running: _Running) -> None:
-    running.server.should_exit = True
-    running.thread.join(10)
-    running.store.close()
 
 
 @pytest.fixture
