@@ -56,8 +56,11 @@ class RunResult:
     activations: int = 0
     virtual_ms: int = 0
     internal_errors: list[str] = field(default_factory=list)
+    # The root execution's history entries, as ``rhythm history --json`` shows them on
+    # Postgres (docs/observability.md; ``at`` is virtual time, ``worker`` None).
+    history: list[dict[str, Any]] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self, with_history: bool = False) -> dict[str, Any]:
         """The ``rhythm run --json`` object."""
         if self.status == "compile_error":
             return {"status": "compile_error", "errors": self.errors}
@@ -69,6 +72,8 @@ class RunResult:
         }
         if self.status == "suspended":
             out["waitingFor"] = self.waiting_for
+        if with_history:
+            out["history"] = self.history
         return out
 
     def calls_to(self, name: str) -> list[Any]:
@@ -285,6 +290,7 @@ def _result(outcome: RunOutcome, logs: list[str]) -> RunResult:
         activations=outcome.activations,
         virtual_ms=outcome.virtual_ms,
         internal_errors=outcome.internal_errors,
+        history=outcome.history,
     )
 
 

@@ -38,7 +38,8 @@ NODE_SETTINGS = ("fsync=off",)
 RESET = (
     "TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.promises,"
     " rhythm.signals, rhythm.execution_waiters, rhythm.workers, rhythm.task_routes,"
-    " rhythm.workflow_versions, rhythm.queues, rhythm.rate_limits, rhythm.schedules",
+    " rhythm.workflow_versions, rhythm.queues, rhythm.rate_limits, rhythm.schedules,"
+    " rhythm.history",
     "DROP TABLE IF EXISTS public.task_log",
 )
 

@@ -82,6 +82,7 @@ def _register() -> None:
         db,
         executions,
         migrate,
+        observe,
         queues,
         register,
         run,
@@ -91,7 +92,7 @@ def _register() -> None:
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench, ui):
+                   schedules, cleanup, db, bench, observe, ui):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -32,7 +32,10 @@ if TYPE_CHECKING:
     help="JSON file of task replies and signals (see docs/testing.md).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def run_command(flow: str, inputs_text: str | None, mocks_path: str | None, as_json: bool) -> None:
+@click.option("--history", "with_history", is_flag=True,
+              help="Also print the workflow's history, as `rhythm history` shows it.")
+def run_command(flow: str, inputs_text: str | None, mocks_path: str | None, as_json: bool,
+                with_history: bool) -> None:
     """Run one workflow in memory: mocked tasks, instant timers, no database.
 
     Child workflows are the .flow files next to FLOW. console.log lines go to stderr.
@@ -45,12 +48,23 @@ def run_command(flow: str, inputs_text: str | None, mocks_path: str | None, as_j
     for trace in result.internal_errors:
         click.echo(trace, err=True, nl=False)
     if as_json:
-        click.echo(json.dumps(result.to_json(), ensure_ascii=False))
+        click.echo(json.dumps(result.to_json(with_history), ensure_ascii=False))
     else:
         _print_readable(result, flow)
+        if with_history and result.status != "compile_error":
+            _print_history(result)
     code = EXIT_OK if result.status == "completed" else EXIT_FAILED
     if code != EXIT_OK:
         sys.exit(code)
+
+
+def _print_history(result: RunResult) -> None:
+    from rhythm.observe.entries import HistoryEntry
+    from rhythm.observe.timeline import timeline
+
+    click.echo("history:")
+    for line in timeline([HistoryEntry.from_json(e) for e in result.history]):
+        click.echo(f"  {line}")
 
 
 def _existing_flow(flow: str) -> Path:

@@ -47,11 +47,16 @@ from rhythm.errors import ConfigError
                    "else 5m]")
 @click.option("--no-cleanup", "no_cleanup", is_flag=True,
               help="Run no cleaner in this worker (others, or `rhythm cleanup`, do it).")
+@click.option("--history-snapshot-cap", "history_snapshot_cap", type=click.IntRange(min=0),
+              default=64 * 1024, show_default=True, metavar="BYTES",
+              help="Largest snapshot (bytes of JSON) a history entry keeps; a larger one "
+                   "keeps only its size (docs/observability.md).")
 @with_settings
 def worker_command(
     settings: Settings, queues: tuple[str, ...], modules: tuple[str, ...], flows: str | None,
     generated: str, concurrency: int, lease_seconds: float, poll_interval: float,
     shutdown_grace: float, cleanup_interval: str | None, no_cleanup: bool,
+    history_snapshot_cap: int,
 ) -> None:
     """Run a worker: claim tasks and workflow activations from QUEUEs and run them."""
     retention, interval = _cleanup_settings(settings, cleanup_interval, no_cleanup)
@@ -74,6 +79,7 @@ def worker_command(
         concurrency=concurrency,
         lease_seconds=lease_seconds, poll_interval=poll_interval, shutdown_grace=shutdown_grace,
         retention=retention, cleanup_interval=interval,
+        history_snapshot_cap=history_snapshot_cap,
     )
     freeze_startup_heap()
     worker.run_forever()

@@ -25,11 +25,13 @@ class PromiseTableHost:
     """Implements the promise half of :class:`rhythm.flowrt.protocol.Host` over ``table``.
 
     Subclasses provide ``table``, ``requested`` (ids of records created during this
-    activation, in request order) and ``now_ms``; they may override the hooks.
+    activation, in request order), ``read`` (an empty list: the ids whose outcome the
+    machine reads, for its history entry) and ``now_ms``; they may override the hooks.
     """
 
     table: PromiseTable
     requested: list[int]
+    read: list[int]  # promises whose outcome the machine read, in order (history)
 
     def now_ms(self) -> int:
         raise NotImplementedError
@@ -86,6 +88,7 @@ class PromiseTableHost:
             self.cancellation_delivered()
             raise FlowThrow(cancelled_error())
         record = self.table.get(promise.id)
+        self.read.append(record.id)
         if not record.settled:
             raise RuntimeError(f"result_of on pending promise {promise.id} (protocol violation)")
         # A copy, so that flow code mutating what it got never changes the record.

@@ -61,6 +61,7 @@ from rhythm.flowrt.protocol import (
     Step,
     Suspended,
 )
+from rhythm.observe import entries
 
 JsonValue = Any
 ExecutionStatus = Literal["pending", "running", "suspended", "completed", "failed", "cancelled"]
@@ -84,6 +85,7 @@ class RunSettings:
     limits: Limits = field(default_factory=Limits)
     max_activations: int = 100_000
     max_events: int = 1_000_000
+    history_snapshot_cap: int = entries.DEFAULT_SNAPSHOT_CAP  # as the worker's (history)
 
 
 @dataclass
@@ -99,6 +101,7 @@ class RunOutcome:
     activations: int
     virtual_ms: int  # virtual time that passed
     internal_errors: list[str] = field(default_factory=list)  # tracebacks of engine/machine bugs
+    history: list[dict[str, JsonValue]] = field(default_factory=list)  # the root's entries
 
 
 class _Runaway(Exception):
@@ -128,6 +131,7 @@ class Execution:
     cancel_requested: bool = False
     cancel_delivered: bool = False
     cancel_boundary: int = 0  # promises below it were started before CancelledError
+    history: list[dict[str, JsonValue]] = field(default_factory=list)  # as on Postgres
 
     @property
     def finished(self) -> bool:
@@ -161,6 +165,7 @@ class MemoryHost(PromiseTableHost):
         self._ex = execution
         self.table = execution.table
         self.requested = execution.requested
+        self.read: list[int] = []
         self.inputs = execution.inputs
         self.limits = world.settings.limits
         self.context: dict[str, JsonValue] = {
@@ -242,6 +247,7 @@ class MemoryWorld:
         self._ready: deque[Execution] = deque()
         self._ids = itertools.count(1)
         self._root: Execution | None = None
+        self._last: tuple[MemoryHost, Machine | None] | None = None  # the activation's
 
     # ------------------------------------------------------------------ the run
 
@@ -283,6 +289,7 @@ class MemoryWorld:
             self.activations,
             self.clock - self.start_ms,
             self.internal_errors,
+            root.history,
         )
 
     def _new_execution(
@@ -316,7 +323,9 @@ class MemoryWorld:
                 "activations (does the workflow wait in an endless loop?)"
             )
         delivered_before = ex.cancel_delivered
+        resumed_from = ex.snapshot
         step = self._step(ex)
+        self._record(ex, resumed_from, step)
         if isinstance(step, Suspended):
             ex.status, ex.waiting_on = "suspended", step.waiting_on.id
             self._flush(ex, keep_waits=True)
@@ -328,14 +337,43 @@ class MemoryWorld:
             self._finish(ex, step)
         self.after_settlements(ex)
 
+    def _record(self, ex: Execution, resumed_from: Any, step: Step) -> None:
+        """The activation's history entry, as the Postgres worker writes it
+        (:mod:`rhythm.observe.entries`; no ``at`` or ``worker`` to match there)."""
+        assert self._last is not None
+        host, machine = self._last
+        status = "suspended" if isinstance(step, Suspended) else (
+            "completed" if isinstance(step, Completed) else "failed")
+        if ex.cancel_delivered and status != "suspended":
+            status = "cancelled"
+        saved = ex.snapshot if status == "suspended" else None
+        packed = entries.pack_snapshot(saved, self.settings.history_snapshot_cap)
+        stopped = saved["label"] if saved is not None else getattr(machine, "label", None)
+        detail = entries.activation_detail(
+            resumed_label=resumed_from["label"] if resumed_from else None,
+            stopped_label=stopped, status=status,
+            lines=getattr(getattr(ex.cls, "INFO", None), "lines", {}), table=ex.table,
+            read=host.read, requested=ex.requested, packed=packed,
+            error=step.error if isinstance(step, Failed) else None,
+            stopped_line=step.line if isinstance(step, Failed) else None,
+            waiting_on=step.waiting_on.id if isinstance(step, Suspended) else None)
+        steps = sum(1 for e in ex.history if e["kind"] == "activation")
+        ex.history.append({
+            "seq": len(ex.history) + 1, "at": iso_utc(self.clock), "kind": "activation",
+            "step": steps + 1, "worker": None, "detail": detail,
+            "snapshot_bytes": packed.size, "snapshot_truncated": packed.truncated})
+
     def _step(self, ex: Execution) -> Step:
         """One activation: start or restore, run, and snapshot through JSON text."""
         host = MemoryHost(self, ex)
+        self._last = (host, None)
         try:
             if ex.snapshot is None:
                 machine = ex.cls.start(host)
+                self._last = (host, machine)
             else:
                 machine = ex.cls.restore(host, ex.snapshot)
+            self._last = (host, machine)  # (for the history entry)
             step = machine.run()
             if isinstance(step, Suspended):
                 ex.snapshot = json.loads(json.dumps(machine.snapshot(), allow_nan=False))

@@ -45,6 +45,7 @@ from rhythm.flowrt.protocol import (
     Step,
     Suspended,
 )
+from rhythm.observe import entries
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import Connect
@@ -184,6 +185,10 @@ class Plan:
     consumed: list[dict[str, int]] = field(default_factory=list)
     child_versions: dict[int, str] = field(default_factory=dict)
     _refs: list[int] | None = field(default=None, repr=False)
+    # For the history entry: the machine's .flow lines, where an ending stopped.
+    lines: dict[int, int] = field(default_factory=dict, repr=False)
+    end_label: int | None = None
+    end_line: int | None = None
 
     def refs(self) -> list[int]:
         """The promise ids the saved snapshot can reach (see :func:`snapshot_refs`),
@@ -217,6 +222,8 @@ class ActivationRunner:
         self.clock = clock
         self.limits = limits or Limits()
         self.on_timer = on_timer  # told the partition and due time of every timer committed
+        self.worker: str | None = None  # the worker's id, in the history entries it writes
+        self.history_cap = entries.DEFAULT_SNAPSHOT_CAP  # bytes of snapshot JSON kept
 
     async def run(
         self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
@@ -398,6 +405,7 @@ class ActivationRunner:
             cls = await self.versions.load(connect, claim.name, claim.version)
         except VersionUnavailable as err:
             return self._failed(plan, workflow_error(claim, "UnknownWorkflow", str(err)))
+        plan.lines = cls.INFO.lines
         if loaded.snapshot is None:
             machine = cls.start(host)
         else:
@@ -415,6 +423,8 @@ class ActivationRunner:
         for _ in range(MAX_ROUNDS):
             step = _run(machine, claim)
             if not isinstance(step, Suspended):
+                plan.end_label = getattr(machine, "label", None)
+                plan.end_line = step.line if isinstance(step, Failed) else None
                 return self._ended(plan, claim, step, host)
             try:  # fresh, JSON-ready data (the codec's promise): no copy needed
                 snapshot = machine.snapshot()
@@ -527,11 +537,12 @@ class ActivationRunner:
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         effects = effect_rows(host, plan)
         keyed = [e for e in effects if "key" in e]  # (idempotency keys: rare)
+        entry = self._entry(loaded, host, plan, starts)
         if not (late or cancelling or keyed) \
                 and (not ended or _plain_end(claim, plan, rows, effects)):
             task = resumed.params() if resumed else NO_TASK
             row = await self._send_one(connect, claim, host, plan, rows, effects, base,
-                                       starts, task, forget)
+                                       starts, task, forget, entry)
             if row is None:
                 raise StaleClaim(claim.id)
             started = [Claim.from_row(started) for started in row[4] or []]
@@ -574,6 +585,9 @@ class ActivationRunner:
             if effects:
                 await _noting(conn, noting, "insert_effects", {
                     **base, "rows": json.dumps(effects), "default_queue": claim.queue})
+            if entry is not None:  # (before the snapshot's count moves: its step)
+                await cur.execute(Q["record_activation"], {
+                    **base, "history": json.dumps(entry)})
             if ended:
                 await cur.execute(Q["delete_snapshot"], base)
                 await cur.execute(Q["drop_waits"], {**base, "below": 2**31 - 1})
@@ -610,7 +624,7 @@ class ActivationRunner:
         self, connect: Connect, claim: Claim, host: WorkflowHost,
         plan: Plan, rows: list[dict[str, Any]], effects: list[dict[str, Any]],
         base: dict[str, Any], starts: LocalStarts | None, task: dict[str, Any],
-        forget: set[int],
+        forget: set[int], entry: dict[str, Any] | None = None,
     ) -> Any:
         """The common commit as one statement (``commit_activations``): the workflow
         suspends (no new signal wait, no cancellation delivered), or ends with nothing
@@ -643,11 +657,30 @@ class ActivationRunner:
             "wake_seq": claim.wake_seq, "cancel_delivered": host.cancel.delivered,
             "worker": starts.worker if starts else None,
             "lease_until": starts.lease_until.isoformat() if starts else None,
-            "local_queues": starts.queues if starts else [], **task,
+            "local_queues": starts.queues if starts else [], **task, "history": entry,
         }
         if self.group is not None:
             return await self.group.run(item)
         return (await commit_many(await connect(), [item], self.topology))[0]
+
+    def _entry(
+        self, loaded: Loaded, host: WorkflowHost, plan: Plan, starts: LocalStarts | None,
+    ) -> dict[str, Any] | None:
+        """The activation's history entry as the commit takes it (None: a wake-up that
+        settled nothing ran no machine and records nothing)."""
+        if plan.idle:
+            return None
+        packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
+        resumed = loaded.snapshot.get("label") if isinstance(loaded.snapshot, dict) else None
+        stopped = plan.snapshot.get("label") if isinstance(plan.snapshot, dict) \
+            else plan.end_label
+        detail = entries.activation_detail(
+            resumed_label=resumed, stopped_label=stopped, status=plan.status,
+            lines=plan.lines, table=host.table, read=host.read, requested=host.requested,
+            packed=packed, error=plan.error, stopped_line=plan.end_line,
+            waiting_on=plan.waiting_on)
+        worker = starts.worker if starts is not None else self.worker
+        return entries.wire_entry(detail, packed, worker)
 
     async def _request_keyed(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost,

@@ -11,6 +11,7 @@ costs a server process), and listens only while someone waits.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import threading
 import time
@@ -42,6 +43,8 @@ from rhythm.runtime.versions import WorkflowVersions, register_op
 
 if TYPE_CHECKING:
     from rhythm.lifecycle.schedules import AsyncSchedules, Schedules
+    from rhythm.observe.history import HistoryEntry
+    from rhythm.observe.inspect import Inspection
 
 log = logging.getLogger("rhythm.client")
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
@@ -336,6 +339,21 @@ class Client:
                 for note in listener.notifies(timeout=wait):
                     if note.payload == execution_id:
                         break
+
+    def history(self, execution_id: str) -> builtins.list[HistoryEntry]:
+        """The execution's history, in order (docs/observability.md "History")."""
+        from rhythm.observe.history import read_history
+
+        with translated(f"read the history of {execution_id!r}"), self._lock:
+            return read_history(self._connection(), execution_id)
+
+    def inspect(self, execution_id: str, at: int | None = None) -> Inspection:
+        """Where the execution waits, on what, with which variables: now, or after
+        activation ``at`` (docs/observability.md "Inspect")."""
+        from rhythm.observe.inspect import inspect_execution
+
+        with translated(f"inspect {execution_id!r}"), self._lock:
+            return inspect_execution(self._connection(), execution_id, at)
 
     def close(self) -> None:
         for conn in (self._conn, self._listener):

@@ -53,6 +53,7 @@ class WorkflowHost(PromiseTableHost):
     limits: Limits = field(default_factory=Limits)
     logs: list[str] = field(default_factory=list)
     requested: list[int] = field(default_factory=list)  # new effects, in request order
+    read: list[int] = field(default_factory=list)  # outcomes the machine read (history)
 
     def now_ms(self) -> int:
         return self.now

@@ -54,6 +54,7 @@ from rhythm.errors import DatabaseError, RhythmError
 from rhythm.flowrt.protocol import Limits
 from rhythm.lifecycle.retention import DEFAULT_INTERVAL_S, Cleaner, Retention
 from rhythm.lifecycle.scheduler import Scheduler
+from rhythm.observe.entries import DEFAULT_SNAPSHOT_CAP
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
     ActivationRunner,
@@ -140,6 +141,7 @@ class WorkerOptions:
     limits: Limits = field(default_factory=Limits)  # of every activation (spec section 9)
     retention: Retention = field(default_factory=Retention)  # defaults (docs/lifecycle.md)
     cleanup_interval: float | None = DEFAULT_INTERVAL_S  # seconds; None: no cleaner here
+    history_snapshot_cap: int = DEFAULT_SNAPSHOT_CAP  # bytes of snapshot JSON a history entry keeps
 
 
 @dataclass
@@ -272,6 +274,8 @@ class Worker:
         self._activations = ActivationRunner(self.versions, self.clock, self.options.limits,
                                              on_timer=self._claimer.timer_added,
                                              group=self.group)
+        self._activations.worker = self.id  # (its history entries say who wrote them)
+        self._activations.history_cap = self.options.history_snapshot_cap
         self._pool: AsyncConnectionPool[Any] | None = None
         self._queue_set = frozenset(self.options.queues)
         self._admissions = Admissions(self._pooled, self._admission_taking, self._admitted)
@@ -501,6 +505,8 @@ class Worker:
         # nor is a rate-limited one, see _apply_controls)
         self._unkeyed = frozenset(d.name for d in definitions if d.concurrency is None)
         async with self._claim_conn.transaction():
+            if self.topology.citus:
+                await self._claim_conn.execute(Q["one_connection_per_node"])
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
                 "queues": list(self.options.queues), "now": now,

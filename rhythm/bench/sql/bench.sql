@@ -87,7 +87,7 @@ SELECT status, error FROM rhythm.executions WHERE id = %(id)s;
 TRUNCATE rhythm.executions, rhythm.execution_runs, rhythm.snapshots, rhythm.promises,
          rhythm.signals, rhythm.execution_waiters, rhythm.workflow_versions,
          rhythm.task_routes, rhythm.workers, rhythm.queues, rhythm.rate_limits,
-         rhythm.schedules;
+         rhythm.schedules, rhythm.history;
 
 -- name: citus_settings
 -- With --citus: what the figures were taken on.

@@ -80,7 +80,11 @@ gone AS (
 runs AS (
     DELETE FROM rhythm.execution_runs r
     WHERE r.part = %(part)s AND r.id = ANY(ARRAY(SELECT id FROM gone))
+),
+history AS (
+    -- Their history (0015) goes with them, found through its key (execution_id, ...).
+    -- No foreign key: its check would cost every entry, i.e. every step.
+    DELETE FROM rhythm.history h
+    WHERE h.part = %(part)s AND h.execution_id = ANY(ARRAY(SELECT id FROM gone))
 )
--- History (a later issue): its rows of the gone executions are deleted here too, as
--- execution_runs' are above (or through a foreign key with ON DELETE CASCADE).
 SELECT kind, status, count(*) AS n FROM gone GROUP BY kind, status ORDER BY kind, status;

@@ -16,6 +16,15 @@ UPDATE rhythm.installation SET partitions = %(partitions)s;
 -- name: citus_installed
 SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') AS installed;
 
+-- name: one_connection_per_node
+-- On Citus, for a transaction that writes reference tables and then runs statements over
+-- many shards (a worker's registration): in the default parallel mode the executor may
+-- open a second connection to a node, which cannot see the first one's reference-table
+-- writes, and the next statement that needs both fails with "cannot perform query with
+-- placements that were modified over multiple connections" (seen at random, as it
+-- depends on how long the first shard's query took). One connection per node avoids it.
+SET LOCAL citus.multi_shard_modify_mode TO 'sequential';
+
 -- name: distribute_tables
 -- Executions are distributed by partition; the tables that hang off them are co-located
 -- (shard for shard on the same node), so everything of a workflow tree is on one node.
@@ -35,6 +44,7 @@ SELECT create_distributed_table('rhythm.promises', 'part', colocate_with => 'rhy
 SELECT create_distributed_table('rhythm.signals', 'part', colocate_with => 'rhythm.executions');
 SELECT create_distributed_table('rhythm.execution_waiters', 'part',
                                 colocate_with => 'rhythm.executions');
+SELECT create_distributed_table('rhythm.history', 'part', colocate_with => 'rhythm.executions');
 ALTER TABLE rhythm.snapshots ADD CONSTRAINT snapshots_execution_fkey
     FOREIGN KEY (execution_id, part) REFERENCES rhythm.executions (id, part) ON DELETE CASCADE;
 ALTER TABLE rhythm.promises ADD CONSTRAINT promises_execution_fkey

@@ -409,14 +409,31 @@ finished AS (
         lease_expires_at = NULL,
         cancel_delivered = o.cancel_delivered,
         updated_at = o.now,
-        finished_at = CASE WHEN o.status <> 'suspended' THEN o.now END
+        finished_at = CASE WHEN o.status <> 'suspended' THEN o.now END,
+        history_seq = e.history_seq + (o.history IS NOT NULL)::int
     FROM ok o
     WHERE e.part = %(part)s AND e.id = o.id
     RETURNING o.n, e.id, o.task_id, e.run_at,
               CASE WHEN e.run_at IS NOT NULL THEN e.part::text || ':' || e.queue
                    WHEN e.concurrency_key IS NOT NULL AND e.finished_at IS NOT NULL
                    THEN '!admit:' || e.concurrency_key END AS wake,
-              CASE WHEN e.finished_at IS NOT NULL THEN e.id END AS done
+              CASE WHEN e.finished_at IS NOT NULL THEN e.id END AS done,
+              o.now, o.history, e.history_seq
+),
+history AS (
+    -- The activation's history entry (0015, docs/observability.md), numbered from the
+    -- row's own counter as finished left it (the latest version: see 0015). Its step is
+    -- the snapshot's activations count after this commit: the count this statement's
+    -- snapshot reads (saved's write is not visible to it) plus one.
+    INSERT INTO rhythm.history
+        (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
+    SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
+           coalesce((SELECT s.activations FROM rhythm.snapshots s
+                     WHERE s.part = %(part)s AND s.execution_id = f.id), 0) + 1,
+           f.history->>'worker', (f.history->'detail')::jsonb,
+           decode(f.history->>'snapshot', 'base64'), (f.history->>'snapshot_bytes')::int
+    FROM finished f
+    WHERE f.history IS NOT NULL
 )
 -- (Data-modifying CTEs run to completion whether or not they are read.) Wake-ups: the
 -- workflow's own, its requested executions not started here (effects_wake, sent here

@@ -1,0 +1,211 @@
+"""What an activation's history entry says (docs/observability.md "History").
+
+Pure: no I/O. The Postgres worker (:mod:`rhythm.runtime.activation`) and the in-memory
+runner (:mod:`rhythm.engine.memory`) build their entries here from the same facts - the
+label the machine resumed at and stopped at, the promises whose outcome it read
+(``host.read``), the effects it requested - so both record the same entries.
+
+The snapshot an entry keeps is the JSON text of the document the activation committed,
+compressed with zlib, unless its text is longer than the cap (then only its size is
+kept and ``snapshot_truncated`` is true).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from rhythm.engine.promises import PromiseRecord, PromiseTable
+
+DEFAULT_SNAPSHOT_CAP = 64 * 1024
+"""Largest snapshot (bytes of its JSON text) an entry keeps; the worker's
+``history_snapshot_cap`` (docs/configuration.md)."""
+
+EFFECT_KINDS = ("task", "timer", "signal", "child")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One entry of an execution's history (``rhythm.observe.history`` reads them;
+    the in-memory runner makes them as dicts of :meth:`to_json`'s shape)."""
+
+    seq: int
+    at: datetime
+    kind: str
+    step: int | None
+    worker: str | None
+    detail: dict[str, Any]
+    snapshot_bytes: int | None
+    snapshot_truncated: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "at": self.at.isoformat(), "kind": self.kind,
+                "step": self.step, "worker": self.worker, "detail": self.detail,
+                "snapshot_bytes": self.snapshot_bytes,
+                "snapshot_truncated": self.snapshot_truncated}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HistoryEntry:
+        at = datetime.fromisoformat(str(data["at"]).replace("Z", "+00:00"))
+        return cls(seq=data["seq"], at=at, kind=data["kind"], step=data.get("step"),
+                   worker=data.get("worker"), detail=data.get("detail") or {},
+                   snapshot_bytes=data.get("snapshot_bytes"),
+                   snapshot_truncated=bool(data.get("snapshot_truncated")))
+
+
+@dataclass(frozen=True)
+class Packed:
+    """A snapshot as an entry stores it: zlib of its JSON text (None over the cap)."""
+
+    data: bytes | None
+    size: int | None
+
+    @property
+    def truncated(self) -> bool:
+        return self.data is None and self.size is not None
+
+
+def pack_snapshot(snapshot: Any, cap: int = DEFAULT_SNAPSHOT_CAP) -> Packed:
+    """Compress ``snapshot`` (None: no snapshot) unless its JSON text exceeds ``cap``."""
+    if snapshot is None:
+        return Packed(None, None)
+    text = json.dumps(snapshot, separators=(",", ":")).encode()
+    if len(text) > cap:
+        return Packed(None, len(text))
+    return Packed(zlib.compress(text), len(text))
+
+
+def unpack_snapshot(data: bytes) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(zlib.decompress(data))
+    return document
+
+
+def position(label: Any, lines: Mapping[int, int]) -> dict[str, Any] | None:
+    """``{state, line}`` of a machine label (None when there is no label)."""
+    if not isinstance(label, int):
+        return None
+    return {"state": label, "line": lines.get(label)}
+
+
+def outcome_of(record: PromiseRecord) -> str:
+    """ok | error | timeout | cancelled: how a settled promise ended."""
+    if record.state == "fulfilled":
+        return "ok"
+    name = record.value.get("name") if isinstance(record.value, dict) else None
+    if name == "TimeoutError":
+        return "timeout"
+    if name == "CancelledError":
+        return "cancelled"
+    return "error"
+
+
+def name_of(record: PromiseRecord) -> str | None:
+    if record.kind == "signal":
+        return str(record.params.get("channel"))
+    if record.kind in ("task", "child"):
+        return str(record.params.get("name"))
+    return None
+
+
+def settled_list(table: PromiseTable, read: Iterable[int]) -> list[dict[str, Any]]:
+    """The task/timer/signal/child promises whose outcome the machine read (through a
+    combinator: its settled members), each once, in the order read."""
+    out: list[dict[str, Any]] = []
+    seen: set[int] = set()
+
+    def add(pid: int) -> None:
+        if pid in seen or pid not in table.records:
+            return
+        seen.add(pid)
+        record = table.get(pid)
+        if record.kind == "combinator":
+            for member in record.params.get("members", []):
+                if "promise" in member:
+                    add(int(member["promise"]))
+        elif record.settled:
+            out.append({"promise": pid, "kind": record.kind, "name": name_of(record),
+                        "outcome": outcome_of(record)})
+
+    for pid in read:
+        add(pid)
+    return out
+
+
+def effect_list(table: PromiseTable, requested: Iterable[int]) -> list[dict[str, Any]]:
+    """The tasks, timers, signal waits and children the activation requested."""
+    out: list[dict[str, Any]] = []
+    for pid in requested:
+        record = table.get(pid)
+        if record.kind not in EFFECT_KINDS:
+            continue
+        effect: dict[str, Any] = {"promise": pid, "kind": record.kind, "name": name_of(record)}
+        if record.kind == "timer" and record.params.get("due") is not None:
+            effect["due_at"] = iso_ms(int(record.params["due"]))
+        out.append(effect)
+    return out
+
+
+def waiting_for(table: PromiseTable, promise_id: int | None) -> dict[str, Any] | None:
+    """What a suspended activation waits on: ``{promise, kind, name}``; a combinator's
+    kind is its own (all, race, ...) with its promise ``members`` described alike."""
+    if promise_id is None or promise_id not in table.records:
+        return None
+    record = table.get(promise_id)
+    if record.kind != "combinator":
+        return {"promise": promise_id, "kind": record.kind, "name": name_of(record)}
+    members = [waiting_for(table, int(m["promise"]))
+               for m in record.params.get("members", []) if "promise" in m]
+    return {"promise": promise_id, "kind": str(record.params.get("combinator")),
+            "name": None, "members": [m for m in members if m is not None]}
+
+
+def iso_ms(epoch_ms: int) -> str:
+    moment = datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def activation_detail(
+    *, resumed_label: Any, stopped_label: Any, status: str, lines: Mapping[int, int],
+    table: PromiseTable, read: Iterable[int], requested: Iterable[int],
+    packed: Packed, error: Any = None, stopped_line: int | None = None,
+    waiting_on: int | None = None,
+) -> dict[str, Any]:
+    """An ``activation`` entry's detail (the contract's shape, and ``waiting``: what a
+    suspended one waits on). ``stopped_line`` (a failure's own line) wins over the
+    label's."""
+    stopped = position(stopped_label, lines) or {"state": None, "line": None}
+    if stopped_line is not None:
+        stopped["line"] = stopped_line
+    detail: dict[str, Any] = {
+        "resumed": position(resumed_label, lines),
+        "stopped": {**stopped, "status": status},
+        "settled": settled_list(table, read),
+        "effects": effect_list(table, requested),
+        "snapshot_truncated": packed.truncated,
+    }
+    if status == "suspended":
+        detail["waiting"] = waiting_for(table, waiting_on)
+    if error is not None and status in ("failed", "cancelled"):
+        detail["error"] = short_error(error)
+    return detail
+
+
+def short_error(error: Any) -> dict[str, Any]:
+    """``{name, message}`` of an error, its message cut at 500 characters."""
+    if isinstance(error, dict):
+        return {"name": str(error.get("name", "Error")),
+                "message": str(error.get("message", ""))[:500]}
+    return {"name": "Error", "message": repr(error)[:500]}
+
+
+def wire_entry(detail: dict[str, Any], packed: Packed, worker: str | None) -> dict[str, Any]:
+    """The entry as the commit statements take it (JSON: the snapshot in base64)."""
+    return {
+        "detail": detail, "worker": worker, "snapshot_bytes": packed.size,
+        "snapshot": None if packed.data is None else base64.b64encode(packed.data).decode(),
+    }

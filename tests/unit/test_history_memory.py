@@ -1,0 +1,62 @@
+"""The in-memory runner's history (issue 20): `rhythm.testing` results and `rhythm run
+--history` show the entries the Postgres worker writes (compared with it in
+tests/db/runtime/test_history_parity.py); the snapshot cap and the timeline text."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from rhythm.cli import main
+from rhythm.observe.entries import pack_snapshot, unpack_snapshot
+from rhythm.testing import run_flow
+
+FLOW = """const payment = await Task.run("charge", { amount: 5 })
+const approval = await Signal.next("approval")
+return { payment: payment, approval: approval }
+"""
+MOCKS = {"tasks": {"charge": {"returns": {"id": "p1"}}},
+         "signals": [{"name": "approval", "payload": {"ok": True}, "after": "1h"}]}
+
+
+def test_run_result_carries_the_history() -> None:
+    result = run_flow(FLOW, None, MOCKS, name="pay")
+    assert result.status == "completed"
+    assert [(e["seq"], e["kind"], e["step"]) for e in result.history] == [
+        (1, "activation", 1), (2, "activation", 2), (3, "activation", 3)]
+    first, second, third = (e["detail"] for e in result.history)
+    assert first["resumed"] is None and first["stopped"]["line"] == 1
+    assert second["settled"] == [{"promise": 1, "kind": "task", "name": "charge",
+                                  "outcome": "ok"}]
+    assert second["waiting"] == {"promise": 2, "kind": "signal", "name": "approval"}
+    assert third["stopped"]["status"] == "completed"
+    assert result.history[1]["snapshot_bytes"] > 0
+    assert result.history[2]["snapshot_bytes"] is None  # (an ending saves none)
+
+
+def test_rhythm_run_history(tmp_path: Path) -> None:
+    (tmp_path / "pay.flow").write_text(FLOW)
+    (tmp_path / "mocks.json").write_text(json.dumps(MOCKS))
+    args = ["run", str(tmp_path / "pay.flow"), "--mocks", str(tmp_path / "mocks.json")]
+    out = CliRunner().invoke(main, [*args, "--history"]).stdout
+    lines = out.split("history:\n")[1].splitlines()
+    assert len(lines) == 3
+    assert lines[1].strip().endswith(
+        "activation  step 2 resumed at line 1 (task charge) -> waiting at line 2: "
+        "signal approval")
+    assert lines[2].strip().endswith(
+        "step 3 resumed at line 2 (signal approval) -> completed at line 2")
+    data = json.loads(CliRunner().invoke(main, [*args, "--json", "--history"]).stdout)
+    assert [e["step"] for e in data["history"]] == [1, 2, 3]
+    assert "history" not in json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+
+
+def test_snapshots_are_compressed_and_capped() -> None:
+    snapshot = {"label": 3, "vars": {"codec": 1, "vars": ["x", "y" * 1000]}}
+    packed = pack_snapshot(snapshot, cap=2000)
+    assert packed.data is not None and len(packed.data) < 200
+    assert unpack_snapshot(packed.data) == snapshot and not packed.truncated
+    over = pack_snapshot(snapshot, cap=100)
+    assert (over.data, over.size, over.truncated) == (None, packed.size, True)
