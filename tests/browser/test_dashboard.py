@@ -34,7 +34,8 @@ def test_list_filter_open_signal_complete(db_url: str, ui: Server, page: Any,
         run = client.start("approve_order", {"amount": 41}, id="order-1")
         client.start("approve_order", {"amount": 1}, id="order-2")
         client.queue_task("add", {"a": 1, "b": 2}, id="sum-1")
-        wait_for(lambda: suspended(db_url, run.id), what="order-1 waiting for approval")
+        wait_for(lambda: suspended(db_url, run.id) and len(client.history(run.id)) == 2,
+                 what="order-1 waiting for approval")
 
         page.goto(ui.url("/executions", token=True))
         expect(page.locator("table.list")).to_contain_text("order-1")
@@ -50,7 +51,8 @@ def test_list_filter_open_signal_complete(db_url: str, ui: Server, page: Any,
         expect(page.locator("#awaits")).to_contain_text("waiting for signal 'approval'")
         expect(page.locator("#inputs")).to_contain_text('"amount": 41')
         expect(page.locator("#children")).to_contain_text("add")
-        expect(page.locator("#source")).to_contain_text('Signal.next("approval")')
+        expect(page.locator("#waiting-line")).to_have_text(
+            'const approval = await Signal.next("approval")')
 
         page.fill("#signal-name", "approval")
         page.fill("#signal-payload", "{not json")

@@ -36,7 +36,8 @@ def test_main_pages_render_cleanly(db_url: str, ui: Server, page: Any,
         client.queue_task("add", {"a": 2, "b": 3}, id="sum-1")
         client.schedules.create("nightly-report", workflow="approve_order",
                                 cron="0 3 * * *", inputs={"amount": 0})
-        wait_for(lambda: status_of(db_url, "order-1045") == "suspended", what="orders")
+        wait_for(lambda: all(len(client.history(f"order-{n}")) == 2 for n in range(1040, 1046)),
+                 what="every order waiting for approval")
         client.signal("order-1040", "approval", {"by": "maria"})
         client.cancel("order-1041")
         wait_for(lambda: status_of(db_url, "charge-2") == "failed", what="failed charges")
