@@ -65,6 +65,8 @@ def history_panel(store: Store, view: ExecutionView, step_text: str | None) -> H
         entries = store.with_connection(lambda conn: read_history(conn, view.id))
     except RhythmError as err:
         return HistoryPanel(reason=f"history not available: {err}")
+    if not entries:
+        return HistoryPanel(reason="no history yet: the workflow has not run a step")
     panel.entries = [TimelineEntry(e.seq, when(e.at), e.kind, e.step, e.worker or "client",
                                    describe(e)) for e in entries]
     panel.steps = max((e.step or 0 for e in entries), default=0)

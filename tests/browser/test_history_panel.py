@@ -43,3 +43,14 @@ def test_waiting_line_timeline_and_step_slider(db_url: str, ui: Server, page: An
         expect(page.locator("#timeline tbody tr")).to_have_count(3)
         expect(page.locator("#timeline")).to_contain_text(
             "step 3 resumed at line 2 (signal approval) -> completed")
+
+
+def test_a_workflow_not_run_yet_has_no_history(db_url: str, ui: Server, page: Any,
+                                               tmp_path: Path) -> None:
+    with flows_worker(db_url, tmp_path, {"approve_order": APPROVAL}), Client(db_url) as client:
+        client.start("approve_order", {"amount": 1}, id="order-parked", queue="parked")
+        page.goto(ui.url("/execution?id=order-parked", token=True))
+        expect(page.locator("#status")).to_have_text("pending")
+        expect(page.locator("#history-unavailable")).to_have_text(
+            "no history yet: the workflow has not run a step")
+        expect(page.locator("#source")).to_contain_text('Signal.next("approval")')
