@@ -1,4 +1,5 @@
-"""Every main page renders in the browser without a script error; the screenshots of
+"""Every main page renders in the browser without a script error or a console error
+(a Content-Security-Policy violation would be one); the screenshots of
 docs/ui.md are these pages (written to ``$UI_SCREENSHOTS`` when it is set, e.g.
 ``UI_SCREENSHOTS=$PWD/docs/images .venv/bin/pytest tests/browser/test_screenshots.py``;
 else to the test's temporary folder)."""
@@ -44,6 +45,7 @@ def test_main_pages_render_cleanly(db_url: str, ui: Server, page: Any,
         client.signal("order-1042", "note", {"text": "call the customer first"})
         errors: list[str] = []
         page.on("pageerror", lambda err: errors.append(str(err)))
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
         page.set_viewport_size({"width": 1280, "height": 800})
         page.goto(ui.url("/executions", token=True))
         for name, path in PAGES.items():
