@@ -80,8 +80,11 @@ def ui_read_only(db_url: str) -> Iterator[Server]:
         stop_server(running)
 
 
-@pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
+@pytest.fixture
+def page() -> Iterator[Any]:
+    """A page of a fresh Chromium. Playwright's sync API runs an event loop in this
+    thread while it is started, so it is started and stopped around each test: kept for
+    the session, it would make every later ``asyncio.run`` of the same process fail."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
@@ -89,16 +92,9 @@ def chromium() -> Iterator[Any]:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium"),
             args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(chromium: Any) -> Iterator[Any]:
-    context = chromium.new_context()
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    try:
-        yield page
-    finally:
-        context.close()
+        try:
+            page = browser.new_context().new_page()
+            page.set_default_timeout(15_000)
+            yield page
+        finally:
+            browser.close()

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from conftest import Server, flows_worker, wait_for
 from playwright.sync_api import expect
+from runtime_conftest import flows_worker, wait_for
+from uifixtures import Server
 
 from rhythm.runtime.client import Client
 

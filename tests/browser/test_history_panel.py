@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from conftest import Server, flows_worker, wait_for
 from playwright.sync_api import expect
+from runtime_conftest import flows_worker, wait_for
 from test_dashboard import APPROVAL, suspended
+from uifixtures import Server
 
 from rhythm.runtime.client import Client
 

@@ -10,8 +10,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from conftest import Server, flows_worker, wait_for
+from runtime_conftest import flows_worker, wait_for
 from test_dashboard import APPROVAL, status_of
+from uifixtures import Server
 
 from rhythm.runtime.client import Client
 

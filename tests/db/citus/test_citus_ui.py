@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from conftest import flows_worker, wait_for
+from runtime_conftest import flows_worker, wait_for
 from uifixtures import Server, start_server, stop_server
 
 from rhythm.runtime.client import Client
