@@ -23,8 +23,8 @@ from typing import Any
 from rhythm.errors import ConfigError
 
 PROJECT_FILES = ("rhythm.toml", "pyproject.toml")
-# Tables of the project file that are not settings: read by their own commands.
-PROJECT_TABLES = ("queues", "schedules", "retention")
+# Tables (and keys) of the project file that are not settings: read by their own commands.
+PROJECT_TABLES = ("queues", "schedules", "retention", "tasks")
 QUEUE_KEYS = ("rate_limit", "paused", "task_retention", "workflow_retention")
 SCHEDULE_KEYS = ("cron", "workflow", "task", "inputs", "timezone", "catch_up", "queue",
                  "paused")
@@ -257,6 +257,15 @@ def _known_keys_only(table: Mapping[str, Any], keys: Sequence[str], where: str) 
     unknown = sorted(set(table) - set(keys))
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(keys)})")
+
+
+def read_task_modules(project_dir: Path) -> tuple[list[str], str]:
+    """The project file's ``tasks = ["app.tasks", ...]``: modules that declare tasks."""
+    raw, label = read_project_file(project_dir)
+    modules = raw.get("tasks", [])
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m for m in modules):
+        raise ConfigError(f"{label}: 'tasks' must be a list of module names")
+    return list(modules), label
 
 
 def read_retention_table(project_dir: Path) -> tuple[dict[str, Any], str]:

@@ -52,7 +52,7 @@ def time_claims(url: str, samples: int, limit: int, partitions: int,
             rows = conn.execute(Q["claim"], {
                 "queue": QUEUE, "limit": limit, "now": now, "worker": "bench",
                 "lease_until": now + timedelta(seconds=30), "kinds": ["task", "workflow"],
-                "part": sample % partitions,
+                "part": sample % partitions, "names": None,
             }).fetchall()
             out.append(time.perf_counter() - started)
             if len(rows) != limit:

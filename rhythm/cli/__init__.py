@@ -81,6 +81,7 @@ def _register() -> None:
         cleanup,
         db,
         executions,
+        lsp,
         migrate,
         observe,
         queues,
@@ -88,11 +89,12 @@ def _register() -> None:
         run,
         schedules,
         ui,
+        upgrade,
         worker,
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench, observe, ui):
+                   schedules, cleanup, db, bench, observe, upgrade, lsp, ui):
         for command in module.COMMANDS:
             main.add_command(command)
 

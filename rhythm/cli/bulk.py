@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from rhythm.cli._options import json_option, with_settings
-from rhythm.cli.executions import _client, _jsonable, _row_json, _with_reason
+from rhythm.cli.executions import _client, _jsonable, _row_json, _unserved, _with_reason
 from rhythm.config import Settings
 from rhythm.errors import UnknownName
 
@@ -63,7 +63,8 @@ def list_command(settings: Settings, limit: int, after: str | None, as_json: boo
     """
     with _client(settings) as client:
         page = client.list_page(limit=limit, after=after, **filters)
-    rows = [_with_reason(_jsonable(r)) for r in page.rows]
+        unserved = _unserved(client, page.rows)
+    rows = [_with_reason(_jsonable(r), unserved) for r in page.rows]
     if as_json:
         click.echo('{"executions": [' + ", ".join(_row_json(r) for r in rows) + "], "
                    f'"next": {json.dumps(page.next)}}}')

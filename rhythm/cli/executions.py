@@ -9,6 +9,7 @@ makes ``start --wait`` exit 1.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -31,11 +32,23 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _with_reason(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with ``reason``: why a pending execution does not run yet (or None)."""
+def _with_reason(row: dict[str, Any], unserved: Collection[str] = ()) -> dict[str, Any]:
+    """The row with ``reason``: why a pending execution does not run yet (or None);
+    ``unserved``: the task names no worker has (:func:`_unserved`)."""
     from rhythm.runtime.operations import waiting_reason
 
-    return {**row, "reason": waiting_reason(row)}
+    reason = waiting_reason(row)
+    if reason is None and row.get("kind") == "task" and row.get("status") == "pending" \
+            and row.get("name") in unserved:
+        reason = (f"no worker has task {row['name']!r}: none has registered it (a worker "
+                  "that has it will claim it)")
+    return {**row, "reason": reason}
+
+
+def _unserved(client: Any, rows: list[dict[str, Any]]) -> set[str]:
+    """The names of the pending tasks among ``rows`` that no worker has (routing)."""
+    names = {r["name"] for r in rows if (r.get("kind"), r.get("status")) == ("task", "pending")}
+    return client.unserved_tasks(names) if names else set()
 
 
 def _row_json(row: dict[str, Any]) -> str:
@@ -126,7 +139,8 @@ def signal_command(settings: Settings, execution_id: str, name: str, payload: st
 def status_command(settings: Settings, execution_id: str, as_json: bool) -> None:
     """Show execution ID (status, result or error, attempts)."""
     with _client(settings) as client:
-        row = _with_reason(_jsonable(client.get(execution_id)))
+        row = _jsonable(client.get(execution_id))
+        row = _with_reason(row, _unserved(client, [row]))
     if as_json:
         click.echo(_row_json(row))
         return

@@ -10,7 +10,6 @@ if the folder exists) and from ``--flows DIR`` (compiled at start); all are regi
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 import threading
@@ -18,6 +17,12 @@ from typing import Any
 
 import click
 
+from rhythm.cli._observe import (
+    build_telemetry,
+    configure_logs,
+    log_format_option,
+    telemetry_options,
+)
 from rhythm.cli._options import with_settings
 from rhythm.config import Settings
 from rhythm.errors import ConfigError
@@ -51,18 +56,22 @@ from rhythm.errors import ConfigError
               default=64 * 1024, show_default=True, metavar="BYTES",
               help="Largest snapshot (bytes of JSON) a history entry keeps; a larger one "
                    "keeps only its size (docs/observability.md).")
+@telemetry_options
+@log_format_option
 @with_settings
 def worker_command(
     settings: Settings, queues: tuple[str, ...], modules: tuple[str, ...], flows: str | None,
     generated: str, concurrency: int, lease_seconds: float, poll_interval: float,
     shutdown_grace: float, cleanup_interval: str | None, no_cleanup: bool,
     history_snapshot_cap: int,
+    log_format: str, otel: bool, metrics_port: int | None, metrics_host: str,
+    metrics_interval: float,
 ) -> None:
     """Run a worker: claim tasks and workflow activations from QUEUEs and run them."""
     retention, interval = _cleanup_settings(settings, cleanup_interval, no_cleanup)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logs(log_format)
     _import_task_modules(modules)
+    telemetry = build_telemetry(otel, metrics_port, metrics_host, metrics_interval, log_format)
     from rhythm.runtime.tasks import REGISTRY
     from rhythm.runtime.versions import WorkflowVersions
     from rhythm.runtime.worker import Worker, freeze_startup_heap
@@ -79,7 +88,7 @@ def worker_command(
         concurrency=concurrency,
         lease_seconds=lease_seconds, poll_interval=poll_interval, shutdown_grace=shutdown_grace,
         retention=retention, cleanup_interval=interval,
-        history_snapshot_cap=history_snapshot_cap,
+        history_snapshot_cap=history_snapshot_cap, telemetry=telemetry,
     )
     freeze_startup_heap()
     worker.run_forever()

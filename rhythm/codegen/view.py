@@ -30,6 +30,8 @@ class ModuleView:
     line_table: list[str]
     handlers: list[str]
     live: list[str]
+    awaits: list[str]
+    needs: list[str]
     states: list[StateView]
 
 
@@ -52,6 +54,8 @@ def module_view(model: MachineModel, compiler_version: str) -> ModuleView:
         line_table=[f"{label}: {line}" for label, line in model.lines.items()],
         handlers=[f"{label}: {target!r}" for label, target in model.handlers.items()],
         live=[f"{label}: {keys!r}" for label, keys in model.live.items()],
+        awaits=[f"{label}: {identity!r}" for label, identity in model.awaits.items()],
+        needs=[f"{label}: {keys!r}" for label, keys in model.needs.items()],
         states=states,
     )
 

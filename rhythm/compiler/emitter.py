@@ -48,9 +48,11 @@ class Emitter:
         self.depth = 0
         self._dead = False
 
-    def side_state(self, label: int, lines: list[str]) -> None:
+    def side_state(self, label: int, lines: list[str]) -> State:
         """Add resume state ``label`` made of ``lines`` without leaving the current state."""
-        self._new_state(label, True).lines.extend(lines)
+        state = self._new_state(label, True)
+        state.lines.extend(lines)
+        return state
 
     def _new_state(self, label: int, resume: bool) -> State:
         hint, _ = self._pending.pop(label)

@@ -14,12 +14,15 @@ string (keys, member names, literals) is written with ``repr()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rhythm import catalog
 from rhythm.compiler.analysis import AwaitIndex
 from rhythm.compiler.emitter import Emitter
+from rhythm.compiler.identity import AwaitIdentities, IdentityError
+from rhythm.compiler.model import State
 from rhythm.compiler.resolve import Binding, BuiltinRef, Resolution, expr_children
 from rhythm.errors import CompileError
 from rhythm.frontend import ast as A
@@ -84,6 +87,8 @@ class ExpressionLowering:
     resolution: Resolution
     _keys: dict[int, str]
     _name_uses: dict[str, int]
+    ids: AwaitIdentities
+    bound: set[str]  # keys whose declaration was lowered already (source order)
 
     # ----------------------------------------------------------------- names
 
@@ -397,6 +402,18 @@ class ExpressionLowering:
 
     # --------------------------------------------------------------- arrows
 
+    def mark_resume(self, state: State | None, span: A.Span, identity: Callable[[], str]) -> None:
+        """Give a resume state its await identity (shown in a comment at its top) and the
+        live keys bound before the await (the ones an upgrade must find a value for)."""
+        assert state is not None and state.live is not None
+        try:
+            state.identity = identity()
+        except IdentityError as err:
+            raise CompileFailure(span, str(err)) from None
+        state.needs = tuple(k for k in state.live if k.startswith("#") or k in self.bound)
+        shown = "".join(ch if " " <= ch <= "~" else "?" for ch in state.identity)
+        state.lines.insert(0, f"# await {shown}")  # (a task name may hold a line break)
+
     def arrow(self, e: A.Arrow) -> str:
         """Define a closure before the current line; arrows are synchronous (no await)."""
         raise NotImplementedError  # provided by the statement lowering
@@ -409,7 +426,7 @@ class ExpressionLowering:
             return self.pure(e)
         if isinstance(e, A.Await):
             operand = self.value(e.operand)
-            return self.await_value(operand, self._await_hint(e.operand))
+            return self.await_value(operand, self._await_hint(e.operand), e)
         if isinstance(e, A.Logical):
             return self._lowered_logical(e)
         if isinstance(e, A.Conditional):
@@ -446,10 +463,12 @@ class ExpressionLowering:
         self.em.line(f"{self.var(key)} = {code}")
         return self.var(key)
 
-    def await_value(self, operand: str, hint: str) -> str:
+    def await_value(self, operand: str, hint: str, node: A.Await) -> str:
         resume = self.em.new_label(hint)
         self.em.line(f"return self.await_({operand}, {self.em.ref(resume)})")
         self.em.place(resume, resume=True)
+        self.mark_resume(self.em.current, node.span, lambda: self.ids.of_await(node.operand,
+                                                                               node.span.line))
         # Called exactly once: the caller spills it or uses it before anything else runs.
         return "self.received()"
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from rhythm.compiler.analysis import AwaitIndex
 from rhythm.compiler.emitter import Emitter
+from rhythm.compiler.identity import AwaitIdentities
 from rhythm.compiler.model import MachineModel
 from rhythm.compiler.resolve import Resolution
 from rhythm.compiler.statements import StatementLowering, Target
 from rhythm.frontend import ast as A
 
 # Bump when generated code changes shape: it is part of every generated module's header.
-COMPILER_VERSION = "1"
+# 2: AWAITS and NEEDS tables (await identities, for `rhythm upgrade`).
+COMPILER_VERSION = "2"
 
 
 class Lowering(StatementLowering):
@@ -25,6 +27,8 @@ class Lowering(StatementLowering):
         self._name_uses: dict[str, int] = {}
         self._targets: list[Target] = []
         self._last_comment_line = 0
+        self.ids = AwaitIdentities(self.source_lines)
+        self.bound: set[str] = set()
 
     def run(self) -> None:
         self.em.start()

@@ -11,7 +11,7 @@ lowered ``finally`` stores a pending completion in the variables dict (see
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,12 @@ class ArrowBoundary:
 
 Target = Loop | FinallyGuard | ArrowBoundary
 
+# Statements that add a segment to the identity of the awaits inside (identity.py).
+_STRUCTURES: dict[type, str] = {
+    A.If: "if", A.While: "while", A.DoWhile: "do", A.For: "for", A.ForOf: "for-of",
+    A.ForIn: "for-in", A.Try: "try",
+}
+
 
 class StatementLowering(ExpressionLowering):
     source_lines: list[str]
@@ -68,7 +74,9 @@ class StatementLowering(ExpressionLowering):
         if not isinstance(s, A.Block | A.Empty):
             self._source_comment(s.span.line)
         lowered = self.awaits.stmt(s)
-        with self.em.holding():
+        kind = _STRUCTURES.get(type(s))  # counted lowered or not: an await added to a
+        # plain one must not shift the ordinals of those after it
+        with self.em.holding(), self.ids.structure(kind) if kind else nullcontext():
             method = getattr(self, ("lower_" if lowered else "native_") + type(s).__name__)
             method(s)
 
@@ -148,14 +156,17 @@ class StatementLowering(ExpressionLowering):
                 self.em.line(f"return self.done({code})")
                 return
             resume = self.em.new_label("return_value")
-            self.em.side_state(resume, ["return self.done(self.received())"])
+            state = self.em.side_state(resume, ["return self.done(self.received())"])
+            self.mark_resume(state, s.span, lambda: self.ids.of_return(s.span.line))
             self.em.line(f"return self.finish({code}, {self.em.ref(resume)})")
             return
         if settled:
             self.em.line(f'return self.leave(v, "return", {code}, {route})')
             return
         resume = self.em.new_label("return_value")
-        self.em.side_state(resume, [f'return self.leave(v, "return", self.received(), {route})'])
+        state = self.em.side_state(
+            resume, [f'return self.leave(v, "return", self.received(), {route})'])
+        self.mark_resume(state, s.span, lambda: self.ids.of_return(s.span.line))
         self.em.line(f"return self.await_({code}, {self.em.ref(resume)})")
 
     lower_Return = native_Return
@@ -304,11 +315,13 @@ class StatementLowering(ExpressionLowering):
         otherwise = self.em.new_label("else") if s.alternate is not None else end
         with self.em.indented(f"if not ops.truthy({test}):"):
             self.em.jump(otherwise)
-        self.body(s.consequent)
+        with self.ids.part("then"):
+            self.body(s.consequent)
         if s.alternate is not None:
             self.em.jump(end)
             self.em.place(otherwise)
-            self.body(s.alternate)
+            with self.ids.part("else"):
+                self.body(s.alternate)
         self.em.place(end)
 
     def lower_While(self, s: A.While) -> None:
@@ -393,13 +406,17 @@ class StatementLowering(ExpressionLowering):
         guard = FinallyGuard(final, slot) if final is not None and slot else None
         with self.em.region(in_try):  # type: ignore[arg-type]
             self.em.place(self.em.new_label("try"))
-            with self._guarded_by(guard):
+            with self._guarded_by(guard), self.ids.part("body"):
                 self.block(s.block.body)
             self._normal_exit(slot, after_body)
         if catch is not None and s.handler is not None:
             with self.em.region((final, slot) if final is not None else outer):
                 self.em.place(catch)
-                with self._guarded_by(guard), self.em.holding(*self._pattern_keys(s.param)):
+                with (
+                    self._guarded_by(guard),
+                    self.em.holding(*self._pattern_keys(s.param)),
+                    self.ids.part("catch"),
+                ):
                     if s.param is not None:
                         self.bind(s.param, "self.take_caught()")
                     else:
@@ -408,7 +425,7 @@ class StatementLowering(ExpressionLowering):
                 self._normal_exit(slot, after_body)
         if final is not None and slot is not None and s.finalizer is not None:
             self.em.place(final)
-            with self.em.holding(slot):
+            with self.em.holding(slot), self.ids.part("finally"):
                 self.block(s.finalizer.body)
                 self.em.line(f"return self.end_finally(v, {slot!r}, {self.em.ref(end)})")
         self.em.place(end)
@@ -452,7 +469,9 @@ class StatementLowering(ExpressionLowering):
     def bind(self, target: A.Pattern, code: str) -> None:
         """Assign ``code`` (evaluated once, now) to a name or destructuring pattern."""
         if isinstance(target, A.Name):
-            self.em.line(f"{self.var(self.key_of(target))} = {code}")
+            key = self.key_of(target)
+            self.em.line(f"{self.var(key)} = {code}")
+            self.bound.add(key)
             return
         if self.awaits.pattern(target):
             source = self.spill(code)
@@ -486,7 +505,11 @@ class StatementLowering(ExpressionLowering):
 
     def arrow(self, e: A.Arrow) -> str:
         name = self.em.fresh("_callback")
-        with self.em.indented(f"def {name}(*args):"), self._target(ArrowBoundary()):
+        with (
+            self.em.indented(f"def {name}(*args):"),
+            self._target(ArrowBoundary()),
+            self.ids.part("arrow"),  # its statements never count among the enclosing ones
+        ):
             self.em.line("self.tick()")
             if e.params:
                 if all(isinstance(p, A.Name) for p in e.params):

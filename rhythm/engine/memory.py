@@ -356,7 +356,8 @@ class MemoryWorld:
             read=host.read, requested=ex.requested, packed=packed,
             error=step.error if isinstance(step, Failed) else None,
             stopped_line=step.line if isinstance(step, Failed) else None,
-            waiting_on=step.waiting_on.id if isinstance(step, Suspended) else None)
+            waiting_on=step.waiting_on.id if isinstance(step, Suspended) else None,
+            awaits=getattr(ex.cls, "AWAITS", {}))
         steps = sum(1 for e in ex.history if e["kind"] == "activation")
         ex.history.append({
             "seq": len(ex.history) + 1, "at": iso_utc(self.clock), "kind": "activation",

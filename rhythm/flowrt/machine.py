@@ -64,6 +64,8 @@ class FlowMachine(Machine):
     STATES: ClassVar[tuple[str, ...]] = ()  # label -> state method name
     HANDLERS: ClassVar[dict[int, tuple[int, str | None]]] = {}  # label -> (target, slot)
     LIVE: ClassVar[dict[int, tuple[str, ...]]] = {}  # resume label -> keys kept in snapshots
+    AWAITS: ClassVar[dict[int, str]] = {}  # resume label -> await identity (compiler 2+)
+    NEEDS: ClassVar[dict[int, tuple[str, ...]]] = {}  # resume label -> keys bound before it
     # label -> state function, looked up once per class. Kept unbound on purpose: a list of
     # bound methods on the instance would be a reference cycle (instance -> list -> method
     # -> instance), so every ended activation would wait for the cyclic garbage collector

@@ -27,6 +27,7 @@ __all__ = [
     "CheckedFlow",
     "Diagnostic",
     "analyze",
+    "analyze_source",
     "check_source",
     "version_of",
     "workflow_name",
@@ -64,6 +65,14 @@ def _run(source: str, path: str) -> tuple[Program | None, Resolution | None, lis
     resolution, scope_diags = resolve(program, path)
     diags = diags + scope_diags + check(program, resolution, path)
     return program, resolution, unique_sorted(diags)
+
+
+def analyze_source(
+    source: str, path: str
+) -> tuple[Program | None, Resolution | None, list[Diagnostic]]:
+    """The checker's full result for tools (``rhythm lsp``): the tree and resolution when the
+    file parses (also when it has other errors), and every diagnostic."""
+    return _run(source, path)
 
 
 def check_source(source: str, path: str) -> list[Diagnostic]:

@@ -173,7 +173,7 @@ def activation_detail(
     *, resumed_label: Any, stopped_label: Any, status: str, lines: Mapping[int, int],
     table: PromiseTable, read: Iterable[int], requested: Iterable[int],
     packed: Packed, error: Any = None, stopped_line: int | None = None,
-    waiting_on: int | None = None,
+    waiting_on: int | None = None, awaits: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """An ``activation`` entry's detail (the contract's shape, and ``waiting``: what a
     suspended one waits on). ``stopped_line`` (a failure's own line) wins over the
@@ -181,6 +181,8 @@ def activation_detail(
     stopped = position(stopped_label, lines) or {"state": None, "line": None}
     if stopped_line is not None:
         stopped["line"] = stopped_line
+    if status == "suspended" and awaits and stopped_label in awaits:
+        stopped["await"] = awaits[stopped_label]  # its identity (docs/upgrades.md)
     detail: dict[str, Any] = {
         "resumed": position(resumed_label, lines),
         "stopped": {**stopped, "status": status},

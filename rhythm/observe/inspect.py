@@ -43,12 +43,14 @@ class Inspection:
     pending: list[dict[str, Any]] = field(default_factory=list)
     variables: dict[str, Any] = field(default_factory=dict)
     note: str | None = None  # why something is missing (no source, no snapshot kept)
+    await_identity: str | None = None  # of the await it waits at (docs/upgrades.md)
 
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "version": self.version,
                 "status": self.status, "step": self.step, "source_path": self.source_path,
                 "line": self.line, "source_context": [list(c) for c in self.source_context],
-                "pending": self.pending, "variables": self.variables, "note": self.note}
+                "pending": self.pending, "variables": self.variables, "note": self.note,
+                "await": self.await_identity}
 
 
 def inspect_execution(
@@ -80,7 +82,8 @@ def inspect_execution(
         id=execution_id, name=row["name"], version=row["version"], status=row["status"],
         step=entry.step if entry else None, source_path=path, line=line,
         source_context=_context(source, line), pending=pending,
-        variables=variables_of(snapshot), note="; ".join(notes) or None)
+        variables=variables_of(snapshot), note="; ".join(notes) or None,
+        await_identity=(entry.detail.get("stopped") or {}).get("await") if entry else None)
 
 
 def _snapshot_or_note(

@@ -15,7 +15,8 @@ def render(found: Inspection, at_step: int | None = None) -> list[str]:
     out = [f"{found.id}: {found.name}{version}, {found.status}"
            + (f", step {found.step}" if found.step is not None else "") + f" ({when})"]
     if found.line is not None:
-        out.append(f"at {found.source_path or found.name}:{found.line}")
+        at = f" (await {found.await_identity})" if found.await_identity else ""
+        out.append(f"at {found.source_path or found.name}:{found.line}{at}")
     for number, text in found.source_context:
         mark = ">" if number == found.line else " "
         out.append(f"  {mark} {number:>4} | {text}")

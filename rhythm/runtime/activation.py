@@ -46,6 +46,7 @@ from rhythm.flowrt.protocol import (
     Suspended,
 )
 from rhythm.observe import entries
+from rhythm.observe.telemetry import NO_TELEMETRY, Telemetry, current_traceparent
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.database import Connect
@@ -187,8 +188,10 @@ class Plan:
     _refs: list[int] | None = field(default=None, repr=False)
     # For the history entry: the machine's .flow lines, where an ending stopped.
     lines: dict[int, int] = field(default_factory=dict, repr=False)
+    awaits: dict[int, str] = field(default_factory=dict, repr=False)  # (await identities)
     end_label: int | None = None
     end_line: int | None = None
+    snapshot_bytes: int | None = None  # its JSON's size, as the history entry measured it
 
     def refs(self) -> list[int]:
         """The promise ids the saved snapshot can reach (see :func:`snapshot_refs`),
@@ -224,6 +227,7 @@ class ActivationRunner:
         self.on_timer = on_timer  # told the partition and due time of every timer committed
         self.worker: str | None = None  # the worker's id, in the history entries it writes
         self.history_cap = entries.DEFAULT_SNAPSHOT_CAP  # bytes of snapshot JSON kept
+        self.telemetry: Telemetry = NO_TELEMETRY  # the worker's (rhythm.observe)
 
     async def run(
         self, connect: Connect, claim: Claim, max_lease_losses: int = 5,
@@ -321,6 +325,8 @@ class ActivationRunner:
             return await self.fail(connect, claim, workflow_error(
                 claim, "Unstorable", f"the workflow's state cannot be stored: {reason}"),
                 loaded.cancel_delivered)
+        if self.telemetry.enabled:
+            self.telemetry.workflow_done(claim, plan.status, plan.error, plan.snapshot_bytes)
         for line in host.logs:
             log.info("[%s] %s", claim.id, line)
         if due and self.on_timer is not None:
@@ -405,7 +411,7 @@ class ActivationRunner:
             cls = await self.versions.load(connect, claim.name, claim.version)
         except VersionUnavailable as err:
             return self._failed(plan, workflow_error(claim, "UnknownWorkflow", str(err)))
-        plan.lines = cls.INFO.lines
+        plan.lines, plan.awaits = cls.INFO.lines, getattr(cls, "AWAITS", {})
         if loaded.snapshot is None:
             machine = cls.start(host)
         else:
@@ -671,6 +677,7 @@ class ActivationRunner:
         if plan.idle:
             return None
         packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
+        plan.snapshot_bytes = packed.size  # (for metrics: measured once, here)
         resumed = loaded.snapshot.get("label") if isinstance(loaded.snapshot, dict) else None
         stopped = plan.snapshot.get("label") if isinstance(plan.snapshot, dict) \
             else plan.end_label
@@ -678,7 +685,7 @@ class ActivationRunner:
             resumed_label=resumed, stopped_label=stopped, status=plan.status,
             lines=plan.lines, table=host.table, read=host.read, requested=host.requested,
             packed=packed, error=plan.error, stopped_line=plan.end_line,
-            waiting_on=plan.waiting_on)
+            waiting_on=plan.waiting_on, awaits=plan.awaits)
         worker = starts.worker if starts is not None else self.worker
         return entries.wire_entry(detail, packed, worker)
 
@@ -949,8 +956,10 @@ def _target(record: PromiseRecord) -> str | None:
 
 
 def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
-    """Executions to create: requested tasks, and children that can start."""
+    """Executions to create: requested tasks, and children that can start; traced, they
+    carry the activation's span as their parent (rhythm.observe.tracing)."""
     rows = []
+    traceparent = current_traceparent()
     for pid in host.requested:
         record = host.table.get(pid)
         if record.kind not in ("task", "child") or record.params.get("cannot_start"):
@@ -965,6 +974,8 @@ def effect_rows(host: WorkflowHost, plan: Plan) -> list[dict[str, Any]]:
             "max_retries": _int(options.get("retries")),
             "options": task_options(options), "promise_id": pid, "here": False,
         })
+        if traceparent is not None:
+            rows[-1]["options"]["traceparent"] = traceparent
         key = _idempotency_key(record.kind, options)
         if key is not None:  # (only then: the common commit's JSON stays as it was)
             rows[-1]["key"] = key

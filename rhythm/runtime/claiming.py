@@ -22,6 +22,9 @@
   (``part:queue``), or found due by the idle probe (``next_due`` of each partition) - and
   sweeps them all when it knows of none (the backstop); each refill starts at the next
   partition, so that none is starved.
+* **Routing.** Claims and probes take only the task names the worker has
+  (``names``; workflows always), so a task of a name only another worker (another
+  language) has waits for that worker instead of failing here as unknown.
 * **Queue controls** (:mod:`rhythm.runtime.limits`): paused queues are neither claimed
   nor probed. A queue with a rate limit, or carrying rate-limited task names, is claimed
   with ``claim_limited`` (tokens taken in the claim itself); when such a claim comes back
@@ -72,8 +75,12 @@ class Claimer:
     def __init__(
         self, url: str, worker_id: str, queues: Sequence[str], clock: Clock,
         lease_seconds: float, prefetch: int, topology: Topology = PLAIN,
+        names: Sequence[str] | None = None,
     ) -> None:
         self.url = url
+        # Routing: the task names this worker has; claims and probes take no other task
+        # (None: any, as before routing), so workers of several languages share a queue.
+        self.names = None if names is None else sorted(names)
         self.topology = topology
         self.worker_id = worker_id
         self.queues = list(queues)
@@ -192,7 +199,7 @@ class Claimer:
         params = {
             "queue": queue, "limit": limit, "now": now, "worker": self.worker_id,
             "lease_until": now + timedelta(seconds=self.lease_seconds), "kinds": KINDS,
-            "part": part,
+            "part": part, "names": self.names,
         }
         limited = self.controls.limited(queue)
         if limited:
@@ -309,7 +316,7 @@ class Claimer:
             row = None
             if queues:
                 cur = await conn.execute(Q["next_due"], {
-                    "queues": queues, "kinds": KINDS, "part": part})
+                    "queues": queues, "kinds": KINDS, "part": part, "names": self.names})
                 row = await cur.fetchone()
             if row and row[0] is not None:
                 self._due[part] = row[0]

@@ -224,6 +224,12 @@ class Client:
         names: list[str] = self._run(ops.workflow_names(), "list workflow names")
         return names
 
+    def unserved_tasks(self, names: Iterable[str]) -> set[str]:
+        """Those of task ``names`` that no worker has registered (none claims them)."""
+        unserved: set[str] = self._run(ops.unserved_tasks(sorted(set(names))),
+                                       "read task routes")
+        return unserved
+
     @property
     def schedules(self) -> Schedules:
         """Create, list, pause, resume and delete schedules (docs/lifecycle.md)."""
@@ -268,6 +274,38 @@ class Client:
     def retry(self, execution_id: str) -> Run:
         self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
         return Run(self, execution_id)
+
+    def upgrade(self, name: str, *, from_version: str | None = None,
+                to_version: str | None = None, dry_run: bool = False,
+                values: dict[str, Any] | None = None, generated: str | None = "generated"
+                ) -> Any:
+        """Move the suspended executions of workflow ``name`` onto ``to_version`` (default:
+        the current one) where they can; a :class:`rhythm.upgrade.move.Report` says what
+        happened to each. docs/upgrades.md."""
+        from rhythm.upgrade.machines import Machines
+        from rhythm.upgrade.move import upgrade
+
+        with translated(f"upgrade {name!r}"), self._lock:
+            topology = self._topology or self._read_topology()
+            return upgrade(self._connection(), topology, self.clock, name,
+                           from_version=from_version, to_version=to_version,
+                           dry_run=dry_run, values=values, machines=Machines(generated))
+
+    def fork(self, execution_id: str, *, to_version: str | None = None,
+             id: str | None = None, from_step: int | None = None,
+             values: dict[str, Any] | None = None, generated: str | None = "generated"
+             ) -> Run:
+        """A new execution from the snapshot of step ``from_step`` of ``execution_id``
+        (default: its current one, when it is suspended). docs/upgrades.md."""
+        from rhythm.upgrade.fork import fork
+        from rhythm.upgrade.machines import Machines
+
+        with translated(f"fork {execution_id!r}"), self._lock:
+            topology = self._topology or self._read_topology()
+            made = fork(self._connection(), topology, self.clock, execution_id,
+                        to_version=to_version, new_id=id, from_step=from_step,
+                        values=values, machines=Machines(generated))
+        return Run(self, made.id)
 
     def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
              ) -> list[dict[str, Any]]:

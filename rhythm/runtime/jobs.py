@@ -12,6 +12,7 @@ in batches by the worker's flusher through :meth:`TaskRunner.record`.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import json
 import logging
@@ -25,6 +26,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import InputError
+from rhythm.observe.telemetry import note_exception, observed
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.context import Current, call_as_task, start_as_task
@@ -61,6 +63,7 @@ class Claim:
     started_at: datetime | None = None  # workflows: when the first claim took it
     fresh: bool = False  # workflows: nothing saved yet (the claim checked): no load needed
     part: int = 0  # its partition (rhythm.runtime.partitions)
+    scheduled_at: datetime | None = None  # when it was due (rows of a plain claim only)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Claim:
@@ -72,6 +75,7 @@ class Claim:
             parent_id=row["parent_id"], version=row.get("version"),
             wake_seq=row.get("wake_seq") or 0, started_at=row.get("started_at"),
             fresh=bool(row.get("fresh")), part=row.get("part") or 0,
+            scheduled_at=row.get("scheduled_at"),
         )
 
 
@@ -234,6 +238,7 @@ class TaskRunner:
             return Outcome.of(claim, "pending", handed_back=True,
                            run_at=self.clock.now() + timedelta(seconds=1))
         except Exception as err:
+            note_exception(err)  # (its span records it, when traced)
             return self._failure(
                 claim, definition, failures.from_exception(claim.name, err, claim.attempt),
                 retryable=definition.is_retryable(err),
@@ -270,6 +275,8 @@ class TaskRunner:
                                   definition, kwargs, flags)
                 if definition.transactional
                 else functools.partial(call_as_task, current, definition.fn, **kwargs))
+        if observed():  # (the thread sees the attempt's span and log fields)
+            call = functools.partial(contextvars.copy_context().run, call)
         return self.threads.run(call)
 
     # ------------------------------------------------------------- transactional tasks

@@ -28,6 +28,7 @@ from psycopg.rows import dict_row
 
 from rhythm.engine.promises import PromiseTable
 from rhythm.errors import InputError, RhythmError, UnknownName
+from rhythm.observe.telemetry import client_traceparent
 from rhythm.runtime import bulk, concurrency, failures
 from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.notices import SELF_NOTIFYING, Notices
@@ -114,6 +115,9 @@ def prepare_enqueue(
     concurrency.check_request(concurrency_key, concurrency_limit)
     if idempotency_key is not None:  # (the task sees it: rhythm.current_task())
         options = {**(options or {}), "idempotencyKey": idempotency_key}
+    traceparent = client_traceparent()  # (None unless the caller uses OpenTelemetry)
+    if traceparent is not None:
+        options = {**(options or {}), "traceparent": traceparent}
     return Enqueue(
         kind=kind, name=name, inputs=encode_object(inputs, f"inputs of {kind} {name!r}"),
         id=id, queue=queue, priority=priority, max_retries=max_retries,
@@ -263,6 +267,15 @@ def waiting_reason(row: Row) -> str | None:
         return None
     return (f"waiting for a version of workflow {row['name']!r}: none is registered yet "
             "(run `rhythm register`, or start a worker that has it)")
+
+
+def unserved_tasks(names: list[str]) -> Op[set[str]]:
+    """Those of task ``names`` that no worker has registered: workers claim only the
+    task names they have (routing), so such a task waits until one that has it starts."""
+    if not names:
+        return set()
+    rows = yield "routed_task_names", {"names": names}
+    return set(names) - {row["name"] for row in rows}
 
 
 def workflow_names() -> Op[list[str]]:

@@ -55,6 +55,7 @@ from rhythm.flowrt.protocol import Limits
 from rhythm.lifecycle.retention import DEFAULT_INTERVAL_S, Cleaner, Retention
 from rhythm.lifecycle.scheduler import Scheduler
 from rhythm.observe.entries import DEFAULT_SNAPSHOT_CAP
+from rhythm.observe.telemetry import NO_TELEMETRY, Telemetry
 from rhythm.runtime import failures
 from rhythm.runtime.activation import (
     ActivationRunner,
@@ -236,6 +237,7 @@ class Worker:
         registry: TaskRegistry | None = None,
         clock: Clock | None = None,
         versions: WorkflowVersions | None = None,
+        telemetry: Telemetry | None = None,
         **options: Any,
     ) -> None:
         self.url = resolve_url(url)
@@ -263,7 +265,8 @@ class Worker:
         if prefetch is None:
             prefetch = max(100, 2 * self.options.concurrency)
         self._claimer = Claimer(self.url, self.id, self.options.queues, self.clock,
-                                self.options.lease_seconds, max(prefetch, 0))
+                                self.options.lease_seconds, max(prefetch, 0),
+                                names=self.registry.names())
         self._hinted = True  # a NOTIFY (or start-up): claim even if a queue came back short
         # Queue controls (rhythm.runtime.limits), as of the last read: the queues whose
         # executions may be taken without a claim (local starts, woken parents, resumes
@@ -276,6 +279,8 @@ class Worker:
                                              group=self.group)
         self._activations.worker = self.id  # (its history entries say who wrote them)
         self._activations.history_cap = self.options.history_snapshot_cap
+        # Spans, metrics, log fields (rhythm.observe); off: one attribute check per job.
+        self.telemetry = self._activations.telemetry = telemetry or NO_TELEMETRY
         self._pool: AsyncConnectionPool[Any] | None = None
         self._queue_set = frozenset(self.options.queues)
         self._admissions = Admissions(self._pooled, self._admission_taking, self._admitted)
@@ -350,6 +355,7 @@ class Worker:
                     return
             self.registered.set()
             self._heartbeat.start()
+            self.telemetry.start(self)
             helpers = [
                 asyncio.create_task(self._listen(), name="rhythm-listen"),
                 asyncio.create_task(self._flusher(), name="rhythm-flush"),
@@ -366,6 +372,7 @@ class Worker:
             await self._drain()
         finally:
             await self._settle_outcomes()
+            self.telemetry.stop()
             await _stop_helpers(helpers)
             await self._stop_heartbeat()
             await self._unregister()
@@ -662,7 +669,9 @@ class Worker:
 
     def _start(self, claim: Claim) -> None:
         run = self._activate if claim.kind == "workflow" else self._execute
-        job = asyncio.create_task(run(claim), name=f"rhythm-{claim.kind}-{claim.id}")
+        job = asyncio.create_task(
+            self.telemetry.observed(run, claim) if self.telemetry.enabled else run(claim),
+            name=f"rhythm-{claim.kind}-{claim.id}")
         self._inflight[_key(claim)] = _InFlight(claim, job)
 
     async def _activate(self, claim: Claim) -> None:
@@ -714,6 +723,8 @@ class Worker:
         likely raise again, until its lost leases read as ``WorkerLost``."""
         self._finishing(claim)
         error = workflow_error(claim, "InternalError", f"{type(err).__name__}: {err}"[:2000])
+        if self.telemetry.enabled:
+            self.telemetry.workflow_done(claim, "failed", error, None)
         assert self._pool is not None
         try:
             async with _PoolLease(self._pool) as lease:
@@ -758,6 +769,8 @@ class Worker:
         again = False  # a retry or a hand-back: the workflow's kept state waits for it
         try:
             outcome = await self._runner.run(claim, self.options.max_lease_losses)
+            if self.telemetry.enabled:
+                self.telemetry.task_done(claim, outcome)
             if outcome is None:
                 self.recorded += 1  # recorded inside the task's own transaction
             else:
@@ -802,10 +815,11 @@ class Worker:
         slot.give_up()
         lease_until = self.clock.now() + timedelta(seconds=self.options.lease_seconds)
         try:
-            async with _PoolLease(self._pool) as connect:
-                done = await self._activations.resume(
-                    connect, state, outcome, self.id, lease_until,
-                    on_commit=lambda: self._finishing(claim), local=self._local_starts)
+            with self.telemetry.activation(state.claim):
+                async with _PoolLease(self._pool) as connect:
+                    done = await self._activations.resume(
+                        connect, state, outcome, self.id, lease_until,
+                        on_commit=lambda: self._finishing(claim), local=self._local_starts)
         except (psycopg.Error, DatabaseError) as err:  # (DatabaseError: a reconnect failed)
             # The flusher's fenced write settles it either way.
             log.info("resuming %s after %s failed (%s); recording as usual",

@@ -17,6 +17,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 BUILD_TOOLS = ["parsimonious", "jinja2", "black"]
 DATABASE = ["psycopg", "psycopg_pool"]
+TELEMETRY = ["opentelemetry", "prometheus_client"]
 GOLDEN_MODULE = REPO / "tests" / "golden" / "expected" / "process_order.py"
 
 
@@ -42,6 +43,7 @@ def loaded_after(statements: str, forbidden: list[str]) -> list[str]:
         "import rhythm.store, rhythm.store.embedded, rhythm.store.migrations",
         "import rhythm.cli",
         "import rhythm; rhythm.task; rhythm.Client",
+        "import rhythm.upgrade.move, rhythm.upgrade.plan, rhythm.cli.upgrade",
     ],
 )
 def test_run_side_never_loads_the_build_toolchain(statements: str) -> None:
@@ -65,13 +67,46 @@ def test_generated_modules_load_without_the_build_toolchain() -> None:
         "import rhythm.frontend, rhythm.frontend.parser, rhythm.frontend.checks",
         "import rhythm.compiler, rhythm.codegen, rhythm.codegen.build",
         "from rhythm.codegen import compile_flow; compile_flow('return 1', 'x.flow')",
+        "import rhythm.lsp.server, rhythm.lsp.analysis, rhythm.lsp.incremental",
+        "import rhythm.cli.check as c; c.project_task_index()",
     ],
 )
 def test_build_side_never_loads_the_database_driver(statements: str) -> None:
     assert loaded_after(statements, DATABASE) == []
 
 
+LSP = ["rhythm.lsp", "pygls", "lsprotocol"]
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "import rhythm.runtime.worker, rhythm.runtime.client, rhythm.runtime.activation",
+        "import rhythm.cli, rhythm.cli.worker, rhythm.observe.logs",
+        "from rhythm.runtime.worker import Worker; Worker('postgresql://x/y')",
+        "import rhythm; rhythm.Client",
+        "from rhythm.cli._observe import build_telemetry as b; b(False, None, '', 1, 'json')",
+    ],
+)
+def test_a_plain_worker_never_loads_telemetry_packages(statements: str) -> None:
+    """Tracing and metrics are extras (rhythm[otel], rhythm[metrics]): a worker started
+    without --otel or --metrics-port, and the client, never import them."""
+    assert loaded_after(statements, TELEMETRY) == []
+
+
 WEB_STACK = ["starlette", "uvicorn", "multipart", "python_multipart", "rhythm.ui"]
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "import rhythm.runtime.worker, rhythm.runtime.client, rhythm.runtime.activation",
+        "import rhythm.cli",
+        "import rhythm; rhythm.task; rhythm.Client",
+    ],
+)
+def test_a_plain_worker_never_loads_the_language_server(statements: str) -> None:
+    assert loaded_after(statements, LSP) == []
 
 
 @pytest.mark.parametrize(

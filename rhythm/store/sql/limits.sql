@@ -98,6 +98,8 @@ picked AS MATERIALIZED (
         SELECT id, name, kind FROM rhythm.executions
         WHERE part = %(part)s AND queue = %(queue)s AND run_at IS NOT NULL
           AND run_at <= %(now)s AND kind = ANY(%(kinds)s::text[])
+          AND (kind = 'workflow' OR %(names)s::text[] IS NULL
+               OR name = ANY(%(names)s::text[]))
           AND NOT EXISTS (SELECT FROM buckets b WHERE b.scope = 'queue' AND b.avail < 1)
           AND (kind <> 'task'
                OR name <> ALL (ARRAY(SELECT b.name FROM buckets b

@@ -102,17 +102,22 @@ RETURNING id, kind, name, version, status, queue, run_no,
                WHEN concurrency_key IS NOT NULL THEN '!admit:' || concurrency_key END AS wake;
 
 -- name: claim
--- One statement: pick up to %(limit)s ready rows of one queue in one partition, skipping
--- rows that other workers hold, and take them with a fresh fencing token. The pick is a
+-- One statement: pick up to %(limit)s ready rows of one queue in one partition - tasks
+-- only of the names in %(names)s, the worker's (NULL: any) -, skipping rows that other
+-- workers hold, and take them with a fresh fencing token. The pick is a
 -- MATERIALIZED CTE so that it runs once whatever the plan: a sub-select on the inner
 -- side of a nested loop would be re-run per outer row, and each re-run locks the next
 -- rows (a generic plan did that once `part` led the keys: 20 rows for a limit of 1).
 -- The rows come back in the order picked (the worker starts them in that order).
 WITH ready AS MATERIALIZED (
-    SELECT id, row_number() OVER () AS pick FROM (
-        SELECT id FROM rhythm.executions
+    SELECT id, run_at, row_number() OVER () AS pick FROM (
+        SELECT id, run_at FROM rhythm.executions
         WHERE part = %(part)s AND queue = %(queue)s AND run_at IS NOT NULL
           AND run_at <= %(now)s AND kind = ANY(%(kinds)s::text[])
+          -- routing: only tasks this worker has (NULL: any); a filter on the rows the
+          -- index walk reads anyway
+          AND (kind = 'workflow' OR %(names)s::text[] IS NULL
+               OR name = ANY(%(names)s::text[]))
         ORDER BY priority DESC, run_at, id
         LIMIT %(limit)s
         FOR UPDATE SKIP LOCKED) picked
@@ -152,6 +157,8 @@ claimed AS (
                                         WHERE g.part = %(part)s AND g.execution_id = e.id
                                           AND g.consumed_by IS NULL)
                    ELSE false END AS fresh,
+              -- When it was due (metrics: schedule-to-start); the index holds it.
+              ready.run_at AS scheduled_at,
               ready.pick
 )
 SELECT * FROM claimed ORDER BY pick;
@@ -180,6 +187,8 @@ SELECT min(due) AS due FROM (
     SELECT (SELECT run_at FROM rhythm.executions
             WHERE part = %(part)s AND queue = q AND run_at IS NOT NULL
               AND kind = ANY(%(kinds)s::text[])
+              AND (kind = 'workflow' OR %(names)s::text[] IS NULL
+                   OR name = ANY(%(names)s::text[]))
             ORDER BY run_at LIMIT 1) AS due
     FROM unnest(%(queues)s::text[]) AS q
 ) per_queue;
@@ -384,6 +393,11 @@ FROM jsonb_to_recordset(%(routes)s::jsonb)
 ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, concurrency = excluded.concurrency,
                                  rate_limit = excluded.rate_limit,
                                  registered_at = excluded.registered_at;
+
+-- name: routed_task_names
+-- Which of the given task names some worker has registered (routing: a task of any
+-- other name is claimed by no worker; `rhythm status`/`list` say so).
+SELECT name FROM rhythm.task_routes WHERE name = ANY(%(names)s::text[]);
 
 -- name: get_execution
 SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,

@@ -34,7 +34,7 @@ async def _claim(conn: psycopg.AsyncConnection[object]) -> Claim:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(Q["claim"], {"part": 0,
             "queue": "default", "limit": 1, "now": now, "worker": "test",
-            "lease_until": now + timedelta(seconds=30), "kinds": ["workflow"]})
+            "lease_until": now + timedelta(seconds=30), "kinds": ["workflow"], "names": None})
         row = await cur.fetchone()
     assert row is not None
     return Claim.from_row(row)
@@ -103,7 +103,7 @@ def _run_first_activation(db_url: str, tmp_path: Path, take: list[str]) -> tuple
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(Q["claim"], {"part": 0,
                     "queue": "default", "limit": 1, "now": now, "worker": "w1",
-                    "lease_until": now + timedelta(seconds=30), "kinds": ["task"]})
+                    "lease_until": now + timedelta(seconds=30), "kinds": ["task"], "names": None})
                 task = Claim.from_row(await cur.fetchone() or {})
             runner = TaskRunner(db_url, REGISTRY, clock, TaskThreads(1), "w1")
             accepted, woken = await runner.record(
@@ -214,7 +214,8 @@ def test_no_local_start_while_the_queue_has_a_ready_row_of_higher_priority(
         now = datetime.now(UTC)
         picked = conn.execute(Q["claim"], {
             "part": 0, "queue": "default", "limit": 1, "now": now, "worker": "w2",
-            "lease_until": now + timedelta(seconds=30), "kinds": ["task"]}).fetchone()
+            "lease_until": now + timedelta(seconds=30), "kinds": ["task"],
+            "names": None}).fetchone()
     assert picked is not None and picked[2] == "nap"  # the higher priority first
 
 
@@ -243,7 +244,7 @@ def test_a_locally_claimed_task_of_a_dead_worker_is_rerun_after_its_lease(
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(Q["claim"], {"part": 0,
                     "queue": "default", "limit": 1, "now": later, "worker": "w2",
-                    "lease_until": later + timedelta(seconds=30), "kinds": ["task"]})
+                    "lease_until": later + timedelta(seconds=30), "kinds": ["task"], "names": None})
                 again = Claim.from_row(await cur.fetchone() or {})
             runner = TaskRunner(db_url, REGISTRY, SystemClock(), TaskThreads(1), "w2")
             lease = later + timedelta(seconds=30)
@@ -323,7 +324,7 @@ def test_a_batch_of_outcomes_returns_the_claimed_parents_once(
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(Q["claim"], {"part": 0,
                     "queue": "default", "limit": 3, "now": now, "worker": "w1",
-                    "lease_until": lease, "kinds": ["task"]})
+                    "lease_until": lease, "kinds": ["task"], "names": None})
                 tasks = [Claim.from_row(row) for row in await cur.fetchall()]
             outcomes = [Outcome(t.id, t.token, "completed", result="3") for t in tasks]
             jobs = TaskRunner(db_url, REGISTRY, SystemClock(), TaskThreads(1), "w1")

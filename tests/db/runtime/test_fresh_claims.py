@@ -32,7 +32,7 @@ async def _claim_all(conn: psycopg.AsyncConnection[Any]) -> dict[str, Claim]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(Q["claim"], {"part": 0,
             "queue": "default", "limit": 10, "now": now, "worker": "w1",
-            "lease_until": now + LEASE, "kinds": ["workflow", "task"]})
+            "lease_until": now + LEASE, "kinds": ["workflow", "task"], "names": None})
         return {row["id"]: Claim.from_row(row) for row in await cur.fetchall()}
 
 

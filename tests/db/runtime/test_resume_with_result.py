@@ -75,7 +75,7 @@ class Scenario:
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(Q["claim"], {"part": 0,
                 "queue": "default", "limit": 1, "now": now, "worker": "w1",
-                "lease_until": now + LEASE, "kinds": ["workflow"]})
+                "lease_until": now + LEASE, "kinds": ["workflow"], "names": None})
             return Claim.from_row(await cur.fetchone() or {})
 
     def last_resumable(self) -> Resumable:
@@ -305,7 +305,7 @@ def test_a_task_queued_for_want_of_room_still_resumes_its_workflow(
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(Q["claim"], {"part": 0,
                 "queue": "default", "limit": 1, "now": now, "worker": "w1",
-                "lease_until": now + LEASE, "kinds": ["task"]})
+                "lease_until": now + LEASE, "kinds": ["task"], "names": None})
             task = Claim.from_row(await cur.fetchone() or {})
         assert state is not None
         s.room = 1000

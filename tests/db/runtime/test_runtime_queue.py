@@ -24,7 +24,7 @@ def claim(url: str, limit: int, queue: str = "default", now: datetime | None = N
     with psycopg.connect(url, autocommit=True) as conn:
         return conn.execute(Q["claim"], {"part": 0,
             "queue": queue, "limit": limit, "now": now, "worker": "test",
-            "lease_until": now + timedelta(seconds=30), "kinds": ["task"],
+            "lease_until": now + timedelta(seconds=30), "kinds": ["task"], "names": None,
         }).fetchall()
 
 

@@ -116,14 +116,19 @@ def test_arguments_that_do_not_fit_fail_clearly_without_retry(
     assert client.get(run.id)["attempt"] == 1
 
 
-def test_an_unknown_task_fails_with_a_structured_error(client: Client, worker: Worker) -> None:
+def test_a_task_no_worker_has_waits_for_one_instead_of_failing(
+    client: Client, worker: Worker
+) -> None:
+    # Routing: a worker claims only the task names it has, so a task of another
+    # worker's (another language's) stays queued, untouched, for that worker.
     good = client.queue_task("add", {"a": 1})
     run = client.queue_task("no_such_task", {})
-    with pytest.raises(WorkflowFailed) as caught:
-        run.result(timeout=10)
-    assert caught.value.error["type"] == "UnknownTask"
-    assert "no task named 'no_such_task'" in caught.value.error["message"]
-    assert good.result(timeout=10) == 1  # nothing else was lost
+    assert good.result(timeout=10) == 1
+    worker_claims = worker.claimed
+    time.sleep(0.3)
+    row = client.get(run.id)
+    assert (row["status"], row["attempt"], row["claimed_by"]) == ("pending", 0, None)
+    assert worker.claimed == worker_claims
 
 
 def test_a_result_that_is_not_json_fails_the_execution(client: Client, worker: Worker) -> None:
@@ -163,7 +168,7 @@ def test_a_stale_claim_cannot_record_its_outcome(client: Client, db_url: str) ->
         def claim_at(moment: datetime) -> int:
             row = conn.execute(Q["claim"], {"part": 0,
                 "queue": "default", "limit": 1, "now": moment, "worker": "w",
-                "lease_until": moment + timedelta(seconds=1), "kinds": ["task"],
+                "lease_until": moment + timedelta(seconds=1), "kinds": ["task"], "names": None,
             }).fetchone()
             assert row is not None
             return int(row[10])  # claim_token

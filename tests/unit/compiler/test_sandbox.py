@@ -82,6 +82,8 @@ def test_generated_names_come_from_a_fixed_vocabulary() -> None:
         "STATES",
         "HANDLERS",
         "LIVE",
+        "AWAITS",
+        "NEEDS",
         "rhythm",
         "flowrt",
         "machine",

@@ -1,0 +1,214 @@
+/**
+ * The Node.js client: queue tasks, start workflows, cancel, wait for results - the same
+ * named queries as the Python client (rhythm/runtime/operations.py), on one connection.
+ */
+import { connect, generatedId, partOf, readLayout, run } from './db.js'
+import { decode, encode, encodeObject } from './payloads.js'
+
+const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
+const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
+
+/** An execution ended as failed or cancelled; `error` is its stored error object. */
+export class ExecutionFailed extends Error {
+  constructor (id, status, error) {
+    super(`execution ${id} ${status}: ${error?.message ?? status}`)
+    this.name = 'ExecutionFailed'
+    Object.assign(this, { id, status, error })
+  }
+}
+
+/** An argument the runtime refuses (one clear line). */
+export class InputError extends Error {
+  constructor (message) {
+    super(message)
+    this.name = 'InputError'
+  }
+}
+
+export class Client {
+  /** @param {{databaseUrl: string}} options */
+  constructor ({ databaseUrl }) {
+    if (!databaseUrl) throw new TypeError('Client: databaseUrl is required')
+    this.url = databaseUrl
+    this.conn = null
+    this.layout = null
+  }
+
+  async _connection () {
+    if (this.conn === null) {
+      this.conn = await connect(this.url)
+      this.layout = await readLayout(this.conn)
+    }
+    return this.conn
+  }
+
+  async close () {
+    const conn = this.conn
+    this.conn = null
+    if (conn) await conn.end()
+  }
+
+  /** Run `fn(conn)` in one transaction. */
+  async _transaction (fn) {
+    const conn = await this._connection()
+    await conn.query('BEGIN')
+    try {
+      const out = await fn(conn)
+      await conn.query('COMMIT')
+      return out
+    } catch (err) {
+      await conn.query('ROLLBACK').catch(() => {})
+      throw err
+    }
+  }
+
+  _part (id) {
+    return partOf(id, this.layout.partitions)
+  }
+
+  /**
+   * Queue a task (any worker that has its name runs it).
+   * @param {string} name
+   * @param {object} [inputs]
+   * @param {{id?: string, queue?: string, priority?: number, retries?: number, timeout?: number}} [options]
+   * @returns {Promise<{id: string, status: string, created: boolean}>}
+   */
+  async queueTask (name, inputs = {}, options = {}) {
+    return this._enqueue('task', name, inputs, options, null)
+  }
+
+  /**
+   * Start a workflow on the current version of its name (or waiting for one).
+   * @param {string} name
+   * @param {object} [inputs]
+   * @param {{id?: string, queue?: string, priority?: number}} [options]
+   */
+  async start (name, inputs = {}, options = {}) {
+    await this._connection()
+    return this._transaction(async (conn) => {
+      let rows = await run(conn, 'current_versions', { names: [name] })
+      if (!rows.length) {
+        await run(conn, 'lock_workflow_names', { names: [name] })
+        rows = await run(conn, 'current_versions', { names: [name] })
+      }
+      return this._insert(conn, 'workflow', name, inputs, options, rows[0]?.version ?? null)
+    })
+  }
+
+  async _enqueue (kind, name, inputs, options, version) {
+    await this._connection()
+    return this._transaction((conn) => this._insert(conn, kind, name, inputs, options, version))
+  }
+
+  async _insert (conn, kind, name, inputs, options, version) {
+    if (typeof name !== 'string' || !name) throw new InputError(`${kind} name must be a non-empty string`)
+    const { id = generatedId(kind === 'task' ? 't' : 'w', 0, 1), queue = null, priority = 0, retries = null, timeout } = options
+    const extra = timeout !== undefined ? { timeout } : {}
+    const params = {
+      id, kind, name, version, inputs: encodeObject(inputs, `inputs of ${kind} ${JSON.stringify(name)}`),
+      queue, priority, max_retries: retries, options: encode(extra, 'options'), parent_id: null,
+      parent_promise: null, now: new Date(), concurrency_key: null, concurrency_limit: null,
+      part: this._part(id), notify: !this.layout.citus
+    }
+    const inserted = await run(conn, 'insert_execution', params)
+    if (inserted.length) return { id, status: inserted[0].status, created: true }
+    const [existing] = await run(conn, 'lock_execution', { id, part: params.part })
+    if (!existing) throw new InputError(`id ${JSON.stringify(id)} changed hands while starting; try again`)
+    if (existing.kind !== kind || existing.name !== name) {
+      throw new InputError(`id ${JSON.stringify(id)} is already used by ${existing.kind} ${JSON.stringify(existing.name)}`)
+    }
+    if (!['failed', 'cancelled'].includes(existing.status)) return { id, status: existing.status, created: false }
+    await run(conn, 'archive_run', { ids: [id], part: params.part })
+    await run(conn, 'clear_run_state', { ids: [id], part: params.part })
+    const [row] = await run(conn, 'restart_execution', params)
+    if (row.wake && !this.layout.citus) await run(conn, 'notify', { channels: ['rhythm_wake'], payloads: [row.wake] })
+    return { id, status: row.status, created: true }
+  }
+
+  /**
+   * Send signal `channel` to workflow `id`: to its oldest wait on that channel, else kept
+   * for its next one. Refused once the workflow has ended.
+   * @returns {Promise<{signalId: string, deliveredTo: number | null}>}
+   */
+  async signal (id, channel, payload = null) {
+    if (typeof channel !== 'string' || !channel) throw new InputError('signal name must be a non-empty string')
+    const text = encode(payload, `payload of signal ${JSON.stringify(channel)}`)
+    return this._transaction(async (conn) => {
+      const part = this._part(id)
+      const [target] = await run(conn, 'lock_for_signal', { id, part })
+      if (!target) throw new InputError(`no execution with id ${JSON.stringify(id)}`)
+      if (target.kind !== 'workflow') throw new InputError(`execution ${JSON.stringify(id)} is a task; only workflows take signals`)
+      if (TERMINAL.has(target.status)) {
+        throw new InputError(`execution ${JSON.stringify(id)} has ended (${target.status}); signal ${JSON.stringify(channel)} refused`)
+      }
+      const waits = await run(conn, 'open_signal_waits', { id, channel, part })
+      let receiver = null
+      if (waits.length) {
+        // Which waits an open race or any has abandoned is the engine's to decide
+        // (Python): not from here yet.
+        if ((await run(conn, 'load_open_combinators', { id, part })).length) {
+          throw new InputError(`workflow ${JSON.stringify(id)} waits for ${JSON.stringify(channel)} while it has an open race or any: send this signal with the Python client or \`rhythm signal\` (not supported from Node.js yet)`)
+        }
+        receiver = waits[0].promise_id
+      }
+      const now = new Date()
+      const [row] = await run(conn, 'insert_signal', { id, channel, payload: text, now, consumed_by: receiver, part })
+      if (receiver !== null) {
+        const woken = await run(conn, 'settle_signal_wait', { id, promise_id: receiver, payload: text, now, now_ms: now.getTime(), part })
+        const wakes = woken.map((r) => r.wake).filter(Boolean)
+        if (wakes.length && !this.layout.citus) await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+      }
+      return { signalId: String(row.id), deliveredTo: receiver }
+    })
+  }
+
+  /** The execution's row (status, result, error, attempt, ...), payloads decoded; null if none. */
+  async get (id) {
+    const conn = await this._connection()
+    const [row] = await run(conn, 'get_execution', { id, part: this._part(id) })
+    if (!row) return null
+    for (const key of ['inputs', 'result', 'error', 'options']) row[key] = decode(row[key])
+    return row
+  }
+
+  /** Cancel: a pending execution ends now, a running one is asked to stop. Its status after. */
+  async cancel (id) {
+    return this._transaction(async (conn) => {
+      const part = this._part(id)
+      const rows = await run(conn, 'cancel_executions', {
+        ids: [id], now: new Date(), error: encode(CANCELLED_ERROR, 'error'), part
+      })
+      if (!rows.length) {
+        const [row] = await run(conn, 'get_execution', { id, part })
+        if (!row) throw new InputError(`no execution with id ${JSON.stringify(id)}`)
+        throw new InputError(`execution ${JSON.stringify(id)} has already ended (${row.status})`)
+      }
+      const [row] = rows
+      if (row.parent_id !== null && row.status === 'cancelled') {
+        await run(conn, 'settle_parents', { ids: [id], now: new Date(), part })
+      }
+      const wakes = rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
+      const channels = [...wakes.map(() => 'rhythm_wake'), ...(row.done ? ['rhythm_done'] : [])]
+      const payloads = [...wakes, ...(row.done ? [row.done] : [])]
+      if (channels.length && !this.layout.citus) await run(conn, 'notify', { channels, payloads })
+      return row.status
+    })
+  }
+
+  /**
+   * Wait for the execution to end: its result, or ExecutionFailed (failed or cancelled).
+   * @param {string} id
+   * @param {{timeoutSeconds?: number, pollSeconds?: number}} [options]
+   */
+  async result (id, { timeoutSeconds = 60, pollSeconds = 0.2 } = {}) {
+    const deadline = Date.now() + timeoutSeconds * 1000
+    for (;;) {
+      const row = await this.get(id)
+      if (!row) throw new InputError(`no execution with id ${JSON.stringify(id)}`)
+      if (row.status === 'completed') return row.result
+      if (TERMINAL.has(row.status)) throw new ExecutionFailed(id, row.status, row.error)
+      if (Date.now() >= deadline) throw new Error(`execution ${id} did not finish within ${timeoutSeconds}s (${row.status})`)
+      await new Promise((resolve) => setTimeout(resolve, pollSeconds * 1000))
+    }
+  }
+}

@@ -1,0 +1,45 @@
+"""``rhythm worker --log-format json``: one JSON object per line, naming the execution,
+the workflow or task, and the attempt where known (docs/observability.md, "Logs")."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import one_row, spawn_worker, stop_workers
+
+from rhythm.runtime.client import Client
+
+FLOW = 'console.log("hello from", Inputs.who)\nreturn await Task.run("chatty", { word: "hi" })\n'
+
+
+def test_json_log_lines_name_the_execution_and_attempt(
+    client: Client, db_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "logged.flow").write_text(FLOW)
+    log_path = tmp_path / "worker.log"
+    with log_path.open("w") as log:
+        proc = spawn_worker(db_url, "-m", "observe_tasks", "--log-format", "json",
+                            "--flows", str(tmp_path), "--poll", "0.2", log=log)
+        try:
+            run = client.start("logged", {"who": "me"})
+            assert run.result(timeout=30) == "hi"
+        finally:
+            stop_workers([proc])
+    lines = [json.loads(line) for line in log_path.read_text().splitlines() if line]
+    assert lines and all({"time", "level", "message", "logger"} <= line.keys()
+                         for line in lines)
+
+    [said] = [line for line in lines if line["message"] == "said hi"]
+    (task_id,) = one_row(db_url, "SELECT id FROM rhythm.executions WHERE parent_id = %s",
+                         (run.id,))
+    assert said["execution_id"] == task_id
+    assert said["task"] == "chatty" and said["attempt"] == 1
+    assert said["logger"] == "observe_tasks"
+    assert said["level"] == "info"
+
+    [hello] = [line for line in lines if "hello from me" in line["message"]]
+    assert hello["execution_id"] == run.id and hello["workflow"] == "logged"
+    assert "attempt" not in hello and "task" not in hello
+    # Lines outside any execution (start-up, shutdown) name none.
+    assert any("execution_id" not in line for line in lines)

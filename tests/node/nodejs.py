@@ -1,0 +1,57 @@
+"""Running the Node.js package's tests and processes from pytest (tests/node): Node.js
+and npm found on PATH, the package's dependencies installed once (``npm ci``, under a
+lock: xdist workers share the checkout)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PACKAGE = REPO / "node"
+MIN_MAJOR = 20
+
+
+def node_or_skip() -> str:
+    """The node executable, after ``npm ci`` when node_modules is missing; skips (with the
+    reason) where Node.js 20+ and npm cannot be had."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        _missing("Node.js 20+ and npm are not installed (.ci/run installs them as root)")
+    assert node is not None and npm is not None
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    if int(version.lstrip("v").split(".")[0]) < MIN_MAJOR:
+        _missing(f"Node.js {version.strip()} is older than {MIN_MAJOR}")
+    with open(PACKAGE / ".npm-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (PACKAGE / "node_modules" / ".package-lock.json").is_file() or _stale():
+            done = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=PACKAGE,
+                                  capture_output=True, text=True, timeout=600)
+            assert done.returncode == 0, done.stdout + done.stderr
+    return node
+
+
+def _stale() -> bool:
+    """node_modules installed from an older package-lock.json (npm ci again)."""
+    installed = PACKAGE / "node_modules" / ".package-lock.json"
+    return installed.stat().st_mtime < (PACKAGE / "package-lock.json").stat().st_mtime
+
+
+def _missing(reason: str) -> None:
+    """Skip; fail under CI, which must run the Node.js tests (as the Citus tier)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and the Node.js tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def node_env(url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RHYTHM_")}
+    env["RHYTHM_NODE_TEST_DATABASE_URL"] = url
+    env["RHYTHM_NODE_TEST_PYTHON"] = sys.executable  # (node tests run `python -m rhythm`)
+    return env

@@ -1,0 +1,98 @@
+"""Telemetry pieces without a database: JSON log lines, the options' checks, the metric
+names (docs/observability.md)."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+
+from rhythm.cli import _observe
+from rhythm.errors import ConfigError
+from rhythm.observe.logs import JsonFormatter
+from rhythm.observe.metrics import SPECS, Metrics
+from rhythm.observe.observing import Observing
+from rhythm.observe.telemetry import LOG_FIELDS, NO_TELEMETRY, current_traceparent
+
+
+def _line(logger: logging.Logger, stream: io.StringIO) -> dict[str, object]:
+    line = stream.getvalue().splitlines()[-1]
+    return dict(json.loads(line))
+
+
+def test_a_json_line_names_the_execution_it_was_written_in() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger = logging.getLogger("test_observe")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info("outside %d", 1)
+        assert _line(logger, stream).keys() == {"time", "level", "message", "logger"}
+        token = LOG_FIELDS.set({"execution_id": "t-1", "task": "add", "attempt": 2})
+        try:
+            try:
+                raise ValueError("bad")
+            except ValueError:
+                logger.exception("inside")
+        finally:
+            LOG_FIELDS.reset(token)
+        line = _line(logger, stream)
+    finally:
+        logger.removeHandler(handler)
+    assert line["message"] == "inside" and line["level"] == "error"
+    assert (line["execution_id"], line["task"], line["attempt"]) == ("t-1", "add", 2)
+    assert "ValueError: bad" in str(line["exception"])
+    assert line["logger"] == "test_observe" and str(line["time"]).endswith("+00:00")
+
+
+def test_all_off_is_no_telemetry_and_json_logs_alone_trace_nothing() -> None:
+    assert _observe.build_telemetry(False, None, "", 1, "text") is NO_TELEMETRY
+    logs_only = _observe.build_telemetry(False, None, "", 1, "json")
+    assert isinstance(logs_only, Observing)
+    assert logs_only.tracing is None and logs_only.metrics is None
+    assert current_traceparent() is None
+
+
+@pytest.mark.parametrize(("flags", "line"), [
+    ({"otel": True}, "--otel needs the opentelemetry package: pip install 'rhythm[otel]'"),
+    ({"metrics_port": 9000},
+     "--metrics-port needs the prometheus_client package: pip install 'rhythm[metrics]'"),
+])
+def test_a_missing_extra_is_one_line(monkeypatch: pytest.MonkeyPatch, flags: dict[str, object],
+                                     line: str) -> None:
+    monkeypatch.setattr(_observe.importlib.util, "find_spec", lambda name: None)
+    options: dict[str, object] = {"otel": False, "metrics_port": None, "metrics_host": "",
+                                  "metrics_interval": 1.0, "log_format": "text", **flags}
+    with pytest.raises(ConfigError) as caught:
+        _observe.build_telemetry(**options)  # type: ignore[arg-type]
+    assert str(caught.value) == line and caught.value.exit_code == 3
+
+
+def test_metric_names() -> None:
+    names = {spec.prometheus for spec in SPECS}
+    assert {"rhythm_executions_claimed", "rhythm_executions_completed",
+            "rhythm_task_retries", "rhythm_task_duration_seconds",
+            "rhythm_schedule_to_start_seconds", "rhythm_activation_duration_seconds",
+            "rhythm_snapshot_bytes", "rhythm_queue_depth",
+            "rhythm_queue_oldest_pending_seconds", "rhythm_workers_alive"} <= names
+    assert {spec.otel for spec in SPECS} >= {"rhythm.task.duration", "rhythm.queue.depth"}
+
+
+def test_a_queue_missing_from_a_poll_is_back_at_zero() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    metrics = Metrics(otel=False, prometheus=True)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    metrics.queues_read([{"queue": "q", "depth": 3, "oldest": now - timedelta(seconds=4)}],
+                        now)
+    assert metrics.registry.get_sample_value("rhythm_queue_depth", {"queue": "q"}) == 3
+    assert metrics.registry.get_sample_value(
+        "rhythm_queue_oldest_pending_seconds", {"queue": "q"}) == 4
+    metrics.queues_read([], now)
+    assert metrics.registry.get_sample_value("rhythm_queue_depth", {"queue": "q"}) == 0
+    assert metrics.registry.get_sample_value(
+        "rhythm_queue_oldest_pending_seconds", {"queue": "q"}) == 0
