@@ -8,40 +8,18 @@ without it the command says which extra to install.
 
 from __future__ import annotations
 
-import json
-import logging
 import secrets
 import socket
-from typing import Any
 
 import click
 
+from rhythm.cli._observe import configure_logs, log_format_option
 from rhythm.cli._options import with_settings
 from rhythm.config import Settings
 from rhythm.errors import ConfigError
 
 MISSING_EXTRA = ("rhythm ui needs the web stack of the 'ui' extra: "
                  "pip install 'rhythm[ui]' ({missing} is not installed)")
-
-
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"at": self.formatTime(record), "level": record.levelname,
-                           "logger": record.name, "message": record.getMessage()})
-
-
-def _log_config(log_format: str) -> dict[str, Any] | None:
-    """uvicorn's logging: its own (text), or one JSON object a line."""
-    if log_format == "text":
-        return None
-    return {
-        "version": 1, "disable_existing_loggers": False,
-        "formatters": {"json": {"()": _JsonLines}},
-        "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "json",
-                             "stream": "ext://sys.stderr"}},
-        "loggers": {name: {"handlers": ["out"], "level": "INFO", "propagate": False}
-                    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "rhythm")},
-    }
 
 
 @click.command("ui")
@@ -54,8 +32,7 @@ def _log_config(log_format: str) -> dict[str, Any] | None:
 @click.option("--token", envvar="RHYTHM_UI_TOKEN", default=None, metavar="T",
               help="Token every request must carry (also RHYTHM_UI_TOKEN); made up and "
                    "printed in the link when not given on loopback.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Server log lines as text or one JSON object each.")
+@log_format_option
 @with_settings
 def ui_command(settings: Settings, host: str, port: int, read_only: bool,
                token: str | None, log_format: str) -> None:
@@ -90,8 +67,9 @@ def ui_command(settings: Settings, host: str, port: int, read_only: bool,
     link = f"http://{shown}:{sock.getsockname()[1]}/executions"
     link += f"?token={token}" if made_up else ""
     click.echo(f"rhythm ui: serving on {link}" + (" (read-only)" if read_only else ""))
-    config = uvicorn.Config(app, log_config=_log_config(log_format), access_log=True,
-                            server_header=False, lifespan="off")
+    configure_logs(log_format)  # (uvicorn's loggers, access log included, go to it)
+    config = uvicorn.Config(app, log_config=None, access_log=True, server_header=False,
+                            lifespan="off")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

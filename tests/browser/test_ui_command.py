@@ -4,6 +4,7 @@ included, and serves the dashboard over the given database."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import signal
 import subprocess
@@ -65,3 +66,21 @@ def test_read_only_says_so(db_url: str) -> None:
         assert "token=" not in link  # (a token of the user's own is not printed)
         page = get(link, {"Authorization": "Bearer a-token-of-twenty-chars"})
         assert page.status == 200
+
+
+def test_json_log_lines(db_url: str) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rhythm", "ui", "--port", "0", "--database-url", db_url,
+         "--log-format", "json", "--token", "a-token-of-twenty-chars"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    link = proc.stdout.readline().split()[4]
+    assert get(link, {"Authorization": "Bearer a-token-of-twenty-chars"}).status == 200
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=15)
+    # (every log line is JSON; the CLI's own last line says it was interrupted)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert err.splitlines()[-1] == "rhythm: interrupted"
+    access = [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert access and "GET /executions" in access[0]["message"], err
+    assert all({"time", "level", "message", "logger"} <= set(line) for line in lines)

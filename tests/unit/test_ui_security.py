@@ -63,17 +63,3 @@ def test_without_the_extra_it_names_the_extra() -> None:
     assert done.stderr.strip().splitlines() == [
         "rhythm: error: rhythm ui needs the web stack of the 'ui' extra: "
         "pip install 'rhythm[ui]' (uvicorn is not installed)"]
-
-
-def test_json_log_lines_are_one_object_each() -> None:
-    import json
-    import logging
-
-    from rhythm.cli.ui import _JsonLines, _log_config
-
-    assert _log_config("text") is None
-    assert "uvicorn.access" in (_log_config("json") or {})["loggers"]
-    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1,
-                               'GET /executions "200"', None, None)
-    line = json.loads(_JsonLines().format(record))
-    assert line["message"] == 'GET /executions "200"' and line["level"] == "INFO"
