@@ -88,12 +88,13 @@ def _register() -> None:
         register,
         run,
         schedules,
+        ui,
         upgrade,
         worker,
     )
 
     for module in (check, build, run, migrate, register, worker, executions, bulk, queues,
-                   schedules, cleanup, db, bench, observe, upgrade, lsp):
+                   schedules, cleanup, db, bench, observe, upgrade, lsp, ui):
         for command in module.COMMANDS:
             main.add_command(command)
 

@@ -94,6 +94,9 @@ def test_a_plain_worker_never_loads_telemetry_packages(statements: str) -> None:
     assert loaded_after(statements, TELEMETRY) == []
 
 
+WEB_STACK = ["starlette", "uvicorn", "multipart", "python_multipart", "rhythm.ui"]
+
+
 @pytest.mark.parametrize(
     "statements",
     [
@@ -104,3 +107,16 @@ def test_a_plain_worker_never_loads_telemetry_packages(statements: str) -> None:
 )
 def test_a_plain_worker_never_loads_the_language_server(statements: str) -> None:
     assert loaded_after(statements, LSP) == []
+
+
+@pytest.mark.parametrize(
+    "statements",
+    [
+        "import rhythm.runtime.worker, rhythm.runtime.client, rhythm.runtime.activation",
+        "import rhythm.cli",
+        "import rhythm; rhythm.task; rhythm.Client",
+        "from rhythm.cli.worker import COMMANDS",
+    ],
+)
+def test_a_worker_never_loads_the_web_stack(statements: str) -> None:
+    assert loaded_after(statements, WEB_STACK) == []

@@ -1,0 +1,179 @@
+"""What the dashboard reads and does, through the runtime's operations and named SQL.
+
+Reads the operations already have (listing, one execution, queues, schedules) and every
+action (cancel, retry, signal, bulk retry and cancel, queue and schedule pause/resume)
+go through :class:`rhythm.Client` and :mod:`rhythm.runtime.limits`, the code the CLI
+runs, so the dashboard obeys the same rules. The few reads only the dashboard needs are
+named queries of ``rhythm/store/sql/ui.sql``, run as operations (:func:`ops.drive`) on a
+connection of the store's own. Both connections are used under a lock: the dashboard is
+a handful of operators, and one connection each keeps its cost on the server fixed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+
+from rhythm.lifecycle.bulk import BulkResult
+from rhythm.lifecycle.filters import Page
+from rhythm.runtime import operations as ops
+from rhythm.runtime.client import Client
+from rhythm.runtime.clock import Clock, SystemClock
+from rhythm.runtime.database import connect, still_usable, translated
+from rhythm.runtime.limits import queue_overview, set_queue
+from rhythm.runtime.partitions import Topology
+from rhythm.runtime.sql import Q
+
+Row = dict[str, Any]
+T = TypeVar("T")
+DETAIL_LIMIT = 200  # children, pending awaits, buffered signals shown on one page
+CHECK_IDLE = 1.0  # seconds idle after which the kept connection is checked before use
+
+
+@dataclass(frozen=True)
+class BulkFilters:
+    """The filters of a bulk action (those of the list page a bulk action accepts)."""
+
+    status: str | None = None
+    name: str | None = None
+    kind: str | None = None
+    queue: str | None = None
+    since: str | None = None
+    until: str | None = None
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def _children(execution_id: str) -> ops.Op[list[Row]]:
+    rows = yield "ui_children", {"id": execution_id, "limit": DETAIL_LIMIT}
+    return rows
+
+
+def _pending(execution_id: str) -> ops.Op[list[Row]]:
+    rows = yield "ui_pending_promises", {"id": execution_id, "limit": DETAIL_LIMIT}
+    return rows
+
+
+def _buffered(execution_id: str) -> ops.Op[list[Row]]:
+    rows = yield "ui_buffered_signals", {"id": execution_id, "limit": DETAIL_LIMIT}
+    return rows
+
+
+def _source(name: str, version: str) -> ops.Op[Row | None]:
+    rows = yield "get_version_source", {"name": name, "version": version}
+    return rows[0] if rows else None
+
+
+def _workers() -> ops.Op[list[Row]]:
+    rows = yield "ui_workers", {}
+    return rows
+
+
+class Store:
+    """The dashboard's access to one Rhythm database."""
+
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
+        self.url = url
+        self.clock = clock or SystemClock()
+        self.client = Client(url, clock=self.clock)
+        self._conn: psycopg.Connection[Any] | None = None
+        self._idle_since = 0.0
+        self._lock = threading.Lock()
+        self._topology: Topology | None = None
+
+    def close(self) -> None:
+        self.client.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = still_usable(self._conn, self._idle_since, CHECK_IDLE)
+        self._conn = conn = conn or connect(self.url)
+        self._idle_since = time.monotonic()
+        return conn
+
+    def topology(self) -> Topology:
+        with self._lock, translated("read the layout"):
+            if self._topology is None:
+                row = self._connection().execute(Q["read_layout"]).fetchone()
+                self._topology = Topology.from_row(row)
+            return self._topology
+
+    def _run(self, op: ops.Op[Any], action: str) -> Any:
+        topology = self.topology()
+        with self._lock, translated(action):
+            return ops.drive(self._connection(), op, topology)
+
+    def with_connection(self, read: Callable[[psycopg.Connection[Any]], T]) -> T:
+        """``read(conn)`` on the store's connection (for readers that take one: the
+        history contract's ``read_history``, ``inspect_execution``)."""
+        with self._lock, translated("read the history"):
+            return read(self._connection())
+
+    # Reads
+
+    def list_page(self, filters: dict[str, str], after: str | None, limit: int) -> Page:
+        return self.client.list_page(after=after, limit=limit, **filters)
+
+    def execution(self, execution_id: str) -> Row:
+        return self.client.get(execution_id)
+
+    def children(self, execution_id: str) -> list[Row]:
+        rows: list[Row] = self._run(_children(execution_id), f"read {execution_id!r}")
+        return rows
+
+    def pending(self, execution_id: str) -> list[Row]:
+        rows: list[Row] = self._run(_pending(execution_id), f"read {execution_id!r}")
+        return rows
+
+    def buffered_signals(self, execution_id: str) -> list[Row]:
+        rows: list[Row] = self._run(_buffered(execution_id), f"read {execution_id!r}")
+        return rows
+
+    def source(self, name: str, version: str) -> Row | None:
+        row: Row | None = self._run(_source(name, version), f"read workflow {name!r}")
+        return row
+
+    def queues(self) -> list[Row]:
+        self.topology()
+        with self._lock, translated("list queues"):
+            return queue_overview(self._connection(), self.clock.now())
+
+    def workers(self) -> list[Row]:
+        rows: list[Row] = self._run(_workers(), "list workers")
+        return rows
+
+    def schedules(self) -> list[Row]:
+        return self.client.schedules.list()
+
+    # Actions
+
+    def cancel(self, execution_id: str) -> str:
+        return self.client.cancel(execution_id)
+
+    def retry(self, execution_id: str) -> None:
+        self.client.retry(execution_id)
+
+    def signal(self, execution_id: str, channel: str, payload: Any) -> Row:
+        return self.client.signal(execution_id, channel, payload)
+
+    def bulk(self, action: str, filters: BulkFilters, dry_run: bool) -> BulkResult:
+        run = self.client.cancel_many if action == "cancel" else self.client.retry_many
+        return run(dry_run=dry_run, **filters.given())
+
+    def pause_queue(self, name: str, paused: bool) -> Row:
+        partitions = self.topology().partitions
+        with self._lock, translated(f"change queue {name!r}"):
+            return set_queue(self._connection(), name, self.clock.now(),
+                             partitions=partitions, paused=paused)
+
+    def pause_schedule(self, name: str, paused: bool) -> Row:
+        schedules = self.client.schedules
+        return schedules.pause(name) if paused else schedules.resume(name)
