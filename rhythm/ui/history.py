@@ -65,7 +65,7 @@ def history_panel(store: Store, view: ExecutionView, step_text: str | None) -> H
         entries = store.with_connection(lambda conn: read_history(conn, view.id))
     except RhythmError as err:
         return HistoryPanel(reason=f"history not available: {err}")
-    if not entries:
+    if not any(e.kind == "activation" for e in entries):  # (only 'started' so far)
         return HistoryPanel(reason="no history yet: the workflow has not run a step")
     panel.entries = [TimelineEntry(e.seq, when(e.at), e.kind, e.step, e.worker or "client",
                                    describe(e)) for e in entries]

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 from runtime_conftest import flows_worker, wait_for
-from test_dashboard import APPROVAL, suspended
+from test_dashboard import APPROVAL, steps, suspended
 from uifixtures import Server
 
 from rhythm.runtime.client import Client
@@ -19,12 +19,12 @@ def test_waiting_line_timeline_and_step_slider(db_url: str, ui: Server, page: An
                                              tmp_path: Path) -> None:
     with flows_worker(db_url, tmp_path, {"approve_order": APPROVAL}), Client(db_url) as client:
         run = client.start("approve_order", {"amount": 41}, id="order-real")
-        wait_for(lambda: suspended(db_url, run.id) and len(client.history(run.id)) == 2,
+        wait_for(lambda: suspended(db_url, run.id) and steps(client, run.id) == 2,
                  what="order-real waiting for approval after its second step")
         page.goto(ui.url("/execution?id=order-real", token=True))
         expect(page.locator("#waiting-line")).to_contain_text('Signal.next("approval")')
         expect(page.locator("#history-line")).to_have_text("2")
-        expect(page.locator("#timeline tbody tr")).to_have_count(2)
+        expect(page.locator("#timeline tbody tr")).to_have_count(3)  # started, steps 1 and 2
         expect(page.locator("#timeline")).to_contain_text(
             "step 2 resumed at line 1 (task add) -> waiting at line 2: signal approval")
         expect(page.locator("#variables")).to_contain_text('"payment": 42')
@@ -41,7 +41,7 @@ def test_waiting_line_timeline_and_step_slider(db_url: str, ui: Server, page: An
         assert run.result(timeout=15) == {"charged": 42, "approvedBy": "maria"}
         page.reload()
         expect(page.locator("#status")).to_have_text("completed")
-        expect(page.locator("#timeline tbody tr")).to_have_count(3)
+        expect(page.locator("#timeline tbody tr")).to_have_count(5)  # ... a signal, step 3
         expect(page.locator("#timeline")).to_contain_text(
             "step 3 resumed at line 2 (signal approval) -> completed")
 

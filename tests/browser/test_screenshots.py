@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime_conftest import flows_worker, wait_for
-from test_dashboard import APPROVAL, status_of
+from test_dashboard import APPROVAL, status_of, steps
 from uifixtures import Server
 
 from rhythm.runtime.client import Client
@@ -38,7 +38,7 @@ def test_main_pages_render_cleanly(db_url: str, ui: Server, page: Any,
         client.queue_task("add", {"a": 2, "b": 3}, id="sum-1")
         client.schedules.create("nightly-report", workflow="approve_order",
                                 cron="0 3 * * *", inputs={"amount": 0})
-        wait_for(lambda: all(len(client.history(f"order-{n}")) == 2 for n in range(1040, 1046)),
+        wait_for(lambda: all(steps(client, f"order-{n}") == 2 for n in range(1040, 1046)),
                  what="every order waiting for approval")
         client.signal("order-1040", "approval", {"by": "maria"})
         client.cancel("order-1041")
