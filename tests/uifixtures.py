@@ -6,8 +6,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+
+import pytest
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -58,3 +61,13 @@ def stop_server(running: Running) -> None:
     running.server.should_exit = True
     running.thread.join(10)
     running.store.close()
+
+
+@pytest.fixture
+def ui(db_url: str) -> Iterator[Server]:
+    """The dashboard over the test's database, stopped after the test."""
+    server, running = start_server(db_url)
+    try:
+        yield server
+    finally:
+        stop_server(running)

@@ -12,36 +12,23 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from runtimeloader import load_runtime_conftest
 
-RUNTIME = Path(__file__).resolve().parents[1] / "db" / "runtime"
 CHROMIUM = os.environ.get("RHYTHM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
-def _load_runtime_conftest() -> object:
-    name = "runtime_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, RUNTIME / "conftest.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # puts the runtime folder on sys.path
-    return sys.modules[name]
-
-
-_load_runtime_conftest()
+load_runtime_conftest()
 
 from runtime_conftest import flows_worker, wait_for  # noqa: E402
-from uifixtures import Server, start_server, stop_server  # noqa: E402
+from uifixtures import Server, start_server, stop_server, ui  # noqa: E402
 
-__all__ = ["Server", "flows_worker", "start_server", "stop_server", "wait_for"]
+__all__ = ["Server", "flows_worker", "start_server", "stop_server", "ui", "wait_for"]
 
 
 def chromium_missing() -> str | None:
@@ -60,15 +47,6 @@ def require_chromium() -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI is set and the browser tests cannot run: {reason}", pytrace=False)
     pytest.skip(reason)
-
-
-@pytest.fixture
-def ui(db_url: str) -> Iterator[Server]:
-    server, running = start_server(db_url)
-    try:
-        yield server
-    finally:
-        stop_server(running)
 
 
 @pytest.fixture

@@ -11,27 +11,10 @@ runtime conftest (under its own name) and offers its helpers and fixtures again.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from runtimeloader import load_runtime_conftest
 
-RUNTIME = Path(__file__).resolve().parents[1] / "runtime"
-
-
-def _load_runtime_conftest() -> object:
-    name = "runtime_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, RUNTIME / "conftest.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # puts the runtime folder on sys.path
-    return sys.modules[name]
-
-
-_load_runtime_conftest()
+load_runtime_conftest()
 
 from runtime_conftest import (  # noqa: E402  (loaded just above)
     HERE,
@@ -46,9 +29,10 @@ from runtime_conftest import (  # noqa: E402  (loaded just above)
     wait_for,
     worker,
 )
+from uifixtures import ui  # noqa: E402  (the dashboard, for test_citus_ui.py)
 
 __all__ = ["HERE", "REPO", "client", "db_url", "flows_worker", "one_row", "running_worker",
-           "spawn_worker", "stop_workers", "task_log", "wait_for", "worker"]
+           "spawn_worker", "stop_workers", "task_log", "ui", "wait_for", "worker"]
 
 
 @pytest.fixture

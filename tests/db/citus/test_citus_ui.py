@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
-import pytest
 from runtime_conftest import flows_worker, wait_for
-from uifixtures import Server, start_server, stop_server
+from uifixtures import Server
 
 from rhythm.runtime.client import Client
 
 FLOW = ('const n = await Task.run("add", { a: Inputs.a, b: 1 })\n'
         'const go = await Signal.next("go")\n'
         'return { n: n, go: go }\n')
-
-
-@pytest.fixture
-def ui(db_url: str) -> Iterator[Server]:
-    server, running = start_server(db_url)
-    try:
-        yield server
-    finally:
-        stop_server(running)
 
 
 def fetch(ui: Server, path: str, form: dict[str, str] | None = None) -> tuple[int, str]:
