@@ -55,3 +55,12 @@ def warnings_on_stderr(logger_name: str = "rhythm.client") -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.propagate = propagate
+
+
+def client_for(settings: Settings) -> Any:
+    """A runtime Client on the settings' database (imported here, not at module load: the
+    CLI starts without psycopg until a command needs it)."""
+    from rhythm.runtime.client import Client
+    from rhythm.store import database_url
+
+    return Client(database_url(settings))

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from rhythm.cli._options import json_option, with_settings
-from rhythm.cli.executions import _client, _jsonable, _row_json, _unserved, _with_reason
+from rhythm.cli._options import client_for, json_option, with_settings
+from rhythm.cli.executions import _jsonable, _row_json, _unserved, _with_reason
 from rhythm.config import Settings
 from rhythm.errors import UnknownName
 
@@ -61,7 +61,7 @@ def list_command(settings: Settings, limit: int, after: str | None, as_json: boo
     When more rows match, the text output ends with the cursor of the next page on
     stderr (`--after CURSOR`); --json gives it as "next" (null on the last page).
     """
-    with _client(settings) as client:
+    with client_for(settings) as client:
         page = client.list_page(limit=limit, after=after, **filters)
         unserved = _unserved(client, page.rows)
     rows = [_with_reason(_jsonable(r), unserved) for r in page.rows]
@@ -103,7 +103,7 @@ def cancel_command(settings: Settings, ids: tuple[str, ...], dry_run: bool, as_j
     A pending one ends at once; a running or suspended one is asked to stop (a workflow
     meets CancelledError at its current await). Ended ones are counted, not changed.
     """
-    with _client(settings) as client:
+    with client_for(settings) as client:
         if _single(ids, dry_run, as_json, filters):
             status = client.cancel(ids[0])
             done = "cancelled" if status == "cancelled" else "cancel requested"
@@ -121,7 +121,7 @@ def retry_command(settings: Settings, ids: tuple[str, ...], dry_run: bool, as_js
                   **filters: Any) -> None:
     """Run failed or cancelled executions again from the start, with the same inputs:
     the IDs given, or those the filters select. Others are counted, not changed."""
-    with _client(settings) as client:
+    with client_for(settings) as client:
         if _single(ids, dry_run, as_json, filters):
             client.retry(ids[0])
             click.echo(f"{ids[0]}: queued again")

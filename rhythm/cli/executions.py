@@ -16,16 +16,9 @@ from typing import Any
 import click
 
 from rhythm.cli._inputs import HELP, json_value
-from rhythm.cli._options import json_option, warnings_on_stderr, with_settings
+from rhythm.cli._options import client_for, json_option, warnings_on_stderr, with_settings
 from rhythm.config import Settings
 from rhythm.errors import EXIT_FAILED, RhythmError
-
-
-def _client(settings: Settings) -> Any:
-    from rhythm.runtime.client import Client
-    from rhythm.store import database_url
-
-    return Client(database_url(settings))
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +72,7 @@ def start_command(settings: Settings, name: str, inputs: str | None, execution_i
     until `rhythm register` or a worker that has it registers a version.
     """
     data = json_value(inputs, "--inputs", want_object=True)
-    with warnings_on_stderr(), _client(settings) as client:
+    with warnings_on_stderr(), client_for(settings) as client:
         run = client.start(name, data, id=execution_id, queue=queue, priority=priority)
         if not wait:
             row = _jsonable(client.get(run.id))
@@ -123,7 +116,7 @@ def signal_command(settings: Settings, execution_id: str, name: str, payload: st
                    as_json: bool) -> None:
     """Send signal NAME to workflow execution ID (refused once it has ended)."""
     data = json_value(payload, "--payload")
-    with _client(settings) as client:
+    with client_for(settings) as client:
         sent = client.signal(execution_id, name, data)
     if as_json:
         click.echo(json.dumps({"id": execution_id, "signal": name, **sent}, sort_keys=True))
@@ -138,7 +131,7 @@ def signal_command(settings: Settings, execution_id: str, name: str, payload: st
 @json_option
 def status_command(settings: Settings, execution_id: str, as_json: bool) -> None:
     """Show execution ID (status, result or error, attempts)."""
-    with _client(settings) as client:
+    with client_for(settings) as client:
         row = _jsonable(client.get(execution_id))
         row = _with_reason(row, _unserved(client, [row]))
     if as_json:

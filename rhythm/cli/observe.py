@@ -5,19 +5,11 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
-from rhythm.cli._options import json_option, with_settings
+from rhythm.cli._options import client_for, json_option, with_settings
 from rhythm.config import Settings
-
-
-def _client(settings: Settings) -> Any:
-    from rhythm.runtime.client import Client
-    from rhythm.store import database_url
-
-    return Client(database_url(settings))
 
 
 @click.command("history")
@@ -28,7 +20,7 @@ def history_command(settings: Settings, execution_id: str, as_json: bool) -> Non
     """The history of execution ID: one line per entry (seq, time, kind, what happened)."""
     from rhythm.observe.timeline import timeline
 
-    with _client(settings) as client:
+    with client_for(settings) as client:
         entries = client.history(execution_id)
     if as_json:
         click.echo(json.dumps({"id": execution_id, "entries": [e.to_json() for e in entries]}))
@@ -50,7 +42,7 @@ def inspect_command(settings: Settings, execution_id: str, at_step: int | None,
     """Where execution ID waits (source line and context), on what, with which variables."""
     from rhythm.observe.show import render
 
-    with _client(settings) as client:
+    with client_for(settings) as client:
         found = client.inspect(execution_id, at=at_step)
     if as_json:
         click.echo(json.dumps(found.to_json()))

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from rhythm.cli._options import json_option, with_settings
+from rhythm.cli._options import client_for, json_option, with_settings
 from rhythm.config import Settings
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ def register_command(settings: Settings, paths: tuple[str, ...], as_json: bool) 
     Each becomes the current version of its name; workflows started while their name
     had no version can then run (their first claim takes the current version).
     """
-    from rhythm.runtime.client import Client
-    from rhythm.store import database_url
 
     versions = _collect(list(paths) or [_default_path()])
     entries = [versions.local[key] for key in versions.order]
@@ -41,7 +39,7 @@ def register_command(settings: Settings, paths: tuple[str, ...], as_json: bool) 
     for entry in unregistered:
         click.echo(f"rhythm: warning: {entry.name}@{entry.version[:12]}: its .flow source is "
                    "missing or changed since the build; not registered", err=True)
-    with Client(database_url(settings)) as client:
+    with client_for(settings) as client:
         released = client.register(versions)
     registered = sorted({(e.name, e.version) for e in entries if e.source is not None})
     _report(registered, released, as_json)

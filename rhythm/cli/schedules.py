@@ -23,7 +23,7 @@ from typing import Any
 import click
 
 from rhythm.cli._inputs import HELP, json_value
-from rhythm.cli._options import json_option, with_settings
+from rhythm.cli._options import client_for, json_option, with_settings
 from rhythm.config import Settings, read_schedule_tables
 from rhythm.errors import ConfigError, RhythmError
 
@@ -36,13 +36,6 @@ OPTIONS = {"name": "NAME", "cron": "--cron", "workflow": "--workflow", "task": "
 
 def cli_label(field: str) -> str:
     return OPTIONS.get(field, field)
-
-
-def _client(settings: Settings) -> Any:
-    from rhythm.runtime.client import Client
-    from rhythm.store import database_url
-
-    return Client(database_url(settings))
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
@@ -110,7 +103,7 @@ def create_command(settings: Settings, name: str, cron: str, workflow: str | Non
     spec = make_spec(name, cron=cron, workflow=workflow, task=task, inputs=data,
                      timezone=timezone, catch_up=catch_up, queue=queue, paused=paused,
                      label=cli_label, now=SystemClock().now())
-    with _client(settings) as client:
+    with client_for(settings) as client:
         row = client.schedules.create_spec(spec, replace=replace, label=cli_label)
     _print(row, as_json, None if as_json else ("created" if row["created"] else "replaced"))
 
@@ -120,7 +113,7 @@ def create_command(settings: Settings, name: str, cron: str, workflow: str | Non
 @json_option
 def list_command(settings: Settings, as_json: bool) -> None:
     """Every schedule: target, cron, time zone, next fire, last tick, paused."""
-    with _client(settings) as client:
+    with client_for(settings) as client:
         rows = client.schedules.list()
     if as_json:
         click.echo(json.dumps({"schedules": [dict(sorted(_jsonable(r).items()))
@@ -138,7 +131,7 @@ def list_command(settings: Settings, as_json: bool) -> None:
 @with_settings
 def pause_command(settings: Settings, name: str) -> None:
     """Fire NAME no more until resumed (its ticks meanwhile are skipped)."""
-    with _client(settings) as client:
+    with client_for(settings) as client:
         click.echo(_describe(client.schedules.pause(name)))
 
 
@@ -147,7 +140,7 @@ def pause_command(settings: Settings, name: str) -> None:
 @with_settings
 def resume_command(settings: Settings, name: str) -> None:
     """Fire NAME again, from its first tick after now."""
-    with _client(settings) as client:
+    with client_for(settings) as client:
         click.echo(_describe(client.schedules.resume(name)))
 
 
@@ -156,7 +149,7 @@ def resume_command(settings: Settings, name: str) -> None:
 @with_settings
 def delete_command(settings: Settings, name: str) -> None:
     """Delete schedule NAME (the executions it started stay)."""
-    with _client(settings) as client:
+    with client_for(settings) as client:
         client.schedules.delete(name)
     click.echo(f"schedule {name}: deleted")
 
@@ -170,7 +163,7 @@ def apply_command(settings: Settings, name: str | None) -> None:
     from rhythm.runtime.clock import SystemClock
 
     specs = _file_specs(settings, name, SystemClock().now())
-    with _client(settings) as client:
+    with client_for(settings) as client:
         for spec in specs:
             row = client.schedules.create_spec(spec, replace=True, allow_unknown=True)
             if row["warning"]:

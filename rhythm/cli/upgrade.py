@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from rhythm.cli._options import json_option, with_settings
+from rhythm.cli._options import client_for, json_option, with_settings
 from rhythm.config import Settings
 from rhythm.errors import EXIT_USAGE, InputError
 
@@ -60,11 +60,9 @@ def upgrade_command(settings: Settings, name: str, from_version: str | None,
     Each one moves in its own transaction at the await where it stands; the others stay
     pinned to their version, each with its reason. Running ones are skipped.
     """
-    from rhythm.runtime.client import Client
-    from rhythm.store import database_url
 
     values = _values(sets)
-    with Client(database_url(settings)) as client:
+    with client_for(settings) as client:
         report = client.upgrade(name, from_version=from_version, to_version=to_version,
                                 dry_run=dry_run, values=values, generated=generated)
     if as_json:
@@ -102,11 +100,9 @@ def fork_command(settings: Settings, execution_id: str, from_step: int | None,
     What ID did before is not done again: the fork resumes with the recorded outcomes of
     the effects ID saw settled, and the awaits still pending are issued for the fork.
     """
-    from rhythm.runtime.client import Client
-    from rhythm.store import database_url
 
     values = _values(sets)
-    with Client(database_url(settings)) as client:
+    with client_for(settings) as client:
         run = client.fork(execution_id, to_version=to_version, id=new_id,
                           from_step=from_step, values=values, generated=generated)
     if as_json:
