@@ -33,6 +33,7 @@ from typing import Any
 import psycopg
 
 from rhythm.flowrt.durations import parse_duration_ms
+from rhythm.runtime.cancelling import raise_if_cancelled
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.operations import Op, drive, drive_async
 from rhythm.runtime.partitions import Topology
@@ -297,6 +298,7 @@ class Cleaner:
     async def run(self) -> None:
         delay = self.interval * random.uniform(0.1, 1.0)
         while True:
+            raise_if_cancelled()  # (rhythm.runtime.cancelling)
             await asyncio.sleep(delay)
             try:
                 await self.run_once()

@@ -41,6 +41,7 @@ from rhythm.lifecycle.schedules import (
     plan_firing,
 )
 from rhythm.runtime import operations as ops
+from rhythm.runtime.cancelling import raise_if_cancelled
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
@@ -121,9 +122,11 @@ class Scheduler:
         """Fire schedules until cancelled."""
         self.topology = topology
         while True:
+            raise_if_cancelled()  # (rhythm.runtime.cancelling)
             delay = await self.round()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._heard.wait(), delay)
+            with contextlib.suppress(TimeoutError):  # (not wait_for: see Admissions.run)
+                async with asyncio.timeout(delay):
+                    await self._heard.wait()
             self._heard.clear()
 
     async def round(self) -> float:

@@ -35,6 +35,7 @@ from typing import Any
 import psycopg
 
 from rhythm.errors import ConfigError, InputError, closest
+from rhythm.runtime.cancelling import raise_if_cancelled
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
 
@@ -187,8 +188,13 @@ class Admissions:
         sweep_at = 0.0
         loop = asyncio.get_running_loop()
         while True:
+            raise_if_cancelled()  # (rhythm.runtime.cancelling)
+            # (asyncio.timeout, not wait_for: on Python 3.11 wait_for can turn a
+            # cancellation that meets its timeout into TimeoutError, and this loop would
+            # then outlive its stopping worker)
             with contextlib.suppress(TimeoutError):  # (the sweep is due)
-                await asyncio.wait_for(self._heard.wait(), max(sweep_at - loop.time(), 0))
+                async with asyncio.timeout(max(sweep_at - loop.time(), 0)):
+                    await self._heard.wait()
             self._heard.clear()
             keys, self._keys = sorted(self._keys), set()
             try:

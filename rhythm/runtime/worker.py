@@ -40,6 +40,7 @@ import signal
 import socket
 import threading
 import time
+import traceback
 import uuid
 import weakref
 from collections.abc import Awaitable, Sequence
@@ -63,6 +64,7 @@ from rhythm.runtime.activation import (
     Resumable,
     workflow_error,
 )
+from rhythm.runtime.cancelling import raise_if_cancelled
 from rhythm.runtime.claiming import Claimer, open_claim_connection
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.concurrency import Admissions, refuse_keys_on_citus
@@ -89,6 +91,10 @@ from rhythm.store.connect import first_line
 log = logging.getLogger("rhythm.worker")
 
 RECONNECT_DELAY_MAX = 5.0
+# psycopg's notifies() can swallow a cancellation that lands while it waits (seen: a
+# stopping worker's listener stayed in it until _stop_helpers gave up after 5 s), so the
+# listener waits in slices of this many seconds and asks whether it was told to stop.
+NOTIFIES_WAIT = 0.5
 START_RETRY_FIRST = 0.5  # seconds before the second attempt to connect at start-up
 START_RETRY_MAX = 30.0  # cap of the start-up backoff
 HELPER_STOP_WAIT = 5.0  # seconds a cancelled helper may take to end before we go on
@@ -1004,25 +1010,28 @@ class Worker:
                     self._hinted = True
                     self._wake.set()
                     delay = 0.1
-                    async for note in conn.notifies():
-                        if note.payload == LIMITS_PAYLOAD:
-                            # Read before the next notification is looked at: a row
-                            # queued right after a pause must not be claimed.
-                            await self._refresh_controls()
-                            self._claimer.hint_all()
-                            self._hinted = True
-                            self._wake.set()
-                            continue
-                        if self._scheduler.hear(note.payload):
-                            continue
-                        if not self._admissions.hear(note.payload):
-                            self._woken(note.payload)
+                    while True:
+                        async for note in conn.notifies(timeout=NOTIFIES_WAIT):
+                            await self._heard(note.payload)
+                        raise_if_cancelled()
             except (psycopg.Error, OSError) as err:
                 log.warning("listener lost its connection (%s); reconnecting", err)
             except Exception as err:  # DatabaseError from connect_async
                 log.warning("listener cannot connect (%s); retrying", err)
             await asyncio.sleep(delay)
             delay = min(delay * 2, RECONNECT_DELAY_MAX)
+
+    async def _heard(self, payload: str) -> None:
+        """One notification: limits changed, a schedule, a concurrency key, or work."""
+        if payload == LIMITS_PAYLOAD:
+            # Read before the next notification is looked at: a row queued right after
+            # a pause must not be claimed.
+            await self._refresh_controls()
+            self._claimer.hint_all()
+            self._hinted = True
+            self._wake.set()
+        elif not self._scheduler.hear(payload) and not self._admissions.hear(payload):
+            self._woken(payload)
 
     def _woken(self, payload: str) -> None:
         """A ``part:queue`` wake-up: when the queue is ours, the claimer looks there."""
@@ -1113,8 +1122,11 @@ async def _stop_helpers(helpers: list[asyncio.Task[None]]) -> None:
             log.error("worker helper %s failed", helper.get_name(),
                       exc_info=helper.exception())
     for helper in stuck:
-        log.error("worker helper %s ignored its cancellation for %ss; stopping without it",
-                  helper.get_name(), HELPER_STOP_WAIT)
+        where = "".join(traceback.format_list(
+            [(f.f_code.co_filename, f.f_lineno, f.f_code.co_name, None)
+             for f in helper.get_stack()]))  # (where it waits: the bug to find)
+        log.error("worker helper %s ignored its cancellation for %ss; stopping without it;"
+                  " it waits at:\n%s", helper.get_name(), HELPER_STOP_WAIT, where)
 
 
 async def _wait_jobs_or(
