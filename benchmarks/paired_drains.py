@@ -4,6 +4,7 @@
                                                  [--bench workflows|tasks]
                                                  [--workflows 400] [--steps 10] [--tasks 2000]
                                                  [--database-url URL]
+                                                 [--base-env NAME=VALUE] [--head-env NAME=VALUE]
 
 On a shared machine one drain's rate moves by as much as ±25% from the next one's, so
 two series measured one after the other cannot tell a 10% change. Here every round runs
@@ -14,8 +15,11 @@ ratios head/base and in how many rounds head was faster.
 
 Each revision runs from a ``git worktree`` of it (the working tree itself when --head
 is left out) with this virtual environment's interpreter; the worktrees are removed at
-the end. Without --database-url a throwaway cluster with stock settings
-(``../shared/bench/peers/pgcluster.sh``) serves the drains.
+the end. ``--head-env``/``--base-env`` add a variable to one side's drains only: with
+the same revision on both sides, ``--base HEAD --head HEAD --head-env
+RHYTHM_BENCH_TELEMETRY=metrics`` measures what a setting costs
+(:mod:`rhythm.bench.toggles`). Without --database-url a throwaway cluster with stock
+settings (``../shared/bench/peers/pgcluster.sh``) serves the drains.
 """
 
 from __future__ import annotations
@@ -86,6 +90,12 @@ def check_imports_from(tree: Path) -> None:
         raise SystemExit(f"paired_drains: {tree} imports rhythm from {out.stdout.strip()}")
 
 
+def _assignment(text: str) -> str:
+    if "=" not in text or text.startswith("="):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=VALUE")
+    return text
+
+
 def drain_size(args: argparse.Namespace) -> tuple[list[str], str]:
     """The drain's size: as options of its ``rhythm bench`` command, and in words."""
     if args.bench == "tasks":
@@ -94,14 +104,15 @@ def drain_size(args: argparse.Namespace) -> tuple[list[str], str]:
             f"W={args.workflows} x {args.steps} steps")
 
 
-def drain(tree: Path, url: str, args: argparse.Namespace) -> float:
+def drain(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str]) -> float:
     """The figure of one ``rhythm bench workflows`` (steps/s) or ``rhythm bench tasks``
-    (tasks/s) drain run from ``tree``."""
+    (tasks/s) drain run from ``tree``, with ``extra_env`` (NAME=VALUE) set."""
     sizes, _ = drain_size(args)
+    env = _env() | dict(item.split("=", 1) for item in extra_env)
     done = subprocess.run(
         [sys.executable, "-m", "rhythm", "bench", args.bench, *sizes, "--runs", "1",
          "--json", "--no-progress", "--database-url", url],
-        cwd=tree, env=_env(), capture_output=True, text=True, check=False)
+        cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"paired_drains: the drain in {tree} failed:\n{done.stderr[-2000:]}")
     report = json.loads(done.stdout[done.stdout.index("{"):])
@@ -119,6 +130,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--database-url", help="a server to use (default: a throwaway one)")
+    for side in ("base", "head"):
+        parser.add_argument(f"--{side}-env", action="append", default=[], metavar="NAME=VALUE",
+                            type=_assignment, help=f"set NAME in the {side}'s drains only")
     args = parser.parse_args()
     _, size = drain_size(args)
     unit = BENCHES[args.bench][1]
@@ -131,12 +145,15 @@ def main() -> None:
         ratios = []
         for number in range(1, args.rounds + 1):
             order = ["base", "head"] if number % 2 else ["head", "base"]
-            rate = {name: drain(trees[name], url, args) for name in order}
+            rate = {name: drain(trees[name], url, args, getattr(args, f"{name}_env"))
+                    for name in order}
             ratios.append(rate["head"] / rate["base"])
             print(f"round {number}: base {rate['base']:,.0f}  head {rate['head']:,.0f} {unit}"
                   f"  head/base {ratios[-1]:.3f}", flush=True)
     faster = sum(r > 1 for r in ratios)
-    print(f"head/base over {len(ratios)} rounds ({size}): "
+    settings = " ".join(f"{side}: {' '.join(getattr(args, f'{side}_env'))}"
+                        for side in ("base", "head") if getattr(args, f"{side}_env"))
+    print(f"head/base over {len(ratios)} rounds ({size}{', ' + settings if settings else ''}): "
           f"median {statistics.median(ratios):.3f}, head faster in {faster} of {len(ratios)}")
 
 

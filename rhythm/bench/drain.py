@@ -14,7 +14,8 @@ Modes:
 * ``--serve``: print ``ready`` once registered and run until SIGTERM.
 
 The worker is the runtime's own :class:`~rhythm.runtime.worker.Worker` with stock
-options (but ``--cleanup-every S``: its cleaner every S seconds, task retention 0), and
+options (but ``--cleanup-every S``: its cleaner every S seconds, task retention 0; and
+``RHYTHM_BENCH_*``, :mod:`rhythm.bench.toggles`), and
 its process freezes its start-up heap as ``rhythm worker``'s does
 (:func:`~rhythm.runtime.worker.freeze_startup_heap`); the tasks and flows are those of
 :mod:`rhythm.bench.noop`.
@@ -38,9 +39,13 @@ def _worker(url: str, concurrency: int, flows: str | None, keyed: bool = False,
     importlib.import_module("rhythm.bench.noop")  # (registers the tasks)
     if keyed:  # (only when asked: a worker with a keyed task refuses Citus)
         importlib.import_module("rhythm.bench.keyed")
+    from rhythm.bench.toggles import apply_toggles, bench_telemetry
     from rhythm.runtime.worker import Worker
 
     options: dict[str, Any] = {"concurrency": concurrency, "poll_interval": 1.0}
+    telemetry = bench_telemetry()
+    if telemetry is not None:
+        options["telemetry"] = telemetry
     if cleanup_every is not None:  # every ended task deleted (workflows kept: counted)
         from rhythm.lifecycle.retention import NEVER, Retention
 
@@ -52,7 +57,9 @@ def _worker(url: str, concurrency: int, flows: str | None, keyed: bool = False,
         versions = WorkflowVersions()
         versions.add_folder(flows)
         options["versions"] = versions
-    return Worker(url, **options)
+    worker = Worker(url, **options)
+    apply_toggles(worker)
+    return worker
 
 
 async def _until(worker: Any, done: Any, total: int, show: bool) -> float:

@@ -227,6 +227,10 @@ class ActivationRunner:
         self.on_timer = on_timer  # told the partition and due time of every timer committed
         self.worker: str | None = None  # the worker's id, in the history entries it writes
         self.history_cap = entries.DEFAULT_SNAPSHOT_CAP  # bytes of snapshot JSON kept
+        # False only in a benchmark measuring what history costs (rhythm.bench.drain):
+        # activations then record no entry. No option sets it: every activation is
+        # recorded (docs/observability.md).
+        self.record_history = True
         self.telemetry: Telemetry = NO_TELEMETRY  # the worker's (rhythm.observe)
 
     async def run(
@@ -674,7 +678,7 @@ class ActivationRunner:
     ) -> dict[str, Any] | None:
         """The activation's history entry as the commit takes it (None: a wake-up that
         settled nothing ran no machine and records nothing)."""
-        if plan.idle:
+        if plan.idle or not self.record_history:
             return None
         packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
         plan.snapshot_bytes = packed.size  # (for metrics: measured once, here)
