@@ -13,6 +13,15 @@ one drain of each revision back to back (``rhythm bench workflows --runs 1``, or
 process), alternating which goes first, and the verdict is the median of the rounds'
 ratios head/base and in how many rounds head was faster.
 
+When other work shares the machine, rates measure it as much as Rhythm. Each drain's CPU
+is therefore also counted: the ``rhythm bench`` process and what it waited for (its
+drain worker), and the Postgres server (the postmaster, the backends it reaped, its live
+processes; read from /proc, so the server must run on this machine). The second verdict,
+"CPU per unit", is the median of the rounds' ratios base/head of CPU seconds per step (or
+task): on a box whose cores the drain saturates, the throughput ratio it would have alone.
+The run's set-up (a fresh database, its migrations) is taken off: before the rounds,
+each side runs three drains of one unit, and the median of their CPU is subtracted.
+
 Each revision runs from a ``git worktree`` of it (the working tree itself when --head
 is left out) with this virtual environment's interpreter; the worktrees are removed at
 the end. ``--head-env``/``--base-env`` add a variable to one side's drains only: with
@@ -25,8 +34,10 @@ settings (``../shared/bench/peers/pgcluster.sh``) serves the drains.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -104,10 +115,38 @@ def drain_size(args: argparse.Namespace) -> tuple[list[str], str]:
             f"W={args.workflows} x {args.steps} steps")
 
 
-def drain(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str]) -> float:
+def _ticks(pid: int, children: bool) -> int:
+    """CPU clock ticks of process ``pid`` (with ``children``: also those it reaped)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    # (after the name: state is field 3, so utime 14 .. cstime 17 are [11:15])
+    return sum(int(f) for f in fields[11:15 if children else 13])
+
+
+def server_cpu(url: str) -> float:
+    """CPU seconds the Postgres server at ``url`` has used so far (see the docstring)."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+    assert row is not None
+    postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    ticks = _ticks(postmaster, children=True)
+    for task in Path(f"/proc/{postmaster}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            # (one that ended meanwhile is reaped: counted in the postmaster's next read)
+            with contextlib.suppress(FileNotFoundError):
+                ticks += _ticks(int(child), children=False)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def drain(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str],
+          sizes: list[str] | None = None) -> tuple[float, float]:
     """The figure of one ``rhythm bench workflows`` (steps/s) or ``rhythm bench tasks``
-    (tasks/s) drain run from ``tree``, with ``extra_env`` (NAME=VALUE) set."""
-    sizes, _ = drain_size(args)
+    (tasks/s) drain run from ``tree``, with ``extra_env`` (NAME=VALUE) set; and the CPU
+    seconds it cost (the bench process tree and the server). ``sizes``: instead of the
+    drain's size options."""
+    before = _own_children_cpu() + server_cpu(url)
+    sizes = sizes or drain_size(args)[0]
     env = _env() | dict(item.split("=", 1) for item in extra_env)
     done = subprocess.run(
         [sys.executable, "-m", "rhythm", "bench", args.bench, *sizes, "--runs", "1",
@@ -115,9 +154,26 @@ def drain(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str]) 
         cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"paired_drains: the drain in {tree} failed:\n{done.stderr[-2000:]}")
+    cpu = _own_children_cpu() + server_cpu(url) - before
     report = json.loads(done.stdout[done.stdout.index("{"):])
     return float(next(f["value"] for f in report["figures"]
-                      if f["name"].startswith(BENCHES[args.bench][0])))
+                      if f["name"].startswith(BENCHES[args.bench][0]))), cpu
+
+
+def _own_children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def setup_cpu(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str]) -> float:
+    """CPU seconds of a drain's set-up: the median of three drains of one unit."""
+    one = ["-n", "1"] if args.bench == "tasks" else ["-w", "1", "--steps", "1"]
+    return statistics.median(drain(tree, url, args, extra_env, one)[1] for _ in range(3))
+
+
+def units(args: argparse.Namespace) -> int:
+    """Steps (or tasks) one drain does."""
+    return args.tasks if args.bench == "tasks" else args.workflows * args.steps
 
 
 def main() -> None:
@@ -142,19 +198,29 @@ def main() -> None:
         for tree in trees.values():
             check_imports_from(tree)
         url = stack.enter_context(server(args.database_url))
-        ratios = []
+        setup = {name: setup_cpu(tree, url, args, getattr(args, f"{name}_env"))
+                 for name, tree in trees.items()}
+        ratios, cpu_ratios = [], []
         for number in range(1, args.rounds + 1):
             order = ["base", "head"] if number % 2 else ["head", "base"]
-            rate = {name: drain(trees[name], url, args, getattr(args, f"{name}_env"))
-                    for name in order}
+            got = {name: drain(trees[name], url, args, getattr(args, f"{name}_env"))
+                   for name in order}
+            rate = {name: figure for name, (figure, _) in got.items()}
+            cpu = {name: (seconds - setup[name]) / units(args) * 1e6
+                   for name, (_, seconds) in got.items()}
             ratios.append(rate["head"] / rate["base"])
+            cpu_ratios.append(cpu["base"] / cpu["head"])
             print(f"round {number}: base {rate['base']:,.0f}  head {rate['head']:,.0f} {unit}"
-                  f"  head/base {ratios[-1]:.3f}", flush=True)
+                  f"  head/base {ratios[-1]:.3f}   CPU per unit base {cpu['base']:.0f} us"
+                  f"  head {cpu['head']:.0f} us  base/head {cpu_ratios[-1]:.3f}", flush=True)
     faster = sum(r > 1 for r in ratios)
+    cheaper = sum(r > 1 for r in cpu_ratios)
     settings = " ".join(f"{side}: {' '.join(getattr(args, f'{side}_env'))}"
                         for side in ("base", "head") if getattr(args, f"{side}_env"))
     print(f"head/base over {len(ratios)} rounds ({size}{', ' + settings if settings else ''}): "
           f"median {statistics.median(ratios):.3f}, head faster in {faster} of {len(ratios)}")
+    print(f"CPU per unit, base/head over {len(cpu_ratios)} rounds: median "
+          f"{statistics.median(cpu_ratios):.3f}, head cheaper in {cheaper} of {len(cpu_ratios)}")
 
 
 if __name__ == "__main__":
