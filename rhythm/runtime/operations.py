@@ -324,8 +324,6 @@ def signal(execution_id: str, channel: str, payload: str, now: datetime) -> Op[R
         "id": execution_id, "channel": channel, "payload": payload, "now": now,
         "consumed_by": receiver,
     }
-    yield "record_entries", history_entry([execution_id], "signal", now, {
-        "name": channel, "buffered": receiver is None, "delivered_to": receiver})
     if receiver is not None:
         yield "settle_signal_wait", {
             "id": execution_id, "promise_id": receiver, "payload": payload, "now": now,

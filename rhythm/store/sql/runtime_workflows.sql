@@ -559,11 +559,30 @@ WHERE part = %(part)s AND execution_id = %(id)s AND target = %(channel)s AND kin
 ORDER BY promise_id;
 
 -- name: insert_signal
-INSERT INTO rhythm.signals (part, execution_id, channel, payload, sent_at, consumed_by,
-                            consumed_at)
-VALUES (%(part)s, %(id)s, %(channel)s, %(payload)s::json, %(now)s, %(consumed_by)s,
-        CASE WHEN %(consumed_by)s::int IS NOT NULL THEN %(now)s::timestamptz END)
-RETURNING id;
+-- The signal, and its 'signal' history entry (0015, docs/observability.md) in the same
+-- statement: the workflow's row is locked by lock_for_signal.
+WITH sent AS (
+    INSERT INTO rhythm.signals (part, execution_id, channel, payload, sent_at, consumed_by,
+                                consumed_at)
+    VALUES (%(part)s, %(id)s, %(channel)s, %(payload)s::json, %(now)s, %(consumed_by)s,
+            CASE WHEN %(consumed_by)s::int IS NOT NULL THEN %(now)s::timestamptz END)
+    RETURNING id
+),
+numbered AS (
+    UPDATE rhythm.executions SET history_seq = history_seq + 1
+    WHERE part = %(part)s AND id = %(id)s
+    RETURNING id, history_seq, run_no
+),
+entry AS (
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT n.id, n.history_seq, %(part)s, %(now)s, 'signal',
+           json_build_object('name', %(channel)s::text,
+                             'buffered', %(consumed_by)s::int IS NULL,
+                             'delivered_to', %(consumed_by)s::int,
+                             'run_no', n.run_no)::jsonb
+    FROM numbered n
+)
+SELECT id FROM sent;
 
 -- name: abandon_promises
 UPDATE rhythm.promises SET state = 'abandoned'
