@@ -377,7 +377,7 @@ class MemoryWorld:
             read=host.read, requested=ex.requested, packed=packed,
             error=step.error if isinstance(step, Failed) else (
                 cancelled_error() if status == "cancelled" else None),  # (as _finish)
-            stopped_line=step.line if isinstance(step, Failed) else None,
+            stopped_line=step.line if isinstance(step, Failed | Completed) else None,
             waiting_on=step.waiting_on.id if isinstance(step, Suspended) else None,
             awaits=getattr(ex.cls, "AWAITS", {}))
         steps = sum(1 for e in ex.history if e["kind"] == "activation")

@@ -9,9 +9,11 @@ import uuid
 from pathlib import Path
 
 from conftest import flows_worker, one_row
+from test_history_parity import comparable
 
 from rhythm.observe.history import HistoryEntry
 from rhythm.runtime.client import AsyncClient, Client
+from rhythm.testing import run_flow
 
 PLUS_ONE = 'return await Task.run("add", { a: Inputs.n, b: 1 })\n'
 
@@ -53,3 +55,38 @@ def test_start_many_writes_a_started_entry_for_each_workflow_it_starts(
     assert one_row(db_url, "SELECT history_seq FROM rhythm.executions WHERE id = %s",
                    (taken,)) == (1,)
 
+
+
+RETURNS = """const a = await Task.run("add", { a: Inputs.x, b: 0 })
+if (a > 0) {
+  return "positive"
+}
+try {
+  if (a < -5) {
+    return await Task.run("add", { a: a, b: 0 })
+  }
+  return "negative"
+} finally {
+  console.log("done")
+}
+"""
+
+
+def test_a_completed_workflow_ends_at_the_line_of_its_return(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """The ending entry's line is the `return` that ended the run (each branch its own,
+    through a finally, and `return await`), not the line its last state starts at; the
+    in-memory runner records the same entries."""
+    endings = {}
+    with flows_worker(db_url, tmp_path, {"returns": RETURNS}):
+        for x, line in ((1, 3), (-1, 9), (-9, 7)):
+            run = client.start("returns", {"x": x})
+            client.wait(run.id, timeout=15)
+            stored = [e.to_json() for e in client.history(run.id)]
+            endings[x] = stored[-1]["detail"]["stopped"]
+            assert endings[x]["line"] == line, x
+            in_memory = run_flow(RETURNS, {"x": x}, {"tasks": {"add": {"returns": x}}},
+                                 name="returns")
+            assert comparable(in_memory.history) == comparable(stored)
+    assert {e["status"] for e in endings.values()} == {"completed"}
