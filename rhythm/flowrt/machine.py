@@ -55,7 +55,7 @@ StateFunction = Callable[[Any, Vars], int]  # an unbound state method: (machine,
 Route = list[list[Any]]
 
 _FLOW_LINE = re.compile(r"^\s*# \S+:(\d+)(\s|$)")
-_METHOD = re.compile(r"^\s*def ")
+_STATE_METHOD = re.compile(r"^ {4}def ")  # (a state method; arrows nest deeper)
 
 
 class FlowMachine(Machine):
@@ -295,18 +295,28 @@ class FlowMachine(Machine):
         return self._flow_line(generated, frame.f_lineno if frame is not None else None)
 
     def _flow_line(self, generated: str, python_line: int | None) -> int | None:
-        """The ``# file.flow:N`` comment above ``python_line`` in its state method; the
-        state's own line when the method has none before it (a resume state that starts
-        mid-statement: a comment further up belongs to another state)."""
+        """The ``# file.flow:N`` comment above ``python_line`` in its state method, at
+        its depth or outside it (deeper lines above are other statements' blocks: a
+        branch, an arrow's body); the state's own line when the method has none (a
+        resume state that starts mid-statement: a comment further up belongs to another
+        state)."""
         if python_line is not None:
+            depth = _indent(linecache.getline(generated, python_line))
             for number in range(python_line, 0, -1):
                 text = linecache.getline(generated, number)
+                if not text.strip() or _indent(text) > depth:
+                    continue
+                depth = _indent(text)
                 match = _FLOW_LINE.search(text)
                 if match:
                     return int(match.group(1))
-                if _METHOD.match(text):
+                if _STATE_METHOD.match(text):
                     break
         return self.INFO.lines.get(self.label)
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
 
 
 def _module_file(cls: type) -> str:

@@ -438,24 +438,26 @@ def run_each(steps: Generator[Op[Any], Any, T], run: Callable[[Op[Any]], Any]) -
     """Run each operation ``steps`` yields with ``run`` (a client's: one transaction
     each), sending back its result; what ``steps`` returns. For work that commits in
     parts (``rhythm upgrade``: one transaction per execution moved)."""
-    try:
-        op = next(steps)
-        while True:
-            op = steps.send(run(op))
-    except StopIteration as stop:
-        return stop.value
+    result: Any = None
+    while True:
+        try:  # (only the steps' own end: never one escaping from ``run``)
+            op = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+        result = run(op)
 
 
 async def run_each_async(
     steps: Generator[Op[Any], Any, T], run: Callable[[Op[Any]], Awaitable[Any]]
 ) -> T:
     """Like :func:`run_each` with an async ``run``."""
-    try:
-        op = next(steps)
-        while True:
-            op = steps.send(await run(op))
-    except StopIteration as stop:
-        return stop.value
+    result: Any = None
+    while True:
+        try:
+            op = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+        result = await run(op)
 
 
 def _must_join(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:

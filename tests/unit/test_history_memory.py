@@ -103,3 +103,22 @@ def test_a_return_whose_finally_suspends_ends_at_the_finally() -> None:
     says the line of the state it ended in (docs/observability.md)."""
     flow = ('try {\n  return 1\n} finally {\n  await Task.run("cleanup", {})\n}\n')
     assert _ending(flow, 1) == ("completed", 4)
+
+
+def test_a_return_after_a_branch_and_an_arrow_says_its_own_line() -> None:
+    """Lines of other statements' blocks above the return (a branch's, an arrow's body
+    with statements of its own) are not the return's."""
+    flow = ('const a = await Task.run("t", {})\n'
+            'let b = [0]\n'
+            'if (a > 5) {\n'
+            '  b = [1]\n'
+            '}\n'
+            'return b.map((x) => {\n'
+            '  const y = x + 1\n'
+            '  return y\n'
+            '})\n')
+    assert _ending(flow, 1) == ("completed", 6)
+    failing = flow.replace("return y", "return y.nope.deeper")
+    result = run_flow(failing, None, {"tasks": {"t": {"returns": 1}}}, name="returns")
+    assert result.status == "failed"
+    assert result.history[-1]["detail"]["stopped"]["line"] == 8
