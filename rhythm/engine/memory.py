@@ -306,6 +306,17 @@ class MemoryWorld:
         self._ready.append(ex)
         return ex
 
+    def histories(self) -> dict[str, list[dict[str, JsonValue]]]:
+        """The history of every execution of the run (the root and its descendants) by
+        id, as ``rhythm history --json`` shows each on Postgres."""
+        found: dict[str, list[dict[str, JsonValue]]] = {}
+        todo = [self._root] if self._root is not None else []
+        while todo:
+            ex = todo.pop()
+            found[ex.id] = ex.history
+            todo.extend(ex.children.values())
+        return found
+
     def record_call(self, ex: Execution, kind: str, name: str, inputs: JsonValue) -> None:
         if ex is self._root:
             self.calls.append({"kind": kind, "name": name, "inputs": _json_copy(inputs)})
@@ -364,8 +375,9 @@ class MemoryWorld:
             stopped_label=stopped, status=status,
             lines=getattr(getattr(ex.cls, "INFO", None), "lines", {}), table=ex.table,
             read=host.read, requested=ex.requested, packed=packed,
-            error=step.error if isinstance(step, Failed) else None,
-            stopped_line=step.line if isinstance(step, Failed) else None,
+            error=step.error if isinstance(step, Failed) else (
+                cancelled_error() if status == "cancelled" else None),  # (as _finish)
+            stopped_line=step.line if isinstance(step, Failed | Completed) else None,
             waiting_on=step.waiting_on.id if isinstance(step, Suspended) else None,
             awaits=getattr(ex.cls, "AWAITS", {}))
         steps = sum(1 for e in ex.history if e["kind"] == "activation")
@@ -453,6 +465,8 @@ class MemoryWorld:
         the Postgres commit does (its timers and waits were dropped on delivery)."""
         for promise_id, child in list(ex.children.items()):
             if ex.before_cancel(promise_id) and not ex.table.get(promise_id).settled:
+                if not (child.finished or child.cancel_requested):  # (as cancel_children)
+                    self._note(child, "cancel_requested", {"parent_id": ex.id})
                 self.request_cancel(child)
 
     # ---------------------------------------------------------------- effects

@@ -12,8 +12,8 @@ this module owns the behaviour they share:
   ``return``/``break``/``continue``/``throw`` that crosses a ``finally`` which may suspend is
   stored as ``[kind, payload, route]`` in the variables dict, so it survives a snapshot;
 - the operation counter (``tick``) and the snapshot size limit (LimitError);
-- mapping a failure to the ``.flow`` line, from the ``# file.flow:N`` comments that the
-  generator writes above each statement.
+- mapping a failure, and the ``return`` that ends a run, to the ``.flow`` line, from the
+  ``# file.flow:N`` comments that the generator writes above each statement.
 
 Generated code must not reach anything else of Python: it calls only ``ops``, this module
 and ``protocol``.
@@ -55,6 +55,7 @@ StateFunction = Callable[[Any, Vars], int]  # an unbound state method: (machine,
 Route = list[list[Any]]
 
 _FLOW_LINE = re.compile(r"^\s*# \S+:(\d+)(\s|$)")
+_STATE_METHOD = re.compile(r"^ {4}def ")  # (a state method; arrows nest deeper)
 
 
 class FlowMachine(Machine):
@@ -84,6 +85,8 @@ class FlowMachine(Machine):
         self.received_value: FlowValue = None
         self.caught: FlowValue = None
         self.result: JsonValue = None
+        self.end_line: int | None = None  # the .flow line of the return that ended the run
+        self._return_line: int | None = None  # a return crossing finally blocks: its line
         self.ops = 0
         self.max_ops = host.limits.max_ops
 
@@ -143,7 +146,7 @@ class FlowMachine(Machine):
             assert self.waiting is not None
             return Suspended(self.waiting)
         try:  # (a finally may have put a promise or a function into the result)
-            return Completed(ops.to_json_copy(self.result))
+            return Completed(ops.to_json_copy(self.result), self.end_line)
         except FlowThrow as err:
             return Failed(_json_error(err.value))
 
@@ -201,8 +204,12 @@ class FlowMachine(Machine):
         """The workflow returns ``value`` (already awaited). It is checked here (a promise
         inside throws TypeError at the ``return``) but copied only when the run ends: a
         ``finally`` that the return crosses may still change it (a reference)."""
+        return self._done(value, self._calling_line())
+
+    def _done(self, value: FlowValue, line: int | None) -> int:
         ops.to_json_copy(value)
         self.result = value
+        self.end_line = line
         return DONE
 
     def finish(self, value: FlowValue, resume: int) -> int:
@@ -217,6 +224,11 @@ class FlowMachine(Machine):
 
     def leave(self, v: Vars, kind: str, payload: FlowValue, route: Route) -> int:
         """Cross the ``finally`` blocks of ``route`` (innermost first) with a pending completion."""
+        if kind == "return":  # (its line, for the ending: not kept in a snapshot)
+            self._return_line = self._calling_line()
+        return self._leave(v, kind, payload, route)
+
+    def _leave(self, v: Vars, kind: str, payload: FlowValue, route: Route) -> int:
         (label, slot), rest = route[0], route[1:]
         v[slot] = [kind, payload, rest]
         return int(label)
@@ -230,9 +242,9 @@ class FlowMachine(Machine):
         if kind == "throw":
             raise FlowThrow(payload)
         if route:
-            return self.leave(v, kind, payload, route)
+            return self._leave(v, kind, payload, route)
         if kind == "return":
-            return self.done(payload)
+            return self._done(payload, self._return_line)
         return int(payload)
 
     def tick(self) -> None:
@@ -271,12 +283,40 @@ class FlowMachine(Machine):
             if tb.tb_frame.f_code.co_filename == generated:
                 python_line = tb.tb_lineno
             tb = tb.tb_next
+        return self._flow_line(generated, python_line)
+
+    def _calling_line(self) -> int | None:
+        """The .flow line of the generated code that called into this module (a
+        ``return``: ``done``, ``finish`` or ``leave``), found as a failure's is."""
+        generated = _module_file(type(self))
+        frame = sys._getframe(1)
+        while frame is not None and frame.f_code.co_filename != generated:
+            frame = frame.f_back  # type: ignore[assignment]
+        return self._flow_line(generated, frame.f_lineno if frame is not None else None)
+
+    def _flow_line(self, generated: str, python_line: int | None) -> int | None:
+        """The ``# file.flow:N`` comment above ``python_line`` in its state method, at
+        its depth or outside it (deeper lines above are other statements' blocks: a
+        branch, an arrow's body); the state's own line when the method has none (a
+        resume state that starts mid-statement: a comment further up belongs to another
+        state)."""
         if python_line is not None:
+            depth = _indent(linecache.getline(generated, python_line))
             for number in range(python_line, 0, -1):
-                match = _FLOW_LINE.search(linecache.getline(generated, number))
+                text = linecache.getline(generated, number)
+                if not text.strip() or _indent(text) > depth:
+                    continue
+                depth = _indent(text)
+                match = _FLOW_LINE.search(text)
                 if match:
                     return int(match.group(1))
+                if _STATE_METHOD.match(text):
+                    break
         return self.INFO.lines.get(self.label)
+
+
+def _indent(text: str) -> int:
+    return len(text) - len(text.lstrip(" "))
 
 
 def _module_file(cls: type) -> str:

@@ -128,7 +128,10 @@ class Suspended:
 
 @dataclass(frozen=True, slots=True)
 class Completed:
+    """The run returned; ``line`` is the .flow line of that ``return`` if known."""
+
     result: JsonValue
+    line: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

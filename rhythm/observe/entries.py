@@ -187,8 +187,8 @@ def activation_detail(
     waiting_on: int | None = None, awaits: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
     """An ``activation`` entry's detail (the contract's shape, and ``waiting``: what a
-    suspended one waits on). ``stopped_line`` (a failure's own line) wins over the
-    label's."""
+    suspended one waits on). ``stopped_line`` (an ending's own line: the statement that
+    threw, or the ``return``) wins over the label's."""
     stopped = position(stopped_label, lines) or {"state": None, "line": None}
     if stopped_line is not None:
         stopped["line"] = stopped_line

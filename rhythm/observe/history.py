@@ -5,6 +5,10 @@ and upgrade work, is docs/observability.md "History"). Activation entries are wr
 the activation's own commit (:mod:`rhythm.runtime.activation`), the others by the
 operation they record, in its transaction (:func:`record_entry`, or the ``record_entry``
 statement in :mod:`rhythm.runtime.operations`).
+
+Each read is an operation (``*_op``: a generator of statements,
+:mod:`rhythm.runtime.operations`) that the sync and async clients run with their own
+driver; the functions that take a connection run the same operations on it.
 """
 
 from __future__ import annotations
@@ -14,14 +18,15 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from rhythm.errors import RhythmError, UnknownName
 from rhythm.observe.entries import HistoryEntry, unpack_snapshot
+from rhythm.runtime.operations import Op, T, drive
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
 
-__all__ = ["HistoryEntry", "NoSnapshot", "read_history", "record_entry", "snapshot_at"]
+__all__ = ["HistoryEntry", "NoSnapshot", "history_op", "read_history", "record_entry",
+           "record_op", "snapshot_at", "snapshot_op"]
 
 KINDS = ("started", "activation", "signal", "cancel_requested", "retry", "upgraded",
          "forked")
@@ -31,33 +36,28 @@ class NoSnapshot(RhythmError):
     """A step without a stored snapshot (unknown step, an ending, over the cap)."""
 
 
-def part_for(conn: psycopg.Connection[Any], execution_id: str) -> int:
-    """The execution's partition (the layout read from the database)."""
-    row = conn.execute(Q["read_layout"]).fetchone()
-    return Topology.from_row(row).part_of(execution_id)
+def run_on(conn: psycopg.Connection[Any], op: Op[T]) -> T:
+    """Run ``op`` on a connection of the caller's (the layout read from the database)."""
+    return drive(conn, op, Topology.from_row(conn.execute(Q["read_layout"]).fetchone()))
 
 
-def execution_row(conn: psycopg.Connection[Any], execution_id: str) -> dict[str, Any]:
+def execution_op(execution_id: str) -> Op[dict[str, Any]]:
     """The execution (and its current snapshot); UnknownName when there is none."""
-    params = {"id": execution_id, "part": part_for(conn, execution_id)}
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(Q["history_execution"], params).fetchone()
-    if row is None:
+    rows = yield "history_execution", {"id": execution_id}
+    if not rows:
         raise UnknownName(f"no execution with id {execution_id!r}")
-    return {**row, "part": params["part"]}
+    return rows[0]
 
 
-def read_history(conn: psycopg.Connection[Any], execution_id: str) -> list[HistoryEntry]:
+def history_op(execution_id: str) -> Op[list[HistoryEntry]]:
     """Every entry of the execution, in order (UnknownName when there is none)."""
-    return entries_of(conn, execution_id, execution_row(conn, execution_id)["part"])
+    yield from execution_op(execution_id)
+    return (yield from entries_op(execution_id))
 
 
-def entries_of(
-    conn: psycopg.Connection[Any], execution_id: str, part: int
-) -> list[HistoryEntry]:
-    """The entries of an execution known to exist, in partition ``part``."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute(Q["read_history"], {"id": execution_id, "part": part}).fetchall()
+def entries_op(execution_id: str) -> Op[list[HistoryEntry]]:
+    """The entries of an execution known to exist."""
+    rows = yield "read_history", {"id": execution_id}
     return [HistoryEntry(
         seq=r["seq"], at=r["at"], kind=r["kind"], step=r["step"], worker=r["worker"],
         detail=r["detail"], snapshot_bytes=r["snapshot_bytes"],
@@ -65,14 +65,19 @@ def entries_of(
     ) for r in rows]
 
 
-def snapshot_at(conn: psycopg.Connection[Any], execution_id: str, step: int) -> dict[str, Any]:
-    """The snapshot activation ``step`` committed (NoSnapshot when there is none)."""
-    part = execution_row(conn, execution_id)["part"]
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(Q["history_snapshot"],
-                          {"id": execution_id, "part": part, "step": step}).fetchone()
-    if row is None:
+def snapshot_op(execution_id: str, step: int) -> Op[dict[str, Any]]:
+    """The snapshot activation ``step`` committed (NoSnapshot when there is none;
+    UnknownName when there is no such execution)."""
+    yield from execution_op(execution_id)
+    return (yield from stored_snapshot_op(execution_id, step))
+
+
+def stored_snapshot_op(execution_id: str, step: int) -> Op[dict[str, Any]]:
+    """:func:`snapshot_op` of an execution known to exist."""
+    rows = yield "history_snapshot", {"id": execution_id, "step": step}
+    if not rows:
         raise NoSnapshot(f"execution {execution_id!r} has no step {step} in its history")
+    row = rows[0]
     if row["snapshot"] is not None:
         return unpack_snapshot(bytes(row["snapshot"]))
     if row["detail"].get("snapshot_truncated"):
@@ -82,15 +87,32 @@ def snapshot_at(conn: psycopg.Connection[Any], execution_id: str, step: int) -> 
     raise NoSnapshot(f"step {step} of {execution_id!r} {status}: it saved no snapshot")
 
 
+def record_op(
+    execution_id: str, kind: str, detail: dict[str, Any], *, at: datetime,
+    worker: str | None = None,
+) -> Op[int]:
+    """Append one entry in the operation's transaction; its seq (UnknownName: no such
+    execution). Takes the execution row's lock until the transaction ends."""
+    rows = yield "record_entry", {"id": execution_id, "kind": kind,
+                                  "detail": json.dumps(detail), "at": at, "worker": worker}
+    if not rows:
+        raise UnknownName(f"no execution with id {execution_id!r}")
+    return int(rows[0]["seq"])
+
+
+def read_history(conn: psycopg.Connection[Any], execution_id: str) -> list[HistoryEntry]:
+    """:func:`history_op` on ``conn``."""
+    return run_on(conn, history_op(execution_id))
+
+
+def snapshot_at(conn: psycopg.Connection[Any], execution_id: str, step: int) -> dict[str, Any]:
+    """:func:`snapshot_op` on ``conn``."""
+    return run_on(conn, snapshot_op(execution_id, step))
+
+
 def record_entry(
     conn: psycopg.Connection[Any], execution_id: str, kind: str, detail: dict[str, Any],
     *, at: datetime, worker: str | None = None,
 ) -> int:
-    """Append one entry in the caller's transaction; its seq (UnknownName: no such
-    execution). Takes the execution row's lock until the caller's transaction ends."""
-    params = {"id": execution_id, "part": part_for(conn, execution_id), "kind": kind,
-              "detail": json.dumps(detail), "at": at, "worker": worker}
-    row = conn.execute(Q["record_entry"], params).fetchone()
-    if row is None:
-        raise UnknownName(f"no execution with id {execution_id!r}")
-    return int(row[0])
+    """:func:`record_op` in the caller's transaction on ``conn``."""
+    return run_on(conn, record_op(execution_id, kind, detail, at=at, worker=worker))

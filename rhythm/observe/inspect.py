@@ -5,6 +5,9 @@ The .flow line of a state is what the activation's history entry recorded (the
 generated module's ``INFO.lines``); the text around it comes from the version's stored
 source (``rhythm.workflow_versions``), else from the file at its source path. Nothing is
 compiled: inspecting needs neither the worker's code nor the build toolchain.
+
+:func:`inspect_op` is the operation both clients run (:mod:`rhythm.runtime.operations`);
+:func:`inspect_execution` runs it on a connection of the caller's.
 """
 
 from __future__ import annotations
@@ -14,18 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import dict_row
 
 from rhythm.flowrt.codec import decode
 from rhythm.flowrt.protocol import Promise
 from rhythm.observe.history import (
     HistoryEntry,
     NoSnapshot,
-    entries_of,
-    execution_row,
-    snapshot_at,
+    entries_op,
+    execution_op,
+    run_on,
+    stored_snapshot_op,
 )
-from rhythm.runtime.sql import Q
+from rhythm.runtime.operations import Op
 
 CONTEXT = 3  # source lines shown before and after the line it waits at
 
@@ -56,10 +59,15 @@ class Inspection:
 def inspect_execution(
     conn: psycopg.Connection[Any], execution_id: str, at_step: int | None = None
 ) -> Inspection:
+    """:func:`inspect_op` on ``conn``."""
+    return run_on(conn, inspect_op(execution_id, at_step))
+
+
+def inspect_op(execution_id: str, at_step: int | None = None) -> Op[Inspection]:
     """The execution now, or after activation ``at_step`` (NoSnapshot: no such step, or
     its snapshot was over the history cap). UnknownName when there is no execution."""
-    row = execution_row(conn, execution_id)
-    acts = [e for e in entries_of(conn, execution_id, row["part"]) if e.kind == "activation"]
+    row = yield from execution_op(execution_id)
+    acts = [e for e in (yield from entries_op(execution_id)) if e.kind == "activation"]
     notes: list[str] = []
     if at_step is None:
         entry = acts[-1] if acts else None
@@ -67,19 +75,19 @@ def inspect_execution(
         if snapshot is not None and entry is not None \
                 and (entry.detail.get("stopped") or {}).get("state") != snapshot.get("label"):
             entry = None  # (history from before this snapshot: no line known)
-        pending = _pending_now(conn, row) if row["status"] == "suspended" else []
+        pending = (yield from _pending_now(row)) if row["status"] == "suspended" else []
     else:
         entry = next((e for e in reversed(acts) if e.step == at_step), None)
         if entry is None:
             raise NoSnapshot(f"execution {execution_id!r} has no step {at_step} in its history")
-        snapshot = _snapshot_or_note(conn, execution_id, entry, notes)
+        snapshot = yield from _snapshot_or_note(execution_id, entry, notes)
         pending = _pending_then(entry)
     line = (entry.detail.get("stopped") or {}).get("line") if entry else None
     source, path, missing = None, None, None
     if row["kind"] == "task":
         notes.append("a task: no source, awaits or variables to show (see `rhythm status`)")
     else:
-        source, path, missing = _source(conn, row["name"], row["version"])
+        source, path, missing = yield from _source(row["name"], row["version"])
     if missing:
         notes.append(missing)
     return Inspection(
@@ -91,11 +99,11 @@ def inspect_execution(
 
 
 def _snapshot_or_note(
-    conn: psycopg.Connection[Any], execution_id: str, entry: HistoryEntry, notes: list[str]
-) -> dict[str, Any] | None:
+    execution_id: str, entry: HistoryEntry, notes: list[str]
+) -> Op[dict[str, Any] | None]:
     try:
         assert entry.step is not None
-        return snapshot_at(conn, execution_id, entry.step)
+        return (yield from stored_snapshot_op(execution_id, entry.step))
     except NoSnapshot as err:
         notes.append(str(err))
         return None
@@ -127,15 +135,16 @@ def _shown(value: Any, depth: int) -> Any:
 
 
 def _source(
-    conn: psycopg.Connection[Any], name: str, version: str | None
-) -> tuple[str | None, str | None, str | None]:
+    name: str, version: str | None
+) -> Op[tuple[str | None, str | None, str | None]]:
     """(source text, its path, why it is missing)."""
     row = None
     if version is not None:
-        row = conn.execute(Q["get_version_source"], {"name": name, "version": version}).fetchone()
-    path = row[1] if row else None
-    if row and row[0]:
-        return str(row[0]), path, None
+        rows = yield "get_version_source", {"name": name, "version": version}
+        row = rows[0] if rows else None
+    path = row["source_path"] if row else None
+    if row and row["source"]:
+        return str(row["source"]), path, None
     if path:
         try:
             return Path(path).read_text(encoding="utf-8"), path, None
@@ -153,21 +162,18 @@ def _context(source: str | None, line: int | None) -> list[tuple[int, str]]:
     return [(n, lines[n - 1]) for n in range(first, last + 1)]
 
 
-def _pending_now(conn: psycopg.Connection[Any], row: dict[str, Any]) -> list[dict[str, Any]]:
+def _pending_now(row: dict[str, Any]) -> Op[list[dict[str, Any]]]:
     """The pending promises it waits on (through combinators), with their live state."""
     if row["waiting_on"] is None:
         return []
     found: dict[int, dict[str, Any]] = {}
     wanted = {int(row["waiting_on"])}
-    with conn.cursor(row_factory=dict_row) as cur:
-        while wanted:
-            cur.execute(Q["inspect_promises"],
-                        {"id": row["id"], "part": row["part"], "ids": sorted(wanted)})
-            rows = cur.fetchall()
-            found.update({r["promise_id"]: r for r in rows})
-            members = {int(m["promise"]) for r in rows if r["kind"] == "combinator"
-                       for m in (r["params"] or {}).get("members", []) if "promise" in m}
-            wanted = members - found.keys()
+    while wanted:
+        rows = yield "inspect_promises", {"id": row["id"], "ids": sorted(wanted)}
+        found.update({r["promise_id"]: r for r in rows})
+        members = {int(m["promise"]) for r in rows if r["kind"] == "combinator"
+                   for m in (r["params"] or {}).get("members", []) if "promise" in m}
+        wanted = members - found.keys()
     return [_pending_row(r) for pid, r in sorted(found.items())
             if r["kind"] != "combinator" and r["state"] == "pending"]
 

@@ -36,7 +36,9 @@ def describe(entry: HistoryEntry) -> str:
                  else f"delivered to promise {d.get('delivered_to')}")
         return f"signal {d.get('name')} arrived ({where})"
     if entry.kind == "cancel_requested":
-        return "cancellation requested"
+        parent = d.get("parent_id")
+        return "cancellation requested" + (f" (its parent {parent} was cancelled)"
+                                           if parent else "")
     if entry.kind == "retry":
         return _retry(d)
     if entry.kind == "upgraded":

@@ -434,7 +434,7 @@ class ActivationRunner:
             step = _run(machine, claim)
             if not isinstance(step, Suspended):
                 plan.end_label = getattr(machine, "label", None)
-                plan.end_line = step.line if isinstance(step, Failed) else None
+                plan.end_line = step.line if isinstance(step, Failed | Completed) else None
                 return self._ended(plan, claim, step, host)
             try:  # fresh, JSON-ready data (the codec's promise): no copy needed
                 snapshot = machine.snapshot()

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from rhythm.lifecycle.schedules import AsyncSchedules, Schedules
     from rhythm.observe.history import HistoryEntry
     from rhythm.observe.inspect import Inspection
+    from rhythm.upgrade.move import Report
 
 log = logging.getLogger("rhythm.client")
 BACKSTOP_POLL = 5.0  # seconds between re-reads while waiting, should a NOTIFY be missed
@@ -278,18 +279,20 @@ class Client:
     def upgrade(self, name: str, *, from_version: str | None = None,
                 to_version: str | None = None, dry_run: bool = False,
                 values: dict[str, Any] | None = None, generated: str | None = "generated"
-                ) -> Any:
+                ) -> Report:
         """Move the suspended executions of workflow ``name`` onto ``to_version`` (default:
-        the current one) where they can; a :class:`rhythm.upgrade.move.Report` says what
-        happened to each. docs/upgrades.md."""
+        the current one) where they can, each in a transaction of its own; a
+        :class:`rhythm.upgrade.move.Report` says what happened to each. docs/upgrades.md."""
         from rhythm.upgrade.machines import Machines
-        from rhythm.upgrade.move import upgrade
+        from rhythm.upgrade.move import upgrade_steps
 
-        with translated(f"upgrade {name!r}"), self._lock:
+        with self._lock:
             topology = self._topology or self._read_topology()
-            return upgrade(self._connection(), topology, self.clock, name,
-                           from_version=from_version, to_version=to_version,
-                           dry_run=dry_run, values=values, machines=Machines(generated))
+        steps = upgrade_steps(topology, self.clock, name, from_version=from_version,
+                              to_version=to_version, dry_run=dry_run, values=values,
+                              machines=Machines(generated))
+        report: Report = ops.run_each(steps, lambda op: self._run(op, f"upgrade {name!r}"))
+        return report
 
     def fork(self, execution_id: str, *, to_version: str | None = None,
              id: str | None = None, from_step: int | None = None,
@@ -297,14 +300,15 @@ class Client:
              ) -> Run:
         """A new execution from the snapshot of step ``from_step`` of ``execution_id``
         (default: its current one, when it is suspended). docs/upgrades.md."""
-        from rhythm.upgrade.fork import fork
+        from rhythm.upgrade.fork import fork_op
         from rhythm.upgrade.machines import Machines
 
-        with translated(f"fork {execution_id!r}"), self._lock:
+        with self._lock:
             topology = self._topology or self._read_topology()
-            made = fork(self._connection(), topology, self.clock, execution_id,
-                        to_version=to_version, new_id=id, from_step=from_step,
-                        values=values, machines=Machines(generated))
+        op = fork_op(topology, self.clock.now(), execution_id, to_version=to_version,
+                     new_id=id, from_step=from_step, values=values,
+                     machines=Machines(generated))
+        made = self._run(op, f"fork {execution_id!r}")
         return Run(self, made.id)
 
     def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
@@ -380,18 +384,19 @@ class Client:
 
     def history(self, execution_id: str) -> builtins.list[HistoryEntry]:
         """The execution's history, in order (docs/observability.md "History")."""
-        from rhythm.observe.history import read_history
+        from rhythm.observe.history import history_op
 
-        with translated(f"read the history of {execution_id!r}"), self._lock:
-            return read_history(self._connection(), execution_id)
+        entries: builtins.list[HistoryEntry] = self._run(
+            history_op(execution_id), f"read the history of {execution_id!r}")
+        return entries
 
     def inspect(self, execution_id: str, at: int | None = None) -> Inspection:
         """Where the execution waits, on what, with which variables: now, or after
         activation ``at`` (docs/observability.md "Inspect")."""
-        from rhythm.observe.inspect import inspect_execution
+        from rhythm.observe.inspect import inspect_op
 
-        with translated(f"inspect {execution_id!r}"), self._lock:
-            return inspect_execution(self._connection(), execution_id, at)
+        found: Inspection = self._run(inspect_op(execution_id, at), f"inspect {execution_id!r}")
+        return found
 
     def close(self) -> None:
         for conn in (self._conn, self._listener):
@@ -576,6 +581,55 @@ class AsyncClient:
     async def retry(self, execution_id: str) -> AsyncRun:
         await self._run(ops.retry(execution_id, self.clock.now()), f"retry {execution_id!r}")
         return AsyncRun(self, execution_id)
+
+    async def upgrade(self, name: str, *, from_version: str | None = None,
+                      to_version: str | None = None, dry_run: bool = False,
+                      values: dict[str, Any] | None = None,
+                      generated: str | None = "generated") -> Report:
+        """Like :meth:`Client.upgrade`."""
+        from rhythm.upgrade.machines import Machines
+        from rhythm.upgrade.move import upgrade_steps
+
+        async with self._lock:
+            topology = self._topology or await self._read_topology()
+        steps = upgrade_steps(topology, self.clock, name, from_version=from_version,
+                              to_version=to_version, dry_run=dry_run, values=values,
+                              machines=Machines(generated))
+        report: Report = await ops.run_each_async(
+            steps, lambda op: self._run(op, f"upgrade {name!r}"))
+        return report
+
+    async def fork(self, execution_id: str, *, to_version: str | None = None,
+                   id: str | None = None, from_step: int | None = None,
+                   values: dict[str, Any] | None = None,
+                   generated: str | None = "generated") -> AsyncRun:
+        """Like :meth:`Client.fork`."""
+        from rhythm.upgrade.fork import fork_op
+        from rhythm.upgrade.machines import Machines
+
+        async with self._lock:
+            topology = self._topology or await self._read_topology()
+        op = fork_op(topology, self.clock.now(), execution_id, to_version=to_version,
+                     new_id=id, from_step=from_step, values=values,
+                     machines=Machines(generated))
+        made = await self._run(op, f"fork {execution_id!r}")
+        return AsyncRun(self, made.id)
+
+    async def history(self, execution_id: str) -> builtins.list[HistoryEntry]:
+        """Like :meth:`Client.history`."""
+        from rhythm.observe.history import history_op
+
+        entries: builtins.list[HistoryEntry] = await self._run(
+            history_op(execution_id), f"read the history of {execution_id!r}")
+        return entries
+
+    async def inspect(self, execution_id: str, at: int | None = None) -> Inspection:
+        """Like :meth:`Client.inspect`."""
+        from rhythm.observe.inspect import inspect_op
+
+        found: Inspection = await self._run(inspect_op(execution_id, at),
+                                            f"inspect {execution_id!r}")
+        return found
 
     async def list(self, *, limit: int = 50, after: str | None = None, **filters: Any
                    ) -> list[dict[str, Any]]:

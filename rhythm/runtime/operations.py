@@ -18,7 +18,7 @@ returned (:mod:`rhythm.runtime.notices`) before the transaction commits.
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -52,7 +52,10 @@ TERMINAL = ("completed", "failed", "cancelled")
 # transaction as outside one (each statement takes its own snapshot), and none of
 # these lock rows. An enqueue is then one round trip where it was three.
 STANDS_ALONE = frozenset({"current_versions", "insert_execution", "get_execution",
-                          "list_executions", "workflow_names", "insert_executions"})
+                          "list_executions", "workflow_names", "insert_executions",
+                          # (history, inspect and upgrade reads: rhythm.observe, upgrade)
+                          "history_execution", "read_history", "history_snapshot",
+                          "inspect_promises", "get_version_source", "upgrade_candidates"})
 
 # Reads whose filters are all optional (``%(x)s IS NULL OR ...``): planned for their
 # values every time, never prepared, so that the tests of the filters not given fold
@@ -429,6 +432,32 @@ def retry_ids(ids: list[str], now: datetime) -> Op[tuple[list[Row], list[Row]]]:
     if retried:
         yield "record_entries", history_entry(retried, "retry", now)
     return list(found), list(changed)
+
+
+def run_each(steps: Generator[Op[Any], Any, T], run: Callable[[Op[Any]], Any]) -> T:
+    """Run each operation ``steps`` yields with ``run`` (a client's: one transaction
+    each), sending back its result; what ``steps`` returns. For work that commits in
+    parts (``rhythm upgrade``: one transaction per execution moved)."""
+    result: Any = None
+    while True:
+        try:  # (only the steps' own end: never one escaping from ``run``)
+            op = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+        result = run(op)
+
+
+async def run_each_async(
+    steps: Generator[Op[Any], Any, T], run: Callable[[Op[Any]], Awaitable[Any]]
+) -> T:
+    """Like :func:`run_each` with an async ``run``."""
+    result: Any = None
+    while True:
+        try:
+            op = steps.send(result)
+        except StopIteration as stop:
+            return stop.value
+        result = await run(op)
 
 
 def _must_join(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:

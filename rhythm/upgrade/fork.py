@@ -16,26 +16,23 @@ A promise the snapshot reaches that the source has since deleted (a settled one 
 could reach any more) cannot be copied: the fork is refused with that reason. The fork
 runs ``to_version`` (default the source's), mapped as ``rhythm upgrade`` maps, and records
 where it comes from in its ``options`` (``forked_from``) and in a ``forked`` history entry
-``{from_id, from_step}``.
+``{from_id, from_step}``. The fork is an operation (:func:`fork_op`) that the sync and
+async clients run alike.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
 
 from rhythm.errors import InputError, UnknownName
 from rhythm.flowrt import codec
-from rhythm.observe.history import record_entry, snapshot_at
+from rhythm.observe.history import record_op, stored_snapshot_op
 from rhythm.runtime.activation import task_options
-from rhythm.runtime.clock import Clock
-from rhythm.runtime.operations import new_execution_id
+from rhythm.runtime.operations import Op, new_execution_id
 from rhythm.runtime.partitions import Topology, generated_id
-from rhythm.runtime.sql import Q
 from rhythm.upgrade.machines import Machines
 from rhythm.upgrade.plan import Incompatible, map_snapshot
 
@@ -54,64 +51,56 @@ class Fork:
     reissued: list[int]  # the pending promises issued again for the fork
 
 
-def fork(conn: psycopg.Connection[Any], topology: Topology, clock: Clock, source_id: str, *,
-         to_version: str | None = None, new_id: str | None = None,
-         from_step: int | None = None, values: dict[str, Any] | None = None,
-         machines: Machines | None = None) -> Fork:
-    """Make the fork of ``source_id`` in one transaction (``conn``: autocommit)."""
+def fork_op(topology: Topology, now: datetime, source_id: str, *,
+            to_version: str | None = None, new_id: str | None = None,
+            from_step: int | None = None, values: dict[str, Any] | None = None,
+            machines: Machines | None = None) -> Op[Fork]:
+    """Make the fork of ``source_id``: one operation, one transaction (either client)."""
     machines = machines or Machines()
-    part = topology.part_of(source_id)
     new_id = new_id or new_execution_id("workflow")
     new_part = topology.part_of(new_id)
-    now = clock.now()
-    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-        source = cur.execute(Q["fork_source"], {"part": part, "id": source_id}).fetchone()
-        if source is None or source["kind"] != "workflow":
-            raise UnknownName(f"no workflow execution with id {source_id!r}")
-        if from_step is None:
-            if source["snapshot"] is None:
-                raise ForkRefused(f"execution {source_id!r} is {source['status']} and has no "
-                                  "current snapshot; give --from-step N")
-            saved, step = source["snapshot"], int(source["activations"])
-        else:
-            saved, step = snapshot_at(conn, source_id, from_step), from_step
-        target = to_version or source["version"]
-        old = machines.get(conn, source["name"], source["version"])
-        new = machines.get(conn, source["name"], target)
-        try:
-            snapshot = map_snapshot(old, new, saved, values).snapshot
-        except Incompatible as err:
-            raise ForkRefused(f"cannot fork onto version {target[:12]}: {err}") from None
-        options = {**(source["options"] or {}), "forked_from": source_id}
-        made = cur.execute(Q["insert_fork"], {
-            "part": new_part, "id": new_id, "name": source["name"], "version": target,
-            "inputs": json.dumps(source["inputs"]), "queue": source["queue"],
-            "priority": source["priority"], "options": json.dumps(options), "now": now,
-        }).fetchone()
-        if made is None:
-            raise ForkRefused(f"execution id {new_id!r} is taken")
-        wakes = [made["wake"]]
-        rows = {r["promise_id"]: r for r in cur.execute(
-            Q["fork_promises"], {"part": part, "id": source_id}).fetchall()}
-        reach = _reachable(saved, rows, step, source_id)
-        copies, effects = _copies([rows[pid] for pid in sorted(reach)], new_part,
-                                  topology.partitions)
-        if copies:
-            cur.execute(Q["write_promises"], {"part": new_part, "id": new_id, "now": now,
-                                              "rows": json.dumps(copies, default=str)})
-        if effects:
-            woken = cur.execute(Q["insert_effects"], {
-                "part": new_part, "id": new_id, "now": now, "rows": json.dumps(effects),
-                "default_queue": source["queue"]}).fetchall()
-            wakes += [w["wake"] for w in woken if not w["wake"].startswith("!")]
-        next_id = max([int(source["next_promise_id"] or 1), *(pid + 1 for pid in rows)])
-        cur.execute(Q["insert_fork_snapshot"], {
-            "part": new_part, "id": new_id, "snapshot": json.dumps(snapshot),
-            "next_promise_id": next_id, "waiting_on": saved.get("waiting"),
-            "refs": sorted(reach), "activations": step, "now": now})
-        record_entry(conn, new_id, "forked", {"from_id": source_id, "from_step": step},
-                     at=now)
-        cur.execute(Q["wake_workers"], {"wakes": sorted(set(wakes))})
+    rows = yield "fork_source", {"id": source_id}
+    source = rows[0] if rows else None
+    if source is None or source["kind"] != "workflow":
+        raise UnknownName(f"no workflow execution with id {source_id!r}")
+    if from_step is None:
+        if source["snapshot"] is None:
+            raise ForkRefused(f"execution {source_id!r} is {source['status']} and has no "
+                              "current snapshot; give --from-step N")
+        saved, step = source["snapshot"], int(source["activations"])
+    else:
+        saved, step = (yield from stored_snapshot_op(source_id, from_step)), from_step
+    target = to_version or source["version"]
+    old = yield from machines.load(source["name"], source["version"])
+    new = yield from machines.load(source["name"], target)
+    try:
+        snapshot = map_snapshot(old, new, saved, values).snapshot
+    except Incompatible as err:
+        raise ForkRefused(f"cannot fork onto version {target[:12]}: {err}") from None
+    options = {**(source["options"] or {}), "forked_from": source_id}
+    made = yield "insert_fork", {
+        "id": new_id, "name": source["name"], "version": target,
+        "inputs": json.dumps(source["inputs"]), "queue": source["queue"],
+        "priority": source["priority"], "options": json.dumps(options), "now": now,
+    }
+    if not made:
+        raise ForkRefused(f"execution id {new_id!r} is taken")
+    promises = {r["promise_id"]: r for r in (yield "fork_promises", {"id": source_id})}
+    reach = _reachable(saved, promises, step, source_id)
+    copies, effects = _copies([promises[pid] for pid in sorted(reach)], new_part,
+                              topology.partitions)
+    if copies:
+        yield "write_promises", {"id": new_id, "now": now,
+                                 "rows": json.dumps(copies, default=str)}
+    if effects:  # (their wake-ups, and the fork's, are sent by the driver: notices)
+        yield "insert_effects", {"id": new_id, "now": now, "rows": json.dumps(effects),
+                                 "default_queue": source["queue"]}
+    next_id = max([int(source["next_promise_id"] or 1), *(pid + 1 for pid in promises)])
+    yield "insert_fork_snapshot", {
+        "id": new_id, "snapshot": json.dumps(snapshot), "next_promise_id": next_id,
+        "waiting_on": saved.get("waiting"), "refs": sorted(reach), "activations": step,
+        "now": now}
+    yield from record_op(new_id, "forked", {"from_id": source_id, "from_step": step}, at=now)
     return Fork(new_id, source_id, step, target, [e["promise_id"] for e in effects])
 
 

@@ -2,7 +2,9 @@
 
 A version comes from ``generated/`` (``rhythm build`` output, its ``index.json``) when it
 is there, else it is compiled from the source stored in ``rhythm.workflow_versions``
-(which needs the build toolchain, as a worker does for a pinned version it lacks).
+(which needs the build toolchain, as a worker does for a pinned version it lacks): read
+by :meth:`Machines.load`, an operation (:mod:`rhythm.runtime.operations`) either client
+runs.
 """
 
 from __future__ import annotations
@@ -10,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from rhythm.flowrt.machine import FlowMachine
-from rhythm.runtime.sql import Q
+from rhythm.runtime.operations import Op
 from rhythm.runtime.versions import VersionUnavailable, WorkflowVersions
 
 
@@ -25,19 +25,28 @@ class Machines:
         if generated is not None and Path(generated).is_dir():
             self.versions.add_generated(generated)
 
-    def get(self, conn: psycopg.Connection[Any], name: str, version: str) -> type[FlowMachine]:
+    def cached(self, name: str, version: str) -> type[FlowMachine] | None:
+        """The class when it is loaded already (no statement needed), else None."""
         entry = self.versions.local.get((name, version))
-        if entry is None:
-            row = conn.execute(Q["get_version_source"],
-                               {"name": name, "version": version}).fetchone()
-            if row is None:
-                raise VersionUnavailable(f"workflow {name!r} version {version[:12]} is not "
-                                         "registered (run `rhythm register` or a worker)")
-            entry = self.versions.add_source(row[0], row[1] or f"{name}.flow", name)
-        cls = entry.cls
-        if not isinstance(cls, type) or not issubclass(cls, FlowMachine):
-            raise VersionUnavailable(f"workflow {name!r} version {version[:12]} is not a "
-                                     "generated machine")
-        return cls
+        return None if entry is None else _machine(entry.cls, name, version)
+
+    def load(self, name: str, version: str) -> Op[type[FlowMachine]]:
+        """The class, compiled from the stored source when it is not loaded yet."""
+        found = self.cached(name, version)
+        if found is not None:
+            return found
+        rows = yield "get_version_source", {"name": name, "version": version}
+        if not rows:
+            raise VersionUnavailable(f"workflow {name!r} version {version[:12]} is not "
+                                     "registered (run `rhythm register` or a worker)")
+        row = rows[0]
+        entry = self.versions.add_source(row["source"], row["source_path"] or f"{name}.flow",
+                                         name)
+        return _machine(entry.cls, name, version)
 
 
+def _machine(cls: Any, name: str, version: str) -> type[FlowMachine]:
+    if not isinstance(cls, type) or not issubclass(cls, FlowMachine):
+        raise VersionUnavailable(f"workflow {name!r} version {version[:12]} is not a "
+                                 "generated machine")
+    return cls

@@ -7,24 +7,29 @@ moves nothing if an activation claimed it meanwhile (reported ``changed``, never
 moved). Nothing else of the execution changes: its promises, buffered signals, wake-up
 (``run_at``) and ``wake_seq`` stay, so a signal racing the move is kept either way, and
 promise ids stay valid because the await it waits at has the same shape.
+
+The upgrade is a generator of operations (:func:`upgrade_steps`), so the sync and async
+clients run the same code, each with its own driver.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Generator
 from dataclasses import dataclass, field
-from typing import Any
-
-import psycopg
-from psycopg.rows import dict_row
+from datetime import datetime
+from typing import Any, TypeVar
 
 from rhythm.errors import RhythmError, UnknownName
-from rhythm.observe.history import record_entry
+from rhythm.observe.history import record_op
 from rhythm.runtime.clock import Clock
+from rhythm.runtime.operations import Op
 from rhythm.runtime.partitions import Topology
-from rhythm.runtime.sql import Q
 from rhythm.upgrade.machines import Machines
-from rhythm.upgrade.plan import Incompatible, map_snapshot
+from rhythm.upgrade.plan import Incompatible, Mapping, map_snapshot
+
+T = TypeVar("T")
+Steps = Generator[Op[Any], Any, T]  # operations, one transaction each (ops.run_each)
 
 
 class UpgradeError(RhythmError):
@@ -64,59 +69,69 @@ class Report:
                                 o.from_version, "reason": o.reason} for o in self.outcomes]}
 
 
-def current_version(conn: psycopg.Connection[Any], name: str) -> str:
-    row = conn.execute(Q["current_versions"], {"names": [name]}).fetchone()
-    if row is None:
+def current_version_op(name: str) -> Op[str]:
+    rows = yield "current_versions", {"names": [name]}
+    if not rows:
         raise UnknownName(f"no registered version of workflow {name!r}")
-    return str(row[1])
+    return str(rows[0]["version"])
 
 
-def upgrade(conn: psycopg.Connection[Any], topology: Topology, clock: Clock, name: str, *,
-            from_version: str | None = None, to_version: str | None = None,
-            dry_run: bool = False, values: dict[str, Any] | None = None,
-            machines: Machines | None = None) -> Report:
+def upgrade_steps(topology: Topology, clock: Clock, name: str, *,
+                  from_version: str | None = None, to_version: str | None = None,
+                  dry_run: bool = False, values: dict[str, Any] | None = None,
+                  machines: Machines | None = None) -> Steps[Report]:
     """Move every suspended execution of ``name`` not on ``to_version`` (default: the
     current version) that can move; ``values`` supplies variables the new version needs
-    that a snapshot lacks. ``conn`` is an autocommit connection of the caller's."""
+    that a snapshot lacks. Steps: each operation it yields is one transaction of the
+    client that runs it (``run_each``), so each move commits on its own."""
     machines = machines or Machines()
-    to_version = to_version or current_version(conn, name)
-    new = machines.get(conn, name, to_version)
+    if to_version is None:
+        to_version = yield current_version_op(name)
+    new = machines.cached(name, to_version) or (yield machines.load(name, to_version))
     report = Report(name, to_version, dry_run)
     for part in topology.all_parts():
-        with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(Q["upgrade_candidates"], {
-                "part": part, "name": name, "to_version": to_version,
-                "from_version": from_version}).fetchall()
+        rows = yield _candidates(part, name, to_version, from_version)
         for row in rows:
             report.outcomes.append(
-                _one(conn, part, clock, machines, new, row, name, dry_run, values))
+                (yield from _one(clock, machines, new, row, name, dry_run, values)))
     return report
 
 
-def _one(conn: psycopg.Connection[Any], part: int, clock: Clock, machines: Machines,
-         new: Any, row: dict[str, Any], name: str, dry_run: bool,
-         values: dict[str, Any] | None) -> Outcome:
+def _candidates(part: int, name: str, to_version: str, from_version: str | None
+                ) -> Op[list[dict[str, Any]]]:
+    rows = yield "upgrade_candidates", {"part": part, "name": name, "to_version": to_version,
+                                        "from_version": from_version}
+    return rows
+
+
+def _one(clock: Clock, machines: Machines, new: Any, row: dict[str, Any], name: str,
+         dry_run: bool, values: dict[str, Any] | None) -> Steps[Outcome]:
     version = row["version"]
     if row["status"] != "suspended" or row["snapshot"] is None:
         return Outcome(row["id"], "running", version)
+    old = machines.cached(name, version) or (yield machines.load(name, version))
     try:
-        mapping = map_snapshot(machines.get(conn, name, version), new, row["snapshot"], values)
+        mapping = map_snapshot(old, new, row["snapshot"], values)
     except Incompatible as err:
         return Outcome(row["id"], "incompatible", version, str(err))
     if dry_run:
         return Outcome(row["id"], "compatible", version)
-    now = clock.now()
-    params = {"part": part, "id": row["id"], "now": now, "claim_token": row["claim_token"],
-              "from_version": version, "to_version": new.INFO.version}
-    with conn.transaction():
-        if conn.execute(Q["move_execution"], params).rowcount != 1:
-            return Outcome(row["id"], "changed", version)
-        moved = conn.execute(Q["move_snapshot"],
-                             {**params, "snapshot": json.dumps(mapping.snapshot)}).rowcount
-        if moved != 1:  # (cannot be: a suspended execution has a snapshot)
-            raise RhythmError(f"execution {row['id']!r} lost its snapshot while upgrading")
-        record_entry(conn, row["id"], "upgraded", {
-            "from_version": version, "to_version": new.INFO.version,
-            "await": mapping.identity, "from_label": mapping.from_label,
-            "to_label": mapping.to_label}, at=now)
-    return Outcome(row["id"], "moved", version)
+    moved = yield _move(row, new.INFO.version, mapping, clock.now())
+    return Outcome(row["id"], "moved" if moved else "changed", version)
+
+
+def _move(row: dict[str, Any], to_version: str, mapping: Mapping, now: datetime) -> Op[bool]:
+    """The fenced move, in a transaction of its own: False when an activation claimed
+    the execution since its row was read (nothing moved)."""
+    params = {"id": row["id"], "now": now, "claim_token": row["claim_token"],
+              "from_version": row["version"], "to_version": to_version}
+    if not (yield "move_execution", params):
+        return False
+    if not (yield "move_snapshot", {**params, "snapshot": json.dumps(mapping.snapshot)}):
+        # (cannot be: a suspended execution has a snapshot)
+        raise RhythmError(f"execution {row['id']!r} lost its snapshot while upgrading")
+    yield from record_op(row["id"], "upgraded", {
+        "from_version": row["version"], "to_version": to_version,
+        "await": mapping.identity, "from_label": mapping.from_label,
+        "to_label": mapping.to_label}, at=now)
+    return True

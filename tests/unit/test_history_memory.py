@@ -51,7 +51,7 @@ def test_rhythm_run_history(tmp_path: Path) -> None:
         "signal approval")
     assert lines[3].strip().endswith("signal      signal approval arrived (delivered to promise 2)")
     assert lines[4].strip().endswith(
-        "step 3 resumed at line 2 (signal approval) -> completed at line 2")
+        "step 3 resumed at line 2 (signal approval) -> completed at line 3")
     data = json.loads(CliRunner().invoke(main, [*args, "--json", "--history"]).stdout)
     assert [e["step"] for e in data["history"]] == [None, 1, 2, None, 3]
     assert "history" not in json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
@@ -64,3 +64,61 @@ def test_snapshots_are_compressed_and_capped() -> None:
     assert unpack_snapshot(packed.data) == snapshot and not packed.truncated
     over = pack_snapshot(snapshot, cap=100)
     assert (over.data, over.size, over.truncated) == (None, packed.size, True)
+
+
+RETURNS = """const a = await Task.run("t", {})
+if (a > 0) {
+  return "positive"
+}
+try {
+  if (a < -5) {
+    return await Task.run("t", {})
+  }
+  return "negative"
+} finally {
+  console.log("done")
+}
+"""
+
+
+def _ending(flow: str, value: int, cleanup: bool = False) -> tuple[str, int | None]:
+    mocks = {"tasks": {"t": {"returns": value}, "cleanup": {"returns": None}}}
+    result = run_flow(flow, None, mocks, name="returns")
+    stopped = result.history[-1]["detail"]["stopped"]
+    return stopped["status"], stopped["line"]
+
+
+def test_an_ending_says_the_line_of_the_return_that_ended_it() -> None:
+    """Not the line its last state starts at: each return its own, through a finally
+    too, and `return await` (ended in a state of its own)."""
+    assert _ending(RETURNS, 1) == ("completed", 3)
+    assert _ending(RETURNS, -1) == ("completed", 9)
+    assert _ending(RETURNS, -9) == ("completed", 7)
+    assert _ending('const a = await Task.run("t", {})\nconsole.log(a)\n', 1) == (
+        "completed", 2)  # (no return: its last statement's)
+
+
+def test_a_return_whose_finally_suspends_ends_at_the_finally() -> None:
+    """The return's line is not in the snapshot the finally's await takes: the ending
+    says the line of the state it ended in (docs/observability.md)."""
+    flow = ('try {\n  return 1\n} finally {\n  await Task.run("cleanup", {})\n}\n')
+    assert _ending(flow, 1) == ("completed", 4)
+
+
+def test_a_return_after_a_branch_and_an_arrow_says_its_own_line() -> None:
+    """Lines of other statements' blocks above the return (a branch's, an arrow's body
+    with statements of its own) are not the return's."""
+    flow = ('const a = await Task.run("t", {})\n'
+            'let b = [0]\n'
+            'if (a > 5) {\n'
+            '  b = [1]\n'
+            '}\n'
+            'return b.map((x) => {\n'
+            '  const y = x + 1\n'
+            '  return y\n'
+            '})\n')
+    assert _ending(flow, 1) == ("completed", 6)
+    failing = flow.replace("return y", "return y.nope.deeper")
+    result = run_flow(failing, None, {"tasks": {"t": {"returns": 1}}}, name="returns")
+    assert result.status == "failed"
+    assert result.history[-1]["detail"]["stopped"]["line"] == 8

@@ -41,6 +41,8 @@ def test_each_kind_in_a_few_words() -> None:
     assert describe(entry("signal", {"name": "go", "buffered": True})) \
         == "signal go arrived (buffered)"
     assert describe(entry("cancel_requested", {"run_no": 1})) == "cancellation requested"
+    assert describe(entry("cancel_requested", {"run_no": 1, "parent_id": "w-1"})) == (
+        "cancellation requested (its parent w-1 was cancelled)")
     assert describe(entry("retry", {"run_no": 2})) \
         == "retried: run 2 starts from the beginning"
     assert describe(entry("upgraded", {"from_version": "a" * 64, "to_version": "b" * 64})) \

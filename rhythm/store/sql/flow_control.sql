@@ -130,6 +130,8 @@ RETURNING id, kind, name, version, status, queue, run_no,
 -- workflows that wait for a version), with how many rows went there. Routes and versions
 -- are looked up once per distinct name (hash joins), not once per row. (Rows of several
 -- partitions: on Citus an INSERT ... SELECT that the coordinator routes row by row.)
+-- Each workflow's history (0015) begins here, as in insert_execution: its `started`
+-- entry, seq 1, by this same statement (started), for the rows inserted only.
 WITH names AS MATERIALIZED (
     -- (%(names)s: the distinct names of the batch, all of kind %(kind)s)
     SELECT n.name, t.queue AS route, t.concurrency,
@@ -142,14 +144,14 @@ WITH names AS MATERIALIZED (
 inserted AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, run_at,
-         created_at, updated_at, concurrency_key, concurrency_limit, admitted)
+         created_at, updated_at, concurrency_key, concurrency_limit, admitted, history_seq)
     SELECT r.part, r.id, r.kind, r.name, n.version, r.inputs,
            coalesce(r.queue, n.route, 'default'), r.priority, r.max_retries,
            CASE WHEN k.ckey IS NOT NULL THEN NULL
                 WHEN r.kind = 'workflow' AND n.version IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
            %(now)s, %(now)s, k.ckey, (n.concurrency->>'limit')::int,
-           CASE WHEN k.ckey IS NOT NULL THEN false END
+           CASE WHEN k.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int
     FROM json_to_recordset(%(batch)s::json)
          AS r(part int, id text, kind text, name text, inputs json, queue text,
               priority int, max_retries int)
@@ -160,7 +162,13 @@ inserted AS (
                     THEN coalesce(r.inputs #>> string_to_array(n.concurrency->>'key', '.'), '')
                END AS ckey) k
     ON CONFLICT DO NOTHING
-    RETURNING part, queue, run_at, concurrency_key
+    RETURNING part, id, kind, name, version, run_no, queue, run_at, concurrency_key
+),
+started AS (
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT id, 1, part, %(now)s, 'started',
+           json_build_object('name', name, 'version', version, 'run_no', run_no)::jsonb
+    FROM inserted WHERE kind = 'workflow'
 )
 SELECT w.wake, count(*) AS n,
        CASE WHEN %(notify)s AND w.wake IS NOT NULL THEN pg_notify('rhythm_wake', w.wake) END

@@ -492,22 +492,36 @@ WHERE part = %(part)s AND execution_id = %(id)s AND state = 'pending' AND kind I
 -- Cancellation reaches the tasks and child workflows a workflow started before it
 -- (promise ids below %(below)s; later ones are its compensation): pending ones end now,
 -- running ones are told (heartbeat), suspended ones are woken to meet CancelledError.
-UPDATE rhythm.executions
-SET cancel_requested = true,
-    status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
-    error = CASE WHEN status = 'pending' THEN %(error)s::json ELSE error END,
-    run_at = CASE WHEN status = 'pending' THEN NULL
-                  WHEN status = 'suspended' THEN %(now)s::timestamptz
-                  ELSE run_at END,
-    finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz ELSE finished_at END,
-    updated_at = %(now)s
-WHERE part = %(part)s AND parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
-  AND parent_promise < %(below)s AND NOT cancel_requested
-RETURNING id, status, queue,
-          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
-               WHEN concurrency_key IS NOT NULL AND status = 'cancelled'
-               THEN '!admit:' || concurrency_key END AS wake,
-          CASE WHEN status = 'cancelled' THEN id END AS done;
+-- Each child workflow asked gets its `cancel_requested` history entry (0015), as a
+-- direct cancel writes it (record_entries) plus its `parent_id`: numbered by this same
+-- UPDATE of its row (history_seq), so it stays one statement.
+WITH asked AS (
+    UPDATE rhythm.executions
+    SET cancel_requested = true,
+        status = CASE WHEN status = 'pending' THEN 'cancelled' ELSE status END,
+        error = CASE WHEN status = 'pending' THEN %(error)s::json ELSE error END,
+        run_at = CASE WHEN status = 'pending' THEN NULL
+                      WHEN status = 'suspended' THEN %(now)s::timestamptz
+                      ELSE run_at END,
+        finished_at = CASE WHEN status = 'pending' THEN %(now)s::timestamptz
+                           ELSE finished_at END,
+        updated_at = %(now)s,
+        history_seq = history_seq + (kind = 'workflow')::int
+    WHERE part = %(part)s AND parent_id = %(id)s AND status IN ('pending', 'running', 'suspended')
+      AND parent_promise < %(below)s AND NOT cancel_requested
+    RETURNING id, kind, status, queue, run_no, history_seq,
+              CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+                   WHEN concurrency_key IS NOT NULL AND status = 'cancelled'
+                   THEN '!admit:' || concurrency_key END AS wake,
+              CASE WHEN status = 'cancelled' THEN id END AS done
+),
+requested AS (
+    INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+    SELECT id, history_seq, %(part)s, %(now)s, 'cancel_requested',
+           json_build_object('run_no', run_no, 'parent_id', %(id)s::text)::jsonb
+    FROM asked WHERE kind = 'workflow'
+)
+SELECT id, status, queue, wake, done FROM asked;
 
 -- name: fire_due_timers
 -- Timers and signal-wait timeouts that are due settle at their due instant (so that

@@ -64,7 +64,3 @@ INSERT INTO rhythm.snapshots
      updated_at)
 SELECT %(part)s, %(id)s, %(snapshot)s::jsonb, %(next_promise_id)s, %(waiting_on)s,
        %(refs)s, %(activations)s, %(now)s;
-
--- name: wake_workers
--- Tell the workers of these partition:queue pairs that rows are ready.
-SELECT pg_notify('rhythm_wake', w) FROM unnest(%(wakes)s::text[]) AS w;

@@ -124,7 +124,7 @@ def test_a_workflow_with_a_loop_signal_timer_child_and_retried_task(
         (5, [("signal", "approval", "ok")], 6, "suspended", [("timer", None)]),
         (6, [("timer", None, "ok")], 7, "suspended", [("child", "adder")]),
         (7, [("child", "adder", "ok")], 8, "suspended", [("task", "flaky")]),
-        (8, [("task", "flaky", "ok")], 8, "completed", []),  # (its last state's line)
+        (8, [("task", "flaky", "ok")], 9, "completed", []),  # (the return's line)
     ]
     assert acts[3].detail["waiting"] == {"promise": 4, "kind": "timer", "name": None}
     with psycopg.connect(db_url, autocommit=True) as conn:

@@ -19,6 +19,8 @@ from dbfixtures import run_cli
 
 from rhythm.codegen.compile import compile_flow
 from rhythm.runtime.client import Client
+from rhythm.runtime.clock import SystemClock
+from rhythm.runtime.operations import drive, run_each
 from rhythm.runtime.versions import WorkflowVersions
 from rhythm.upgrade.machines import Machines
 from rhythm.upgrade.move import _one
@@ -225,10 +227,9 @@ def test_the_move_is_fenced_by_the_claim_token(
         conn.execute("UPDATE rhythm.executions SET claim_token = claim_token + 1"
                      " WHERE id = %s", (eid,))
         machines = Machines(None)
-        new = machines.get(conn, "order", v2)
-        from rhythm.runtime.clock import SystemClock
-
-        outcome = _one(conn, 0, SystemClock(), machines, new, row, "order", False, None)
+        new = drive(conn, machines.load("order", v2))
+        outcome = run_each(_one(SystemClock(), machines, new, row, "order", False, None),
+                           lambda op: drive(conn, op))
         assert outcome.outcome == "changed"
         assert conn.execute("SELECT version FROM rhythm.executions WHERE id = %s",
                             (eid,)).fetchone() == (v1,)
