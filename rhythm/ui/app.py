@@ -164,8 +164,9 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         return act
 
     async def queues(request: Request) -> Response:
-        rows = await run_in_threadpool(store.queues)
-        return dash.page(request, "queues.html", queues=views.queue_views(rows))
+        found = await run_in_threadpool(store.queues)
+        return dash.page(request, "queues.html",
+                         view=views.queues_view(found, store.clock.now()))
 
     async def queue_pause(request: Request) -> Response:
         form = await _form(dash, request)

@@ -1,9 +1,10 @@
 """What the dashboard reads and does, through the runtime's operations and named SQL.
 
-Reads the operations already have (listing, one execution, queues, schedules) and every
+Reads the operations already have (listing, one execution, schedules) and every
 action (cancel, retry, signal, bulk retry and cancel, queue and schedule pause/resume)
 go through :class:`rhythm.Client` and :mod:`rhythm.runtime.limits`, the code the CLI
-runs, so the dashboard obeys the same rules. The few reads only the dashboard needs are
+runs, so the dashboard obeys the same rules. The reads only the dashboard needs (the
+queues page's figures among them, :mod:`rhythm.ui.queues`) are
 named queries of ``rhythm/store/sql/ui.sql``, run as operations (:func:`ops.drive`) on a
 connection of the store's own. Both connections are used under a lock: the dashboard is
 a handful of operators, and one connection each keeps its cost on the server fixed.
@@ -25,9 +26,10 @@ from rhythm.runtime import operations as ops
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect, still_usable, translated
-from rhythm.runtime.limits import queue_overview, set_queue
+from rhythm.runtime.limits import set_queue
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
+from rhythm.ui.queues import Overview, overview
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -141,10 +143,11 @@ class Store:
         row: Row | None = self._run(_source(name, version), f"read workflow {name!r}")
         return row
 
-    def queues(self) -> list[Row]:
-        self.topology()
-        with self._lock, translated("list queues"):
-            return queue_overview(self._connection(), self.clock.now())
+    def queues(self) -> Overview:
+        """The queues page's figures (:mod:`rhythm.ui.queues`: no scan of the table)."""
+        found: Overview = self._run(overview(self.clock.now(), self.topology().citus),
+                                    "list queues")
+        return found
 
     def workers(self) -> list[Row]:
         rows: list[Row] = self._run(_workers(), "list workers")
