@@ -52,6 +52,9 @@ def test_pages_and_actions_on_citus(db_url: str, ui: Server, tmp_path: Path) -> 
             status, page = fetch(ui, path)
             assert status == 200, page
         assert worker.id in fetch(ui, "/workers")[1]
+        figures = ui.store.queues()  # (exact on Citus: no sample of a shell table)
+        assert figures.sample_percent is None
+        assert sum(q.suspended for q in figures.queues) == 6
 
         csrf = csrf_of(fetch(ui, "/execution?id=wf-1")[1])
         status, _ = fetch(ui, "/execution/signal",
