@@ -146,6 +146,7 @@ def main() -> None:
             "execution (a task)": f"/execution?id=bench-{args.rows // 2}",
             f"execution (workflow, {args.steps} steps)": f"/execution?id={workflow}",
             "  ... at step 10 (slider)": f"/execution?id={workflow}&step=10",
+            "  ... its tree, one level (htmx)": f"/execution/children?id={workflow}",
             "queues": "/queues",
             "workers": "/workers",
         }

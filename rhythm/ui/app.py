@@ -31,7 +31,7 @@ from rhythm.errors import DatabaseError, RhythmError, UnknownName
 from rhythm.ui import views
 from rhythm.ui.history import history_panel
 from rhythm.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, check_request, refused
-from rhythm.ui.store import BulkFilters, Store
+from rhythm.ui.store import DETAIL_LIMIT, BulkFilters, Store
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
@@ -142,10 +142,18 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         step = request.query_params.get("step")
         panel = await run_in_threadpool(history_panel, store, view, step)
         return dash.page(request, "execution.html", status=status, view=view, history=panel,
+                         children_limit=DETAIL_LIMIT,
                          error=error, signal_name=signal[0], signal_payload=signal[1])
 
     async def execution(request: Request) -> Response:
         return await show_execution(request, request.query_params.get("id", ""))
+
+    async def execution_children(request: Request) -> Response:
+        """One level of the tree, when a workflow's node is opened (htmx): its tasks and
+        children, through executions_parent; one query."""
+        rows = await run_in_threadpool(store.children, request.query_params.get("id", ""))
+        return dash.page(request, "_children.html", children=views.child_views(rows),
+                         more=len(rows) >= DETAIL_LIMIT, limit=DETAIL_LIMIT)
 
     def execution_action(action: str) -> Callable[[Request], Any]:
         async def act(request: Request) -> Response:
@@ -204,6 +212,7 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         Route("/executions/rows", execution_rows),
         Route("/executions/bulk", bulk, methods=["POST"]),
         Route("/execution", execution),
+        Route("/execution/children", execution_children),
         Route("/execution/cancel", execution_action("cancel"), methods=["POST"]),
         Route("/execution/retry", execution_action("retry"), methods=["POST"]),
         Route("/execution/signal", execution_action("signal"), methods=["POST"]),

@@ -107,6 +107,9 @@ def bulk_view(result: BulkResult, filters: dict[str, str]) -> BulkView:
 
 @dataclass(frozen=True)
 class Child:
+    """A node of the tree of tasks and children: a workflow's node can be expanded (its
+    own children fetched when opened: ``children_href``, one query per level)."""
+
     id: str
     href: str
     kind: str
@@ -114,6 +117,15 @@ class Child:
     status: str
     attempt: int
     created: str
+    children_href: str | None = None
+
+
+def child_views(rows: list[Row]) -> list[Child]:
+    return [Child(c["id"], execution_href(c["id"]), c["kind"], c["name"], c["status"],
+                  c["attempt"], when(c["created_at"]),
+                  "/execution/children?" + urlencode({"id": c["id"]})
+                  if c["kind"] == "workflow" else None)
+            for c in rows]
 
 
 @dataclass(frozen=True)
@@ -225,9 +237,7 @@ def execution_view(row: Row, children: list[Row], pending: list[Row], signals: l
         traceback=find_traceback(row["error"]),
         can_cancel=status in CANCELLABLE, can_retry=status in RETRYABLE,
         can_signal=workflow and status not in TERMINAL)
-    view.children = [Child(c["id"], execution_href(c["id"]), c["kind"], c["name"],
-                           c["status"], c["attempt"], when(c["created_at"]))
-                     for c in children]
+    view.children = child_views(children)
     view.awaits = [explain(p) for p in pending]
     view.signals = [BufferedSignal(s["channel"], pretty(s["payload"]), when(s["sent_at"]))
                     for s in signals]
