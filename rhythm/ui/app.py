@@ -40,6 +40,8 @@ WORKER_STALE_AFTER = 60.0  # seconds without a heartbeat before a worker shows a
 DONE_MESSAGES = {
     "cancel": "Cancel requested.", "retry": "Retried: the execution runs again.",
     "signal": "Signal sent.", "pause": "Paused.", "resume": "Resumed.",
+    "upgrade": "Upgraded: it continues on the latest version.",
+    "fork": "Forked: this is the new execution.",
 }
 
 
@@ -171,6 +173,53 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
             return _see_other("/execution", id=execution_id, done=action)
         return act
 
+    async def upgrade(request: Request) -> Response:
+        """"Upgrade to latest": the first post is the dry run, answered by its verdict and,
+        when compatible, a confirmation naming the version; only that confirmation moves
+        the execution (onto the version it named, not one registered since)."""
+        form = await _form(dash, request)
+        if isinstance(form, Response):
+            return form
+        execution_id, to_version = form.get("id", ""), form.get("to") or None
+        confirmed = form.get("confirmed") == "yes"
+        try:
+            if to_version is None:
+                row = await run_in_threadpool(store.execution, execution_id)
+                to_version = await run_in_threadpool(store.current_version, row["name"])
+            outcome = await run_in_threadpool(store.upgrade, execution_id, to_version,
+                                              not confirmed)
+        except DatabaseError:
+            raise
+        except RhythmError as err:
+            return await show_execution(request, execution_id, str(err), 409)
+        if not confirmed:
+            view = views.upgrade_view(outcome, to_version or "")
+            return dash.page(request, "upgrade.html", view=view)
+        if outcome.outcome != "moved":
+            return await show_execution(request, execution_id, outcome.line(), 409)
+        return _see_other("/execution", id=execution_id, done="upgrade")
+
+    async def fork(request: Request) -> Response:
+        """"Fork from step N": a new execution from the snapshot of step N (on the same
+        version, or the latest one when asked); its page is shown next."""
+        form = await _form(dash, request)
+        if isinstance(form, Response):
+            return form
+        execution_id = form.get("id", "")
+        try:
+            step = int(form.get("step", ""))
+            to_version = None
+            if form.get("latest") == "yes":
+                row = await run_in_threadpool(store.execution, execution_id)
+                to_version = await run_in_threadpool(store.current_version, row["name"])
+            made = await run_in_threadpool(store.fork, execution_id, step, to_version)
+        except DatabaseError:
+            raise
+        except (RhythmError, ValueError) as err:
+            message = str(err) if isinstance(err, RhythmError) else "the step is not a number"
+            return await show_execution(request, execution_id, message, 409)
+        return _see_other("/execution", id=made, done="fork")
+
     async def queues(request: Request) -> Response:
         found = await run_in_threadpool(store.queues)
         return dash.page(request, "queues.html",
@@ -216,6 +265,8 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         Route("/execution/cancel", execution_action("cancel"), methods=["POST"]),
         Route("/execution/retry", execution_action("retry"), methods=["POST"]),
         Route("/execution/signal", execution_action("signal"), methods=["POST"]),
+        Route("/execution/upgrade", upgrade, methods=["POST"]),
+        Route("/execution/fork", fork, methods=["POST"]),
         Route("/queues", queues),
         Route("/queues/pause", queue_pause, methods=["POST"]),
         Route("/workers", workers),
@@ -236,7 +287,11 @@ def _execution_view(store: Store, execution_id: str) -> views.ExecutionView:
         signals = store.buffered_signals(execution_id)
         if row["version"]:
             source = store.source(row["name"], row["version"])
-    return views.execution_view(row, children, pending, signals, source)
+    view = views.execution_view(row, children, pending, signals, source)
+    if row["kind"] == "workflow" and row["status"] == "suspended" and row["version"]:
+        view.latest_version = store.current_version(row["name"]) or ""
+        view.can_upgrade = view.latest_version not in ("", row["version"])
+    return view
 
 
 def _execution_act(store: Store, action: str, execution_id: str, form: dict[str, str]

@@ -30,6 +30,7 @@ from rhythm.runtime.limits import set_queue
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
 from rhythm.ui.queues import Overview, overview
+from rhythm.upgrade.move import Outcome, upgrade_execution
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -70,6 +71,11 @@ def _buffered(execution_id: str) -> ops.Op[list[Row]]:
 def _source(name: str, version: str) -> ops.Op[Row | None]:
     rows = yield "get_version_source", {"name": name, "version": version}
     return rows[0] if rows else None
+
+
+def _current_version(name: str) -> ops.Op[str | None]:
+    rows = yield "current_versions", {"names": [name]}
+    return str(rows[0]["version"]) if rows else None
 
 
 def _workers() -> ops.Op[list[Row]]:
@@ -149,6 +155,11 @@ class Store:
                                     "list queues")
         return found
 
+    def current_version(self, name: str) -> str | None:
+        """The newest registered version of workflow ``name`` (None: none registered)."""
+        found: str | None = self._run(_current_version(name), f"read workflow {name!r}")
+        return found
+
     def workers(self) -> list[Row]:
         rows: list[Row] = self._run(_workers(), "list workers")
         return rows
@@ -170,6 +181,18 @@ class Store:
     def bulk(self, action: str, filters: BulkFilters, dry_run: bool) -> BulkResult:
         run = self.client.cancel_many if action == "cancel" else self.client.retry_many
         return run(dry_run=dry_run, **filters.given())
+
+    def upgrade(self, execution_id: str, to_version: str | None, dry_run: bool) -> Outcome:
+        """Move one suspended workflow onto ``to_version`` (default the current one), or
+        with ``dry_run`` only say whether it can (``rhythm upgrade``'s plan and fence)."""
+        topology = self.topology()
+        with self._lock, translated(f"upgrade {execution_id!r}"):
+            return upgrade_execution(self._connection(), topology, self.clock, execution_id,
+                                     to_version=to_version, dry_run=dry_run)
+
+    def fork(self, execution_id: str, step: int, to_version: str | None) -> str:
+        """A new execution from the snapshot of step ``step`` (``rhythm fork``); its id."""
+        return self.client.fork(execution_id, from_step=step, to_version=to_version).id
 
     def pause_queue(self, name: str, paused: bool) -> Row:
         partitions = self.topology().partitions

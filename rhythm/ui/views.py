@@ -17,6 +17,7 @@ from rhythm.lifecycle.bulk import BulkResult
 from rhythm.lifecycle.filters import STATUSES, Page
 from rhythm.runtime.operations import CANCELLABLE, RETRYABLE, TERMINAL
 from rhythm.ui.queues import RATE_CAP, RATE_HORIZON, RATE_WINDOW, Overview
+from rhythm.upgrade.move import Outcome
 
 Row = dict[str, Any]
 FILTER_FIELDS = ("status", "name", "kind", "queue", "since", "until", "id_prefix")
@@ -182,6 +183,8 @@ class ExecutionView:
     signals: list[BufferedSignal] = field(default_factory=list)
     source_path: str | None = None
     source: list[SourceLine] = field(default_factory=list)
+    latest_version: str = ""  # the name's newest registered version (workflows)
+    can_upgrade: bool = False  # suspended on another version than latest_version
 
 
 def find_traceback(error: Any) -> str | None:
@@ -246,6 +249,25 @@ def execution_view(row: Row, children: list[Row], pending: list[Row], signals: l
         view.source = [SourceLine(n, text)
                        for n, text in enumerate(source["source"].splitlines(), 1)]
     return view
+
+
+@dataclass(frozen=True)
+class UpgradeView:
+    """The dry run of "Upgrade to latest" (``done`` False) asking for a confirmation."""
+
+    id: str
+    href: str
+    from_version: str
+    to_version: str
+    compatible: bool
+    verdict: str  # "compatible", or why not (rhythm upgrade --dry-run's words)
+
+
+def upgrade_view(outcome: Outcome, to_version: str) -> UpgradeView:
+    compatible = outcome.outcome == "compatible"
+    verdict = outcome.line()[len(outcome.id) + 2:]  # (the line is "ID: verdict")
+    return UpgradeView(outcome.id, execution_href(outcome.id), outcome.from_version,
+                       to_version, compatible, verdict)
 
 
 @dataclass(frozen=True)

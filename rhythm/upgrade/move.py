@@ -93,6 +93,31 @@ def upgrade(conn: psycopg.Connection[Any], topology: Topology, clock: Clock, nam
     return report
 
 
+def upgrade_execution(conn: psycopg.Connection[Any], topology: Topology, clock: Clock,
+                      execution_id: str, *, to_version: str | None = None,
+                      dry_run: bool = False, values: dict[str, Any] | None = None,
+                      machines: Machines | None = None) -> Outcome:
+    """:func:`upgrade` for one execution (the dashboard's "Upgrade to latest"): the same
+    plan, fence and history entry. UpgradeError when it is no workflow that could move
+    (ended, not yet started, already on ``to_version``)."""
+    machines = machines or Machines()
+    part = topology.part_of(execution_id)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(Q["upgrade_candidate"], {"part": part, "id": execution_id}
+                          ).fetchone()
+    if row is None or row["kind"] != "workflow":
+        raise UnknownName(f"no workflow execution with id {execution_id!r}")
+    to_version = to_version or current_version(conn, row["name"])
+    if row["status"] not in ("suspended", "running") or row["version"] is None:
+        raise UpgradeError(f"execution {execution_id!r} is {row['status']}: only a "
+                           "suspended workflow can move to another version")
+    if row["version"] == to_version:
+        raise UpgradeError(f"execution {execution_id!r} runs version {to_version[:12]} "
+                           "already")
+    new = machines.get(conn, row["name"], to_version)
+    return _one(conn, part, clock, machines, new, row, row["name"], dry_run, values)
+
+
 def _one(conn: psycopg.Connection[Any], part: int, clock: Clock, machines: Machines,
          new: Any, row: dict[str, Any], name: str, dry_run: bool,
          values: dict[str, Any] | None) -> Outcome:
