@@ -35,6 +35,11 @@ FROM generate_series(1, %(n)s) AS g;
 -- name: analyze_executions
 ANALYZE rhythm.executions;
 
+-- name: vacuum_executions
+-- (ui_pages.py --vacuum: the visibility map set, as autovacuum keeps it in a database
+-- that has lived a while; outside a transaction, on an autocommit connection)
+VACUUM rhythm.executions;
+
 -- name: snapshot_probe
 -- The looping workflow's saved state: activations so far and the snapshot's size. Both
 -- tables are filtered by the parameters, not correlated: on Citus a correlated subquery
