@@ -31,7 +31,7 @@ from rhythm.errors import DatabaseError, RhythmError, UnknownName
 from rhythm.ui import views
 from rhythm.ui.history import history_panel
 from rhythm.ui.security import CSRF_FIELD, CSRF_HEADER, Guard, check_request, refused
-from rhythm.ui.store import BulkFilters, Store
+from rhythm.ui.store import DETAIL_LIMIT, BulkFilters, Store
 
 HERE = Path(__file__).resolve().parent
 PAGE_SIZE = 50
@@ -40,6 +40,8 @@ WORKER_STALE_AFTER = 60.0  # seconds without a heartbeat before a worker shows a
 DONE_MESSAGES = {
     "cancel": "Cancel requested.", "retry": "Retried: the execution runs again.",
     "signal": "Signal sent.", "pause": "Paused.", "resume": "Resumed.",
+    "upgrade": "Upgraded: it continues on the latest version.",
+    "fork": "Forked: this is the new execution.",
 }
 
 
@@ -142,10 +144,18 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         step = request.query_params.get("step")
         panel = await run_in_threadpool(history_panel, store, view, step)
         return dash.page(request, "execution.html", status=status, view=view, history=panel,
+                         children_limit=DETAIL_LIMIT,
                          error=error, signal_name=signal[0], signal_payload=signal[1])
 
     async def execution(request: Request) -> Response:
         return await show_execution(request, request.query_params.get("id", ""))
+
+    async def execution_children(request: Request) -> Response:
+        """One level of the tree, when a workflow's node is opened (htmx): its tasks and
+        children, through executions_parent; one query."""
+        rows = await run_in_threadpool(store.children, request.query_params.get("id", ""))
+        return dash.page(request, "_children.html", children=views.child_views(rows),
+                         more=len(rows) >= DETAIL_LIMIT, limit=DETAIL_LIMIT)
 
     def execution_action(action: str) -> Callable[[Request], Any]:
         async def act(request: Request) -> Response:
@@ -163,9 +173,57 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
             return _see_other("/execution", id=execution_id, done=action)
         return act
 
+    async def upgrade(request: Request) -> Response:
+        """"Upgrade to latest": the first post is the dry run, answered by its verdict and,
+        when compatible, a confirmation naming the version; only that confirmation moves
+        the execution (onto the version it named, not one registered since)."""
+        form = await _form(dash, request)
+        if isinstance(form, Response):
+            return form
+        execution_id, to_version = form.get("id", ""), form.get("to") or None
+        confirmed = form.get("confirmed") == "yes"
+        try:
+            if to_version is None:
+                row = await run_in_threadpool(store.execution, execution_id)
+                to_version = await run_in_threadpool(store.current_version, row["name"])
+            outcome = await run_in_threadpool(store.upgrade, execution_id, to_version,
+                                              not confirmed)
+        except DatabaseError:
+            raise
+        except RhythmError as err:
+            return await show_execution(request, execution_id, str(err), 409)
+        if not confirmed:
+            view = views.upgrade_view(outcome, to_version or "")
+            return dash.page(request, "upgrade.html", view=view)
+        if outcome.outcome != "moved":
+            return await show_execution(request, execution_id, outcome.line(), 409)
+        return _see_other("/execution", id=execution_id, done="upgrade")
+
+    async def fork(request: Request) -> Response:
+        """"Fork from step N": a new execution from the snapshot of step N (on the same
+        version, or the latest one when asked); its page is shown next."""
+        form = await _form(dash, request)
+        if isinstance(form, Response):
+            return form
+        execution_id = form.get("id", "")
+        try:
+            step = int(form.get("step", ""))
+            to_version = None
+            if form.get("latest") == "yes":
+                row = await run_in_threadpool(store.execution, execution_id)
+                to_version = await run_in_threadpool(store.current_version, row["name"])
+            made = await run_in_threadpool(store.fork, execution_id, step, to_version)
+        except DatabaseError:
+            raise
+        except (RhythmError, ValueError) as err:
+            message = str(err) if isinstance(err, RhythmError) else "the step is not a number"
+            return await show_execution(request, execution_id, message, 409)
+        return _see_other("/execution", id=made, done="fork")
+
     async def queues(request: Request) -> Response:
-        rows = await run_in_threadpool(store.queues)
-        return dash.page(request, "queues.html", queues=views.queue_views(rows))
+        found = await run_in_threadpool(store.queues)
+        return dash.page(request, "queues.html",
+                         view=views.queues_view(found, store.clock.now()))
 
     async def queue_pause(request: Request) -> Response:
         form = await _form(dash, request)
@@ -203,9 +261,12 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         Route("/executions/rows", execution_rows),
         Route("/executions/bulk", bulk, methods=["POST"]),
         Route("/execution", execution),
+        Route("/execution/children", execution_children),
         Route("/execution/cancel", execution_action("cancel"), methods=["POST"]),
         Route("/execution/retry", execution_action("retry"), methods=["POST"]),
         Route("/execution/signal", execution_action("signal"), methods=["POST"]),
+        Route("/execution/upgrade", upgrade, methods=["POST"]),
+        Route("/execution/fork", fork, methods=["POST"]),
         Route("/queues", queues),
         Route("/queues/pause", queue_pause, methods=["POST"]),
         Route("/workers", workers),
@@ -226,7 +287,11 @@ def _execution_view(store: Store, execution_id: str) -> views.ExecutionView:
         signals = store.buffered_signals(execution_id)
         if row["version"]:
             source = store.source(row["name"], row["version"])
-    return views.execution_view(row, children, pending, signals, source)
+    view = views.execution_view(row, children, pending, signals, source)
+    if row["kind"] == "workflow" and row["status"] == "suspended" and row["version"]:
+        view.latest_version = store.current_version(row["name"]) or ""
+        view.can_upgrade = view.latest_version not in ("", row["version"])
+    return view
 
 
 def _execution_act(store: Store, action: str, execution_id: str, form: dict[str, str]

@@ -1,9 +1,10 @@
 """What the dashboard reads and does, through the runtime's operations and named SQL.
 
-Reads the operations already have (listing, one execution, queues, schedules) and every
+Reads the operations already have (listing, one execution, schedules) and every
 action (cancel, retry, signal, bulk retry and cancel, queue and schedule pause/resume)
 go through :class:`rhythm.Client` and :mod:`rhythm.runtime.limits`, the code the CLI
-runs, so the dashboard obeys the same rules. The few reads only the dashboard needs are
+runs, so the dashboard obeys the same rules. The reads only the dashboard needs (the
+queues page's figures among them, :mod:`rhythm.ui.queues`) are
 named queries of ``rhythm/store/sql/ui.sql``, run as operations (:func:`ops.drive`) on a
 connection of the store's own. Both connections are used under a lock: the dashboard is
 a handful of operators, and one connection each keeps its cost on the server fixed.
@@ -25,9 +26,11 @@ from rhythm.runtime import operations as ops
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import connect, still_usable, translated
-from rhythm.runtime.limits import queue_overview, set_queue
+from rhythm.runtime.limits import set_queue
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
+from rhythm.ui.queues import Overview, overview
+from rhythm.upgrade.move import Outcome, upgrade_execution
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -68,6 +71,11 @@ def _buffered(execution_id: str) -> ops.Op[list[Row]]:
 def _source(name: str, version: str) -> ops.Op[Row | None]:
     rows = yield "get_version_source", {"name": name, "version": version}
     return rows[0] if rows else None
+
+
+def _current_version(name: str) -> ops.Op[str | None]:
+    rows = yield "current_versions", {"names": [name]}
+    return str(rows[0]["version"]) if rows else None
 
 
 def _workers() -> ops.Op[list[Row]]:
@@ -141,10 +149,16 @@ class Store:
         row: Row | None = self._run(_source(name, version), f"read workflow {name!r}")
         return row
 
-    def queues(self) -> list[Row]:
-        self.topology()
-        with self._lock, translated("list queues"):
-            return queue_overview(self._connection(), self.clock.now())
+    def queues(self) -> Overview:
+        """The queues page's figures (:mod:`rhythm.ui.queues`: no scan of the table)."""
+        found: Overview = self._run(overview(self.clock.now(), self.topology().citus),
+                                    "list queues")
+        return found
+
+    def current_version(self, name: str) -> str | None:
+        """The newest registered version of workflow ``name`` (None: none registered)."""
+        found: str | None = self._run(_current_version(name), f"read workflow {name!r}")
+        return found
 
     def workers(self) -> list[Row]:
         rows: list[Row] = self._run(_workers(), "list workers")
@@ -167,6 +181,18 @@ class Store:
     def bulk(self, action: str, filters: BulkFilters, dry_run: bool) -> BulkResult:
         run = self.client.cancel_many if action == "cancel" else self.client.retry_many
         return run(dry_run=dry_run, **filters.given())
+
+    def upgrade(self, execution_id: str, to_version: str | None, dry_run: bool) -> Outcome:
+        """Move one suspended workflow onto ``to_version`` (default the current one), or
+        with ``dry_run`` only say whether it can (``rhythm upgrade``'s plan and fence)."""
+        topology = self.topology()
+        with self._lock, translated(f"upgrade {execution_id!r}"):
+            return upgrade_execution(self._connection(), topology, self.clock, execution_id,
+                                     to_version=to_version, dry_run=dry_run)
+
+    def fork(self, execution_id: str, step: int, to_version: str | None) -> str:
+        """A new execution from the snapshot of step ``step`` (``rhythm fork``); its id."""
+        return self.client.fork(execution_id, from_step=step, to_version=to_version).id
 
     def pause_queue(self, name: str, paused: bool) -> Row:
         partitions = self.topology().partitions

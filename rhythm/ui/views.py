@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from rhythm.lifecycle.bulk import BulkResult
 from rhythm.lifecycle.filters import STATUSES, Page
 from rhythm.runtime.operations import CANCELLABLE, RETRYABLE, TERMINAL
+from rhythm.ui.queues import RATE_CAP, RATE_HORIZON, RATE_WINDOW, Overview
+from rhythm.upgrade.move import Outcome
 
 Row = dict[str, Any]
 FILTER_FIELDS = ("status", "name", "kind", "queue", "since", "until", "id_prefix")
@@ -106,6 +108,9 @@ def bulk_view(result: BulkResult, filters: dict[str, str]) -> BulkView:
 
 @dataclass(frozen=True)
 class Child:
+    """A node of the tree of tasks and children: a workflow's node can be expanded (its
+    own children fetched when opened: ``children_href``, one query per level)."""
+
     id: str
     href: str
     kind: str
@@ -113,6 +118,15 @@ class Child:
     status: str
     attempt: int
     created: str
+    children_href: str | None = None
+
+
+def child_views(rows: list[Row]) -> list[Child]:
+    return [Child(c["id"], execution_href(c["id"]), c["kind"], c["name"], c["status"],
+                  c["attempt"], when(c["created_at"]),
+                  "/execution/children?" + urlencode({"id": c["id"]})
+                  if c["kind"] == "workflow" else None)
+            for c in rows]
 
 
 @dataclass(frozen=True)
@@ -169,6 +183,8 @@ class ExecutionView:
     signals: list[BufferedSignal] = field(default_factory=list)
     source_path: str | None = None
     source: list[SourceLine] = field(default_factory=list)
+    latest_version: str = ""  # the name's newest registered version (workflows)
+    can_upgrade: bool = False  # suspended on another version than latest_version
 
 
 def find_traceback(error: Any) -> str | None:
@@ -224,9 +240,7 @@ def execution_view(row: Row, children: list[Row], pending: list[Row], signals: l
         traceback=find_traceback(row["error"]),
         can_cancel=status in CANCELLABLE, can_retry=status in RETRYABLE,
         can_signal=workflow and status not in TERMINAL)
-    view.children = [Child(c["id"], execution_href(c["id"]), c["kind"], c["name"],
-                           c["status"], c["attempt"], when(c["created_at"]))
-                     for c in children]
+    view.children = child_views(children)
     view.awaits = [explain(p) for p in pending]
     view.signals = [BufferedSignal(s["channel"], pretty(s["payload"]), when(s["sent_at"]))
                     for s in signals]
@@ -238,23 +252,82 @@ def execution_view(row: Row, children: list[Row], pending: list[Row], signals: l
 
 
 @dataclass(frozen=True)
+class UpgradeView:
+    """The dry run of "Upgrade to latest" (``done`` False) asking for a confirmation."""
+
+    id: str
+    href: str
+    from_version: str
+    to_version: str
+    compatible: bool
+    verdict: str  # "compatible", or why not (rhythm upgrade --dry-run's words)
+
+
+def upgrade_view(outcome: Outcome, to_version: str) -> UpgradeView:
+    compatible = outcome.outcome == "compatible"
+    verdict = outcome.line()[len(outcome.id) + 2:]  # (the line is "ID: verdict")
+    return UpgradeView(outcome.id, execution_href(outcome.id), outcome.from_version,
+                       to_version, compatible, verdict)
+
+
+@dataclass(frozen=True)
 class QueueView:
     name: str
-    pending: int
-    ready: int
-    running: int
-    suspended: int
-    oldest_pending: str
+    ready: str
+    scheduled: str
+    held: str
+    running: str
+    suspended: str
+    oldest_due: str
+    rate: str
     rate_limit: str
     task_limits: str
     paused: bool
 
 
-def queue_views(rows: list[Row]) -> list[QueueView]:
-    return [QueueView(r["name"], r["pending"], r["ready"], r["running"], r["suspended"],
-                      "" if r["oldest_pending_s"] is None else f"{r['oldest_pending_s']:.1f}s",
-                      r["rate_limit"] or "", r["task_limits"] or "", r["paused"])
-            for r in rows]
+@dataclass(frozen=True)
+class QueuesView:
+    """The queues page: one line per queue, and what the estimated figures mean."""
+
+    queues: list[QueueView]
+    sample_note: str | None  # how the suspended counts were estimated (None: exact)
+    rate_note: str
+
+
+def _age(seconds: float) -> str:
+    """A duration as text an operator reads at a glance: 42s, 17m, 5.2h, 3.0d."""
+    if seconds < 120:
+        return f"{max(seconds, 0):.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds / 3600:.1f}h" if seconds < 172800 else f"{seconds / 86400:.1f}d"
+
+
+def queues_view(found: Overview, now: datetime) -> QueuesView:
+    minutes = RATE_WINDOW.total_seconds() / 60
+    approx = "≈ " if found.sample_percent is not None else ""
+    at_least = "≥ " if found.rate_at_least else ""
+    rows = [QueueView(
+        q.name, f"{q.ready:,}", f"{q.scheduled:,}", f"{q.held:,}", f"{q.running:,}",
+        f"{approx}{q.suspended:,}",
+        "" if q.oldest_due is None else _age((now - q.oldest_due).total_seconds()),
+        f"{at_least}{q.finished / minutes:,.1f}", q.rate_limit or "", q.task_limits or "",
+        q.paused) for q in found.queues]
+    sample = None
+    if found.sample_percent is not None:
+        sample = (f"≈ Suspended is estimated from a random sample of "
+                  f"{found.sample_percent:.1f}% of the table's pages (no index holds "
+                  "waiting workflows; an exact count reads the whole table: "
+                  "rhythm queue list).")
+    horizon = RATE_HORIZON.total_seconds() / 3600
+    rate = (f"Finished/min: executions of the queue that ended (completed, failed or "
+            f"cancelled) in the last {minutes:.0f} minutes, per minute, among those created "
+            f"in the last {horizon:.0f} h (the {RATE_CAP:,} newest at most): one created "
+            "before that (a long-running one) is not counted.")
+    if found.rate_at_least:
+        rate += (f" ≥: more than {RATE_CAP:,} executions were created in that time; "
+                 "the older ones were not read, so the figure is a lower bound.")
+    return QueuesView(rows, sample, rate)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
+import psycopg
+
 from rhythm.errors import RhythmError, UnknownName
 from rhythm.observe.history import record_op
 from rhythm.runtime.clock import Clock
-from rhythm.runtime.operations import Op
+from rhythm.runtime.operations import Op, drive, run_each
 from rhythm.runtime.partitions import Topology
 from rhythm.upgrade.machines import Machines
 from rhythm.upgrade.plan import Incompatible, Mapping, map_snapshot
@@ -95,6 +97,43 @@ def upgrade_steps(topology: Topology, clock: Clock, name: str, *,
             report.outcomes.append(
                 (yield from _one(clock, machines, new, row, name, dry_run, values)))
     return report
+
+
+def upgrade_one_steps(topology: Topology, clock: Clock, execution_id: str, *,
+                      to_version: str | None = None, dry_run: bool = False,
+                      values: dict[str, Any] | None = None,
+                      machines: Machines | None = None) -> Steps[Outcome]:
+    """:func:`upgrade_steps` for one execution (the dashboard's "Upgrade to latest"): the
+    same plan, fence and history entry. UpgradeError when it is no workflow that could
+    move (ended, not yet started, already on ``to_version``)."""
+    machines = machines or Machines()
+    row = yield _candidate(topology.part_of(execution_id), execution_id)
+    if row is None or row["kind"] != "workflow":
+        raise UnknownName(f"no workflow execution with id {execution_id!r}")
+    name = row["name"]
+    if to_version is None:
+        to_version = yield current_version_op(name)
+    if row["status"] not in ("suspended", "running") or row["version"] is None:
+        raise UpgradeError(f"execution {execution_id!r} is {row['status']}: only a "
+                           "suspended workflow can move to another version")
+    if row["version"] == to_version:
+        raise UpgradeError(f"execution {execution_id!r} runs version {to_version[:12]} "
+                           "already")
+    new = machines.cached(name, to_version) or (yield machines.load(name, to_version))
+    return (yield from _one(clock, machines, new, row, name, dry_run, values))
+
+
+def upgrade_execution(conn: psycopg.Connection[Any], topology: Topology, clock: Clock,
+                      execution_id: str, **options: Any) -> Outcome:
+    """:func:`upgrade_one_steps` on a sync connection (each step a transaction)."""
+    outcome: Outcome = run_each(upgrade_one_steps(topology, clock, execution_id, **options),
+                                lambda op: drive(conn, op, topology))
+    return outcome
+
+
+def _candidate(part: int, execution_id: str) -> Op[dict[str, Any] | None]:
+    rows = yield "upgrade_candidate", {"part": part, "id": execution_id}
+    return rows[0] if rows else None
 
 
 def _candidates(part: int, name: str, to_version: str, from_version: str | None

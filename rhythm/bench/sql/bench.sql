@@ -35,6 +35,11 @@ FROM generate_series(1, %(n)s) AS g;
 -- name: analyze_executions
 ANALYZE rhythm.executions;
 
+-- name: vacuum_executions
+-- (ui_pages.py --vacuum: the visibility map set, as autovacuum keeps it in a database
+-- that has lived a while; outside a transaction, on an autocommit connection)
+VACUUM rhythm.executions;
+
 -- name: snapshot_probe
 -- The looping workflow's saved state: activations so far and the snapshot's size. Both
 -- tables are filtered by the parameters, not correlated: on Citus a correlated subquery
@@ -105,15 +110,18 @@ VALUES ('bench_keyed', 'default', '{"key": "k", "limit": 1}', now());
 -- %(n)s task rows for the dashboard's benchmark (benchmarks/ui_pages.py), created over the
 -- 30 days before %(now)s: 20 names job_0..job_19, and rare_job for one row in 10,000;
 -- statuses as a long-lived database holds them (80 % completed, 10 % failed, 3 %
--- cancelled, 3 % pending, 2 % running, 2 % suspended). One partition.
+-- cancelled, 3 % pending, 2 % running, 2 % suspended). One partition. A pending row is
+-- claimable from its creation (run_at set, as an enqueue sets it: the claim's indexes
+-- hold it, and the queues page counts it there).
 INSERT INTO rhythm.executions (id, part, kind, name, status, inputs, result, queue,
-                               created_at, updated_at, finished_at)
+                               created_at, updated_at, finished_at, run_at)
 SELECT 'bench-' || g, 0, 'task',
        CASE WHEN g %% 10000 = 7 THEN 'rare_job' ELSE 'job_' || (g %% 20) END,
        s.status, jsonb_build_object('i', g),
        CASE WHEN s.status = 'completed' THEN jsonb_build_object('ok', g) END,
        'q' || (g %% 4), c.at, c.at,
-       CASE WHEN s.status IN ('completed', 'failed', 'cancelled') THEN c.at END
+       CASE WHEN s.status IN ('completed', 'failed', 'cancelled') THEN c.at END,
+       CASE WHEN s.status = 'pending' THEN c.at END
 FROM generate_series(1, %(n)s) AS g,
      LATERAL (SELECT %(now)s::timestamptz - (%(n)s - g) * interval '30 days' / %(n)s AS at) c,
      LATERAL (SELECT CASE WHEN abs(hashtext(g::text)) %% 100 < 80 THEN 'completed'

@@ -47,3 +47,99 @@ SELECT w.id, w.host, w.pid, w.queues, w.started_at, w.heartbeat_at,
 FROM rhythm.workers w
 LEFT JOIN holding h ON h.claimed_by = w.id
 ORDER BY w.heartbeat_at DESC, w.id;
+
+-- The queues page (rhythm/ui/queues.py, docs/ui.md "Queues"). `rhythm queue list`
+-- (queue_overview) counts every live execution exactly, a read of the whole table; the
+-- page reads the indexes the claim path keeps anyway instead, and estimates the one
+-- figure no index holds. No statement here writes, and none adds a write elsewhere.
+
+-- name: ui_queue_settings
+-- Every queue known without reading executions: task routes, settings, the queues
+-- workers poll; with its settings and the rate limits of the task names routed to it.
+WITH routed AS (
+    SELECT queue, string_agg(name || '=' || rate_limit, ', ' ORDER BY name) AS task_limits
+    FROM rhythm.task_routes
+    WHERE rate_limit IS NOT NULL
+    GROUP BY queue
+),
+names AS (
+    SELECT queue AS name FROM rhythm.task_routes
+    UNION SELECT name FROM rhythm.queues
+    UNION SELECT unnest(queues) FROM rhythm.workers
+)
+SELECT n.name, q.rate_limit, coalesce(q.paused, false) AS paused, r.task_limits
+FROM names n
+LEFT JOIN rhythm.queues q ON q.name = n.name
+LEFT JOIN routed r ON r.queue = n.name;
+
+-- name: ui_queue_runnable
+-- Claimable rows (pending, retried or woken: run_at set), per queue: ready now, due
+-- later, and the earliest run_at of the ready ones. An index-only scan of executions_due,
+-- partial on run_at IS NOT NULL: as large as the backlog, whatever the table size.
+SELECT queue,
+       count(*) FILTER (WHERE run_at <= %(now)s) AS ready,
+       count(*) FILTER (WHERE run_at > %(now)s) AS scheduled,
+       min(run_at) FILTER (WHERE run_at <= %(now)s) AS oldest_due
+FROM rhythm.executions
+WHERE run_at IS NOT NULL
+GROUP BY queue;
+
+-- name: ui_queue_running
+-- Rows a worker holds, per queue, through executions_leases (partial on 'running').
+SELECT queue, count(*) AS running
+FROM rhythm.executions
+WHERE status = 'running'
+GROUP BY queue;
+
+-- name: ui_queue_held
+-- Pending rows nothing may claim yet, per queue: waiting for a concurrency slot
+-- (executions_concurrency) or for a version of their workflow (executions_awaiting_version);
+-- both indexes are partial and hold only such rows.
+SELECT queue, count(*) AS held
+FROM rhythm.executions
+WHERE status = 'pending' AND run_at IS NULL
+  AND ((concurrency_key IS NOT NULL AND admitted = false)
+       OR (kind = 'workflow' AND version IS NULL))
+GROUP BY queue;
+
+-- name: ui_executions_pages
+-- The table's size in pages now (a look at its files, not a scan): decides whether the
+-- suspended count is exact or sampled.
+SELECT pg_relation_size('rhythm.executions') / current_setting('block_size')::bigint
+       AS pages;
+
+-- name: ui_queue_suspended
+-- Workflows suspended and waiting (not woken: a woken one is claimable, counted above),
+-- per queue, exactly: no index holds them, so this reads the whole table (a small one,
+-- or on Citus, where the shards count in parallel).
+SELECT queue, count(*) AS suspended
+FROM rhythm.executions
+WHERE status = 'suspended' AND run_at IS NULL
+GROUP BY queue;
+
+-- name: ui_queue_suspended_sample
+-- The same counted in a sample of %(percent)s percent of the table's pages (TABLESAMPLE
+-- SYSTEM: whole pages picked at random); the caller scales it up and says it estimated.
+SELECT queue, count(*) AS suspended
+FROM rhythm.executions TABLESAMPLE SYSTEM (%(percent)s)
+WHERE status = 'suspended' AND run_at IS NULL
+GROUP BY queue;
+
+-- name: ui_queue_finished
+-- Executions that ended since %(since)s, per queue, among the %(cap)s newest created
+-- since %(horizon)s (executions_created, newest first: there is no index on finished_at,
+-- which would cost every completion). `walked` is how many rows were read: the cap
+-- reached means older rows went unread and the count is a lower bound.
+WITH newest AS (
+    SELECT queue, status, finished_at
+    FROM rhythm.executions
+    WHERE created_at >= %(horizon)s
+    ORDER BY created_at DESC, id
+    LIMIT %(cap)s
+)
+SELECT queue,
+       count(*) FILTER (WHERE finished_at >= %(since)s
+                          AND status IN ('completed', 'failed', 'cancelled')) AS finished,
+       (SELECT count(*) FROM newest) AS walked
+FROM newest
+GROUP BY queue;

@@ -13,6 +13,14 @@ WHERE e.part = %(part)s AND e.kind = 'workflow' AND e.name = %(name)s
   AND e.status IN ('suspended', 'running')
 ORDER BY e.id;
 
+-- name: upgrade_candidate
+-- One execution an upgrade of that execution alone would move (the dashboard's "Upgrade
+-- to latest"): the columns of upgrade_candidates, its name and kind, whatever its status.
+SELECT e.id, e.kind, e.name, e.version, e.status, e.claim_token, s.snapshot
+FROM rhythm.executions e
+LEFT JOIN rhythm.snapshots s ON s.part = e.part AND s.execution_id = e.id
+WHERE e.part = %(part)s AND e.id = %(id)s;
+
 -- name: move_execution
 -- The fenced move: only if still suspended under the claim token the plan read (an
 -- activation claims with token + 1), and still on the version it was planned from.

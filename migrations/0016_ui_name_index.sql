@@ -1,0 +1,18 @@
+-- The listing filtered by name (issue 21, docs/ui.md "Performance"): `rhythm list --name`,
+-- the dashboard's name filter and bulk retry/cancel by name. list_executions is planned
+-- for its values each time (operations.PLANNED_EACH_TIME), so with a name given it walks
+-- this index from the newest row of that name and stops at the page's limit, instead of
+-- walking executions_created through every other name until a page is found (a name
+-- that is one row in 10,000 read a few hundred thousand index entries a page at 1M rows).
+--
+-- No `part` in it: a listing reads every partition (as executions_created, which it
+-- mirrors), and the index is not unique, so Citus does not ask for the distribution
+-- column in it. On Citus the index is made on every shard (Citus propagates CREATE
+-- INDEX on a distributed table, and create_distributed_table copies the indexes of a
+-- table distributed later): nothing conditional here.
+--
+-- Its cost: one more index entry per execution inserted. name, created_at and id never
+-- change after the insert, so no update touches it and HOT updates stay HOT as before.
+-- The migration runs in a transaction, so CREATE INDEX (not CONCURRENTLY) blocks writes
+-- to executions while it builds (seconds per million rows): run it in a quiet moment.
+CREATE INDEX executions_name_created ON rhythm.executions (name, created_at DESC, id);
