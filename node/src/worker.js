@@ -145,7 +145,8 @@ export class Worker {
     await run(listen, 'listen_wake', {})
     const now = new Date()
     await run(claim, 'register_worker', {
-      id: this.id, host: os.hostname(), pid: process.pid, queues: this.queues, now
+      id: this.id, host: os.hostname(), pid: process.pid, queues: this.queues, now,
+      tasks: this.names, lease_seconds: this.leaseSeconds // (what `rhythm status` reads)
     })
     const routes = [...this.tasks.values()].map((t) => ({ name: t.name, queue: t.queue, concurrency: null, rate_limit: null }))
     if (routes.length) await run(claim, 'register_task_routes', { routes: JSON.stringify(routes), now })

@@ -281,13 +281,22 @@ def waiting_reason(row: Row) -> str | None:
             "(run `rhythm register`, or start a worker that has it)")
 
 
-def unserved_tasks(names: list[str]) -> Op[set[str]]:
-    """Those of task ``names`` that no worker has registered: workers claim only the
-    task names they have (routing), so such a task waits until one that has it starts."""
+UNREGISTERED = "unregistered"  # no worker ever registered the task name
+NO_LIVE_WORKER = "no live worker"  # every worker that registered it has stopped
+
+
+def unserved_tasks(names: list[str], now: datetime) -> Op[dict[str, str]]:
+    """Those of task ``names`` that no live worker has, each with why: UNREGISTERED (no
+    worker ever registered it) or NO_LIVE_WORKER (those that did have stopped, or their
+    heartbeat is older than their lease). Workers claim only the task names they have
+    (routing), so such a task waits until one that has it starts."""
     if not names:
-        return set()
-    rows = yield "routed_task_names", {"names": names}
-    return set(names) - {row["name"] for row in rows}
+        return {}
+    rows = yield "served_task_names", {"names": names, "now": now}
+    # (a name no worker registered is missing whatever lives: every worker registers its
+    # names' routes)
+    return {row["name"]: UNREGISTERED if not row["registered"] else NO_LIVE_WORKER
+            for row in rows if not (row["registered"] and row["live"])}
 
 
 def workflow_names() -> Op[list[str]]:
