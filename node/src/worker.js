@@ -95,6 +95,7 @@ export class Worker {
     // with claim_limited, which takes the tokens; after a short one, when its next token.
     this.controls = { paused: new Set(), limited: new Map() }
     this._tokenDue = new Map() // "part:queue" -> Date
+    this._backPressure = false // the claim loop waits for the flusher (a batch is waiting)
   }
 
   /** Run until stop() (or SIGTERM/SIGINT); resolves once everything is handed back. */
@@ -241,8 +242,13 @@ export class Worker {
       try {
         this._pump()
         const want = this._free() + this.prefetch - this.buffer.length
-        if (want <= 0 || this.buffer.length >= this._free() + Math.floor(this.prefetch / 2)) {
-          await this._sleep(this.pollSeconds) // a finished task kicks when it is time
+        if (want <= 0 || this.buffer.length >= this._free() + Math.floor(this.prefetch / 2) ||
+            this.pending.length >= BATCH) {
+          // (a finished task kicks when it is time; so does the flusher once outcomes
+          // waiting for a slow database are fewer than a batch: back-pressure, since
+          // tasks that return at once take no slot)
+          this._backPressure = this.pending.length >= BATCH
+          await this._sleep(this.pollSeconds)
           continue
         }
         this._hinted = false
@@ -503,6 +509,7 @@ export class Worker {
       const batch = this.pending.splice(0, BATCH)
       try {
         await this._record(this.conns.flush, batch)
+        if (this._backPressure && this.pending.length < BATCH) this._kick()
       } catch (err) {
         this.pending.unshift(...batch)
         if (!isConnectionError(err)) {
