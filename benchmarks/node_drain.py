@@ -2,7 +2,7 @@
 optionally in pairs against another revision.
 
     .venv/bin/python benchmarks/node_drain.py --database-url URL [--n 10000]
-        [--concurrency 10] [--runs 1] [--base REV] [--cpu-prof DIR]
+        [--concurrency 10] [--async] [--runs 1] [--base REV] [--cpu-prof DIR]
 
 Per run: a fresh database on URL's server, N ``bench_noop_js`` tasks queued on queue
 ``bench`` in one statement (``Client.queue_tasks``, not timed), then
@@ -17,6 +17,7 @@ the working tree's, back to back, alternating which goes first, so that a shared
 machine's load falls on both alike; the verdict is the median of the pairs' ratios
 (head/base, wall rate and CPU per task) and in how many pairs head was faster. REV is
 checked out as a temporary ``git worktree`` that borrows this tree's ``node_modules``.
+``--async``: the no-op task is an async function (each attempt awaits a promise).
 ``--cpu-prof DIR``: the drains run under ``node --cpu-prof`` (profiles in DIR; the
 profiler's own cost lands in the figures).
 """
@@ -115,8 +116,8 @@ def drain(url: str, pkg: Path, args: argparse.Namespace) -> dict[str, Any]:
         pg = ServerCpu(db)
         proc = subprocess.Popen(
             ["node", *prof, str(DRAIN), str(args.n), str(args.concurrency), "--queued",
-             "--from", str(pkg)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+             *(["--async"] if args.use_async else []), "--from", str(pkg)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         done = threading.Event()
 
         def sample() -> None:  # backends leave with their connection: sample as it runs
@@ -147,6 +148,8 @@ def main() -> None:
     parser.add_argument("--database-url", required=True, help="a server to create databases on")
     parser.add_argument("--n", type=int, default=10000, help="tasks per drain")
     parser.add_argument("--concurrency", type=int, default=10, help="the worker's concurrency")
+    parser.add_argument("--async", dest="use_async", action="store_true",
+                        help="an async no-op task (each attempt awaits a promise)")
     parser.add_argument("--runs", type=int, default=1, help="drains (pairs with --base)")
     parser.add_argument("--base", help="a revision to compare against, in pairs")
     parser.add_argument("--cpu-prof", help="write node --cpu-prof profiles to this folder")

@@ -2,11 +2,13 @@
 // tasks`: N no-op tasks are queued (one Client.queueTask each, timed separately), then
 // a worker is timed from just before it starts until the N-th outcome is committed.
 //
-//   RHYTHM_DATABASE_URL=... node bench/drain.js [N=10000] [concurrency=10] [--queued] [--from DIR]
+//   RHYTHM_DATABASE_URL=... node bench/drain.js [N=10000] [concurrency=10] [--queued] [--async]
+//                                               [--from DIR]
 //
 // The database must be migrated and hold no other ready task of the queue "bench".
 // --queued: the N tasks (`bench_noop_js`, queue "bench", inputs {"i": i}) are queued
 // already (benchmarks/node_drain.py queues them in one statement), so only the drain runs.
+// --async: the task is an async function (each attempt awaits a promise, holding a slot).
 // --from DIR: the package to measure (its src/index.js; default this one), so that a
 // harness can time two revisions with the same script.
 // Prints one JSON line; `cpuSeconds` is the process's CPU (user + system) during the
@@ -24,8 +26,13 @@ const flag = (name) => {
   const [, value] = args.splice(at, 2)
   return value
 }
-const queued = args.includes('--queued')
-if (queued) args.splice(args.indexOf('--queued'), 1)
+const option = (name) => {
+  const at = args.indexOf(name)
+  if (at >= 0) args.splice(at, 1)
+  return at >= 0
+}
+const queued = option('--queued')
+const asynchronous = option('--async')
 const from = flag('--from')
 const pkg = from ? pathToFileURL(resolve(from, 'src', 'index.js')).href : '../src/index.js'
 const { Client, Worker, defineTask } = await import(pkg)
@@ -43,7 +50,7 @@ if (!queued) {
 
 const worker = new Worker({
   databaseUrl: url, queues: ['bench'], concurrency, handleSignals: false, log: () => {},
-  tasks: [defineTask('bench_noop_js', ({ i }) => i, { queue: 'bench' })]
+  tasks: [defineTask('bench_noop_js', asynchronous ? async ({ i }) => i : ({ i }) => i, { queue: 'bench' })]
 })
 const cpu = process.cpuUsage()
 const started = performance.now()
@@ -55,7 +62,7 @@ const cpuSeconds = (used.user + used.system) / 1e6
 worker.stop()
 await running
 console.log(JSON.stringify({
-  tasks: n, concurrency, drainSeconds: +seconds.toFixed(3),
+  tasks: n, concurrency, async: asynchronous, drainSeconds: +seconds.toFixed(3),
   tasksPerSecond: Math.round(n / seconds), cpuSeconds: +cpuSeconds.toFixed(3),
   cpuPerTaskUs: Math.round(cpuSeconds / n * 1e6),
   systemPerTaskUs: Math.round(used.system / n), enqueuedPerSecond
