@@ -96,6 +96,7 @@ export class Worker {
     this.controls = { paused: new Set(), limited: new Map() }
     this._tokenDue = new Map() // "part:queue" -> Date
     this._backPressure = false // the claim loop waits for the flusher (a batch is waiting)
+    this._pumpLater = null // the rest of a long run of synchronous tasks, next turn
   }
 
   /** Run until stop() (or SIGTERM/SIGINT); resolves once everything is handed back. */
@@ -242,12 +243,12 @@ export class Worker {
       try {
         this._pump()
         const want = this._free() + this.prefetch - this.buffer.length
+        // (back-pressure: tasks that return at once take no slot, so claims stop while
+        // a batch of outcomes waits for a slow database; the flusher kicks once fewer do)
+        this._backPressure = this.pending.length >= BATCH
         if (want <= 0 || this.buffer.length >= this._free() + Math.floor(this.prefetch / 2) ||
-            this.pending.length >= BATCH) {
-          // (a finished task kicks when it is time; so does the flusher once outcomes
-          // waiting for a slow database are fewer than a batch: back-pressure, since
-          // tasks that return at once take no slot)
-          this._backPressure = this.pending.length >= BATCH
+            this._backPressure) {
+          // (a finished task kicks when it is time)
           await this._sleep(this.pollSeconds)
           continue
         }
