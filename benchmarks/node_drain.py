@@ -50,10 +50,13 @@ def postmaster(url: str) -> int:
     """The pid of the server that serves ``url`` (the parent of a backend of it)."""
     import psycopg
 
-    with psycopg.connect(url) as conn:
+    with psycopg.connect(url) as conn:  # (read while the backend lives)
         row = conn.execute("SELECT pg_backend_pid()").fetchone()
-    assert row is not None
-    return parent(int(row[0]))
+        assert row is not None
+        pid = parent(int(row[0]))
+    if pid <= 1:
+        raise SystemExit(f"node_drain: the server of {url} does not run on this machine")
+    return pid
 
 
 def parent(pid: int) -> int:
