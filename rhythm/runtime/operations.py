@@ -292,11 +292,14 @@ def unserved_tasks(names: list[str], now: datetime) -> Op[dict[str, str]]:
     (routing), so such a task waits until one that has it starts."""
     if not names:
         return {}
-    rows = yield "served_task_names", {"names": names, "now": now}
-    # (a name no worker registered is missing whatever lives: every worker registers its
-    # names' routes)
-    return {row["name"]: UNREGISTERED if not row["registered"] else NO_LIVE_WORKER
-            for row in rows if not (row["registered"] and row["live"])}
+    rows = yield "routed_task_names", {"names": names}
+    routed = sorted(row["name"] for row in rows)
+    unserved = {name: UNREGISTERED for name in names if name not in routed}
+    if routed:  # (a name no worker registered is missing whatever lives)
+        rows = yield "live_task_names", {"names": routed, "now": now}
+        live = {row["name"] for row in rows}
+        unserved.update((name, NO_LIVE_WORKER) for name in routed if name not in live)
+    return unserved
 
 
 def workflow_names() -> Op[list[str]]:
