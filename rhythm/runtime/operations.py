@@ -293,10 +293,10 @@ def unserved_tasks(names: list[str], now: datetime) -> Op[dict[str, str]]:
     if not names:
         return {}
     rows = yield "routed_task_names", {"names": names}
-    routed = sorted(row["name"] for row in rows)
+    routed = {row["name"] for row in rows}
     unserved = {name: UNREGISTERED for name in names if name not in routed}
     if routed:  # (a name no worker registered is missing whatever lives)
-        rows = yield "live_task_names", {"names": routed, "now": now}
+        rows = yield "live_task_names", {"names": sorted(routed), "now": now}
         live = {row["name"] for row in rows}
         unserved.update((name, NO_LIVE_WORKER) for name in routed if name not in live)
     return unserved
