@@ -14,6 +14,8 @@
  */
 import os from 'node:os'
 import { randomBytes } from 'node:crypto'
+import { performance } from 'node:perf_hooks'
+import { Attempt, TaskContext, isThenable } from './attempts.js'
 import { connect, isConnectionError, readLayout, run } from './db.js'
 import { PayloadError, decode, encode } from './payloads.js'
 import {
@@ -27,6 +29,17 @@ const BATCH = 500
 const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
 const ENDED = new Set(['completed', 'failed', 'cancelled'])
 const LIMITS_PAYLOAD = '!limits' // (rhythm/runtime/limits.py: queue controls changed)
+const SLICE_MS = 10 // synchronous tasks run back to back for at most this long (then I/O)
+const NO_OPTIONS = Object.freeze({})
+
+/** A claimed row as the worker keeps it: the row, its token and partition as numbers,
+ * and its options decoded (usually none: the claim returns NULL for {}). */
+function asClaim (row) {
+  row.token = Number(row.claim_token)
+  row.part = Number(row.part)
+  row.opts = row.options ? decode(row.options) : NO_OPTIONS
+  return row
+}
 
 /**
  * @typedef {object} WorkerOptions
@@ -68,7 +81,7 @@ export class Worker {
     this.log = options.log ?? ((level, message) => { if (level !== 'debug') console.error(`rhythm-worker ${level}: ${message}`) })
     this.layout = { partitions: 1, citus: false }
     this.buffer = [] // claimed rows not started yet, oldest first
-    this.running = new Map() // id -> { claim, controller, why }
+    this.running = new Map() // id -> Attempt (asynchronous ones: a sync task ends at once)
     this.pending = [] // outcomes not recorded yet
     this.held = new Map() // id -> claim: every row this worker holds a lease on
     this.claimed = 0
@@ -82,6 +95,8 @@ export class Worker {
     // with claim_limited, which takes the tokens; after a short one, when its next token.
     this.controls = { paused: new Set(), limited: new Map() }
     this._tokenDue = new Map() // "part:queue" -> Date
+    this._backPressure = false // the claim loop waits for the flusher (a batch is waiting)
+    this._pumpLater = null // the rest of a long run of synchronous tasks, next turn
   }
 
   /** Run until stop() (or SIGTERM/SIGINT); resolves once everything is handed back. */
@@ -132,7 +147,8 @@ export class Worker {
     await run(listen, 'listen_wake', {})
     const now = new Date()
     await run(claim, 'register_worker', {
-      id: this.id, host: os.hostname(), pid: process.pid, queues: this.queues, now
+      id: this.id, host: os.hostname(), pid: process.pid, queues: this.queues, now,
+      tasks: this.names, lease_seconds: this.leaseSeconds // (what `rhythm status` reads)
     })
     const routes = [...this.tasks.values()].map((t) => ({ name: t.name, queue: t.queue, concurrency: null, rate_limit: null }))
     if (routes.length) await run(claim, 'register_task_routes', { routes: JSON.stringify(routes), now })
@@ -227,8 +243,13 @@ export class Worker {
       try {
         this._pump()
         const want = this._free() + this.prefetch - this.buffer.length
-        if (want <= 0 || this.buffer.length >= this._free() + Math.floor(this.prefetch / 2)) {
-          await this._sleep(this.pollSeconds) // a finished task kicks when it is time
+        // (back-pressure: tasks that return at once take no slot, so claims stop while
+        // a batch of outcomes waits for a slow database; the flusher kicks once fewer do)
+        this._backPressure = this.pending.length >= BATCH
+        if (want <= 0 || this.buffer.length >= this._free() + Math.floor(this.prefetch / 2) ||
+            this._backPressure) {
+          // (a finished task kicks when it is time)
+          await this._sleep(this.pollSeconds)
           continue
         }
         this._hinted = false
@@ -275,7 +296,7 @@ export class Worker {
         }
         short = short || rows.length < limit
         for (const row of rows) {
-          const claim = { ...row, token: Number(row.claim_token), part: Number(row.part) }
+          const claim = asClaim(row)
           this.buffer.push(claim)
           this.held.set(claim.id, claim)
         }
@@ -305,36 +326,84 @@ export class Worker {
     return Math.min(Math.max((at.getTime() - Date.now()) / 1000, 0.02), this.pollSeconds)
   }
 
-  /** Start buffered rows while slots are free. */
+  /** Start buffered rows while slots are free. A task that returns at once (no promise)
+   * ends on the spot, without taking a slot (so a claimed batch of such tasks runs in
+   * one go, and their outcomes go to the flusher together); after SLICE_MS of them the
+   * rest waits for the next turn of the event loop, so that outcomes, claims and
+   * heartbeats are not held up by a long buffer of synchronous work. */
   _pump () {
+    if (this._pumpLater) return
+    const began = performance.now()
+    let ended = 0
     while (this.buffer.length && this.running.size < this.concurrency && !this.stopping) {
-      const claim = this.buffer.shift()
-      const entry = { claim, controller: new AbortController(), why: null }
-      this.running.set(claim.id, entry)
-      this._attempt(entry).then((outcome) => this._finished(entry, outcome), (err) => {
-        this.log('error', `attempt of ${claim.id} broke: ${err?.stack ?? err}`)
-        this._finished(entry, null)
-      })
+      const attempt = new Attempt(this.buffer.shift())
+      let outcome
+      try {
+        outcome = this._begin(attempt)
+      } catch (err) {
+        this.log('error', `attempt of ${attempt.claim.id} broke: ${err?.stack ?? err}`)
+        outcome = null
+      }
+      if (outcome !== undefined) {
+        this._ended(attempt, outcome)
+        ended += 1
+        if (ended % 16 === 0 && performance.now() - began > SLICE_MS) {
+          this._pumpLater = setImmediate(() => { this._pumpLater = null; this._pump() })
+          break
+        }
+      }
     }
+    if (this.buffer.length < this._free() + Math.floor(this.prefetch / 2)) this._kick()
   }
 
-  _finished (entry, outcome) {
-    this.running.delete(entry.claim.id)
+  /** An attempt ended: its outcome to the flusher (null: nothing to record). */
+  _ended (attempt, outcome) {
     if (outcome) {
       this.pending.push(outcome)
       this._kickFlush()
     } else {
-      this.held.delete(entry.claim.id)
+      this.held.delete(attempt.claim.id)
     }
+  }
+
+  /** A running (asynchronous) attempt ended: its slot is free. */
+  _finished (attempt, outcome) {
+    this.running.delete(attempt.claim.id)
+    this._ended(attempt, outcome)
     this._pump()
-    if (this.buffer.length < this._free() + Math.floor(this.prefetch / 2)) this._kick()
   }
 
   // ------------------------------------------------------------ attempts
 
-  /** Run one attempt; its outcome (null: nothing to record, the lease was lost). */
-  async _attempt ({ claim, controller }) {
+  /** Start one attempt: its outcome if it ended at once (null: nothing to record),
+   * undefined while it runs (in `running`, until _finished). */
+  _begin (attempt) {
+    const { claim } = attempt
     const task = this.tasks.get(claim.name)
+    const early = this._refused(claim, task)
+    if (early !== undefined) return early
+    const inputs = claim.inputsValue
+    const timeout = typeof claim.opts.timeout === 'number' && claim.opts.timeout > 0 ? claim.opts.timeout : task.timeout
+    const began = timeout === null ? 0 : Date.now()
+    let value
+    try {
+      value = task.fn(inputs, new TaskContext(attempt))
+    } catch (thrown) {
+      return this._failure(claim, task, fromThrown(claim.name, thrown, claim.attempt), retryable(task, thrown))
+    }
+    if (!isThenable(value)) return this._result(claim, value)
+    this.running.set(claim.id, attempt)
+    this._settle(attempt, task, value, timeout, began)
+      .then((outcome) => this._finished(attempt, outcome), (err) => {
+        this.log('error', `attempt of ${claim.id} broke: ${err?.stack ?? err}`)
+        this._finished(attempt, null)
+      })
+    return undefined
+  }
+
+  /** The outcome of a claim that must not run (unknown task, cancelled, too many lost
+   * leases, bad inputs); undefined when it may run (its inputs decoded then). */
+  _refused (claim, task) {
     const attempt = claim.attempt
     if (!task) {
       return this._outcome(claim, 'failed', { error: taskError(claim.name, UNKNOWN_TASK, `no task named ${JSON.stringify(claim.name)} is registered on worker ${this.id}`, attempt) })
@@ -352,47 +421,52 @@ export class Worker {
     if (inputs === null || typeof inputs !== 'object' || Array.isArray(inputs)) {
       return this._outcome(claim, 'failed', { error: taskError(claim.name, ARGUMENT_MISMATCH, 'inputs must be a JSON object', attempt) })
     }
-    const options = claim.options ? decode(claim.options) : {}
-    const timeout = typeof options.timeout === 'number' && options.timeout > 0 ? options.timeout : task.timeout
+    claim.inputsValue = inputs
+    return undefined
+  }
+
+  /** Wait for an asynchronous attempt (with a timeout: at most `timeout` seconds from
+   * `began`, when the task was called); its outcome. */
+  async _settle (attempt, task, promise, timeout, began) {
+    const { claim } = attempt
     let timer = null
-    const aborted = new Promise((_resolve, reject) => {
-      controller.signal.addEventListener('abort', () => reject(controller.signal.reason), { once: true })
-    })
-    aborted.catch(() => {})
     if (timeout !== null) {
       timer = setTimeout(() => {
-        const err = new Error(`attempt ${attempt} did not finish within ${timeout}s`)
+        const err = new Error(`attempt ${claim.attempt} did not finish within ${timeout}s`)
         err.name = TIMEOUT
-        controller.abort(err)
-      }, timeout * 1000)
+        attempt.expire(err)
+      }, Math.max(timeout * 1000 - (Date.now() - began), 0))
     }
-    const ctx = { signal: controller.signal, id: claim.id, attempt, name: claim.name, queue: claim.queue }
     let value
     try {
-      value = await Promise.race([Promise.resolve().then(() => task.fn(inputs, ctx)), aborted])
+      value = await attempt.race(promise)
     } catch (thrown) {
-      const why = this.running.get(claim.id)?.why
+      const why = attempt.why
       if (why === 'lost') return null
       if (why === 'cancel') return this._outcome(claim, 'cancelled', { error: CANCELLED_ERROR })
       if (why === 'shutdown') return this._outcome(claim, 'pending', { run_at: new Date(), handed_back: true })
-      if (controller.signal.aborted && controller.signal.reason?.name === TIMEOUT && thrown === controller.signal.reason) {
-        return this._failure(claim, task, taskError(claim.name, TIMEOUT, thrown.message, attempt), true)
+      if (attempt.timedOut && thrown === attempt.reason) {
+        return this._failure(claim, task, taskError(claim.name, TIMEOUT, /** @type {Error} */ (thrown).message, claim.attempt), true)
       }
-      return this._failure(claim, task, fromThrown(claim.name, thrown, attempt), retryable(task, thrown))
+      return this._failure(claim, task, fromThrown(claim.name, thrown, claim.attempt), retryable(task, thrown))
     } finally {
       if (timer) clearTimeout(timer)
     }
-    const why = this.running.get(claim.id)?.why
-    if (why === 'lost') return null
-    if (why === 'cancel') return this._outcome(claim, 'cancelled', { error: CANCELLED_ERROR })
+    if (attempt.why === 'lost') return null
+    if (attempt.why === 'cancel') return this._outcome(claim, 'cancelled', { error: CANCELLED_ERROR })
+    return this._result(claim, value)
+  }
+
+  /** The outcome of a value the task returned. */
+  _result (claim, value) {
     if (value === undefined) {
-      return this._outcome(claim, 'failed', { error: taskError(claim.name, RESULT_NOT_JSON, `result of task ${JSON.stringify(claim.name)} is undefined (return null, or a JSON value)`, attempt) })
+      return this._outcome(claim, 'failed', { error: taskError(claim.name, RESULT_NOT_JSON, `result of task ${JSON.stringify(claim.name)} is undefined (return null, or a JSON value)`, claim.attempt) })
     }
     try {
       return this._outcome(claim, 'completed', { result: encode(value, `result of task ${JSON.stringify(claim.name)}`) })
     } catch (err) {
       if (!(err instanceof PayloadError)) throw err
-      return this._outcome(claim, 'failed', { error: taskError(claim.name, RESULT_NOT_JSON, err.message, attempt) })
+      return this._outcome(claim, 'failed', { error: taskError(claim.name, RESULT_NOT_JSON, err.message, claim.attempt) })
     }
   }
 
@@ -409,7 +483,7 @@ export class Worker {
     const head = JSON.stringify({
       id: claim.id, token: claim.token, status, error, run_at: runAt ? runAt.toISOString() : null, handed_back: handedBack
     })
-    const keyed = typeof claim.options === 'string' && typeof decode(claim.options)?.idempotencyKey === 'string'
+    const keyed = typeof claim.opts.idempotencyKey === 'string'
     return { id: claim.id, part: claim.part, keyed, json: `${head.slice(0, -1)},"result":${result ?? 'null'}}` }
   }
 
@@ -436,6 +510,7 @@ export class Worker {
       const batch = this.pending.splice(0, BATCH)
       try {
         await this._record(this.conns.flush, batch)
+        if (this._backPressure && this.pending.length < BATCH) this._kick()
       } catch (err) {
         this.pending.unshift(...batch)
         if (!isConnectionError(err)) {
@@ -556,12 +631,11 @@ export class Worker {
     }
   }
 
-  _interrupt (entry, why, message) {
-    if (entry.why) return
-    entry.why = why
+  _interrupt (attempt, why, message) {
+    if (attempt.why) return
     const err = new Error(message)
     err.name = why === 'cancel' ? 'CancelledError' : 'AbortError'
-    entry.controller.abort(err)
+    attempt.interrupt(why, err)
   }
 
   // ------------------------------------------------------------ shutdown

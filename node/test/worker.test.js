@@ -11,6 +11,7 @@ let sawAbort = false
 
 const tasks = [
   defineTask('js_add', ({ a, b }) => a + b),
+  defineTask('js_sync_signal', (_inputs, { signal }) => ({ signal: signal instanceof AbortSignal, aborted: signal.aborted })),
   defineTask('js_echo', async (inputs, ctx) => ({ inputs, attempt: ctx.attempt })),
   defineTask('js_flaky', ({ key, failures }) => {
     const n = (attempts.get(key) ?? 0) + 1
@@ -53,6 +54,15 @@ test('claims and completes tasks, results as JSON', { skip }, async () => {
   const [row] = await sql("SELECT status, attempt, claimed_by, result::text FROM rhythm.executions WHERE id = $1", [e.id])
   assert.deepEqual([row.status, row.attempt, row.claimed_by], ['completed', 1, null])
   assert.equal(row.result, '{"inputs":{"z":1,"a":"é","big":12345678901234567890},"attempt":1}')
+})
+
+test('tasks that return at once (no promise) run back to back past the concurrency, each recorded', { skip }, async () => {
+  const runs = []
+  for (let i = 0; i < 40; i++) runs.push(await client.queueTask('js_add', { a: i, b: 1 }))
+  const signal = await client.queueTask('js_sync_signal', {})
+  for (let i = 0; i < 40; i++) assert.equal(await client.result(runs[i].id), i + 1)
+  // (its AbortSignal is made when the task reads it; nothing aborted it)
+  assert.deepEqual(await client.result(signal.id), { signal: true, aborted: false })
 })
 
 test('a failing task is retried with backoff, then succeeds', { skip }, async () => {

@@ -9,7 +9,7 @@ makes ``start --wait`` exit 1.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,23 +25,29 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
 
 
-def _with_reason(row: dict[str, Any], unserved: Collection[str] = ()) -> dict[str, Any]:
+def _with_reason(row: dict[str, Any], unserved: Mapping[str, str] | None = None
+                 ) -> dict[str, Any]:
     """The row with ``reason``: why a pending execution does not run yet (or None);
-    ``unserved``: the task names no worker has (:func:`_unserved`)."""
-    from rhythm.runtime.operations import waiting_reason
+    ``unserved``: the task names no live worker has, with why (:func:`_unserved`)."""
+    from rhythm.runtime.operations import UNREGISTERED, waiting_reason
 
     reason = waiting_reason(row)
+    why = (unserved or {}).get(row.get("name") or "")
     if reason is None and row.get("kind") == "task" and row.get("status") == "pending" \
-            and row.get("name") in unserved:
-        reason = (f"no worker has task {row['name']!r}: none has registered it (a worker "
-                  "that has it will claim it)")
+            and why is not None:
+        name = row["name"]
+        reason = (f"no worker has task {name!r}: none has registered it" if why == UNREGISTERED
+                  else f"no live worker has task {name!r}: every worker that registered it"
+                  " has stopped") + " (a worker that has it will claim it)"
     return {**row, "reason": reason}
 
 
-def _unserved(client: Any, rows: list[dict[str, Any]]) -> set[str]:
-    """The names of the pending tasks among ``rows`` that no worker has (routing)."""
+def _unserved(client: Any, rows: list[dict[str, Any]]) -> dict[str, str]:
+    """The names of the pending tasks among ``rows`` that no live worker has (routing),
+    each with why."""
     names = {r["name"] for r in rows if (r.get("kind"), r.get("status")) == ("task", "pending")}
-    return client.unserved_tasks(names) if names else set()
+    unserved: dict[str, str] = client.unserved_tasks(names) if names else {}
+    return unserved
 
 
 def _row_json(row: dict[str, Any]) -> str:

@@ -225,10 +225,13 @@ class Client:
         names: list[str] = self._run(ops.workflow_names(), "list workflow names")
         return names
 
-    def unserved_tasks(self, names: Iterable[str]) -> set[str]:
-        """Those of task ``names`` that no worker has registered (none claims them)."""
-        unserved: set[str] = self._run(ops.unserved_tasks(sorted(set(names))),
-                                       "read task routes")
+    def unserved_tasks(self, names: Iterable[str]) -> dict[str, str]:
+        """Those of task ``names`` that no live worker has (none claims them), each with
+        why: ``"unregistered"`` (no worker ever registered it) or ``"no live worker"``
+        (every worker that did has stopped, or stopped beating for longer than its
+        lease)."""
+        unserved: dict[str, str] = self._run(
+            ops.unserved_tasks(sorted(set(names)), self.clock.now()), "read task routes")
         return unserved
 
     @property

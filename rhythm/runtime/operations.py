@@ -284,13 +284,25 @@ def waiting_reason(row: Row) -> str | None:
             "(run `rhythm register`, or start a worker that has it)")
 
 
-def unserved_tasks(names: list[str]) -> Op[set[str]]:
-    """Those of task ``names`` that no worker has registered: workers claim only the
-    task names they have (routing), so such a task waits until one that has it starts."""
+UNREGISTERED = "unregistered"  # no worker ever registered the task name
+NO_LIVE_WORKER = "no live worker"  # every worker that registered it has stopped
+
+
+def unserved_tasks(names: list[str], now: datetime) -> Op[dict[str, str]]:
+    """Those of task ``names`` that no live worker has, each with why: UNREGISTERED (no
+    worker ever registered it) or NO_LIVE_WORKER (those that did have stopped, or their
+    heartbeat is older than their lease). Workers claim only the task names they have
+    (routing), so such a task waits until one that has it starts."""
     if not names:
-        return set()
+        return {}
     rows = yield "routed_task_names", {"names": names}
-    return set(names) - {row["name"] for row in rows}
+    routed = {row["name"] for row in rows}
+    unserved = {name: UNREGISTERED for name in names if name not in routed}
+    if routed:  # (a name no worker registered is missing whatever lives)
+        rows = yield "live_task_names", {"names": sorted(routed), "now": now}
+        live = {row["name"] for row in rows}
+        unserved.update((name, NO_LIVE_WORKER) for name in routed if name not in live)
+    return unserved
 
 
 def workflow_names() -> Op[list[str]]:

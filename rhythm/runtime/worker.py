@@ -523,6 +523,9 @@ class Worker:
             await self._claim_conn.execute(Q["register_worker"], {
                 "id": self.id, "host": socket.gethostname(), "pid": os.getpid(),
                 "queues": list(self.options.queues), "now": now,
+                # (the names it claims, and how long until it counts as gone: status)
+                "tasks": self.registry.names(),
+                "lease_seconds": self.options.lease_seconds,
             })
             before = await read_controls(self._claim_conn)
             await self._claim_conn.execute(

@@ -381,9 +381,12 @@ WHERE e.part = %(part)s AND e.id = expired.id
 RETURNING e.id, e.part::text || ':' || e.queue AS wake;
 
 -- name: register_worker
-INSERT INTO rhythm.workers (id, host, pid, queues, started_at, heartbeat_at)
-VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s, %(now)s, %(now)s)
-ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at;
+-- (with the task names it has and its lease: live_task_names, 0017)
+INSERT INTO rhythm.workers (id, host, pid, queues, tasks, lease_seconds, started_at,
+                            heartbeat_at)
+VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s, %(tasks)s, %(lease_seconds)s, %(now)s, %(now)s)
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, tasks = excluded.tasks,
+                               lease_seconds = excluded.lease_seconds;
 
 -- name: worker_heartbeat
 UPDATE rhythm.workers SET heartbeat_at = %(now)s WHERE id = %(id)s;
@@ -406,6 +409,18 @@ ON CONFLICT (name) DO UPDATE SET queue = excluded.queue, concurrency = excluded.
 -- Which of the given task names some worker has registered (routing: a task of any
 -- other name is claimed by no worker; `rhythm status`/`list` say so).
 SELECT name FROM rhythm.task_routes WHERE name = ANY(%(names)s::text[]);
+
+-- name: live_task_names
+-- Which of the given task names a live worker has: a worker is live while its heartbeat
+-- is younger than its lease (it beats every third of it; one stopped gracefully deleted
+-- its row); one registered before 0017 has no list of names (NULL) and may have any.
+-- Reads only: nothing on the hot path writes for it. (Apart from routed_task_names: on
+-- Citus, task_routes is a reference table and workers stays on the coordinator.)
+SELECT n.name FROM unnest(%(names)s::text[]) AS n(name)
+WHERE EXISTS (SELECT FROM rhythm.workers w
+              WHERE w.heartbeat_at > %(now)s::timestamptz
+                                     - make_interval(secs => coalesce(w.lease_seconds, 30))
+                AND (w.tasks IS NULL OR n.name = ANY(w.tasks)));
 
 -- name: get_execution
 SELECT part, id, kind, name, version, status, inputs, result, error, parent_id, parent_promise,
