@@ -72,16 +72,3 @@ def test_pages_and_actions_on_citus(db_url: str, ui: Server, tmp_path: Path) -> 
         assert "5 of 5 matching executions" in page
         wait_for(lambda: all(client.get(f"wf-{i}")["status"] == "cancelled"
                              for i in (0, 2, 3, 4, 5)), what="every other one cancelled")
-
-
-def test_the_name_index_is_made_on_every_shard(db_url: str) -> None:
-    """Migration 0016's executions_name_created needs nothing of its own on Citus: the
-    index of the distributed table is made on each of its shards."""
-    import psycopg
-
-    check = ("SELECT count(*) FROM pg_index WHERE indrelid = '%s'::regclass"
-             " AND indexrelid::regclass::text LIKE '%%executions_name_created%%'")
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        rows = conn.execute("SELECT success, result FROM run_command_on_shards("
-                            "'rhythm.executions', %s)", (check,)).fetchall()
-    assert rows and all(row == (True, "1") for row in rows), rows
