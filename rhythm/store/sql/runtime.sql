@@ -433,9 +433,8 @@ WHERE part = %(part)s AND id = %(id)s;
 -- name: list_executions
 -- `rhythm list` / client.list: every filter optional (NULL: not asked). Newest first,
 -- ties by id; the next page starts after the last row's (created_at, id) (keyset: no
--- OFFSET). The common case walks executions_created and stops at the limit; a name
--- walks executions_name_created (0016) instead, so a rare name reads its own rows; a
--- parent names its partition and is found through executions_parent. Without a parent, every
+-- OFFSET). The common case walks executions_created and stops at the limit; a parent
+-- names its partition and is found through executions_parent. Without a parent, every
 -- partition (on Citus, a read of every shard). The planner folds the NULL tests away in
 -- a plan made for the parameters (a new connection's first five runs; the CLI's always).
 SELECT id, kind, name, version, status, queue, parent_id, attempt, run_no, run_at,

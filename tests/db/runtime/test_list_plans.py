@@ -1,9 +1,8 @@
 """``list_executions`` (one named query, every filter optional) stays an index scan: the
 common listing walks ``executions_created`` and stops at its limit, however many rows
-there are and wherever the page starts; a name goes through ``executions_name_created``
-(0016), so a rare name reads its own rows only; ``--parent`` goes through
-``executions_parent``; a bulk page reads one page. Checked with statistics taken on an
-empty table (stale) and real ones."""
+there are and wherever the page starts; ``--parent`` goes through ``executions_parent``;
+a bulk page reads one page. Checked with statistics taken on an empty table (stale) and
+real ones."""
 
 from __future__ import annotations
 
@@ -82,29 +81,6 @@ def test_a_time_window_is_an_index_range(db_url: str, analysed: bool) -> None:
     plan = _plan(db_url, "list_executions", window, "force_custom_plan")
     # (a bitmap scan: its index and heap nodes each count the 180 rows of the minute)
     assert _indexes(plan) == {"executions_created"} and _rows_read(plan) <= 2 * (180 + 1)
-
-
-def _rare(url: str, analysed: bool) -> None:
-    """6 executions of the name 'rare' among ROWS of seven common names."""
-    _many(url, analysed=False)
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("UPDATE rhythm.executions SET name = 'rare', status = 'failed'"
-                     " WHERE id = ANY(%(ids)s)", {"ids": [f"w-{g}" for g in range(7, ROWS, 1000)]})
-        if analysed:
-            conn.execute("ANALYZE rhythm.executions")
-
-
-@pytest.mark.parametrize("analysed", [False, True])
-def test_a_rare_name_reads_its_own_rows(db_url: str, analysed: bool) -> None:
-    """Through executions_created a page of a rare name read every row newer than its
-    oldest one; through executions_name_created it reads the name's rows."""
-    _rare(db_url, analysed)
-    for status in (None, "failed"):
-        rare = {**NO_FILTER, "name": "rare", "status": status}
-        plan = _plan(db_url, "list_executions", rare, "force_custom_plan")
-        assert _indexes(plan) == {"executions_name_created"} and _rows_read(plan) <= 2 * 7
-        bulk = _plan(db_url, "select_for_bulk", {**rare, "limit": 500}, "force_custom_plan")
-        assert _indexes(bulk) == {"executions_name_created"} and _rows_read(bulk) <= 2 * 7
 
 
 @pytest.mark.parametrize("analysed", [False, True])
