@@ -13,11 +13,10 @@ from typing import Any
 
 import psycopg
 from playwright.sync_api import expect
-from runtime_conftest import flows_worker, one_row, wait_for
+from runtime_conftest import flows_worker, one_row, register_flow, wait_for
 from uifixtures import Server
 
 from rhythm.runtime.client import Client
-from rhythm.runtime.versions import WorkflowVersions
 
 V1 = ('const a = await Task.run("add", { a: Inputs.n, b: 1 })\n'
       'const go = await Signal.next("go")\n'
@@ -30,16 +29,6 @@ V3 = ('const a = await Task.run("add", { a: Inputs.n, b: 1 })\n'
 def _made(folder: Path) -> Path:
     folder.mkdir()
     return folder
-
-
-def _register(url: str, folder: Path, source: str) -> str:
-    folder.mkdir()
-    (folder / "upg.flow").write_text(source)
-    versions = WorkflowVersions()
-    (entry,) = versions.add_folder(folder)
-    with Client(url) as client:
-        client.register(versions)
-    return str(entry.version)
 
 
 def _row(url: str, execution_id: str) -> tuple[Any, ...]:
@@ -80,14 +69,14 @@ def test_upgrade_shows_the_verdict_then_moves_on_confirmation(
                  timeout=20, what="both waiting for their signal")
         v1 = _row(db_url, "upg-1")[1]
 
-        _register(db_url, tmp_path / "v3", V3)  # newest: the signal wait is gone
+        register_flow(db_url, tmp_path / "v3", "upg", V3)  # newest: the signal wait is gone
         page.goto(ui.url("/execution?id=upg-1", token=True))
         page.click("#upgrade")
         expect(page.locator("#upgrade-verdict")).to_contain_text("no longer exists")
         expect(page.locator("#confirm-upgrade")).to_have_count(0)
         assert _row(db_url, "upg-1")[1] == v1
 
-        v2 = _register(db_url, tmp_path / "v2", V2)  # newest now: compatible
+        v2 = register_flow(db_url, tmp_path / "v2", "upg", V2)  # newest now: compatible
         page.goto(ui.url("/execution?id=upg-2"))
         expect(page.locator("#upgrade")).to_contain_text(v2[:12])
         page.click("#upgrade")
@@ -158,7 +147,7 @@ def test_read_only_hides_and_refuses_upgrade_and_fork(
         client.start("upg", {"n": 1}, id="ro-1")
         wait_for(lambda: _waiting(db_url, "ro-1"), timeout=20, what="ro-1 waiting")
         v1 = _row(db_url, "ro-1")[1]
-        _register(db_url, tmp_path / "v2", V2)
+        register_flow(db_url, tmp_path / "v2", "upg", V2)
         page.goto(ui_read_only.url("/execution?id=ro-1", token=True))
         expect(page.locator("#history")).to_contain_text("Step")
         assert page.locator("#upgrade, #fork, #fork-form").count() == 0

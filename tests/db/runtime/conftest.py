@@ -144,6 +144,18 @@ def flows_worker(url: str, folder: Path, flows: dict[str, str],
         yield w
 
 
+def register_flow(url: str, folder: Path, name: str, source: str) -> str:
+    """Register ``source`` as a version of workflow ``name`` (written into ``folder``, which
+    must not exist yet); its version hash."""
+    folder.mkdir()
+    (folder / f"{name}.flow").write_text(source)
+    versions = WorkflowVersions()
+    (entry,) = versions.add_folder(folder)
+    with Client(url) as client:
+        client.register(versions)
+    return str(entry.version)
+
+
 def one_row(url: str, sql: str, params: Any = None) -> tuple[Any, ...]:
     """The one row ``sql`` returns, read on a connection of its own."""
     with psycopg.connect(url, autocommit=True) as conn:

@@ -12,12 +12,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import flows_worker, one_row, wait_for
+from conftest import flows_worker, one_row, register_flow, wait_for
 from dbfixtures import run_cli
 
 from rhythm.errors import WorkflowFailed
 from rhythm.runtime.client import Client
-from rhythm.runtime.versions import WorkflowVersions
 
 BUGGY = """\
 const r1 = await Task.run("log_once", { key: Inputs.id + ":1" })
@@ -50,16 +49,6 @@ return await Task.run("nobody_runs_this", {}, { queue: "elsewhere" })
 """
 
 
-def _register(url: str, folder: Path, source: str) -> str:
-    folder.mkdir()
-    (folder / "job.flow").write_text(source)
-    versions = WorkflowVersions()
-    (entry,) = versions.add_folder(folder)
-    with Client(url) as client:
-        client.register(versions)
-    return entry.version
-
-
 def _suspended_at(url: str, eid: str, label_count: int) -> bool:
     with psycopg.connect(url, autocommit=True) as conn:
         row = conn.execute("SELECT e.status, e.run_at, s.snapshot->>'label' FROM"
@@ -82,7 +71,7 @@ def test_a_fork_onto_the_fixed_version_does_not_run_earlier_tasks_again(
             client.start("job", {"id": "src"}, id="src")
             wait_for(lambda: _suspended_at(db_url, "src", at_go), timeout=30,
                      what="the source to wait for its signal")
-        fixed = _register(db_url, tmp_path / "fixed", FIXED)
+        fixed = register_flow(db_url, tmp_path / "fixed", "job", FIXED)
         run = client.fork("src", to_version=fixed, id="src-fork", generated=None)
         assert run.id == "src-fork"
         row = client.get("src-fork")
@@ -110,7 +99,7 @@ def test_a_fork_from_the_step_before_a_failure_does_not_run_steps_1_to_6_again(
         steps = [e for e in client.history("c") if e.kind == "activation"]
         assert [e.step for e in steps] == [1, 2, 3, 4, 5, 6, 7]
         assert steps[-1].detail["stopped"]["status"] == "failed"
-        fixed = _register(db_url, tmp_path / "fixed", CRASHES_FIXED)
+        fixed = register_flow(db_url, tmp_path / "fixed", "job", CRASHES_FIXED)
         made = client.fork("c", from_step=6, to_version=fixed, id="c-fixed", generated=None)
         assert made.id == "c-fixed"
         (tmp_path / "w").mkdir()

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import flows_worker, one_row, wait_for
+from conftest import flows_worker, one_row, register_flow, wait_for
 
 from rhythm.errors import UnknownName
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
 from rhythm.runtime.database import connect
 from rhythm.runtime.partitions import PLAIN
-from rhythm.runtime.versions import WorkflowVersions
 from rhythm.upgrade.move import UpgradeError, upgrade_execution
 
 V1 = ('const go = await Signal.next("go")\n'
@@ -27,16 +26,6 @@ def _made(folder: Path) -> Path:
     return folder
 
 
-def _register(url: str, folder: Path, source: str) -> str:
-    folder.mkdir()
-    (folder / "one.flow").write_text(source)
-    versions = WorkflowVersions()
-    (entry,) = versions.add_folder(folder)
-    with Client(url) as client:
-        client.register(versions)
-    return str(entry.version)
-
-
 def _waiting(url: str, execution_id: str) -> bool:
     status, idle = one_row(url, "SELECT status, run_at IS NULL FROM rhythm.executions"
                                 " WHERE id = %s", (execution_id,))
@@ -47,7 +36,7 @@ def test_one_execution_moves_and_the_others_stay(db_url: str, tmp_path: Path) ->
     with flows_worker(db_url, _made(tmp_path / "w"), {"one": V1}), Client(db_url) as client:
         runs = [client.start("one", {}, id=f"one-{i}") for i in range(2)]
         wait_for(lambda: all(_waiting(db_url, r.id) for r in runs), what="both waiting")
-        v2 = _register(db_url, tmp_path / "v2", V2)
+        v2 = register_flow(db_url, tmp_path / "v2", "one", V2)
         conn = connect(db_url)
         try:
             dry = upgrade_execution(conn, PLAIN, SystemClock(), "one-0", dry_run=True)

@@ -14,14 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from conftest import flows_worker, one_row, wait_for
+from conftest import flows_worker, one_row, register_flow, wait_for
 from dbfixtures import run_cli
 
 from rhythm.codegen.compile import compile_flow
 from rhythm.runtime.client import Client
 from rhythm.runtime.clock import SystemClock
 from rhythm.runtime.operations import drive, run_each
-from rhythm.runtime.versions import WorkflowVersions
 from rhythm.upgrade.machines import Machines
 from rhythm.upgrade.move import _one
 
@@ -71,16 +70,6 @@ V3 = V1.replace("""  let i = 0
     await Signal.next("tick")
     i++
   }""", """  await Signal.next("tick")""").replace("version: 1", "version: 3")
-
-
-def _register(url: str, folder: Path, source: str) -> str:
-    folder.mkdir()
-    (folder / "order.flow").write_text(source)
-    versions = WorkflowVersions()
-    (entry,) = versions.add_folder(folder)
-    with Client(url) as client:
-        client.register(versions)
-    return entry.version
 
 
 def _standing(url: str, ids: list[str]) -> dict[str, str]:
@@ -136,7 +125,7 @@ def test_fifty_executions_move_to_v2_and_finish_with_its_behaviour(
                                    {"go": 15, "tick1": 10, "tick2": 10, "second": 15})
         everyone = [eid for group in ids.values() for eid in group]
         assert len(everyone) == 50
-        v2 = _register(db_url, tmp_path / "v2", V2)
+        v2 = register_flow(db_url, tmp_path / "v2", "order", V2)
         dry = client.upgrade("order", dry_run=True, generated=None)
         assert dry.to_version == v2 and dry.count("compatible") == 50, dry.outcomes
         # Signals race the move (the "go" ones are woken meanwhile): none may be lost.
@@ -174,7 +163,7 @@ def test_a_version_without_the_loop_leaves_those_waiting_in_it_pinned(
     with Client(db_url) as client:
         v1, ids = _start_at_awaits(db_url, tmp_path, client, "v3",
                                    {"go": 10, "tick1": 10, "second": 10})
-        v3 = _register(db_url, tmp_path / "v3", V3)
+        v3 = register_flow(db_url, tmp_path / "v3", "order", V3)
         busy = ids["go"][2]  # as if a worker had claimed it: its activation is running
         movable = [e for e in ids["go"] if e != busy] + ids["second"]
         with psycopg.connect(db_url, autocommit=True) as conn:
@@ -214,7 +203,7 @@ def test_the_move_is_fenced_by_the_claim_token(
 ) -> None:
     with Client(db_url) as client:
         v1, ids = _start_at_awaits(db_url, tmp_path, client, "fence", {"go": 1})
-        v2 = _register(db_url, tmp_path / "v2", V2)
+        v2 = register_flow(db_url, tmp_path / "v2", "order", V2)
     (eid,) = ids["go"]
     with psycopg.connect(db_url, autocommit=True) as conn:
         row: dict[str, Any] = dict(zip(
@@ -240,7 +229,7 @@ def test_the_cli_prints_a_line_per_execution(
 ) -> None:
     with Client(db_url) as client:
         _, ids = _start_at_awaits(db_url, tmp_path, client, "cli", {"tick1": 1})
-    _register(db_url, tmp_path / "v3", V3)
+    register_flow(db_url, tmp_path / "v3", "order", V3)
     done = run_cli("upgrade", "order", "--dry-run", "--database-url", db_url, home=tmp_path)
     assert done.returncode == 0, done.stderr
     (eid,) = ids["tick1"]
@@ -281,7 +270,7 @@ def test_upgrades_racing_signals_on_a_running_worker_lose_nothing_and_run_nothin
         for eid in ids:
             client.start("order", {"id": eid, "loop": False}, id=eid)
         _settle(db_url, dict.fromkeys(ids, "Signal.next:go#1"))
-        _register(db_url, tmp_path / "v2", V2)
+        register_flow(db_url, tmp_path / "v2", "order", V2)
         with Client(db_url) as other:
             def send() -> None:
                 for eid in ids:
