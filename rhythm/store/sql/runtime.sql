@@ -381,7 +381,7 @@ WHERE e.part = %(part)s AND e.id = expired.id
 RETURNING e.id, e.part::text || ':' || e.queue AS wake;
 
 -- name: register_worker
--- (with the task names it has and its lease: live_task_names, 0017)
+-- (with the task names it has and its lease: live_task_names, 0016)
 INSERT INTO rhythm.workers (id, host, pid, queues, tasks, lease_seconds, started_at,
                             heartbeat_at)
 VALUES (%(id)s, %(host)s, %(pid)s, %(queues)s, %(tasks)s, %(lease_seconds)s, %(now)s, %(now)s)
@@ -413,7 +413,7 @@ SELECT name FROM rhythm.task_routes WHERE name = ANY(%(names)s::text[]);
 -- name: live_task_names
 -- Which of the given task names a live worker has: a worker is live while its heartbeat
 -- is younger than its lease (it beats every third of it; one stopped gracefully deleted
--- its row); one registered before 0017 has no list of names (NULL) and may have any.
+-- its row); one registered before 0016 has no list of names (NULL) and may have any.
 -- Reads only: nothing on the hot path writes for it. (Apart from routed_task_names: on
 -- Citus, task_routes is a reference table and workers stays on the coordinator.)
 SELECT n.name FROM unnest(%(names)s::text[]) AS n(name)
