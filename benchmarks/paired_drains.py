@@ -134,7 +134,7 @@ def server_cpu(url: str) -> float:
     for task in Path(f"/proc/{postmaster}/task").iterdir():
         for child in (task / "children").read_text().split():
             # (one that ended meanwhile is reaped: counted in the postmaster's next read)
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 ticks += _ticks(int(child), children=False)
     return ticks / os.sysconf("SC_CLK_TCK")
 
