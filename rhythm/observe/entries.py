@@ -128,23 +128,26 @@ def settled_list(table: PromiseTable, read: Iterable[int]) -> list[dict[str, Any
     combinator: its settled members), each once, in the order read."""
     out: list[dict[str, Any]] = []
     seen: set[int] = set()
-
-    def add(pid: int) -> None:
-        if pid in seen or pid not in table.records:
-            return
-        seen.add(pid)
-        record = table.get(pid)
-        if record.kind == "combinator":
-            for member in record.params.get("members", []):
-                if "promise" in member:
-                    add(int(member["promise"]))
-        elif record.settled:
-            out.append({"promise": pid, "kind": record.kind, "name": name_of(record),
-                        "outcome": outcome_of(record)})
-
     for pid in read:
-        add(pid)
+        _add_settled(table, pid, seen, out)
     return out
+
+
+def _add_settled(table: PromiseTable, pid: int, seen: set[int],
+                 out: list[dict[str, Any]]) -> None:
+    # (a function of the module, not a recursive closure: that would be a reference
+    # cycle per activation, left to the garbage collector)
+    if pid in seen or pid not in table.records:
+        return
+    seen.add(pid)
+    record = table.get(pid)
+    if record.kind == "combinator":
+        for member in record.params.get("members", []):
+            if "promise" in member:
+                _add_settled(table, int(member["promise"]), seen, out)
+    elif record.settled:
+        out.append({"promise": pid, "kind": record.kind, "name": name_of(record),
+                    "outcome": outcome_of(record)})
 
 
 def effect_list(table: PromiseTable, requested: Iterable[int]) -> list[dict[str, Any]]:
