@@ -22,6 +22,7 @@ from runtime_conftest import (  # noqa: E402  (loaded just above)
     client,
     flows_worker,
     one_row,
+    register_flow,
     running_worker,
     spawn_worker,
     stop_workers,
@@ -31,8 +32,9 @@ from runtime_conftest import (  # noqa: E402  (loaded just above)
 )
 from uifixtures import ui  # noqa: E402  (the dashboard, for test_citus_ui.py)
 
-__all__ = ["HERE", "REPO", "client", "db_url", "flows_worker", "one_row", "running_worker",
-           "spawn_worker", "stop_workers", "task_log", "ui", "wait_for", "worker"]
+__all__ = ["HERE", "REPO", "client", "db_url", "flows_worker", "one_row", "register_flow",
+           "running_worker", "spawn_worker", "stop_workers", "task_log", "ui", "wait_for",
+           "worker"]
 
 
 @pytest.fixture

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import flows_worker, wait_for
-from test_upgrades import V2, _register, _start_at_awaits
+from conftest import flows_worker, register_flow, wait_for
+from test_upgrades import V2, _start_at_awaits
 
 from rhythm.errors import UnknownName
 from rhythm.observe.history import NoSnapshot
@@ -61,7 +61,7 @@ def test_async_upgrade_and_fork(
     execution from its current snapshot; refusals are the sync client's errors."""
     with Client(db_url) as client:
         v1, ids = _start_at_awaits(db_url, tmp_path, client, "aup", {"go": 2})
-        v2 = _register(db_url, tmp_path / "v2", V2)
+        v2 = register_flow(db_url, tmp_path / "v2", "order", V2)
 
         async def scenario() -> tuple[Any, ...]:
             async with AsyncClient(db_url) as aclient:
