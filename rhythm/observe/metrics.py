@@ -209,7 +209,7 @@ class Poller:
 
         now = self.clock.now()
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(Q["observe_queues"], {"now": now}).fetchall()
+            rows = cur.execute(Q["queues_runnable"], {"now": now}).fetchall()
             since = now - timedelta(seconds=self.lease_seconds)
             alive = cur.execute(Q["observe_workers"], {"since": since}).fetchone()
         self.metrics.queues_read(rows, now)

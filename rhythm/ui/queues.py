@@ -76,10 +76,10 @@ def overview(now: datetime, citus: bool) -> Op[Overview]:
         figures = queue(row["name"])
         figures.rate_limit, figures.task_limits = row["rate_limit"], row["task_limits"]
         figures.paused = row["paused"]
-    for row in (yield "ui_queue_runnable", {"now": now}):
+    for row in (yield "queues_runnable", {"now": now}):  # (the metrics poller's too)
         figures = queue(row["queue"])
-        figures.ready, figures.scheduled = row["ready"], row["scheduled"]
-        figures.oldest_due = row["oldest_due"]
+        figures.ready, figures.scheduled = row["depth"], row["scheduled"]
+        figures.oldest_due = row["oldest"]
     for row in (yield "ui_queue_running", {}):
         queue(row["queue"]).running = row["running"]
     for row in (yield "ui_queue_held", {}):

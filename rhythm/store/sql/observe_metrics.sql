@@ -1,14 +1,19 @@
 -- Metrics (rhythm.observe.metrics): read by each worker that serves metrics, on an
 -- interval (--metrics-interval), never per claim.
 
--- name: observe_queues
--- Per queue: the executions ready to run now (due, unclaimed: what a claim could take)
--- and the due time of the oldest. One statement over every partition (on Citus a
--- distributed query: fine every few seconds, not on a hot path); the ready index
--- (part, queue, priority, run_at, id) WHERE run_at IS NOT NULL holds both columns.
-SELECT queue, count(*) AS depth, min(run_at) AS oldest
+-- name: queues_runnable
+-- Per queue, the claimable rows (pending, retried or woken: run_at set): ready now
+-- (``depth``: what a claim could take), due later (``scheduled``) and the earliest
+-- run_at of the ready ones (``oldest``). Read by the metrics poller and the dashboard's
+-- queues page. One statement over every partition (on Citus a distributed query: fine
+-- every few seconds, not on a hot path); an index-only scan of executions_due, partial
+-- on run_at IS NOT NULL: as large as the backlog, whatever the table size.
+SELECT queue,
+       count(*) FILTER (WHERE run_at <= %(now)s) AS depth,
+       count(*) FILTER (WHERE run_at > %(now)s) AS scheduled,
+       min(run_at) FILTER (WHERE run_at <= %(now)s) AS oldest
 FROM rhythm.executions
-WHERE run_at IS NOT NULL AND run_at <= %(now)s
+WHERE run_at IS NOT NULL
 GROUP BY queue;
 
 -- name: observe_workers

@@ -72,18 +72,6 @@ FROM names n
 LEFT JOIN rhythm.queues q ON q.name = n.name
 LEFT JOIN routed r ON r.queue = n.name;
 
--- name: ui_queue_runnable
--- Claimable rows (pending, retried or woken: run_at set), per queue: ready now, due
--- later, and the earliest run_at of the ready ones. An index-only scan of executions_due,
--- partial on run_at IS NOT NULL: as large as the backlog, whatever the table size.
-SELECT queue,
-       count(*) FILTER (WHERE run_at <= %(now)s) AS ready,
-       count(*) FILTER (WHERE run_at > %(now)s) AS scheduled,
-       min(run_at) FILTER (WHERE run_at <= %(now)s) AS oldest_due
-FROM rhythm.executions
-WHERE run_at IS NOT NULL
-GROUP BY queue;
-
 -- name: ui_queue_running
 -- Rows a worker holds, per queue, through executions_leases (partial on 'running').
 SELECT queue, count(*) AS running

@@ -134,7 +134,7 @@ def _sql(name: str) -> str:
 
 
 @pytest.mark.parametrize(("name", "index"), [
-    ("ui_queue_runnable", "executions_due"), ("ui_queue_running", "executions_leases"),
+    ("queues_runnable", "executions_due"), ("ui_queue_running", "executions_leases"),
     ("ui_queue_held", "executions_concurrency"), ("ui_queue_finished", "executions_created"),
 ])
 def test_no_figure_reads_the_whole_table(db_url: str, name: str, index: str) -> None:
