@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Sequence
 from typing import Any
 
 from rhythm.observe.telemetry import NO_TELEMETRY, Telemetry
@@ -58,23 +57,12 @@ async def _steps(telemetry: Telemetry, n: int) -> float:
 
 
 def _setups() -> list[tuple[str, Telemetry]]:
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-    from opentelemetry.sdk.trace.export import (
-        SimpleSpanProcessor,
-        SpanExporter,
-        SpanExportResult,
-    )
-
+    from rhythm.bench.toggles import dropping_tracer_provider
     from rhythm.observe.metrics import Metrics
     from rhythm.observe.observing import Observing
     from rhythm.observe.tracing import Tracing
 
-    class Dropped(SpanExporter):
-        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-            return SpanExportResult.SUCCESS
-
-    sdk = TracerProvider()
-    sdk.add_span_processor(SimpleSpanProcessor(Dropped()))
+    sdk = dropping_tracer_provider(batch=False)
     return [
         ("off", NO_TELEMETRY),
         ("json logs", Observing()),

@@ -45,19 +45,22 @@ def bench_telemetry() -> Any:
     from rhythm.cli._observe import build_telemetry
 
     if mode == "otel":
-        _drop_spans()
+        from opentelemetry import trace
+
+        trace.set_tracer_provider(dropping_tracer_provider())
     return build_telemetry(otel=mode == "otel", metrics_port=0 if mode == "metrics" else None,
                            metrics_host="127.0.0.1", metrics_interval=15.0,
                            log_format="json" if mode == "json" else "text")
 
 
-def _drop_spans() -> None:
-    """The global tracer provider: the SDK's, batching spans to an exporter that drops
-    them."""
-    from opentelemetry import trace
+def dropping_tracer_provider(*, batch: bool = True) -> Any:
+    """The OpenTelemetry SDK's tracer provider, its spans going to an exporter that drops
+    them: through the SDK's ``BatchSpanProcessor`` (what a deployment runs), or with
+    ``batch=False`` its ``SimpleSpanProcessor`` (the export inline: the dearest case)."""
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
+        SimpleSpanProcessor,
         SpanExporter,
         SpanExportResult,
     )
@@ -67,5 +70,6 @@ def _drop_spans() -> None:
             return SpanExportResult.SUCCESS
 
     provider = TracerProvider()
-    provider.add_span_processor(BatchSpanProcessor(Dropped()))
-    trace.set_tracer_provider(provider)
+    processor = BatchSpanProcessor if batch else SimpleSpanProcessor
+    provider.add_span_processor(processor(Dropped()))
+    return provider
