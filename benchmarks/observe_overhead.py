@@ -66,9 +66,10 @@ def _setups() -> list[tuple[str, Telemetry]]:
     return [
         ("off", NO_TELEMETRY),
         ("json logs", Observing()),
-        ("prometheus metrics", Observing(metrics=Metrics(otel=False, prometheus=True))),
-        ("tracing, API only (no SDK)", Observing(Tracing())),
-        ("tracing, SDK + dropping exporter", Observing(Tracing(sdk))),
+        ("prometheus metrics", Observing(metrics=Metrics(otel=False, prometheus=True),
+                                         log_fields=False)),
+        ("tracing, API only (no SDK)", Observing(Tracing(), log_fields=False)),
+        ("tracing, SDK + dropping exporter", Observing(Tracing(sdk), log_fields=False)),
     ]
 
 

@@ -81,7 +81,8 @@ def build_telemetry(otel: bool, metrics_port: int | None, metrics_host: str,
         from rhythm.observe.metrics import Metrics
 
         metrics = Metrics(otel=otel, prometheus=metrics_port is not None)
-    telemetry = Observing(tracing, metrics, metrics_port=metrics_port,
+    telemetry = Observing(tracing, metrics, log_fields=log_format == "json",
+                          metrics_port=metrics_port,
                           metrics_host=metrics_host, poll_interval=metrics_interval)
     try:
         telemetry.serve()

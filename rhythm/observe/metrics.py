@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -68,41 +69,54 @@ SPECS = [
 ]
 BY_NAME = {spec.name: spec for spec in SPECS}
 SIZE_BUCKETS = (256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
+# prometheus_client's default bounds, for durations in seconds.
+TIME_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+BUCKETS = {"s": TIME_BUCKETS, "By": SIZE_BUCKETS}  # a histogram's bounds by its unit
+
+
+class Tally:
+    """One histogram series: a count per bucket (the last one beyond every bound) and the
+    sum. Plain numbers a worker's loop thread bumps; a scrape copies them."""
+
+    __slots__ = ("bounds", "counts", "sum")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.sum = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1  # (le: a bound takes its equal)
+        self.sum += value
 
 
 class Metrics:
-    """Records each metric in OpenTelemetry (``otel``) and/or a Prometheus registry of
-    its own (``prometheus``)."""
+    """Records each metric in OpenTelemetry (``otel``) and/or for a Prometheus registry of
+    its own (``prometheus``).
+
+    For Prometheus the counts are plain dictionaries and :class:`Tally` lists, read by
+    :class:`~rhythm.observe.prometheus.Exposition` when scraped: prometheus_client's own
+    instruments take a lock per increment and walk the buckets in Python, several times
+    the cost of the count itself, twice per workflow step. The hooks that count run on
+    the worker's event-loop thread only; the poller's thread sets gauges only."""
 
     def __init__(self, *, otel: bool, prometheus: bool, meter_provider: Any = None) -> None:
         self._otel: dict[str, Any] = {}
-        self._prom: dict[str, Any] = {}
-        self._gauges: dict[str, dict[tuple[str, ...], float]] = {
+        self._attributes: dict[tuple[str, tuple[str, ...]], dict[str, str]] = {}
+        self.tally = prometheus
+        self.counts: dict[str, dict[tuple[str, ...], float]] = {
+            s.name: {} for s in SPECS if s.kind == "counter"}
+        self.histograms: dict[str, dict[tuple[str, ...], Tally]] = {
+            s.name: {} for s in SPECS if s.kind == "histogram"}
+        self.gauges: dict[str, dict[tuple[str, ...], float]] = {
             s.name: {} for s in SPECS if s.kind == "gauge"}
         self.registry: Any = None
-        self._children: dict[tuple[str, tuple[str, ...]], tuple[Any, Any]] = {}
         if prometheus:
-            self._make_prometheus()
+            from rhythm.observe.prometheus import registry_of
+
+            self.registry = registry_of(self)
         if otel:  # (the global MeterProvider unless one is given)
             self._make_otel(meter_provider)
-
-    def _make_prometheus(self) -> None:
-        from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-
-        self.registry = CollectorRegistry(auto_describe=True)
-        for spec in SPECS:
-            if spec.kind == "counter":
-                metric: Any = Counter(spec.prometheus, spec.help, spec.labels,
-                                      registry=self.registry)
-            elif spec.kind == "gauge":
-                metric = Gauge(spec.prometheus, spec.help, spec.labels, registry=self.registry)
-            elif spec.unit == "By":
-                metric = Histogram(spec.prometheus, spec.help, spec.labels,
-                                   registry=self.registry, buckets=SIZE_BUCKETS)
-            else:
-                metric = Histogram(spec.prometheus, spec.help, spec.labels,
-                                   registry=self.registry)
-            self._prom[spec.name] = metric
 
     def _make_otel(self, provider: Any) -> None:
         from opentelemetry import metrics
@@ -125,45 +139,41 @@ class Metrics:
         def observe(_options: Any) -> list[Any]:
             # (list(): one copy in C, so the poller's thread cannot resize it mid-way)
             return [Observation(value, dict(zip(spec.labels, key, strict=True)))
-                    for key, value in list(self._gauges[spec.name].items())]
+                    for key, value in list(self.gauges[spec.name].items())]
 
         return observe
 
-    def _child(self, name: str, values: tuple[str, ...]) -> tuple[Any, Any]:
-        """The Prometheus child and OTel attributes of ``name`` for label ``values``,
-        made once: prometheus_client's ``labels()`` costs more than the count itself."""
+    def _attributes_of(self, name: str, values: tuple[str, ...]) -> dict[str, str]:
+        """The OTel attributes of ``name`` for label ``values``, made once."""
         key = (name, values)
-        child = self._children.get(key)
-        if child is None:
-            spec = BY_NAME[name]
-            prom = self._prom.get(name)
-            child = self._children[key] = (
-                prom.labels(*values) if prom is not None and values else prom,
-                dict(zip(spec.labels, values, strict=True)))
-        return child
+        attributes = self._attributes.get(key)
+        if attributes is None:
+            attributes = self._attributes[key] = dict(
+                zip(BY_NAME[name].labels, values, strict=True))
+        return attributes
 
     def add(self, name: str, *values: str, value: float = 1.0) -> None:
         """Count ``value`` on counter ``name`` for the label ``values`` (in order)."""
-        prom, attributes = self._child(name, values)
-        if prom is not None:
-            prom.inc(value)
-        if name in self._otel:
-            self._otel[name].add(value, attributes)
+        if self.tally:
+            counts = self.counts[name]
+            counts[values] = counts.get(values, 0.0) + value
+        if self._otel:
+            self._otel[name].add(value, self._attributes_of(name, values))
 
     def record(self, name: str, value: float, *values: str) -> None:
         """One observation of histogram ``name`` for the label ``values``."""
-        prom, attributes = self._child(name, values)
-        if prom is not None:
-            prom.observe(value)
-        if name in self._otel:
-            self._otel[name].record(value, attributes)
+        if self.tally:
+            series = self.histograms[name]
+            tally = series.get(values)
+            if tally is None:
+                tally = series[values] = Tally(BUCKETS[BY_NAME[name].unit])
+            tally.observe(value)
+        if self._otel:
+            self._otel[name].record(value, self._attributes_of(name, values))
 
     def set(self, name: str, labels: tuple[str, ...], value: float) -> None:
         """Gauge ``name`` is ``value`` now (for label values ``labels``, in order)."""
-        self._gauges[name][labels] = value
-        prom, _ = self._child(name, labels)
-        if prom is not None:
-            prom.set(value)
+        self.gauges[name][labels] = value
 
     def serve(self, port: int, host: str = "0.0.0.0") -> Any:
         """The Prometheus endpoint (``GET /metrics``) on a daemon thread."""
@@ -174,7 +184,7 @@ class Metrics:
     def queues_read(self, rows: list[dict[str, Any]], now: datetime) -> None:
         """A poll's per-queue rows: every queue seen before and missing now is at 0."""
         seen = {row["queue"]: row for row in rows}
-        for (queue,) in list(self._gauges["queue_depth"]):
+        for (queue,) in list(self.gauges["queue_depth"]):
             seen.setdefault(queue, {"queue": queue, "depth": 0, "oldest": None})
         for queue, row in seen.items():
             oldest = row["oldest"]

@@ -3,7 +3,7 @@ around each activation and task attempt.
 
 What is on is chosen when it is built: tracing (``rhythm.observe.tracing``, needs
 ``rhythm[otel]``), metrics (``rhythm.observe.metrics``, OpenTelemetry and/or Prometheus)
-and the log fields of JSON logs (always: three context-variable writes). A
+and the log fields of JSON logs (two context-variable writes). A
 telemetry call that raises is logged and counted, never the workflow's or task's
 failure: the work goes on unobserved.
 """
@@ -37,16 +37,17 @@ class Observation:
     """One activation or task attempt being observed; a context manager around it (a
     class rather than a generator: it runs twice per workflow step)."""
 
-    __slots__ = ("began", "claim", "error", "owner", "recorded", "retry", "span", "status",
-                 "token", "tokens", "traceparent")
+    __slots__ = ("began", "claim", "error", "owner", "recorded", "retry", "span", "span_token",
+                 "status", "token", "tokens", "traceparent")
 
     def __init__(self, owner: Observing, claim: Claim) -> None:
         self.owner = owner
         self.claim = claim
         self.began = 0.0
         self.span: Any = None
-        self.token: object = None
-        self.tokens: tuple[Any, ...] = ()
+        self.span_token: object = None  # makes a task attempt's span current
+        self.token: object = None  # makes this the running observation
+        self.tokens: tuple[Any, ...] = ()  # the other context variables set
         self.traceparent: str | None = None
         self.status: str | None = None  # how it ended (see task_done, workflow_done)
         self.error: tuple[str, str] | None = None  # (type, message) when it failed
@@ -55,19 +56,30 @@ class Observation:
 
     def __enter__(self) -> Observation:
         self.began = time.perf_counter()
-        self.owner.safely("begin", self.owner.begin, self)
-        self.tokens = (LOG_FIELDS.set(log_fields(self.claim)), OBSERVATION.set(self),
-                       TRACEPARENT.set(self.traceparent))
+        owner = self.owner
+        try:  # (owner.safely, inline: this runs twice per workflow step)
+            owner.begin(self)
+        except Exception:
+            owner.failed("begin")
+        # Only what is on is set: each costs a set and a reset, twice per workflow step.
+        self.token = OBSERVATION.set(self)
+        if owner.tracing is not None:
+            self.tokens = (TRACEPARENT.set(self.traceparent),)
+        if owner.log_fields:
+            self.tokens += (LOG_FIELDS.set(log_fields(self.claim)),)
         return self
 
     def __exit__(self, kind: Any, err: BaseException | None, tb: Any) -> None:
         if isinstance(err, Exception):  # (not CancelledError: handed back, not failed)
             self.exception(err)
             self.error = self.error or (type(err).__name__, str(err))
-        TRACEPARENT.reset(self.tokens[2])
-        OBSERVATION.reset(self.tokens[1])
-        LOG_FIELDS.reset(self.tokens[0])
-        self.owner.safely("end", self.owner.end, self)
+        for token in reversed(self.tokens):
+            token.var.reset(token)
+        OBSERVATION.reset(self.token)  # type: ignore[arg-type]
+        try:
+            self.owner.end(self)
+        except Exception:
+            self.owner.failed("end")
 
     def exception(self, err: BaseException) -> None:
         tracing = self.owner.tracing
@@ -77,15 +89,19 @@ class Observation:
 
 
 class Observing(Telemetry):
-    """Telemetry on: ``tracing`` and ``metrics`` each optional; log fields always."""
+    """Telemetry on: ``tracing``, ``metrics`` and the ``log_fields`` of JSON logs, each
+    optional."""
 
     enabled = True
 
     def __init__(self, tracing: Tracing | None = None, metrics: Metrics | None = None,
-                 *, metrics_port: int | None = None, metrics_host: str = "0.0.0.0",
-                 poll_interval: float = 15.0) -> None:
+                 *, log_fields: bool = True, metrics_port: int | None = None,
+                 metrics_host: str = "0.0.0.0", poll_interval: float = 15.0) -> None:
         self.tracing = tracing
         self.metrics = metrics
+        self.log_fields = log_fields  # what JSON logs add (rhythm.observe.logs)
+        # A sync task's thread needs the attempt's context for its span or log fields.
+        self.carry_context = tracing is not None or log_fields
         self.metrics_port = metrics_port
         self.metrics_host = metrics_host
         self.poll_interval = poll_interval
@@ -164,7 +180,7 @@ class Observing(Telemetry):
         """Start the span, count the claim (Observation.__enter__)."""
         claim = obs.claim
         if self.tracing is not None:
-            obs.span, obs.token, obs.traceparent = self.tracing.begin(claim)
+            obs.span, obs.span_token, obs.traceparent = self.tracing.begin(claim)
         if self.metrics is not None:
             self.metrics.add("executions_claimed", claim.kind, claim.queue)
             due = claim.scheduled_at  # (claimed by a claim: rows an activation's commit
@@ -176,7 +192,7 @@ class Observing(Telemetry):
     def end(self, obs: Observation) -> None:
         """End the span, record durations and outcomes (Observation.__exit__)."""
         if obs.span is not None and self.tracing is not None:
-            self.tracing.end(obs.span, obs.token, obs.error, obs.recorded)
+            self.tracing.end(obs.span, obs.span_token, obs.error, obs.recorded)
         if self.metrics is not None:
             self._count(obs, time.perf_counter() - obs.began)
 
@@ -197,10 +213,14 @@ class Observing(Telemetry):
         try:
             call(*args)
         except Exception:
-            log.exception("telemetry failed (%s); the work goes on unobserved", where)
-            if self.metrics is not None:
-                with contextlib.suppress(Exception):  # (the metrics may be what broke)
-                    self.metrics.add("telemetry_errors", where)
+            self.failed(where)
+
+    def failed(self, where: str) -> None:
+        """A telemetry call raised (in an ``except`` block): log it, count it."""
+        log.exception("telemetry failed (%s); the work goes on unobserved", where)
+        if self.metrics is not None:
+            with contextlib.suppress(Exception):  # (the metrics may be what broke)
+                self.metrics.add("telemetry_errors", where)
 
 
 def _error_of(error: Any) -> tuple[str, str]:

@@ -49,9 +49,11 @@ def client_traceparent() -> str | None:
     return injected()
 
 
-def observed() -> bool:
-    """Whether the running activation or task attempt is observed (a context lookup)."""
-    return OBSERVATION.get() is not None
+def context_wanted() -> bool:
+    """Whether a sync task's thread needs the running attempt's context: its span or its
+    JSON log fields (a context lookup)."""
+    observation = OBSERVATION.get()
+    return observation is not None and bool(observation.owner.carry_context)
 
 
 def log_fields(claim: Claim) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from rhythm.errors import InputError
-from rhythm.observe.telemetry import note_exception, observed
+from rhythm.observe.telemetry import context_wanted, note_exception
 from rhythm.runtime import failures
 from rhythm.runtime.clock import Clock
 from rhythm.runtime.context import Current, call_as_task, start_as_task
@@ -275,7 +275,7 @@ class TaskRunner:
                                   definition, kwargs, flags)
                 if definition.transactional
                 else functools.partial(call_as_task, current, definition.fn, **kwargs))
-        if observed():  # (the thread sees the attempt's span and log fields)
+        if context_wanted():  # (the thread sees the attempt's span and log fields)
             call = functools.partial(contextvars.copy_context().run, call)
         return self.threads.run(call)
 
