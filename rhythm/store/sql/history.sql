@@ -18,7 +18,7 @@ INSERT INTO rhythm.history
 SELECT n.id, n.history_seq, %(part)s, %(now)s, 'activation',
        coalesce((SELECT s.activations FROM rhythm.snapshots s
                  WHERE s.part = %(part)s AND s.execution_id = n.id), 0) + 1,
-       h.history->>'worker', (h.history->'detail')::jsonb,
+       h.history->>'worker', h.history->'detail',
        decode(h.history->>'snapshot', 'base64'), (h.history->>'snapshot_bytes')::int
 FROM numbered n CROSS JOIN (SELECT %(history)s::json AS history) h;
 
@@ -31,7 +31,7 @@ WITH numbered AS (
     RETURNING id, history_seq
 )
 INSERT INTO rhythm.history (execution_id, seq, part, at, kind, worker, detail)
-SELECT n.id, n.history_seq, %(part)s, %(at)s, %(kind)s, %(worker)s, %(detail)s::jsonb
+SELECT n.id, n.history_seq, %(part)s, %(at)s, %(kind)s, %(worker)s, %(detail)s::json
 FROM numbered n
 RETURNING seq;
 

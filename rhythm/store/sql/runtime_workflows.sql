@@ -446,7 +446,7 @@ history AS (
         (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
     SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
            coalesce(s.activations, u.activations + 1, 1),
-           f.history->>'worker', (f.history->'detail')::jsonb,
+           f.history->>'worker', f.history->'detail',
            decode(f.history->>'snapshot', 'base64'), (f.history->>'snapshot_bytes')::int
     FROM finished f
     LEFT JOIN saved s ON s.execution_id = f.id
