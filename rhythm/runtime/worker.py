@@ -118,8 +118,10 @@ of failing as an internal error."""
 
 # Citus reports a worker node it cannot reach as an internal error (XX000), not as a
 # connection failure: "failure on connection marked as essential: HOST:PORT", or
-# "connection to the remote node ... failed".
-_NODE_LOST = ("failure on connection marked as essential", "connection to the remote node")
+# "connection to the remote node ... failed"; and a node shutting down mid-statement
+# (a restart) as the node's own notice, relayed as XX000 too (not 57P01).
+_NODE_LOST = ("failure on connection marked as essential", "connection to the remote node",
+              "terminating connection due to administrator command")
 
 
 def transient(err: BaseException) -> bool:

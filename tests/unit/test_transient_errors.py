@@ -14,6 +14,10 @@ def test_a_citus_node_out_of_reach_is_transient_another_internal_error_is_not() 
     assert transient(psycopg.errors.InternalError_(
         "connection to the remote node postgres@localhost:9702 failed with the following "
         "error: Connection refused"))
+    # A node restarted mid-statement: what the Citus chaos test's workers logged as
+    # "internal error activating chaos-N; failing it" before this was transient.
+    assert transient(psycopg.errors.InternalError_(
+        "terminating connection due to administrator command"))
     assert not transient(psycopg.errors.InternalError_("could not find the plan"))
     assert not transient(ValueError("failure on connection marked as essential"))
 
