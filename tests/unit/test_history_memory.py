@@ -10,7 +10,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from rhythm.cli import main
-from rhythm.observe.entries import pack_snapshot, unpack_snapshot
+from rhythm.observe.entries import RAW_BELOW, pack_snapshot, unpack_snapshot
 from rhythm.testing import run_flow
 
 FLOW = """const payment = await Task.run("charge", { amount: 5 })
@@ -64,6 +64,19 @@ def test_snapshots_are_compressed_and_capped() -> None:
     assert unpack_snapshot(packed.data) == snapshot and not packed.truncated
     over = pack_snapshot(snapshot, cap=100)
     assert (over.data, over.size, over.truncated) == (None, packed.size, True)
+
+
+def test_a_small_snapshot_is_kept_as_its_text() -> None:
+    """Under RAW_BELOW bytes zlib is not worth its time: the text is stored, and read
+    back as a compressed one is (the first byte tells them apart)."""
+    small = {"label": 2, "vars": {"i": 3}}
+    packed = pack_snapshot(small)
+    assert packed.data == b'{"label":2,"vars":{"i":3}}' and packed.size == len(packed.data)
+    assert unpack_snapshot(packed.data) == small
+    large = {"label": 2, "vars": {"s": "ab" * RAW_BELOW}}
+    deflated = pack_snapshot(large)
+    assert deflated.data is not None and deflated.data[:1] != b"{"
+    assert unpack_snapshot(deflated.data) == large
 
 
 RETURNS = """const a = await Task.run("t", {})

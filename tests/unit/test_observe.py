@@ -96,3 +96,57 @@ def test_a_queue_missing_from_a_poll_is_back_at_zero() -> None:
     assert metrics.registry.get_sample_value("rhythm_queue_depth", {"queue": "q"}) == 0
     assert metrics.registry.get_sample_value(
         "rhythm_queue_oldest_pending_seconds", {"queue": "q"}) == 0
+
+
+def test_the_prometheus_view_matches_prometheus_clients_own_instruments() -> None:
+    """Metrics counts plain numbers and builds the families at scrape time; a scrape
+    must read what prometheus_client's Counter and Histogram would for the same work
+    (bucket edges included: a value equal to a bound is in that bound's bucket)."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram
+
+    from rhythm.observe.metrics import BY_NAME, SIZE_BUCKETS
+
+    ours = Metrics(otel=False, prometheus=True)
+    theirs = CollectorRegistry()
+    spec = BY_NAME["task_duration"]
+    histogram = Histogram(spec.prometheus, spec.help, spec.labels, registry=theirs)
+    sizes = Histogram("rhythm_snapshot_bytes", "s", ["workflow"], registry=theirs,
+                      buckets=SIZE_BUCKETS)
+    counter = Counter("rhythm_executions_claimed", "c", ["kind", "queue"], registry=theirs)
+    for value in (0.0, 0.005, 0.0051, 0.3, 10.0, 11.0, 0.005):
+        ours.record("task_duration", value, "q", "add", "completed")
+        histogram.labels("q", "add", "completed").observe(value)
+    for size in (10.0, 256.0, 257.0, 5_000_000.0):
+        ours.record("snapshot", size, "wf")
+        sizes.labels("wf").observe(size)
+    for kind in ("task", "task", "workflow"):
+        ours.add("executions_claimed", kind, "q")
+        counter.labels(kind, "q").inc()
+
+    def samples(registry: object) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in registry.collect()  # type: ignore[attr-defined]
+                for s in family.samples if not s.name.endswith("_created")}
+
+    mine = samples(ours.registry)
+    reference = samples(theirs)
+    assert reference and all(mine[key] == value for key, value in reference.items())
+
+
+def test_only_what_is_on_travels_to_a_sync_tasks_thread() -> None:
+    """Metrics alone need no context in the task's thread; JSON log fields and spans do."""
+    from rhythm.observe.telemetry import context_wanted
+
+    from rhythm.runtime.jobs import Claim
+
+    claim = Claim(id="t-1", kind="task", name="add", inputs={}, queue="q", attempt=1,
+                  max_retries=0, lease_losses=0, token=1, cancel_requested=False, options={},
+                  parent_id=None)
+    assert not context_wanted()
+    metrics_only = Observing(metrics=Metrics(otel=False, prometheus=True), log_fields=False)
+    with metrics_only.activation(claim):
+        assert not context_wanted() and LOG_FIELDS.get() is None
+    with Observing().activation(claim):
+        assert context_wanted() and LOG_FIELDS.get() == {
+            "execution_id": "t-1", "task": "add", "attempt": 1}
+    assert not context_wanted() and LOG_FIELDS.get() is None
