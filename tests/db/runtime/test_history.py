@@ -294,7 +294,7 @@ def test_history_bytes_per_step_of_the_benchmark_workflow(
     assert steps == 20 * 11  # (10 steps, and the activation that returns)
     print(f"\nhistory per activation (bench_steps, 10 steps, 20 workflows): row "
           f"{float(row):.0f} B (detail {float(detail):.0f} B, snapshot {float(snapshot_json):.0f}"
-          f" B of JSON -> {float(snapshot_zlib):.0f} B zlib); table + key per entry "
+          f" B of JSON -> {float(snapshot_zlib):.0f} B stored); table + key per entry "
           f"{total:.0f} B")
     assert float(row) < 2048
 
