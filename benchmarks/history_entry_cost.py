@@ -50,7 +50,8 @@ def main() -> None:
     packed = entries.pack_snapshot(SNAPSHOT)
     wire = json.dumps(one_entry(table))
     print(f"history entry: {best * 1e6:.1f} us per activation (best of 5 x {args.n}); "
-          f"snapshot {packed.size} B of JSON -> {len(packed.data or b'')} B stored (zlib from {entries.RAW_BELOW} B on); "
+          f"snapshot {packed.size} B of JSON -> {len(packed.data or b'')} B stored "
+          f"(zlib from {entries.RAW_BELOW} B on); "
           f"the entry in the commit's batch {len(wire)} B")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import accumulate
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import (
@@ -23,8 +23,7 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
-if TYPE_CHECKING:
-    from rhythm.observe.metrics import Metrics
+from rhythm.observe.metrics import BUCKETS, SPECS, Metrics
 
 
 def registry_of(metrics: Metrics) -> Any:
@@ -41,8 +40,6 @@ class Exposition:
         self.metrics = metrics
 
     def collect(self) -> Iterator[Metric]:
-        from rhythm.observe.metrics import BUCKETS, SPECS
-
         metrics = self.metrics
         for spec in SPECS:
             # (list(): one copy in C, so the loop thread cannot resize it mid-way)

@@ -136,7 +136,6 @@ def test_the_prometheus_view_matches_prometheus_clients_own_instruments() -> Non
 def test_only_what_is_on_travels_to_a_sync_tasks_thread() -> None:
     """Metrics alone need no context in the task's thread; JSON log fields and spans do."""
     from rhythm.observe.telemetry import context_wanted
-
     from rhythm.runtime.jobs import Claim
 
     claim = Claim(id="t-1", kind="task", name="add", inputs={}, queue="q", attempt=1,
