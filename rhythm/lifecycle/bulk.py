@@ -23,15 +23,13 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-import psycopg
-
 from rhythm.errors import BadFilter, DatabaseError
 from rhythm.lifecycle.filters import Cursor, Filters, make_filters
 from rhythm.runtime import operations as ops
+from rhythm.runtime.database import ATTEMPTS, lost_a_deadlock
 from rhythm.runtime.partitions import Topology
 
 PAGE = 500  # rows a page changes in one transaction
-ATTEMPTS = 3  # runs of a page's transaction that a deadlock aborted
 
 Row = dict[str, Any]
 Step = Callable[[], ops.Op[Any]]
@@ -156,11 +154,8 @@ def _apply(action: str, rows: list[Row], now: datetime, dry_run: bool, result: B
 
 def _lost_a_deadlock(err: DatabaseError, attempt: int) -> bool:
     """Whether a page's transaction was aborted by a deadlock (or a serialization
-    failure) and may run again: it changed nothing, and a worker's commit over the same
-    rows has ended by now."""
-    lost = isinstance(err.__cause__, (psycopg.errors.DeadlockDetected,
-                                      psycopg.errors.SerializationFailure))
-    return lost and attempt < ATTEMPTS
+    failure) and may run again: it changed nothing."""
+    return lost_a_deadlock(err) and attempt < ATTEMPTS
 
 
 def run_steps(steps: Steps, run: Callable[[ops.Op[Any]], Any]) -> BulkResult:

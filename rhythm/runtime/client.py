@@ -15,22 +15,24 @@ import builtins
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from rhythm.errors import WorkflowFailed, closest
+from rhythm.errors import DatabaseError, WorkflowFailed, closest
 from rhythm.lifecycle import bulk as bulk_ops
 from rhythm.lifecycle.filters import Page, list_page, make_filters
 from rhythm.runtime import bulk, concurrency
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
+    ATTEMPTS,
     connect,
     connect_async,
+    lost_a_deadlock,
     resolve_url,
     still_usable,
     still_usable_async,
@@ -141,6 +143,20 @@ class Client:
                 if connection is None:
                     return ops.drive(self._connection(), op, topology)
             return ops.drive(connection, op, topology)
+
+    def _run_anew(self, make: Callable[[], ops.Op[Any]], action: str,
+                  connection: Any = None) -> Any:
+        """:meth:`_run` for an operation that locks a workflow's row workers commit to (a
+        signal, a cancel): one that lost a deadlock changed nothing and runs again, up to
+        ATTEMPTS times, unless it ran in the caller's transaction (which it aborted)."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return self._run(make(), action, connection)
+            except DatabaseError as err:
+                if connection is not None or attempt == ATTEMPTS or not lost_a_deadlock(err):
+                    raise
+                log.info("%s lost a deadlock to a worker's commit; again", action)
+        raise AssertionError("unreachable")
 
     def _read_topology(self) -> Topology:
         """P and Citus or not, read once (on the client's own connection: never in a
@@ -257,8 +273,9 @@ class Client:
     ) -> dict[str, Any]:
         """Send signal ``channel`` to a workflow (refused once it has ended)."""
         text = encode(payload, f"payload of signal {channel!r}")
-        op = ops.signal(execution_id, channel, text, self.clock.now())
-        row: dict[str, Any] = self._run(op, f"signal {execution_id!r}", connection)
+        row: dict[str, Any] = self._run_anew(
+            lambda: ops.signal(execution_id, channel, text, self.clock.now()),
+            f"signal {execution_id!r}", connection)
         return row
 
     def run(self, execution_id: str) -> Run:
@@ -272,7 +289,8 @@ class Client:
 
     def cancel(self, execution_id: str) -> str:
         """Cancel; returns the status right after (``cancelled``, or still ``running``)."""
-        row = self._run(ops.cancel(execution_id, self.clock.now()), f"cancel {execution_id!r}")
+        row = self._run_anew(lambda: ops.cancel(execution_id, self.clock.now()),
+                             f"cancel {execution_id!r}")
         return str(row["status"])
 
     def retry(self, execution_id: str) -> Run:
@@ -480,6 +498,18 @@ class AsyncClient:
                     return await ops.drive_async(await self._connection(), op, topology)
             return await ops.drive_async(connection, op, topology)
 
+    async def _run_anew(self, make: Callable[[], ops.Op[Any]], action: str,
+                        connection: Any = None) -> Any:
+        """Like :meth:`Client._run_anew`."""
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                return await self._run(make(), action, connection)
+            except DatabaseError as err:
+                if connection is not None or attempt == ATTEMPTS or not lost_a_deadlock(err):
+                    raise
+                log.info("%s lost a deadlock to a worker's commit; again", action)
+        raise AssertionError("unreachable")
+
     async def _read_topology(self) -> Topology:
         """Like :meth:`Client._read_topology`."""
         cur = await (await self._connection()).execute(Q["read_layout"])
@@ -563,8 +593,9 @@ class AsyncClient:
         connection: psycopg.AsyncConnection[Any] | None = None,
     ) -> dict[str, Any]:
         text = encode(payload, f"payload of signal {channel!r}")
-        op = ops.signal(execution_id, channel, text, self.clock.now())
-        row: dict[str, Any] = await self._run(op, f"signal {execution_id!r}", connection)
+        row: dict[str, Any] = await self._run_anew(
+            lambda: ops.signal(execution_id, channel, text, self.clock.now()),
+            f"signal {execution_id!r}", connection)
         return row
 
     async def run(self, execution_id: str) -> AsyncRun:
@@ -576,9 +607,8 @@ class AsyncClient:
         return row
 
     async def cancel(self, execution_id: str) -> str:
-        row = await self._run(
-            ops.cancel(execution_id, self.clock.now()), f"cancel {execution_id!r}"
-        )
+        row = await self._run_anew(lambda: ops.cancel(execution_id, self.clock.now()),
+                                   f"cancel {execution_id!r}")
         return str(row["status"])
 
     async def retry(self, execution_id: str) -> AsyncRun:

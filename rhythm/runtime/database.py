@@ -157,6 +157,20 @@ def using(conn: psycopg.AsyncConnection[Any]) -> Connect:
     return given
 
 
+ATTEMPTS = 3
+"""Runs of a client's transaction that a deadlock (or a serialization failure) aborted:
+it changed nothing, and the workers' commit it met over the same rows has ended by the
+next run (a signal or a cancel queued on a workflow's row can be the victim of a
+deadlock between two workers' commits; bulk pages too)."""
+
+
+def lost_a_deadlock(err: DatabaseError) -> bool:
+    """Whether ``err`` (from :func:`translated`) says the transaction lost a deadlock and
+    may run again."""
+    return isinstance(err.__cause__, (psycopg.errors.DeadlockDetected,
+                                      psycopg.errors.SerializationFailure))
+
+
 @contextmanager
 def translated(action: str) -> Iterator[None]:
     """Turn driver errors into one-line DatabaseErrors naming what was being done."""
