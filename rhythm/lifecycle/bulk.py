@@ -23,10 +23,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from rhythm.errors import BadFilter, DatabaseError
+from rhythm.errors import BadFilter
 from rhythm.lifecycle.filters import Cursor, Filters, make_filters
 from rhythm.runtime import operations as ops
-from rhythm.runtime.database import ATTEMPTS, lost_a_deadlock
+from rhythm.runtime.database import again_after_deadlock, again_after_deadlock_async
 from rhythm.runtime.partitions import Topology
 
 PAGE = 500  # rows a page changes in one transaction
@@ -152,22 +152,11 @@ def _apply(action: str, rows: list[Row], now: datetime, dry_run: bool, result: B
         result.changed += len(changed)
 
 
-def _lost_a_deadlock(err: DatabaseError, attempt: int) -> bool:
-    """Whether a page's transaction was aborted by a deadlock (or a serialization
-    failure) and may run again: it changed nothing."""
-    return lost_a_deadlock(err) and attempt < ATTEMPTS
-
-
 def run_steps(steps: Steps, run: Callable[[ops.Op[Any]], Any]) -> BulkResult:
-    """Run ``steps`` with ``run`` (one operation, one transaction, on a sync client)."""
+    """Run ``steps`` with ``run`` (one operation, one transaction, on a sync client); a
+    page's transaction that lost a deadlock changed nothing and runs again."""
     def attempt(step: Step) -> Any:
-        for n in range(1, ATTEMPTS + 1):
-            try:
-                return run(step())
-            except DatabaseError as err:
-                if not _lost_a_deadlock(err, n):
-                    raise
-        raise AssertionError("unreachable")
+        return again_after_deadlock(lambda: run(step()))
 
     try:
         step = next(steps)
@@ -181,13 +170,7 @@ async def run_steps_async(steps: Steps, run: Callable[[ops.Op[Any]], Awaitable[A
                           ) -> BulkResult:
     """Like :func:`run_steps` with an async ``run``."""
     async def attempt(step: Step) -> Any:
-        for n in range(1, ATTEMPTS + 1):
-            try:
-                return await run(step())
-            except DatabaseError as err:
-                if not _lost_a_deadlock(err, n):
-                    raise
-        raise AssertionError("unreachable")
+        return await again_after_deadlock_async(lambda: run(step()))
 
     try:
         step = next(steps)

@@ -22,17 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from rhythm.errors import DatabaseError, WorkflowFailed, closest
+from rhythm.errors import WorkflowFailed, closest
 from rhythm.lifecycle import bulk as bulk_ops
 from rhythm.lifecycle.filters import Page, list_page, make_filters
 from rhythm.runtime import bulk, concurrency
 from rhythm.runtime import operations as ops
 from rhythm.runtime.clock import Clock, SystemClock
 from rhythm.runtime.database import (
-    ATTEMPTS,
+    again_after_deadlock,
+    again_after_deadlock_async,
     connect,
     connect_async,
-    lost_a_deadlock,
     resolve_url,
     still_usable,
     still_usable_async,
@@ -147,16 +147,12 @@ class Client:
     def _run_anew(self, make: Callable[[], ops.Op[Any]], action: str,
                   connection: Any = None) -> Any:
         """:meth:`_run` for an operation that locks a workflow's row workers commit to (a
-        signal, a cancel): one that lost a deadlock changed nothing and runs again, up to
-        ATTEMPTS times, unless it ran in the caller's transaction (which it aborted)."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return self._run(make(), action, connection)
-            except DatabaseError as err:
-                if connection is not None or attempt == ATTEMPTS or not lost_a_deadlock(err):
-                    raise
-                log.info("%s lost a deadlock to a worker's commit; again", action)
-        raise AssertionError("unreachable")
+        signal, a cancel): one that lost a deadlock changed nothing and runs again
+        (:func:`again_after_deadlock`), unless it ran in the caller's transaction, which
+        the deadlock aborted."""
+        if connection is not None:
+            return self._run(make(), action, connection)
+        return again_after_deadlock(lambda: self._run(make(), action))
 
     def _read_topology(self) -> Topology:
         """P and Citus or not, read once (on the client's own connection: never in a
@@ -501,14 +497,9 @@ class AsyncClient:
     async def _run_anew(self, make: Callable[[], ops.Op[Any]], action: str,
                         connection: Any = None) -> Any:
         """Like :meth:`Client._run_anew`."""
-        for attempt in range(1, ATTEMPTS + 1):
-            try:
-                return await self._run(make(), action, connection)
-            except DatabaseError as err:
-                if connection is not None or attempt == ATTEMPTS or not lost_a_deadlock(err):
-                    raise
-                log.info("%s lost a deadlock to a worker's commit; again", action)
-        raise AssertionError("unreachable")
+        if connection is not None:
+            return await self._run(make(), action, connection)
+        return await again_after_deadlock_async(lambda: self._run(make(), action))
 
     async def _read_topology(self) -> Topology:
         """Like :meth:`Client._read_topology`."""

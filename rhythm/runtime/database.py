@@ -8,10 +8,11 @@ of a client call into one ``DatabaseError`` line naming what was being done.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
@@ -20,6 +21,9 @@ from rhythm.errors import DatabaseError
 from rhythm.store import connect as store_connect
 from rhythm.store.connect import first_line
 from rhythm.store.migrations import check_schema, check_schema_async
+
+log = logging.getLogger("rhythm.database")
+T = TypeVar("T")
 
 
 def resolve_url(url: str | None) -> str:
@@ -169,6 +173,31 @@ def lost_a_deadlock(err: DatabaseError) -> bool:
     may run again."""
     return isinstance(err.__cause__, (psycopg.errors.DeadlockDetected,
                                       psycopg.errors.SerializationFailure))
+
+
+def again_after_deadlock(transaction: Callable[[], T]) -> T:
+    """``transaction()`` (one whole transaction, translated), run again while it loses a
+    deadlock, up to ATTEMPTS runs in all."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return transaction()
+        except DatabaseError as err:
+            if attempt == ATTEMPTS or not lost_a_deadlock(err):
+                raise
+            log.info("a transaction lost a deadlock (%s); running it again", err)
+    raise AssertionError("unreachable")
+
+
+async def again_after_deadlock_async(transaction: Callable[[], Awaitable[T]]) -> T:
+    """Like :func:`again_after_deadlock` for a coroutine's transaction."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return await transaction()
+        except DatabaseError as err:
+            if attempt == ATTEMPTS or not lost_a_deadlock(err):
+                raise
+            log.info("a transaction lost a deadlock (%s); running it again", err)
+    raise AssertionError("unreachable")
 
 
 @contextmanager

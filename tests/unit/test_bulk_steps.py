@@ -13,6 +13,7 @@ import pytest
 
 from rhythm.errors import BadFilter, DatabaseError
 from rhythm.lifecycle import bulk
+from rhythm.runtime.database import ATTEMPTS
 from rhythm.runtime.partitions import Topology
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -70,7 +71,7 @@ def test_a_page_that_lost_a_deadlock_runs_again() -> None:
 
 def test_three_deadlocks_in_a_row_end_the_walk() -> None:
     with pytest.raises(DatabaseError, match="deadlock"):
-        _cancel(FakeDatabase(deadlocks=bulk.ATTEMPTS), ["a"])
+        _cancel(FakeDatabase(deadlocks=ATTEMPTS), ["a"])
 
 
 def test_other_errors_are_not_retried() -> None:
