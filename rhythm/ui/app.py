@@ -184,8 +184,7 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
         confirmed = form.get("confirmed") == "yes"
         try:
             if to_version is None:
-                row = await run_in_threadpool(store.execution, execution_id)
-                to_version = await run_in_threadpool(store.current_version, row["name"])
+                to_version = await run_in_threadpool(store.latest_version_of, execution_id)
             outcome = await run_in_threadpool(store.upgrade, execution_id, to_version,
                                               not confirmed)
         except DatabaseError:
@@ -210,8 +209,7 @@ def routes(dash: Dashboard) -> list[Route | Mount]:
             step = int(form.get("step", ""))
             to_version = None
             if form.get("latest") == "yes":
-                row = await run_in_threadpool(store.execution, execution_id)
-                to_version = await run_in_threadpool(store.current_version, row["name"])
+                to_version = await run_in_threadpool(store.latest_version_of, execution_id)
             made = await run_in_threadpool(store.fork, execution_id, step, to_version)
         except DatabaseError:
             raise

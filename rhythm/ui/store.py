@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from rhythm.errors import UnknownName
 from rhythm.lifecycle.bulk import BulkResult
 from rhythm.lifecycle.filters import Page
 from rhythm.runtime import operations as ops
@@ -30,7 +31,7 @@ from rhythm.runtime.limits import set_queue
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
 from rhythm.ui.queues import Overview, overview
-from rhythm.upgrade.move import Outcome, upgrade_execution
+from rhythm.upgrade.move import Outcome, current_version_op, upgrade_execution
 
 Row = dict[str, Any]
 T = TypeVar("T")
@@ -71,11 +72,6 @@ def _buffered(execution_id: str) -> ops.Op[list[Row]]:
 def _source(name: str, version: str) -> ops.Op[Row | None]:
     rows = yield "get_version_source", {"name": name, "version": version}
     return rows[0] if rows else None
-
-
-def _current_version(name: str) -> ops.Op[str | None]:
-    rows = yield "current_versions", {"names": [name]}
-    return str(rows[0]["version"]) if rows else None
 
 
 def _workers() -> ops.Op[list[Row]]:
@@ -157,8 +153,15 @@ class Store:
 
     def current_version(self, name: str) -> str | None:
         """The newest registered version of workflow ``name`` (None: none registered)."""
-        found: str | None = self._run(_current_version(name), f"read workflow {name!r}")
+        try:
+            found: str = self._run(current_version_op(name), f"read workflow {name!r}")
+        except UnknownName:
+            return None
         return found
+
+    def latest_version_of(self, execution_id: str) -> str | None:
+        """The newest registered version of the workflow ``execution_id`` runs."""
+        return self.current_version(self.execution(execution_id)["name"])
 
     def workers(self) -> list[Row]:
         rows: list[Row] = self._run(_workers(), "list workers")

@@ -253,7 +253,7 @@ def execution_view(row: Row, children: list[Row], pending: list[Row], signals: l
 
 @dataclass(frozen=True)
 class UpgradeView:
-    """The dry run of "Upgrade to latest" (``done`` False) asking for a confirmation."""
+    """The dry run of "Upgrade to latest", asking for a confirmation."""
 
     id: str
     href: str
@@ -264,10 +264,8 @@ class UpgradeView:
 
 
 def upgrade_view(outcome: Outcome, to_version: str) -> UpgradeView:
-    compatible = outcome.outcome == "compatible"
-    verdict = outcome.line()[len(outcome.id) + 2:]  # (the line is "ID: verdict")
     return UpgradeView(outcome.id, execution_href(outcome.id), outcome.from_version,
-                       to_version, compatible, verdict)
+                       to_version, outcome.outcome == "compatible", outcome.verdict)
 
 
 @dataclass(frozen=True)

@@ -48,11 +48,16 @@ class Outcome:
     from_version: str
     reason: str = ""
 
-    def line(self) -> str:
+    @property
+    def verdict(self) -> str:
+        """What happened, in words (``rhythm upgrade``'s and the dashboard's)."""
         text = {"compatible": "compatible", "moved": "moved",
                 "running": "skipped: running now; run the upgrade again later",
                 "changed": "skipped: it ran meanwhile; run the upgrade again"}
-        return f"{self.id}: {text.get(self.outcome, self.reason)}"
+        return text.get(self.outcome, self.reason)
+
+    def line(self) -> str:
+        return f"{self.id}: {self.verdict}"
 
 
 @dataclass
