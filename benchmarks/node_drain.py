@@ -9,8 +9,9 @@ Per run: a fresh database on URL's server, N ``bench_noop_js`` tasks queued on q
 ``node node/bench/drain.js N C --queued`` drains them (timed from just before its worker
 starts until the N-th outcome is committed, the contract of ``rhythm bench tasks``).
 Each run prints the wall rate, the Node.js process's CPU per task (``process.cpuUsage``
-over the drain) and the CPU per task of the processes of URL's Postgres server (from /proc, sampled
-during the drain: which side bounds the figure).
+over the drain) and the CPU per task of URL's Postgres server (from /proc, its backends
+reaped during the drain included: ``paired_drains.server_cpu``; which side bounds the
+figure).
 
 With ``--base REV`` every run is a pair: one drain of REV's ``node/`` package and one of
 the working tree's, back to back, alternating which goes first, so that a shared
@@ -29,63 +30,18 @@ import json
 import os
 import statistics
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from paired_drains import checkout
-from profile_hot_path import cpu_seconds
+from paired_drains import checkout, server_cpu
 from script_errors import run_main
 
 from rhythm.bench.database import fresh_database
 
 REPO = Path(__file__).resolve().parent.parent
 DRAIN = REPO / "node" / "bench" / "drain.js"
-
-
-def postmaster(url: str) -> int:
-    """The pid of the server that serves ``url`` (the parent of a backend of it)."""
-    import psycopg
-
-    with psycopg.connect(url) as conn:  # (read while the backend lives)
-        row = conn.execute("SELECT pg_backend_pid()").fetchone()
-        assert row is not None
-        pid = parent(int(row[0]))
-    if pid <= 1:
-        raise SystemExit(f"node_drain: the server of {url} does not run on this machine")
-    return pid
-
-
-def parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except OSError:
-        return 0
-
-
-class ServerCpu:
-    """CPU seconds spent by one server's processes (the postmaster's children) since
-    creation: other servers on the machine (other people's tests) are not counted.
-    Sampled often, since backends that exit take their counters with them."""
-
-    def __init__(self, url: str) -> None:
-        self.pid = postmaster(url)
-        self.before = self.processes()
-        self.latest = dict(self.before)
-
-    def processes(self) -> dict[int, float]:
-        return {int(e.name): cpu_seconds(int(e.name)) for e in Path("/proc").iterdir()
-                if e.name.isdigit() and parent(int(e.name)) == self.pid}
-
-    def sample(self) -> None:
-        for pid, seconds in self.processes().items():
-            self.latest[pid] = max(seconds, self.latest.get(pid, 0.0))
-
-    def spent(self) -> float:
-        return sum(v - self.before.get(pid, 0.0) for pid, v in self.latest.items())
 
 
 def queue_tasks(url: str, n: int) -> None:
@@ -116,28 +72,17 @@ def drain(url: str, pkg: Path, args: argparse.Namespace) -> dict[str, Any]:
         prof = ["--cpu-prof", "--cpu-prof-dir", args.cpu_prof] if args.cpu_prof else []
         env = {k: v for k, v in os.environ.items() if not k.startswith("RHYTHM_")}
         env["RHYTHM_DATABASE_URL"] = db
-        pg = ServerCpu(db)
+        pg_before = server_cpu(db)
         proc = subprocess.Popen(
             ["node", *prof, str(DRAIN), str(args.n), str(args.concurrency), "--queued",
              *(["--async"] if args.use_async else []), "--from", str(pkg)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        done = threading.Event()
-
-        def sample() -> None:  # backends leave with their connection: sample as it runs
-            while not done.is_set():
-                pg.sample()
-                time.sleep(0.05)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
         out, err = proc.communicate(timeout=600)
-        done.set()
-        sampler.join()
-        pg.sample()
+        pg_spent = server_cpu(db) - pg_before
         if proc.returncode != 0:
             raise SystemExit(f"node_drain: drain.js failed:\n{err[-2000:]}")
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
-        result["pgUsPerTask"] = round(pg.spent() / args.n * 1e6)
+        result["pgUsPerTask"] = round(pg_spent / args.n * 1e6)
         return result
 
 
