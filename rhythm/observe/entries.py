@@ -239,8 +239,13 @@ def storable(text: str) -> str:
 
 
 def wire_entry(detail: dict[str, Any], packed: Packed, worker: str | None) -> dict[str, Any]:
-    """The entry as the commit statements take it (JSON: the snapshot in base64)."""
-    return {
-        "detail": detail, "worker": worker, "snapshot_bytes": packed.size,
-        "snapshot": None if packed.data is None else base64.b64encode(packed.data).decode(),
-    }
+    """The entry as the commit statements take it (JSON): a snapshot kept as its text
+    travels as that text (``snapshot_text``; its UTF-8 is what is stored), a compressed
+    one in base64 (``snapshot``)."""
+    entry: dict[str, Any] = {"detail": detail, "worker": worker, "snapshot_bytes": packed.size}
+    data = packed.data
+    if data is not None and data[:1] == b"{":
+        entry["snapshot_text"] = data.decode()
+    elif data is not None:
+        entry["snapshot"] = base64.b64encode(data).decode()
+    return entry

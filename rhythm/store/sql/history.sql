@@ -18,9 +18,11 @@ INSERT INTO rhythm.history
 SELECT n.id, n.history_seq, %(part)s, %(now)s, 'activation',
        coalesce((SELECT s.activations FROM rhythm.snapshots s
                  WHERE s.part = %(part)s AND s.execution_id = n.id), 0) + 1,
-       h.history->>'worker', h.history->'detail',
-       decode(h.history->>'snapshot', 'base64'), (h.history->>'snapshot_bytes')::int
-FROM numbered n CROSS JOIN (SELECT %(history)s::json AS history) h;
+       h.worker, h.detail,
+       coalesce(decode(h.snapshot, 'base64'), convert_to(h.snapshot_text, 'UTF8')),
+       h.snapshot_bytes
+FROM numbered n CROSS JOIN json_to_record(%(history)s::json)
+     AS h(worker text, detail json, snapshot text, snapshot_text text, snapshot_bytes int);
 
 -- name: record_entry
 -- Any other entry (started, signal, cancel_requested, retry, upgraded, forked), in the

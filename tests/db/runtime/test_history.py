@@ -230,6 +230,42 @@ def test_a_snapshot_over_the_cap_keeps_its_size_only(
     assert found.note is not None and "over the history cap" in found.note
 
 
+PADDED = """let pad = ""
+const go = await Signal.next("go")
+pad = "x".repeat(300)
+const a = await Task.run("add", { a: 1, b: 1 })
+const again = await Signal.next("again")
+pad = ""
+const b = await Task.run("add", { a: a, b: 1 })
+return { go: go, again: again, b: b }
+"""
+
+
+def test_snapshots_under_256_bytes_are_kept_as_text_and_larger_ones_compressed(
+    db_url: str, client: Client, tmp_path: Path
+) -> None:
+    """Both commit paths (a new signal wait takes the pipelined one, a task the group
+    commit) store a small snapshot as its JSON text and a large one as zlib, and both
+    read back as the variables of their step."""
+    with flows_worker(db_url, tmp_path, {"padded": PADDED}):
+        run = client.start("padded")
+        wait_for(lambda: client.get(run.id)["status"] == "suspended", what="first wait")
+        client.signal(run.id, "go", 1)
+        wait_for(lambda: client.inspect(run.id).step == 3, what="second signal wait")
+        client.signal(run.id, "again", 2)
+        assert run.result(timeout=10) == {"go": 1, "again": 2, "b": 3}
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        stored = conn.execute(
+            "SELECT step, substr(snapshot, 1, 1) = '{'::bytea, snapshot_bytes "
+            "FROM rhythm.history WHERE execution_id = %s AND kind = 'activation' "
+            "AND snapshot IS NOT NULL ORDER BY step", (run.id,)).fetchall()
+    assert [(step, as_text) for step, as_text, _ in stored] == [
+        (1, True), (2, False), (3, False), (4, True)]
+    assert all((size < 256) == as_text for _, as_text, size in stored)
+    pads = [client.inspect(run.id, at=step).variables["pad"] for step in (1, 2, 3, 4)]
+    assert pads == ["", "x" * 300, "x" * 300, ""]
+
+
 def test_cancel_and_retry_entries(db_url: str, client: Client, tmp_path: Path) -> None:
     """A cancellation request and a retry are entries of the transaction that makes
     them; the retried run numbers its steps from 1 again, and --at N is the latest step N."""
