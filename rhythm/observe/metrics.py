@@ -90,6 +90,15 @@ class Tally:
         self.sum += value
 
 
+def meter_provider_configured() -> bool:
+    """Whether the application configured an OpenTelemetry MeterProvider (the SDK's, or
+    any other): the API's own default is a proxy that records nothing until one is set,
+    and its no-op provider records nothing at all."""
+    from opentelemetry import metrics
+
+    return not type(metrics.get_meter_provider()).__module__.startswith("opentelemetry.metrics")
+
+
 class Metrics:
     """Records each metric in OpenTelemetry (``otel``) and/or for a Prometheus registry of
     its own (``prometheus``).

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import subprocess
+import sys
 
 import pytest
 
@@ -55,6 +57,33 @@ def test_all_off_is_no_telemetry_and_json_logs_alone_trace_nothing() -> None:
     assert isinstance(logs_only, Observing)
     assert logs_only.tracing is None and logs_only.metrics is None
     assert current_traceparent() is None
+
+
+OTEL_METRICS_PROBE = """
+from opentelemetry import metrics
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from rhythm.cli._observe import build_telemetry
+
+bare = build_telemetry(True, None, "", 1, "text")
+print(bare.tracing is not None, bare.metrics is None)
+reader = InMemoryMetricReader()
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+both = build_telemetry(True, None, "", 1, "text")
+both.metrics.add("executions_claimed", "task", "default")
+data = reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+print([(m.name, m.data.data_points[0].value) for m in data])
+"""
+
+
+def test_otel_records_metrics_only_for_a_configured_meter_provider() -> None:
+    """--otel without a MeterProvider traces and records no OpenTelemetry metrics (the
+    API's proxy would drop them, at a cost per call); with one set before the worker
+    starts (as a -m module does) they reach it. (A process of its own: the global
+    provider can be set once.)"""
+    out = subprocess.run([sys.executable, "-c", OTEL_METRICS_PROBE], capture_output=True,
+                         text=True, check=True).stdout.splitlines()
+    assert out == ["True True", "[('rhythm.executions.claimed', 1.0)]"]
 
 
 @pytest.mark.parametrize(("flags", "line"), [
