@@ -11,8 +11,9 @@ samples in its blocking mode: each sample pauses the worker, so the drain runs s
 but lines are attributed right (``--nonblocking`` put 14% of the loop on one psycopg
 line here that measures at ~1%). Its idle detection counts the task threads, blocked on
 their queue, as busy: read the main thread's stacks. Also prints the CPU seconds spent
-by the worker process and by the Postgres server processes during the drain, from
-/proc: which side bounds the figure.
+by the worker process and by the URL's Postgres server during the drain (its processes,
+those that exited meanwhile included: ``paired_drains.server_cpu``; the server must run on
+this machine), from /proc: which side bounds the figure.
 py-spy and pyinstrument are ad-hoc tools (pip install py-spy pyinstrument), not
 dependencies of the project.
 """
@@ -28,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+from paired_drains import server_cpu
 from script_errors import run_main
 
 from rhythm.bench.context import flows_folder
@@ -46,35 +48,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / TICKS
-
-
-def postgres_cpu() -> dict[int, float]:
-    """CPU seconds of every live Postgres server process, by pid."""
-    found: dict[int, float] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if (entry / "comm").read_text().strip() == "postgres":
-                    found[int(entry.name)] = cpu_seconds(int(entry.name))
-            except OSError:
-                continue
-    return found
-
-
-class PostgresCpu:
-    """Postgres CPU spent since creation; sampled often, since backends that exit with
-    their connection take their counters with them."""
-
-    def __init__(self) -> None:
-        self.before = postgres_cpu()
-        self.latest = dict(self.before)
-
-    def sample(self) -> None:
-        for pid, seconds in postgres_cpu().items():
-            self.latest[pid] = max(seconds, self.latest.get(pid, 0.0))
-
-    def spent(self) -> float:
-        return sum(v - self.before.get(pid, 0.0) for pid, v in self.latest.items())
 
 
 def py_spy(out: Path, kind: str, *target: str) -> list[str]:
@@ -96,17 +69,16 @@ def drain_tasks(url: str, n: int, profiler: str, out: Path) -> tuple[float, floa
         base = py_spy(out, "tasks", "--", *base)
     elif profiler == "pyinstrument":
         base = [*pyinstrument(out, "tasks"), *base[1:]]
-    pg = PostgresCpu()
+    pg_before = server_cpu(url)
     started = time.perf_counter()
     proc = subprocess.Popen(base, stdout=subprocess.PIPE, text=True)
     worker_cpu = 0.0
     while proc.poll() is None:
         worker_cpu = max(worker_cpu, cpu_seconds(proc.pid))
-        pg.sample()
         time.sleep(0.05)
     assert proc.stdout is not None
     print(proc.stdout.read().strip())
-    return time.perf_counter() - started, worker_cpu, pg.spent()
+    return time.perf_counter() - started, worker_cpu, server_cpu(url) - pg_before
 
 
 def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
@@ -114,7 +86,7 @@ def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
     """Drain n/10 workflows of 10 steps (run_drain counts the endings and stops the
     worker; py-spy attaches to it once it has started): seconds from the worker's start
     to the last ending, worker CPU, Postgres CPU."""
-    pg = PostgresCpu()
+    pg_before = server_cpu(url)
     worker_cpu = 0.0
     spies: list[subprocess.Popen[bytes]] = []
     done = threading.Event()
@@ -123,7 +95,6 @@ def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
         nonlocal worker_cpu
         while not done.is_set():
             worker_cpu = max(worker_cpu, cpu_seconds(pid))
-            pg.sample()
             time.sleep(0.05)
 
     def started(pid: int) -> None:
@@ -137,7 +108,7 @@ def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
     for spy in spies:
         spy.wait(timeout=60)
     print(json.dumps(result))
-    return float(result["seconds"]), worker_cpu, pg.spent()
+    return float(result["seconds"]), worker_cpu, server_cpu(url) - pg_before
 
 
 def main() -> None:
