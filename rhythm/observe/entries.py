@@ -83,7 +83,7 @@ def pack_snapshot(snapshot: Any, cap: int = DEFAULT_SNAPSHOT_CAP) -> Packed:
     text = json.dumps(snapshot, separators=(",", ":")).encode()
     if len(text) > cap:
         return Packed(None, len(text))
-    if len(text) < RAW_BELOW and text.startswith(b"{"):
+    if len(text) < RAW_BELOW and kept_as_text(text):
         return Packed(text, len(text))
     return Packed(_deflate(text), len(text))
 
@@ -98,10 +98,15 @@ def _deflate(text: bytes) -> bytes:
     return deflate.compress(text) + deflate.flush()
 
 
+def kept_as_text(data: bytes) -> bool:
+    """Whether a stored snapshot is its JSON text: it begins with ``{`` (a zlib
+    stream's first byte never is: its low four bits are 8)."""
+    return data[:1] == b"{"
+
+
 def unpack_snapshot(data: bytes) -> dict[str, Any]:
-    """The document of a stored snapshot: its JSON text as it is when it begins with
-    ``{`` (a zlib stream's first byte never is: its low four bits are 8)."""
-    document: dict[str, Any] = json.loads(data if data[:1] == b"{" else zlib.decompress(data))
+    """The document of a stored snapshot (:func:`kept_as_text`, or zlib of it)."""
+    document: dict[str, Any] = json.loads(data if kept_as_text(data) else zlib.decompress(data))
     return document
 
 
@@ -244,7 +249,7 @@ def wire_entry(detail: dict[str, Any], packed: Packed, worker: str | None) -> di
     one in base64 (``snapshot``)."""
     entry: dict[str, Any] = {"detail": detail, "worker": worker, "snapshot_bytes": packed.size}
     data = packed.data
-    if data is not None and data[:1] == b"{":
+    if data is not None and kept_as_text(data):
         entry["snapshot_text"] = data.decode()
     elif data is not None:
         entry["snapshot"] = base64.b64encode(data).decode()

@@ -444,13 +444,13 @@ history AS (
     -- them one after the other.)
     INSERT INTO rhythm.history
         (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
-    -- (json_to_record: the entry's JSON is read once, not once per field)
     SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
            coalesce(s.activations, u.activations + 1, 1),
            h.worker, h.detail,
            coalesce(decode(h.snapshot, 'base64'), convert_to(h.snapshot_text, 'UTF8')),
            h.snapshot_bytes
     FROM finished f
+    -- (json_to_record: the entry's JSON is read once, not once per field)
     CROSS JOIN LATERAL json_to_record(f.history)
          AS h(worker text, detail json, snapshot text, snapshot_text text, snapshot_bytes int)
     LEFT JOIN saved s ON s.execution_id = f.id
