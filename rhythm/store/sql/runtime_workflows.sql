@@ -333,8 +333,9 @@ effects AS (
     -- stopping) is inserted already claimed for it - token 1, lease, attempt 1 - as the
     -- claim statement would leave it, and returned: it starts from the worker's buffer
     -- without a NOTIFY and a claim. A crash leaves an ordinary leased claim, re-run
-    -- after the lease. (This statement must stay under psycopg's 4,096-character cache
-    -- limit once its comments are stripped, or it is re-parsed on every call.)
+    -- after the lease. (The statement is far over psycopg's 4,096-character cache of
+    -- converted queries: it goes with $n placeholders through a raw cursor, RAW in
+    -- rhythm/runtime/sql.py, so nothing re-parses it per call.)
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
          run_at, parent_id, parent_promise, created_at, updated_at, status, claim_token,
