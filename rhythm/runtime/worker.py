@@ -119,9 +119,11 @@ of failing as an internal error."""
 # Citus reports a worker node it cannot reach as an internal error (XX000), not as a
 # connection failure: "failure on connection marked as essential: HOST:PORT", or
 # "connection to the remote node ... failed"; and a node shutting down mid-statement
-# (a restart) as the node's own notice, relayed as XX000 too (not 57P01).
+# (a restart) as the node's own notice, relayed as XX000 too (not 57P01), or as libpq's
+# "server closed the connection unexpectedly" from the coordinator's connection to it.
 _NODE_LOST = ("failure on connection marked as essential", "connection to the remote node",
-              "terminating connection due to administrator command")
+              "terminating connection due to administrator command",
+              "server closed the connection unexpectedly")
 
 
 def transient(err: BaseException) -> bool:
