@@ -61,17 +61,6 @@ def _require(module: str, extra: str, what: str) -> None:
         raise ConfigError(f"{what} needs the {module} package: pip install 'rhythm[{extra}]'")
 
 
-def _meter_provider_configured() -> bool:
-    from rhythm.observe.metrics import meter_provider_configured
-
-    configured = meter_provider_configured()
-    if not configured:
-        logging.getLogger("rhythm.telemetry").info(
-            "--otel: no OpenTelemetry MeterProvider is configured, so no OpenTelemetry "
-            "metrics are recorded (spans are)")
-    return configured
-
-
 def build_telemetry(otel: bool, metrics_port: int | None, metrics_host: str,
                     metrics_interval: float, log_format: str) -> Telemetry:
     """The worker's telemetry for these options (NO_TELEMETRY when all are off); its
@@ -85,14 +74,20 @@ def build_telemetry(otel: bool, metrics_port: int | None, metrics_host: str,
     from rhythm.observe.observing import Observing
 
     tracing = metrics = None
+    otel_metrics = False
     if otel:
+        from rhythm.observe.metrics import meter_provider_configured
         from rhythm.observe.tracing import Tracing
 
         tracing = Tracing()
-    # OpenTelemetry metrics only for a MeterProvider the application set before now (in
-    # a -m module): without one the API's instruments record nothing, at a few µs a
-    # call, eight calls a workflow step.
-    otel_metrics = otel and _meter_provider_configured()
+        # OpenTelemetry metrics only for a MeterProvider the application set before now
+        # (in a -m module): without one the API's instruments record nothing, at a few
+        # µs a call, eight calls a workflow step.
+        otel_metrics = meter_provider_configured()
+        if not otel_metrics:
+            logging.getLogger("rhythm.telemetry").info(
+                "--otel: no OpenTelemetry MeterProvider is configured, so no OpenTelemetry "
+                "metrics are recorded (spans are)")
     if otel_metrics or metrics_port is not None:
         from rhythm.observe.metrics import Metrics
 
