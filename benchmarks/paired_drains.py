@@ -129,7 +129,11 @@ def server_cpu(url: str) -> float:
     with psycopg.connect(url) as conn:
         row = conn.execute("SELECT current_setting('data_directory')").fetchone()
     assert row is not None
-    postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    try:
+        postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
+    except OSError:
+        raise OSError(f"the server of {url} does not run on this machine (its CPU is "
+                      "read from /proc)") from None
     ticks = _ticks(postmaster, children=True)
     for task in Path(f"/proc/{postmaster}/task").iterdir():
         for child in (task / "children").read_text().split():
