@@ -46,13 +46,18 @@ def injected(span: Span | None = None) -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
 
 
+_NO_PARENT = otel_context.Context()
+
+
 def _parent(claim: Claim) -> Any:
-    """The context stored with ``claim`` (None: a root span). The form :func:`injected`
-    writes is read directly (the propagator's regular expression costs more than the
-    rest of a span's start); any other goes through the propagator."""
+    """The context stored with ``claim``; without one an empty context, never the current
+    one: a span's parent is what its execution stored, not whatever the worker was doing
+    (an activation resumed in place runs inside its task's attempt). The form
+    :func:`injected` writes is read directly (the propagator's regular expression costs
+    more than the rest of a span's start); any other goes through the propagator."""
     traceparent = claim.options.get("traceparent")
     if not isinstance(traceparent, str):
-        return None
+        return _NO_PARENT
     if len(traceparent) == 55 and traceparent.startswith("00-"):
         with contextlib.suppress(ValueError):
             parent = SpanContext(int(traceparent[3:35], 16), int(traceparent[36:52], 16),
@@ -60,7 +65,7 @@ def _parent(claim: Claim) -> Any:
                                      int(traceparent[53:55], 16)))
             if parent.is_valid:
                 return trace.set_span_in_context(NonRecordingSpan(parent))
-    return _PROPAGATOR.extract({"traceparent": traceparent})
+    return _PROPAGATOR.extract({"traceparent": traceparent}, context=_NO_PARENT)
 
 
 class Tracing:

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import gc
 import json
@@ -309,6 +310,7 @@ class Worker:
         self.registered = threading.Event()  # set once tasks and versions are registered
         self._flush_conn: psycopg.AsyncConnection[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._context = contextvars.Context()  # what each execution starts in (run)
         self._heartbeat = HeartbeatThread(self.url, self.options.lease_seconds / 3, self._beat)
         self.recorded = 0
         self.rejected = 0
@@ -343,6 +345,7 @@ class Worker:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._context = contextvars.copy_context()
         if not await self._connect_at_start():
             log.info("worker %s stopped before it could connect", self.id)
             return
@@ -681,10 +684,14 @@ class Worker:
                         "expire", count, err)
 
     def _start(self, claim: Claim) -> None:
+        # In the worker's own context, not the one of the execution whose end freed the
+        # slot (asyncio would copy it): else the new one inherits its span as parent and
+        # its observation, and each observation's context token keeps the one before it
+        # alive, an ever longer chain for the garbage collector to walk.
         run = self._activate if claim.kind == "workflow" else self._execute
         job = asyncio.create_task(
             self.telemetry.observed(run, claim) if self.telemetry.enabled else run(claim),
-            name=f"rhythm-{claim.kind}-{claim.id}")
+            name=f"rhythm-{claim.kind}-{claim.id}", context=self._context.copy())
         self._inflight[_key(claim)] = _InFlight(claim, job)
 
     async def _activate(self, claim: Claim) -> None:

@@ -23,3 +23,11 @@ def spanned(x: int) -> int:
 
     with trace.get_tracer("observe_tasks").start_as_current_span("inner work"):
         return x + 1
+
+
+@rhythm.task
+def observations_alive() -> int:
+    """How many observed executions this worker process still holds in memory."""
+    import gc
+
+    return sum(type(o).__name__ == "Observation" for o in gc.get_objects())

@@ -43,3 +43,18 @@ def test_json_log_lines_name_the_execution_and_attempt(
     assert "attempt" not in hello and "task" not in hello
     # Lines outside any execution (start-up, shutdown) name none.
     assert any("execution_id" not in line for line in lines)
+
+
+def test_observations_do_not_outlive_their_executions(client: Client, db_url: str) -> None:
+    """On a one-slot worker each attempt starts as the one before it ends; it must not
+    start in that one's context, whose observation token holds the observation before it,
+    and so on: a chain as long as the worker's run for the garbage collector to walk."""
+    adds = [client.queue_task("add", {"a": i, "b": 1}) for i in range(40)]
+    alive = client.queue_task("observations_alive", {})
+    proc = spawn_worker(db_url, "-m", "observe_tasks", "--log-format", "json",
+                        "--concurrency", "1", "--poll", "0.2")
+    try:
+        assert [add.result(timeout=30) for add in adds] == list(range(1, 41))
+        assert alive.result(timeout=30) <= 3
+    finally:
+        stop_workers([proc])

@@ -152,6 +152,36 @@ def test_the_trace_goes_on_across_a_worker_sigkill(
         == {request["span_id"]}
 
 
+@pytest.mark.slow
+def test_executions_started_outside_a_span_are_traced_apart(
+    client: Client, db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing stored, no parent: on a one-slot worker each task starts as the one before
+    it ends, and must not become a child of that one's span (a context copied from it),
+    nor a workflow's activation a child of the task that resumes it."""
+    (tmp_path / "traced_child.flow").write_text(FLOWS["traced_child"])
+    spans_file = tmp_path / "spans.jsonl"
+    monkeypatch.setenv("RHYTHM_TEST_SPANS", str(spans_file))
+    tasks = [client.queue_task("add", {"a": i, "b": 1}) for i in range(4)]
+    run = client.start("traced_child", {"x": 7})
+    proc = spawn_worker(db_url, *TRACED, "--flows", str(tmp_path), "--poll", "0.2",
+                        "--concurrency", "1")
+    try:
+        assert [task.result(timeout=30) for task in tasks] == [1, 2, 3, 4]
+        assert run.result(timeout=30) == 8
+    finally:
+        stop_workers([proc])
+    spans = _worker_spans(spans_file)
+    adds = [s for s in spans if s["name"] == "task add"]
+    assert len(adds) == 4
+    assert [s["parent_id"] for s in adds] == [None] * 4
+    assert len({s["trace_id"] for s in adds}) == 4
+    activations = [s for s in spans if s["name"] == "activation traced_child"]
+    [spanned] = [s for s in spans if s["name"] == "task spanned"]
+    assert len(activations) == 2 and [s["parent_id"] for s in activations] == [None, None]
+    assert spanned["parent_id"] == activations[0]["span_id"]
+
+
 def test_the_client_stores_its_current_context_only(client: Client, db_url: str) -> None:
     """Inside a span, a start or enqueue stores its W3C traceparent in the execution's
     options; outside any span nothing is stored: the options stay as they were."""
