@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/history_entry_cost.py [--n 20000]
 
 The entry of a step of `rhythm bench workflows`' 10-step workflow (its snapshot as that
-workflow saves it): the snapshot's JSON and zlib, the detail, the wire form. Prints the
+workflow saves it): the snapshot's JSON and zlib, the detail, the commit's fields. Prints the
 best of five rounds, per entry, and the sizes. A micro-benchmark of one function: no
 database, seconds to run.
 """
@@ -38,7 +38,7 @@ def one_entry(table: PromiseTable) -> dict[str, Any]:
     detail = entries.activation_detail(
         resumed_label=2, stopped_label=2, status="suspended", lines=LINES, table=table,
         read=[1], requested=[2], packed=packed, waiting_on=2)
-    return entries.wire_entry(detail, packed, "host:1234:abcdef")
+    return entries.commit_fields(detail, packed)
 
 
 def main() -> None:

@@ -243,14 +243,13 @@ def storable(text: str) -> str:
     return _NOT_IN_JSONB.sub("\ufffd", text)
 
 
-def wire_entry(detail: dict[str, Any], packed: Packed, worker: str | None) -> dict[str, Any]:
-    """The entry as the commit statements take it (JSON): a snapshot kept as its text
-    travels as that text (``snapshot_text``; its UTF-8 is what is stored), a compressed
-    one in base64 (``snapshot``)."""
-    entry: dict[str, Any] = {"detail": detail, "worker": worker, "snapshot_bytes": packed.size}
+def commit_fields(detail: dict[str, Any], packed: Packed) -> dict[str, Any]:
+    """The entry as fields of the group commit's element (``rhythm.activation_commit``,
+    migration 0018): its detail, its snapshot as stored - the JSON text when kept as text,
+    else base64 of the zlib (the statement tells them apart by the text's ``{``) - and
+    its size. Its worker is the element's."""
     data = packed.data
-    if data is not None and kept_as_text(data):
-        entry["snapshot_text"] = data.decode()
-    elif data is not None:
-        entry["snapshot"] = base64.b64encode(data).decode()
-    return entry
+    snapshot = None if data is None else (
+        data.decode() if kept_as_text(data) else base64.b64encode(data).decode())
+    return {"history_detail": detail, "history_snapshot": snapshot,
+            "history_snapshot_bytes": packed.size}

@@ -547,7 +547,7 @@ class ActivationRunner:
         cancelling = host.cancel.delivered and not loaded.cancel_delivered
         effects = effect_rows(host, plan)
         keyed = [e for e in effects if "key" in e]  # (idempotency keys: rare)
-        entry = self._entry(loaded, host, plan, starts)
+        entry = self._entry(loaded, host, plan)
         if not (late or cancelling or keyed) \
                 and (not ended or _plain_end(claim, plan, rows, effects)):
             task = resumed.params() if resumed else NO_TASK
@@ -596,8 +596,10 @@ class ActivationRunner:
                 await _noting(conn, noting, "insert_effects", {
                     **base, "rows": json.dumps(effects), "default_queue": claim.queue})
             if entry is not None:  # (before the snapshot's count moves: its step)
+                detail, packed = entry
                 await cur.execute(Q["record_activation"], {
-                    **base, "history": json.dumps(entry)})
+                    **base, "detail": json.dumps(detail), "snapshot": packed.data,
+                    "snapshot_bytes": packed.size, "worker": self._signer(starts)})
             if ended:
                 await cur.execute(Q["delete_snapshot"], base)
                 await cur.execute(Q["drop_waits"], {**base, "below": 2**31 - 1})
@@ -634,7 +636,7 @@ class ActivationRunner:
         self, connect: Connect, claim: Claim, host: WorkflowHost,
         plan: Plan, rows: list[dict[str, Any]], effects: list[dict[str, Any]],
         base: dict[str, Any], starts: LocalStarts | None, task: dict[str, Any],
-        forget: set[int], entry: dict[str, Any] | None = None,
+        forget: set[int], entry: tuple[dict[str, Any], entries.Packed] | None = None,
     ) -> Any:
         """The common commit as one statement (``commit_activations``): the workflow
         suspends (no new signal wait, no cancellation delivered), or ends with nothing
@@ -665,19 +667,22 @@ class ActivationRunner:
             "next_promise_id": host.table.next_id, "waiting_on": plan.waiting_on,
             "refs": plan.refs() if save else None,
             "wake_seq": claim.wake_seq, "cancel_delivered": host.cancel.delivered,
-            "worker": starts.worker if starts else None,
+            # (claims the local starts - only with local_queues - and signs the entry)
+            "worker": self._signer(starts),
             "lease_until": starts.lease_until.isoformat() if starts else None,
-            "local_queues": starts.queues if starts else [], **task, "history": entry,
+            "local_queues": starts.queues if starts else [], **task,
         }
+        if entry is not None:
+            item.update(entries.commit_fields(*entry))
         if self.group is not None:
             return await self.group.run(item)
         return (await commit_many(await connect(), [item], self.topology))[0]
 
     def _entry(
-        self, loaded: Loaded, host: WorkflowHost, plan: Plan, starts: LocalStarts | None,
-    ) -> dict[str, Any] | None:
-        """The activation's history entry as the commit takes it (None: a wake-up that
-        settled nothing ran no machine and records nothing)."""
+        self, loaded: Loaded, host: WorkflowHost, plan: Plan,
+    ) -> tuple[dict[str, Any], entries.Packed] | None:
+        """The activation's history entry: its detail and its snapshot as stored (None: a
+        wake-up that settled nothing ran no machine and records nothing)."""
         if plan.idle or not self.record_history:
             return None
         packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
@@ -690,8 +695,11 @@ class ActivationRunner:
             lines=plan.lines, table=host.table, read=host.read, requested=host.requested,
             packed=packed, error=plan.error, stopped_line=plan.end_line,
             waiting_on=plan.waiting_on, awaits=plan.awaits)
-        worker = starts.worker if starts is not None else self.worker
-        return entries.wire_entry(detail, packed, worker)
+        return detail, packed
+
+    def _signer(self, starts: LocalStarts | None) -> str | None:
+        """The worker id a commit names (its local starts' claimer, its entry's writer)."""
+        return starts.worker if starts is not None else self.worker
 
     async def _request_keyed(
         self, conn: psycopg.AsyncConnection[Any], claim: Claim, host: WorkflowHost,

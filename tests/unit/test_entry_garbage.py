@@ -33,7 +33,7 @@ def test_building_an_entry_leaves_no_garbage_cycle() -> None:
             detail = entries.activation_detail(
                 resumed_label=1, stopped_label=2, status="suspended", lines={1: 1, 2: 2},
                 table=table, read=[3], requested=[4], packed=packed, waiting_on=4)
-            entries.wire_entry(detail, packed, "worker-1")
+            entries.commit_fields(detail, packed)
         assert [s["name"] for s in detail["settled"]] == ["t", "t"]  # (the members, read)
         assert gc.collect() == 0
     finally:

@@ -6,8 +6,8 @@
 -- name: record_activation
 -- An activation's entry on the pipelined commit path (commit_activations writes its
 -- own): sent after lock_claimed and before the snapshot is saved or deleted, so step is
--- the activations count before this commit plus one. %(history)s is the entry as
--- rhythm.observe.entries.wire_entry makes it.
+-- the activations count before this commit plus one. %(snapshot)s is the snapshot as
+-- stored (rhythm.observe.entries.Packed: its JSON text or zlib of it; NULL over the cap).
 WITH numbered AS (
     UPDATE rhythm.executions SET history_seq = history_seq + 1
     WHERE part = %(part)s AND id = %(id)s
@@ -18,11 +18,8 @@ INSERT INTO rhythm.history
 SELECT n.id, n.history_seq, %(part)s, %(now)s, 'activation',
        coalesce((SELECT s.activations FROM rhythm.snapshots s
                  WHERE s.part = %(part)s AND s.execution_id = n.id), 0) + 1,
-       h.worker, h.detail,
-       coalesce(decode(h.snapshot, 'base64'), convert_to(h.snapshot_text, 'UTF8')),
-       h.snapshot_bytes
-FROM numbered n CROSS JOIN json_to_record(%(history)s::json)
-     AS h(worker text, detail json, snapshot text, snapshot_text text, snapshot_bytes int);
+       %(worker)s, %(detail)s::json, %(snapshot)s::bytea, %(snapshot_bytes)s::int
+FROM numbered n;
 
 -- name: record_entry
 -- Any other entry (started, signal, cancel_requested, retry, upgraded, forked), in the

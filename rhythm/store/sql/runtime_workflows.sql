@@ -425,7 +425,7 @@ finished AS (
         cancel_delivered = o.cancel_delivered,
         updated_at = o.now,
         finished_at = CASE WHEN o.status <> 'suspended' THEN o.now END,
-        history_seq = e.history_seq + (o.history IS NOT NULL)::int
+        history_seq = e.history_seq + (o.history_detail IS NOT NULL)::int
     FROM ok o
     WHERE e.part = %(part)s AND e.id = o.id
     RETURNING o.n, e.id, o.task_id, e.run_at,
@@ -433,7 +433,8 @@ finished AS (
                    WHEN e.concurrency_key IS NOT NULL AND e.finished_at IS NOT NULL
                    THEN '!admit:' || e.concurrency_key END AS wake,
               CASE WHEN e.finished_at IS NOT NULL THEN e.id END AS done,
-              o.now, o.history, e.history_seq
+              o.now, o.worker, o.history_detail, o.history_snapshot,
+              o.history_snapshot_bytes, e.history_seq
 ),
 history AS (
     -- The activation's history entry (0015, docs/observability.md), numbered from the
@@ -443,20 +444,22 @@ history AS (
     -- their RETURNING, never from the table: whether a later CTE sees an earlier one's
     -- write differs between Postgres, where it does not, and Citus, which may run
     -- them one after the other.)
+    -- The entry comes as fields of the element (0018: a nested object read again cost
+    -- more); its snapshot is its JSON text or base64 of its zlib (which never begins
+    -- with '{'), its worker the element's.
     INSERT INTO rhythm.history
         (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
     SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
            coalesce(s.activations, u.activations + 1, 1),
-           h.worker, h.detail,
-           coalesce(decode(h.snapshot, 'base64'), convert_to(h.snapshot_text, 'UTF8')),
-           h.snapshot_bytes
+           f.worker, f.history_detail,
+           CASE WHEN left(f.history_snapshot, 1) = '{'
+                THEN convert_to(f.history_snapshot, 'UTF8')
+                ELSE decode(f.history_snapshot, 'base64') END,
+           f.history_snapshot_bytes
     FROM finished f
-    -- (json_to_record: the entry's JSON is read once, not once per field)
-    CROSS JOIN LATERAL json_to_record(f.history)
-         AS h(worker text, detail json, snapshot text, snapshot_text text, snapshot_bytes int)
     LEFT JOIN saved s ON s.execution_id = f.id
     LEFT JOIN unsaved u ON u.execution_id = f.id
-    WHERE f.history IS NOT NULL
+    WHERE f.history_detail IS NOT NULL
 ),
 children_started AS (
     -- A child workflow's history begins with its start, by its parent's commit (0015).
