@@ -7,8 +7,8 @@
 --
 --   history_detail          the entry's detail (NULL: no entry, e.g. a wake-up that
 --                           settled nothing)
---   history_snapshot        the snapshot as stored: its JSON text when kept as text (it
---                           begins with '{'), else base64 of its zlib; NULL over the cap
+--   history_snapshot_text   the snapshot's JSON text, when it is kept as text
+--   history_snapshot_zlib   else base64 of its zlib (both NULL over the cap)
 --   history_snapshot_bytes  the size of its JSON text (also over the cap)
 --
 -- The entry's worker is the element's `worker`. `history` stays for workers of the
@@ -16,5 +16,6 @@
 -- nothing sends it any more.
 ALTER TYPE rhythm.activation_commit
     ADD ATTRIBUTE history_detail json,
-    ADD ATTRIBUTE history_snapshot text,
+    ADD ATTRIBUTE history_snapshot_text text,
+    ADD ATTRIBUTE history_snapshot_zlib text,
     ADD ATTRIBUTE history_snapshot_bytes integer;

@@ -250,10 +250,11 @@ def storable(text: str) -> str:
 def commit_fields(detail: dict[str, Any], packed: Packed) -> dict[str, Any]:
     """The entry as fields of the group commit's element (``rhythm.activation_commit``,
     migration 0018): its detail, its snapshot as stored - the JSON text when kept as text,
-    else base64 of the zlib (the statement tells them apart by the text's ``{``) - and
-    its size. Its worker is the element's."""
+    else base64 of the zlib - and its size. Its worker is the element's."""
+    fields: dict[str, Any] = {"history_detail": detail, "history_snapshot_bytes": packed.size}
     data = packed.data
-    snapshot = None if data is None else (
-        data.decode() if kept_as_text(data) else base64.b64encode(data).decode())
-    return {"history_detail": detail, "history_snapshot": snapshot,
-            "history_snapshot_bytes": packed.size}
+    if data is not None and kept_as_text(data):
+        fields["history_snapshot_text"] = data.decode()
+    elif data is not None:
+        fields["history_snapshot_zlib"] = base64.b64encode(data).decode()
+    return fields

@@ -433,8 +433,8 @@ finished AS (
                    WHEN e.concurrency_key IS NOT NULL AND e.finished_at IS NOT NULL
                    THEN '!admit:' || e.concurrency_key END AS wake,
               CASE WHEN e.finished_at IS NOT NULL THEN e.id END AS done,
-              o.now, o.worker, o.history_detail, o.history_snapshot,
-              o.history_snapshot_bytes, e.history_seq
+              o.now, o.worker, o.history_detail, o.history_snapshot_text,
+              o.history_snapshot_zlib, o.history_snapshot_bytes, e.history_seq
 ),
 history AS (
     -- The activation's history entry (0015, docs/observability.md), numbered from the
@@ -445,16 +445,14 @@ history AS (
     -- write differs between Postgres, where it does not, and Citus, which may run
     -- them one after the other.)
     -- The entry comes as fields of the element (0018: a nested object read again cost
-    -- more); its snapshot is its JSON text or base64 of its zlib (which never begins
-    -- with '{'), its worker the element's.
+    -- more), its worker the element's.
     INSERT INTO rhythm.history
         (execution_id, seq, part, at, kind, step, worker, detail, snapshot, snapshot_bytes)
     SELECT f.id, f.history_seq, %(part)s, f.now, 'activation',
            coalesce(s.activations, u.activations + 1, 1),
            f.worker, f.history_detail,
-           CASE WHEN left(f.history_snapshot, 1) = '{'
-                THEN convert_to(f.history_snapshot, 'UTF8')
-                ELSE decode(f.history_snapshot, 'base64') END,
+           coalesce(convert_to(f.history_snapshot_text, 'UTF8'),
+                    decode(f.history_snapshot_zlib, 'base64')),
            f.history_snapshot_bytes
     FROM finished f
     LEFT JOIN saved s ON s.execution_id = f.id
