@@ -21,6 +21,11 @@ processes; read from /proc, so the server must run on this machine). The second 
 task): on a box whose cores the drain saturates, the throughput ratio it would have alone.
 The run's set-up (a fresh database, its migrations) is taken off: before the rounds,
 each side runs three drains of one unit, and the median of their CPU is subtracted.
+Each round's line, and the end, also split the CPU per unit into the bench's (Rhythm's
+Python) and the server's, and give the WAL the server wrote per unit (its position
+before and after each drain, the set-up's share taken off as for CPU): where a
+difference is spent. WAL is the steadiest of these figures on a shared machine, and on
+a server that flushes at every commit its bytes are time every commit waits for.
 
 Each revision runs from a ``git worktree`` of it (the working tree itself when --head
 is left out) with this virtual environment's interpreter; the worktrees are removed at
@@ -45,6 +50,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from script_errors import run_main
 
@@ -122,12 +128,14 @@ def _ticks(pid: int, children: bool) -> int:
     return sum(int(f) for f in fields[11:15 if children else 13])
 
 
-def server_cpu(url: str) -> float:
-    """CPU seconds the Postgres server at ``url`` has used so far (see the docstring)."""
+def server_spent(url: str) -> tuple[float, int]:
+    """CPU seconds the Postgres server at ``url`` has used so far (see the docstring),
+    and its WAL position in bytes."""
     import psycopg
 
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT current_setting('data_directory')").fetchone()
+        row = conn.execute("SELECT current_setting('data_directory'), "
+                           "pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')").fetchone()
     assert row is not None
     try:
         postmaster = int((Path(row[0]) / "postmaster.pid").read_text().split()[0])
@@ -140,16 +148,16 @@ def server_cpu(url: str) -> float:
             # (one that ended meanwhile is reaped: counted in the postmaster's next read)
             with contextlib.suppress(FileNotFoundError, ProcessLookupError):
                 ticks += _ticks(int(child), children=False)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return ticks / os.sysconf("SC_CLK_TCK"), int(row[1])
 
 
 def drain(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str],
-          sizes: list[str] | None = None) -> tuple[float, float]:
+          sizes: list[str] | None = None) -> tuple[float, Spent]:
     """The figure of one ``rhythm bench workflows`` (steps/s) or ``rhythm bench tasks``
-    (tasks/s) drain run from ``tree``, with ``extra_env`` (NAME=VALUE) set; and the CPU
-    seconds it cost (the bench process tree and the server). ``sizes``: instead of the
-    drain's size options."""
-    before = _own_children_cpu() + server_cpu(url)
+    (tasks/s) drain run from ``tree``, with ``extra_env`` (NAME=VALUE) set; and what it
+    spent (CPU seconds of the bench process tree and of the server, bytes of WAL).
+    ``sizes``: instead of the drain's size options."""
+    before = Spent(_own_children_cpu(), *server_spent(url))
     sizes = sizes or drain_size(args)[0]
     env = _env() | dict(item.split("=", 1) for item in extra_env)
     done = subprocess.run(
@@ -158,10 +166,31 @@ def drain(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str],
         cwd=tree, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"paired_drains: the drain in {tree} failed:\n{done.stderr[-2000:]}")
-    cpu = _own_children_cpu() + server_cpu(url) - before
+    after = Spent(_own_children_cpu(), *server_spent(url))
+    spent = Spent(*(a - b for a, b in zip(after, before, strict=True)))
     report = json.loads(done.stdout[done.stdout.index("{"):])
     return float(next(f["value"] for f in report["figures"]
-                      if f["name"].startswith(BENCHES[args.bench][0]))), cpu
+                      if f["name"].startswith(BENCHES[args.bench][0]))), spent
+
+
+class Spent(NamedTuple):
+    """What a drain spent: CPU seconds of the bench process tree (Rhythm's side) and of
+    the Postgres server, and bytes of WAL the server wrote (the whole server's: nothing
+    else should run on it)."""
+
+    bench: float
+    server: float
+    wal: float
+
+    def per_unit(self, setup: Spent, count: int) -> Spent:
+        """Per unit, the set-up's share taken off: CPU in microseconds, WAL in bytes."""
+        return Spent((self.bench - setup.bench) / count * 1e6,
+                     (self.server - setup.server) / count * 1e6,
+                     (self.wal - setup.wal) / count)
+
+    @property
+    def cpu(self) -> float:
+        return self.bench + self.server
 
 
 def _own_children_cpu() -> float:
@@ -169,10 +198,12 @@ def _own_children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def setup_cpu(tree: Path, url: str, args: argparse.Namespace, extra_env: list[str]) -> float:
-    """CPU seconds of a drain's set-up: the median of three drains of one unit."""
+def setup_spent(tree: Path, url: str, args: argparse.Namespace,
+                extra_env: list[str]) -> Spent:
+    """What a drain's set-up spends: of three drains of one unit, each field's median."""
     one = ["-n", "1"] if args.bench == "tasks" else ["-w", "1", "--steps", "1"]
-    return statistics.median(drain(tree, url, args, extra_env, one)[1] for _ in range(3))
+    runs = [drain(tree, url, args, extra_env, one)[1] for _ in range(3)]
+    return Spent(*(statistics.median(field) for field in zip(*runs, strict=True)))
 
 
 def units(args: argparse.Namespace) -> int:
@@ -202,21 +233,27 @@ def main() -> None:
         for tree in trees.values():
             check_imports_from(tree)
         url = stack.enter_context(server(args.database_url))
-        setup = {name: setup_cpu(tree, url, args, getattr(args, f"{name}_env"))
+        setup = {name: setup_spent(tree, url, args, getattr(args, f"{name}_env"))
                  for name, tree in trees.items()}
-        ratios, cpu_ratios = [], []
+        ratios, cpu_ratios, splits = [], [], []
         for number in range(1, args.rounds + 1):
             order = ["base", "head"] if number % 2 else ["head", "base"]
             got = {name: drain(trees[name], url, args, getattr(args, f"{name}_env"))
                    for name in order}
             rate = {name: figure for name, (figure, _) in got.items()}
-            cpu = {name: (seconds - setup[name]) / units(args) * 1e6
-                   for name, (_, seconds) in got.items()}
+            split = {name: seconds.per_unit(setup[name], units(args))
+                     for name, (_, seconds) in got.items()}
+            cpu = {name: one.cpu for name, one in split.items()}
             ratios.append(rate["head"] / rate["base"])
             cpu_ratios.append(cpu["base"] / cpu["head"])
+            splits.append(split)
             print(f"round {number}: base {rate['base']:,.0f}  head {rate['head']:,.0f} {unit}"
                   f"  head/base {ratios[-1]:.3f}   CPU per unit base {cpu['base']:.0f} us"
-                  f"  head {cpu['head']:.0f} us  base/head {cpu_ratios[-1]:.3f}", flush=True)
+                  f"  head {cpu['head']:.0f} us  base/head {cpu_ratios[-1]:.3f}"
+                  f"   (bench/server base {split['base'].bench:.0f}/{split['base'].server:.0f}"
+                  f"  head {split['head'].bench:.0f}/{split['head'].server:.0f};"
+                  f" WAL base {split['base'].wal:.0f} B  head {split['head'].wal:.0f} B)",
+                  flush=True)
     faster = sum(r > 1 for r in ratios)
     cheaper = sum(r > 1 for r in cpu_ratios)
     settings = " ".join(f"{side}: {' '.join(getattr(args, f'{side}_env'))}"
@@ -225,6 +262,12 @@ def main() -> None:
           f"median {statistics.median(ratios):.3f}, head faster in {faster} of {len(ratios)}")
     print(f"CPU per unit, base/head over {len(cpu_ratios)} rounds: median "
           f"{statistics.median(cpu_ratios):.3f}, head cheaper in {cheaper} of {len(cpu_ratios)}")
+    for part, unit_of in (("bench", "us"), ("server", "us"), ("wal", "B")):
+        medians = {side: statistics.median(getattr(s[side], part) for s in splits)
+                   for side in ("base", "head")}
+        what = "WAL" if part == "wal" else f"of which {part}"
+        print(f"  {what}: median base {medians['base']:.0f} {unit_of}, "
+              f"head {medians['head']:.0f} {unit_of} a unit")
 
 
 if __name__ == "__main__":
