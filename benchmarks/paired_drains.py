@@ -24,8 +24,7 @@ each side runs three drains of one unit, and the median of their CPU is subtract
 Each round's line, and the end, also split the CPU per unit into the bench's (Rhythm's
 Python) and the server's, and give the WAL the server wrote per unit (its position
 before and after each drain, the set-up's share taken off as for CPU): where a
-difference is spent. WAL is the steadiest of these figures on a shared machine, and on
-a server that flushes at every commit its bytes are time every commit waits for.
+difference is spent. WAL is the steadiest of these figures on a shared machine.
 
 Each revision runs from a ``git worktree`` of it (the working tree itself when --head
 is left out) with this virtual environment's interpreter; the worktrees are removed at
@@ -241,8 +240,8 @@ def main() -> None:
             got = {name: drain(trees[name], url, args, getattr(args, f"{name}_env"))
                    for name in order}
             rate = {name: figure for name, (figure, _) in got.items()}
-            split = {name: seconds.per_unit(setup[name], units(args))
-                     for name, (_, seconds) in got.items()}
+            split = {name: spent.per_unit(setup[name], units(args))
+                     for name, (_, spent) in got.items()}
             cpu = {name: one.cpu for name, one in split.items()}
             ratios.append(rate["head"] / rate["base"])
             cpu_ratios.append(cpu["base"] / cpu["head"])
