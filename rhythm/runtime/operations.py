@@ -12,7 +12,8 @@ trip each instead of BEGIN, the statement and COMMIT.
 
 The drivers give every statement its partition (computed from the id it is about:
 :mod:`rhythm.runtime.partitions`) and, on Citus, send the notifications the statements
-returned (:mod:`rhythm.runtime.notices`) before the transaction commits.
+returned (:mod:`rhythm.runtime.notices`) before the transaction commits, and the
+statements Citus cannot route whole in forms it can (:mod:`rhythm.runtime.routed`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from rhythm.runtime.activation import epoch_ms, record_from_row
 from rhythm.runtime.notices import SELF_NOTIFYING, Notices
 from rhythm.runtime.partitions import PLAIN, Topology, keyed_id
 from rhythm.runtime.payloads import encode, encode_object
+from rhythm.runtime.routed import routed
 from rhythm.runtime.sql import Q
 from rhythm.runtime.waiters import settle_waiters_op
 from rhythm.runtime.wfhost import member_ids, settle_due
@@ -52,6 +54,7 @@ TERMINAL = ("completed", "failed", "cancelled")
 # transaction as outside one (each statement takes its own snapshot), and none of
 # these lock rows. An enqueue is then one round trip where it was three.
 STANDS_ALONE = frozenset({"current_versions", "insert_execution", "get_execution",
+                          "enqueue_route",  # (on Citus: rhythm.runtime.routed)
                           "list_executions", "workflow_names", "insert_executions",
                           # (history, inspect and upgrade reads: rhythm.observe, upgrade)
                           "history_execution", "read_history", "history_snapshot",
@@ -501,6 +504,8 @@ def drive(conn: psycopg.Connection[Any], op: Op[T], topology: Topology = PLAIN) 
     """Run ``op`` on a sync connection, in one transaction (or a savepoint of the
     caller's open transaction); leading :data:`STANDS_ALONE` statements on their own."""
     notices = Notices()
+    if topology.citus:
+        op = routed(op)
     if _must_join(conn):
         conn.execute(Q["join_transaction"])
     with conn.cursor(row_factory=dict_row) as cur:
@@ -530,6 +535,8 @@ async def drive_async(
 ) -> T:
     """Run ``op`` on an async connection, like :func:`drive`."""
     notices = Notices()
+    if topology.citus:
+        op = routed(op)
     if _must_join(conn):
         await conn.execute(Q["join_transaction"])
     async with conn.cursor(row_factory=dict_row) as cur:

@@ -63,6 +63,55 @@ CROSS JOIN LATERAL (SELECT CASE WHEN run_at IS NOT NULL THEN part::text || ':' |
                                 WHEN concurrency_key IS NOT NULL
                                 THEN '!admit:' || concurrency_key END AS wake) w;
 
+-- name: enqueue_route
+-- On Citus, the first of the statements insert_execution becomes there
+-- (rhythm.runtime.routed): where the execution goes - its queue, its concurrency key and
+-- limit, worked out as insert_execution's route and keyed do (keep the two in step) -
+-- read on the coordinator (task_routes is a reference table), so that the insert after
+-- it is one that Citus routes to the execution's node whole.
+WITH route AS (
+    SELECT r.queue, r.concurrency FROM rhythm.task_routes r
+    WHERE r.name = %(name)s AND %(kind)s = 'task'
+)
+SELECT coalesce(%(queue)s, (SELECT queue FROM route), 'default') AS queue,
+       coalesce(%(concurrency_key)s,
+                CASE WHEN c IS NOT NULL
+                     THEN coalesce(%(inputs)s::json #>> string_to_array(c->>'key', '.'),
+                                   '') END) AS ckey,
+       coalesce(%(concurrency_limit)s, (c->>'limit')::int) AS climit
+FROM (SELECT (SELECT concurrency FROM route) AS c) s;
+
+-- name: insert_execution_routed
+-- insert_execution's insert on Citus, with what enqueue_route read: a plain INSERT ...
+-- VALUES, which Citus sends to the execution's node whole (an INSERT ... SELECT that
+-- reads no distributed table goes through the coordinator, and an INSERT in a CTE is a
+-- round trip of its own). Idempotent: no row back when the id exists. A workflow's
+-- `started` entry follows as insert_started_entry, in the same transaction.
+INSERT INTO rhythm.executions
+    (part, id, kind, name, version, inputs, queue, priority, max_retries, options,
+     run_at, parent_id, parent_promise, created_at, updated_at,
+     concurrency_key, concurrency_limit, admitted, history_seq)
+VALUES (%(part)s, %(id)s, %(kind)s, %(name)s, %(version)s, %(inputs)s::json, %(queue)s,
+        %(priority)s, %(max_retries)s, %(options)s::jsonb,
+        CASE WHEN %(ckey)s::text IS NOT NULL THEN NULL
+             WHEN %(kind)s = 'workflow' AND %(version)s::text IS NULL THEN NULL
+             ELSE %(now)s::timestamptz END,
+        %(parent_id)s, %(parent_promise)s, %(now)s::timestamptz, %(now)s::timestamptz,
+        %(ckey)s, %(climit)s, CASE WHEN %(ckey)s::text IS NOT NULL THEN false END,
+        (%(kind)s = 'workflow')::int)
+ON CONFLICT (id, part) DO NOTHING
+RETURNING id, kind, name, version, status, queue, run_no,
+          CASE WHEN run_at IS NOT NULL THEN part::text || ':' || queue
+               WHEN concurrency_key IS NOT NULL THEN '!admit:' || concurrency_key END AS wake;
+
+-- name: insert_started_entry
+-- A workflow's first history entry (seq 1), after insert_execution_routed created it: on
+-- plain Postgres insert_execution writes it in its CTE `started` (the same detail).
+INSERT INTO rhythm.history (execution_id, seq, part, at, kind, detail)
+VALUES (%(id)s, 1, %(part)s, %(now)s, 'started',
+        json_build_object('name', %(name)s::text, 'version', %(version)s::text,
+                          'run_no', %(run_no)s::int)::jsonb);
+
 -- name: lock_execution
 SELECT id, kind, name, version, status, queue, run_no
 FROM rhythm.executions
