@@ -5,7 +5,9 @@ Each request below is sent twice to the same cluster, once in each form (the dri
 the form from the topology: ``citus=False`` sends the one statement, which Citus runs too,
 only slower), under two ids of the same partition; the two executions and their history
 must agree in every column but the id. Then the idempotent part: a second enqueue of an
-existing id creates nothing, in either form.
+existing id creates nothing, in either form. (The keyed requests are refused by the
+client on Citus, docs/scaling.md; their statements are compared all the same, so that
+the two forms stay in step wherever they are used.)
 """
 
 from __future__ import annotations
