@@ -229,6 +229,96 @@ def activation_detail(
     return detail
 
 
+# An activation entry's detail as stored (docs/internals/schema.md, "history"): the same
+# facts under short keys, a position or a promise as an array, nothing that the rest of
+# the entry already says (`waiting` as the id of a promise its lists describe; no
+# `snapshot_truncated` when false). ~120 bytes where the contract's shape takes ~320
+# for a step of the benchmark's workflow: the entry's row is the widest a step writes,
+# and its bytes are most of what history costs (docs/performance.md, "Observability,
+# fifth round"). A detail of another shape is stored as it is; read_history gives the
+# contract's shape back (contract_detail).
+_SETTLED_KEYS = ("promise", "kind", "name", "outcome")
+_EFFECT_KEYS = ("promise", "kind", "name")
+_WAITING_KEYS = ("promise", "kind", "name")
+
+
+def stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
+    """``detail`` (an activation entry's, as :func:`activation_detail` made it) in its
+    stored form; itself when its shape is not that one."""
+    stopped, resumed = detail.get("stopped"), detail.get("resumed")
+    if not (_keys(detail, ("resumed", "stopped", "settled", "effects",
+                           "snapshot_truncated"), ("waiting", "error"))
+            and (resumed is None or _keys(resumed, ("state", "line"), ()))
+            and isinstance(stopped, dict) and list(stopped) in (
+                ["state", "line", "status"], ["state", "line", "await", "status"])
+            and all(_keys(x, _SETTLED_KEYS, ()) for x in detail["settled"])
+            and all(_keys(x, _EFFECT_KEYS, ("due_at",)) for x in detail["effects"])):
+        return detail
+    out: dict[str, Any] = {}
+    if resumed is not None:
+        out["r"] = [resumed["state"], resumed["line"]]
+    out["s"] = [stopped["state"], stopped["line"], stopped["status"]] + (
+        [stopped["await"]] if "await" in stopped else [])
+    if detail["settled"]:
+        out["in"] = [[x[k] for k in _SETTLED_KEYS] for x in detail["settled"]]
+    if detail["effects"]:
+        out["out"] = [[x[k] for k in x] for x in detail["effects"]]
+    if detail["snapshot_truncated"]:
+        out["t"] = True
+    if "waiting" in detail:
+        waiting = detail["waiting"]
+        listed = isinstance(waiting, dict) and _keys(waiting, _WAITING_KEYS, ()) \
+            and _described(detail, waiting) == waiting
+        out["w"] = waiting["promise"] if listed else waiting
+    if "error" in detail:
+        out["e"] = detail["error"]
+    return out
+
+
+def contract_detail(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
+    """The detail of an entry of ``kind`` as read from the table, in the contract's
+    shape (:func:`stored_detail` reversed; any other detail as it is)."""
+    if kind != "activation" or "s" not in stored or "stopped" in stored:
+        return stored
+    state, line, status, *identity = stored["s"]
+    resumed = stored.get("r")
+    detail: dict[str, Any] = {
+        "resumed": None if resumed is None else {"state": resumed[0], "line": resumed[1]},
+        "stopped": {"state": state, "line": line,
+                    **({"await": identity[0]} if identity else {}), "status": status},
+        "settled": [dict(zip(_SETTLED_KEYS, x, strict=True)) for x in stored.get("in", ())],
+        "effects": [dict(zip((*_EFFECT_KEYS, "due_at"), x, strict=False))
+                    for x in stored.get("out", ())],
+        "snapshot_truncated": bool(stored.get("t", False)),
+    }
+    if "w" in stored:
+        waiting = stored["w"]
+        detail["waiting"] = _described(detail, {"promise": waiting}) \
+            if isinstance(waiting, int) else waiting
+    if "e" in stored:
+        detail["error"] = stored["e"]
+    return detail
+
+
+def _keys(value: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> bool:
+    """``value`` is a dict of exactly the ``required`` keys, in order, then some of the
+    ``optional`` ones in theirs."""
+    if not isinstance(value, dict):
+        return False
+    keys = list(value)
+    return keys[:len(required)] == list(required) \
+        and keys[len(required):] == [k for k in optional if k in value]
+
+
+def _described(detail: dict[str, Any], waiting: dict[str, Any]) -> dict[str, Any] | None:
+    """``{promise, kind, name}`` of the waited promise as the detail's effects (else its
+    settled list) describe it; None when neither does."""
+    for item in (*detail["effects"], *detail["settled"]):
+        if item["promise"] == waiting["promise"]:
+            return {k: item[k] for k in _WAITING_KEYS}
+    return None
+
+
 def short_error(error: Any) -> dict[str, Any]:
     """``{name, message}`` of an error, its message cut at 500 characters."""
     if isinstance(error, dict):

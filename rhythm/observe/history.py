@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from rhythm.errors import RhythmError, UnknownName
-from rhythm.observe.entries import HistoryEntry, unpack_snapshot
+from rhythm.observe.entries import HistoryEntry, contract_detail, unpack_snapshot
 from rhythm.runtime.operations import Op, T, drive
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.sql import Q
@@ -58,11 +58,14 @@ def history_op(execution_id: str) -> Op[list[HistoryEntry]]:
 def entries_op(execution_id: str) -> Op[list[HistoryEntry]]:
     """The entries of an execution known to exist."""
     rows = yield "read_history", {"id": execution_id}
-    return [HistoryEntry(
-        seq=r["seq"], at=r["at"], kind=r["kind"], step=r["step"], worker=r["worker"],
-        detail=r["detail"], snapshot_bytes=r["snapshot_bytes"],
-        snapshot_truncated=bool(r["detail"].get("snapshot_truncated", False)),
-    ) for r in rows]
+    return [_entry(r, contract_detail(r["kind"], r["detail"])) for r in rows]
+
+
+def _entry(row: dict[str, Any], detail: dict[str, Any]) -> HistoryEntry:
+    return HistoryEntry(
+        seq=row["seq"], at=row["at"], kind=row["kind"], step=row["step"],
+        worker=row["worker"], detail=detail, snapshot_bytes=row["snapshot_bytes"],
+        snapshot_truncated=bool(detail.get("snapshot_truncated", False)))
 
 
 def snapshot_op(execution_id: str, step: int) -> Op[dict[str, Any]]:
@@ -80,10 +83,11 @@ def stored_snapshot_op(execution_id: str, step: int) -> Op[dict[str, Any]]:
     row = rows[0]
     if row["snapshot"] is not None:
         return unpack_snapshot(bytes(row["snapshot"]))
-    if row["detail"].get("snapshot_truncated"):
+    detail = contract_detail("activation", row["detail"])
+    if detail.get("snapshot_truncated"):
         raise NoSnapshot(f"step {step} of {execution_id!r}: its snapshot "
                          f"({row['snapshot_bytes']} bytes) was over the history cap, not kept")
-    status = (row["detail"].get("stopped") or {}).get("status", "ended")
+    status = (detail.get("stopped") or {}).get("status", "ended")
     raise NoSnapshot(f"step {step} of {execution_id!r} {status}: it saved no snapshot")
 
 
