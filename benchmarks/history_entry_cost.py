@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/history_entry_cost.py [--n 20000]
 
 The entry of a step of `rhythm bench workflows`' 10-step workflow (its snapshot as that
-workflow saves it): the snapshot's JSON and zlib, the detail, the commit's fields. Prints the
+workflow saves it): the snapshot's JSON and zlib, the detail in its stored form, the
+commit's fields, as the worker's ``_entry`` and ``_send_one`` build them. Prints the
 best of five rounds, per entry, and the sizes. A micro-benchmark of one function: no
 database, seconds to run.
 """
@@ -38,7 +39,7 @@ def one_entry(table: PromiseTable) -> dict[str, Any]:
     detail = entries.activation_detail(
         resumed_label=2, stopped_label=2, status="suspended", lines=LINES, table=table,
         read=[1], requested=[2], packed=packed, waiting_on=2)
-    return entries.commit_fields(detail, packed)
+    return entries.commit_fields(entries.stored_detail(detail), packed)
 
 
 def main() -> None:

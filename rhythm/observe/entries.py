@@ -16,7 +16,7 @@ import base64
 import json
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -237,38 +237,46 @@ def activation_detail(
 # and its bytes are most of what history costs (docs/performance.md, "Observability,
 # fifth round"). A detail of another shape is stored as it is; read_history gives the
 # contract's shape back (contract_detail).
-_SETTLED_KEYS = ("promise", "kind", "name", "outcome")
-_EFFECT_KEYS = ("promise", "kind", "name")
-_WAITING_KEYS = ("promise", "kind", "name")
+_NAMED_KEYS = ("promise", "kind", "name")
+_SETTLED_KEYS = (*_NAMED_KEYS, "outcome")
+# The key orders of the shape activation_detail makes (a dict's keys as a tuple: one C
+# call per dict to check, where the entry is built on every step).
+_DETAIL_BASE = ("resumed", "stopped", "settled", "effects", "snapshot_truncated")
+_DETAIL_SHAPES = frozenset({_DETAIL_BASE, (*_DETAIL_BASE, "waiting"),
+                            (*_DETAIL_BASE, "error"), (*_DETAIL_BASE, "waiting", "error")})
+_STOPPED_SHAPES = frozenset({("state", "line", "status"), ("state", "line", "await", "status")})
+_EFFECT_SHAPES = frozenset({_NAMED_KEYS, (*_NAMED_KEYS, "due_at")})
+_POSITION_SHAPES = frozenset({("state", "line")})
+_SETTLED_SHAPES = frozenset({_SETTLED_KEYS})
+_NAMED_SHAPES = frozenset({_NAMED_KEYS})
 
 
 def stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
     """``detail`` (an activation entry's, as :func:`activation_detail` made it) in its
     stored form; itself when its shape is not that one."""
-    stopped, resumed = detail.get("stopped"), detail.get("resumed")
-    if not (_keys(detail, ("resumed", "stopped", "settled", "effects",
-                           "snapshot_truncated"), ("waiting", "error"))
-            and (resumed is None or _keys(resumed, ("state", "line"), ()))
-            and isinstance(stopped, dict) and list(stopped) in (
-                ["state", "line", "status"], ["state", "line", "await", "status"])
-            and all(_keys(x, _SETTLED_KEYS, ()) for x in detail["settled"])
-            and all(_keys(x, _EFFECT_KEYS, ("due_at",)) for x in detail["effects"])):
+    if not _shaped(detail, _DETAIL_SHAPES):
         return detail
+    stopped, resumed = detail["stopped"], detail["resumed"]
+    if not (_shaped(stopped, _STOPPED_SHAPES)
+            and (resumed is None or _shaped(resumed, _POSITION_SHAPES))
+            and all(_shaped(x, _SETTLED_SHAPES) for x in detail["settled"])
+            and all(_shaped(x, _EFFECT_SHAPES) for x in detail["effects"])):
+        return detail
+    # (the shape is checked: the values come in the keys' order)
     out: dict[str, Any] = {}
     if resumed is not None:
-        out["r"] = [resumed["state"], resumed["line"]]
+        out["r"] = list(resumed.values())
     out["s"] = [stopped["state"], stopped["line"], stopped["status"]] + (
         [stopped["await"]] if "await" in stopped else [])
     if detail["settled"]:
-        out["in"] = [[x[k] for k in _SETTLED_KEYS] for x in detail["settled"]]
+        out["in"] = [list(x.values()) for x in detail["settled"]]
     if detail["effects"]:
-        out["out"] = [[x[k] for k in x] for x in detail["effects"]]
+        out["out"] = [list(x.values()) for x in detail["effects"]]
     if detail["snapshot_truncated"]:
         out["t"] = True
     if "waiting" in detail:
         waiting = detail["waiting"]
-        listed = isinstance(waiting, dict) and _keys(waiting, _WAITING_KEYS, ()) \
-            and _described(detail, waiting) == waiting
+        listed = _shaped(waiting, _NAMED_SHAPES) and _described(detail, waiting) == waiting
         out["w"] = waiting["promise"] if listed else waiting
     if "error" in detail:
         out["e"] = detail["error"]
@@ -287,7 +295,7 @@ def contract_detail(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
         "stopped": {"state": state, "line": line,
                     **({"await": identity[0]} if identity else {}), "status": status},
         "settled": [dict(zip(_SETTLED_KEYS, x, strict=True)) for x in stored.get("in", ())],
-        "effects": [dict(zip((*_EFFECT_KEYS, "due_at"), x, strict=False))
+        "effects": [dict(zip((*_NAMED_KEYS, "due_at"), x, strict=False))
                     for x in stored.get("out", ())],
         "snapshot_truncated": bool(stored.get("t", False)),
     }
@@ -300,14 +308,9 @@ def contract_detail(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
     return detail
 
 
-def _keys(value: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> bool:
-    """``value`` is a dict of exactly the ``required`` keys, in order, then some of the
-    ``optional`` ones in theirs."""
-    if not isinstance(value, dict):
-        return False
-    keys = list(value)
-    return keys[:len(required)] == list(required) \
-        and keys[len(required):] == [k for k in optional if k in value]
+def _shaped(value: Any, shapes: Collection[tuple[str, ...]]) -> bool:
+    """``value`` is a dict whose keys, in order, are one of ``shapes``."""
+    return isinstance(value, dict) and tuple(value) in shapes
 
 
 def _described(detail: dict[str, Any], waiting: dict[str, Any]) -> dict[str, Any] | None:
@@ -315,7 +318,7 @@ def _described(detail: dict[str, Any], waiting: dict[str, Any]) -> dict[str, Any
     settled list) describe it; None when neither does."""
     for item in (*detail["effects"], *detail["settled"]):
         if item["promise"] == waiting["promise"]:
-            return {k: item[k] for k in _WAITING_KEYS}
+            return {k: item[k] for k in _NAMED_KEYS}
     return None
 
 
