@@ -15,11 +15,10 @@ on the coordinator), the insert as a plain ``INSERT ... VALUES`` on the executio
 from __future__ import annotations
 
 from collections.abc import Generator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-T = TypeVar("T")
-Row = dict[str, Any]
-Op = Generator[tuple[str, dict[str, Any]], list[Row], T]
+if TYPE_CHECKING:  # (operations imports this module)
+    from rhythm.runtime.operations import Op, Row, T
 
 
 def routed(op: Op[T]) -> Op[T]:
