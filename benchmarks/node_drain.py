@@ -10,7 +10,7 @@ Per run: a fresh database on URL's server, N ``bench_noop_js`` tasks queued on q
 starts until the N-th outcome is committed, the contract of ``rhythm bench tasks``).
 Each run prints the wall rate, the Node.js process's CPU per task (``process.cpuUsage``
 over the drain) and the CPU per task of URL's Postgres server (from /proc, its backends
-reaped during the drain included: ``paired_drains.server_cpu``; which side bounds the
+reaped during the drain included: ``paired_drains.server_spent``; which side bounds the
 figure).
 
 With ``--base REV`` every run is a pair: one drain of REV's ``node/`` package and one of
@@ -35,7 +35,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from paired_drains import checkout, server_cpu
+from paired_drains import checkout, server_spent
 from script_errors import run_main
 
 from rhythm.bench.database import fresh_database
@@ -72,13 +72,13 @@ def drain(url: str, pkg: Path, args: argparse.Namespace) -> dict[str, Any]:
         prof = ["--cpu-prof", "--cpu-prof-dir", args.cpu_prof] if args.cpu_prof else []
         env = {k: v for k, v in os.environ.items() if not k.startswith("RHYTHM_")}
         env["RHYTHM_DATABASE_URL"] = db
-        pg_before = server_cpu(db)
+        pg_before = server_spent(db)[0]
         proc = subprocess.Popen(
             ["node", *prof, str(DRAIN), str(args.n), str(args.concurrency), "--queued",
              *(["--async"] if args.use_async else []), "--from", str(pkg)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         out, err = proc.communicate(timeout=600)
-        pg_spent = server_cpu(db) - pg_before
+        pg_spent = server_spent(db)[0] - pg_before
         if proc.returncode != 0:
             raise SystemExit(f"node_drain: drain.js failed:\n{err[-2000:]}")
         result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])

@@ -12,7 +12,7 @@ but lines are attributed right (``--nonblocking`` put 14% of the loop on one psy
 line here that measures at ~1%). Its idle detection counts the task threads, blocked on
 their queue, as busy: read the main thread's stacks. Also prints the CPU seconds spent
 by the worker process and by the URL's Postgres server during the drain (its processes,
-those that exited meanwhile included: ``paired_drains.server_cpu``; the server must run on
+those that exited meanwhile included: ``paired_drains.server_spent``; the server must run on
 this machine), from /proc: which side bounds the figure.
 py-spy and pyinstrument are ad-hoc tools (pip install py-spy pyinstrument), not
 dependencies of the project.
@@ -29,7 +29,7 @@ import threading
 import time
 from pathlib import Path
 
-from paired_drains import server_cpu
+from paired_drains import server_spent
 from script_errors import run_main
 
 from rhythm.bench.context import flows_folder
@@ -69,7 +69,7 @@ def drain_tasks(url: str, n: int, profiler: str, out: Path) -> tuple[float, floa
         base = py_spy(out, "tasks", "--", *base)
     elif profiler == "pyinstrument":
         base = [*pyinstrument(out, "tasks"), *base[1:]]
-    pg_before = server_cpu(url)
+    pg_before = server_spent(url)[0]
     started = time.perf_counter()
     proc = subprocess.Popen(base, stdout=subprocess.PIPE, text=True)
     worker_cpu = 0.0
@@ -78,7 +78,7 @@ def drain_tasks(url: str, n: int, profiler: str, out: Path) -> tuple[float, floa
         time.sleep(0.05)
     assert proc.stdout is not None
     print(proc.stdout.read().strip())
-    return time.perf_counter() - started, worker_cpu, server_cpu(url) - pg_before
+    return time.perf_counter() - started, worker_cpu, server_spent(url)[0] - pg_before
 
 
 def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
@@ -86,7 +86,7 @@ def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
     """Drain n/10 workflows of 10 steps (run_drain counts the endings and stops the
     worker; py-spy attaches to it once it has started): seconds from the worker's start
     to the last ending, worker CPU, Postgres CPU."""
-    pg_before = server_cpu(url)
+    pg_before = server_spent(url)[0]
     worker_cpu = 0.0
     spies: list[subprocess.Popen[bytes]] = []
     done = threading.Event()
@@ -108,7 +108,7 @@ def drain_workflows(url: str, n: int, flows: Path, profiler: str, out: Path
     for spy in spies:
         spy.wait(timeout=60)
     print(json.dumps(result))
-    return float(result["seconds"]), worker_cpu, server_cpu(url) - pg_before
+    return float(result["seconds"]), worker_cpu, server_spent(url)[0] - pg_before
 
 
 def main() -> None:
