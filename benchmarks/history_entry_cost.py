@@ -39,7 +39,7 @@ def one_entry(table: PromiseTable) -> dict[str, Any]:
     detail = entries.activation_detail(
         resumed_label=2, stopped_label=2, status="suspended", lines=LINES, table=table,
         read=[1], requested=[2], packed=packed, waiting_on=2)
-    return entries.commit_fields(entries.stored_detail(detail), packed)
+    return entries.commit_fields(detail, packed)
 
 
 def main() -> None:

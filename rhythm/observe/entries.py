@@ -16,7 +16,7 @@ import base64
 import json
 import re
 import zlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -114,13 +114,6 @@ def unpack_snapshot(data: bytes) -> dict[str, Any]:
     return document
 
 
-def position(label: Any, lines: Mapping[int, int]) -> dict[str, Any] | None:
-    """``{state, line}`` of a machine label (None when there is no label)."""
-    if not isinstance(label, int):
-        return None
-    return {"state": label, "line": lines.get(label)}
-
-
 def outcome_of(record: PromiseRecord) -> str:
     """ok | error | timeout | cancelled: how a settled promise ended."""
     if record.state == "fulfilled":
@@ -141,18 +134,18 @@ def name_of(record: PromiseRecord) -> str | None:
     return None
 
 
-def settled_list(table: PromiseTable, read: Iterable[int]) -> list[dict[str, Any]]:
+def settled_list(table: PromiseTable, read: Iterable[int]) -> list[list[Any]]:
     """The task/timer/signal/child promises whose outcome the machine read (through a
-    combinator: its settled members), each once, in the order read."""
-    out: list[dict[str, Any]] = []
+    combinator: its settled members), each once, in the order read: ``[promise, kind,
+    name, outcome]`` each."""
+    out: list[list[Any]] = []
     seen: set[int] = set()
     for pid in read:
         _add_settled(table, pid, seen, out)
     return out
 
 
-def _add_settled(table: PromiseTable, pid: int, seen: set[int],
-                 out: list[dict[str, Any]]) -> None:
+def _add_settled(table: PromiseTable, pid: int, seen: set[int], out: list[list[Any]]) -> None:
     # (a function of the module, not a recursive closure: that would be a reference
     # cycle per activation, left to the garbage collector)
     if pid in seen or pid not in table.records:
@@ -164,20 +157,20 @@ def _add_settled(table: PromiseTable, pid: int, seen: set[int],
             if "promise" in member:
                 _add_settled(table, int(member["promise"]), seen, out)
     elif record.settled:
-        out.append({"promise": pid, "kind": record.kind, "name": name_of(record),
-                    "outcome": outcome_of(record)})
+        out.append([pid, record.kind, name_of(record), outcome_of(record)])
 
 
-def effect_list(table: PromiseTable, requested: Iterable[int]) -> list[dict[str, Any]]:
-    """The tasks, timers, signal waits and children the activation requested."""
-    out: list[dict[str, Any]] = []
+def effect_list(table: PromiseTable, requested: Iterable[int]) -> list[list[Any]]:
+    """The tasks, timers, signal waits and children the activation requested: ``[promise,
+    kind, name]`` each, and a timer's due time."""
+    out: list[list[Any]] = []
     for pid in requested:
         record = table.get(pid)
         if record.kind not in EFFECT_KINDS:
             continue
-        effect: dict[str, Any] = {"promise": pid, "kind": record.kind, "name": name_of(record)}
+        effect: list[Any] = [pid, record.kind, name_of(record)]
         if record.kind == "timer" and record.params.get("due") is not None:
-            effect["due_at"] = iso_ms(int(record.params["due"]))
+            effect.append(iso_ms(int(record.params["due"])))
         out.append(effect)
     return out
 
@@ -207,85 +200,59 @@ def activation_detail(
     packed: Packed, error: Any = None, stopped_line: int | None = None,
     waiting_on: int | None = None, awaits: Mapping[int, str] | None = None,
 ) -> dict[str, Any]:
-    """An ``activation`` entry's detail (the contract's shape, and ``waiting``: what a
-    suspended one waits on). ``stopped_line`` (an ending's own line: the statement that
-    threw, or the ``return``) wins over the label's."""
-    stopped = position(stopped_label, lines) or {"state": None, "line": None}
-    if stopped_line is not None:
-        stopped["line"] = stopped_line
+    """An ``activation`` entry's detail in its stored form (:func:`contract_detail` gives
+    the contract's shape back). ``stopped_line`` (an ending's own line: the statement
+    that threw, or the ``return``) wins over the label's.
+
+    The stored form (docs/internals/schema.md, "history") says the contract's facts
+    under short keys, a position or a promise as an array, and nothing the rest of the
+    entry already says: ``r`` [state, line] resumed at (absent: the first activation);
+    ``s`` [state, line, status] stopped at, and a suspended one's await identity; ``in``
+    the settled list, ``out`` the effects (absent when empty); ``t`` true when the
+    snapshot was truncated; ``w`` (suspended) what it waits on, as the id of a promise
+    its lists describe, else ``{promise, kind, name[, members]}`` or null; ``e`` the
+    error of a failed or cancelled ending. ~110 bytes of JSON for a step of the
+    benchmark's workflow where the contract's shape takes ~300: the entry's row is the
+    widest a step writes (docs/performance.md, "Observability, fifth round"). Built in
+    this form directly: converting the contract's shape cost as much again."""
+    detail: dict[str, Any] = {}
+    if isinstance(resumed_label, int):
+        detail["r"] = [resumed_label, lines.get(resumed_label)]
+    labelled = isinstance(stopped_label, int)
+    line = stopped_line if stopped_line is not None else (
+        lines.get(stopped_label) if labelled else None)
+    stopped = [stopped_label if labelled else None, line, status]
     if status == "suspended" and awaits and stopped_label in awaits:
-        stopped["await"] = awaits[stopped_label]  # its identity (docs/upgrades.md)
-    detail: dict[str, Any] = {
-        "resumed": position(resumed_label, lines),
-        "stopped": {**stopped, "status": status},
-        "settled": settled_list(table, read),
-        "effects": effect_list(table, requested),
-        "snapshot_truncated": packed.truncated,
-    }
+        stopped.append(awaits[stopped_label])  # its identity (docs/upgrades.md)
+    detail["s"] = stopped
+    settled = settled_list(table, read)
+    if settled:
+        detail["in"] = settled
+    effects = effect_list(table, requested)
+    if effects:
+        detail["out"] = effects
+    if packed.truncated:
+        detail["t"] = True
     if status == "suspended":
-        detail["waiting"] = waiting_for(table, waiting_on)
+        waiting = waiting_for(table, waiting_on)
+        promise = waiting["promise"] if waiting is not None and "members" not in waiting \
+            else None
+        listed = any(x[0] == promise for x in (*effects, *settled))
+        detail["w"] = promise if listed else waiting
     if error is not None and status in ("failed", "cancelled"):
-        detail["error"] = short_error(error)
+        detail["e"] = short_error(error)
     return detail
 
 
-# An activation entry's detail as stored (docs/internals/schema.md, "history"): the same
-# facts under short keys, a position or a promise as an array, nothing that the rest of
-# the entry already says (`waiting` as the id of a promise its lists describe; no
-# `snapshot_truncated` when false). ~120 bytes where the contract's shape takes ~320
-# for a step of the benchmark's workflow: the entry's row is the widest a step writes,
-# and its bytes are most of what history costs (docs/performance.md, "Observability,
-# fifth round"). A detail of another shape is stored as it is; read_history gives the
-# contract's shape back (contract_detail).
 _NAMED_KEYS = ("promise", "kind", "name")
 _SETTLED_KEYS = (*_NAMED_KEYS, "outcome")
-# The key orders of the shape activation_detail makes (a dict's keys as a tuple: one C
-# call per dict to check, where the entry is built on every step).
-_DETAIL_BASE = ("resumed", "stopped", "settled", "effects", "snapshot_truncated")
-_DETAIL_SHAPES = frozenset({_DETAIL_BASE, (*_DETAIL_BASE, "waiting"),
-                            (*_DETAIL_BASE, "error"), (*_DETAIL_BASE, "waiting", "error")})
-_STOPPED_SHAPES = frozenset({("state", "line", "status"), ("state", "line", "await", "status")})
-_EFFECT_SHAPES = frozenset({_NAMED_KEYS, (*_NAMED_KEYS, "due_at")})
-_POSITION_SHAPES = frozenset({("state", "line")})
-_SETTLED_SHAPES = frozenset({_SETTLED_KEYS})
-_NAMED_SHAPES = frozenset({_NAMED_KEYS})
-
-
-def stored_detail(detail: dict[str, Any]) -> dict[str, Any]:
-    """``detail`` (an activation entry's, as :func:`activation_detail` made it) in its
-    stored form; itself when its shape is not that one."""
-    if not _shaped(detail, _DETAIL_SHAPES):
-        return detail
-    stopped, resumed = detail["stopped"], detail["resumed"]
-    if not (_shaped(stopped, _STOPPED_SHAPES)
-            and (resumed is None or _shaped(resumed, _POSITION_SHAPES))
-            and all(_shaped(x, _SETTLED_SHAPES) for x in detail["settled"])
-            and all(_shaped(x, _EFFECT_SHAPES) for x in detail["effects"])):
-        return detail
-    # (the shape is checked: the values come in the keys' order)
-    out: dict[str, Any] = {}
-    if resumed is not None:
-        out["r"] = list(resumed.values())
-    out["s"] = [stopped["state"], stopped["line"], stopped["status"]] + (
-        [stopped["await"]] if "await" in stopped else [])
-    if detail["settled"]:
-        out["in"] = [list(x.values()) for x in detail["settled"]]
-    if detail["effects"]:
-        out["out"] = [list(x.values()) for x in detail["effects"]]
-    if detail["snapshot_truncated"]:
-        out["t"] = True
-    if "waiting" in detail:
-        waiting = detail["waiting"]
-        listed = _shaped(waiting, _NAMED_SHAPES) and _described(detail, waiting) == waiting
-        out["w"] = waiting["promise"] if listed else waiting
-    if "error" in detail:
-        out["e"] = detail["error"]
-    return out
+_EFFECT_KEYS = (*_NAMED_KEYS, "due_at")
 
 
 def contract_detail(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
-    """The detail of an entry of ``kind`` as read from the table, in the contract's
-    shape (:func:`stored_detail` reversed; any other detail as it is)."""
+    """The detail of an entry of ``kind`` as :func:`activation_detail` stored it, in the
+    contract's shape; any other detail as it is (other kinds, and activation entries
+    written before the stored form, which have the contract's shape already)."""
     if kind != "activation" or "s" not in stored or "stopped" in stored:
         return stored
     state, line, status, *identity = stored["s"]
@@ -295,29 +262,23 @@ def contract_detail(kind: str, stored: dict[str, Any]) -> dict[str, Any]:
         "stopped": {"state": state, "line": line,
                     **({"await": identity[0]} if identity else {}), "status": status},
         "settled": [dict(zip(_SETTLED_KEYS, x, strict=True)) for x in stored.get("in", ())],
-        "effects": [dict(zip((*_NAMED_KEYS, "due_at"), x, strict=False))
-                    for x in stored.get("out", ())],
+        "effects": [dict(zip(_EFFECT_KEYS, x, strict=False)) for x in stored.get("out", ())],
         "snapshot_truncated": bool(stored.get("t", False)),
     }
     if "w" in stored:
         waiting = stored["w"]
-        detail["waiting"] = _described(detail, {"promise": waiting}) \
-            if isinstance(waiting, int) else waiting
+        detail["waiting"] = _described(detail, waiting) if isinstance(waiting, int) \
+            else waiting
     if "e" in stored:
         detail["error"] = stored["e"]
     return detail
 
 
-def _shaped(value: Any, shapes: Collection[tuple[str, ...]]) -> bool:
-    """``value`` is a dict whose keys, in order, are one of ``shapes``."""
-    return isinstance(value, dict) and tuple(value) in shapes
-
-
-def _described(detail: dict[str, Any], waiting: dict[str, Any]) -> dict[str, Any] | None:
-    """``{promise, kind, name}`` of the waited promise as the detail's effects (else its
-    settled list) describe it; None when neither does."""
+def _described(detail: dict[str, Any], promise: int) -> dict[str, Any] | None:
+    """``{promise, kind, name}`` of ``promise`` as the detail's effects (else its settled
+    list) describe it; None when neither does."""
     for item in (*detail["effects"], *detail["settled"]):
-        if item["promise"] == waiting["promise"]:
+        if item["promise"] == promise:
             return {k: item[k] for k in _NAMED_KEYS}
     return None
 

@@ -695,7 +695,7 @@ class ActivationRunner:
             lines=plan.lines, table=host.table, read=host.read, requested=host.requested,
             packed=packed, error=plan.error, stopped_line=plan.end_line,
             waiting_on=plan.waiting_on, awaits=plan.awaits)
-        return entries.stored_detail(detail), packed
+        return detail, packed
 
     def _signer(self, starts: LocalStarts | None) -> str | None:
         """The worker id a commit names (its local starts' claimer, its entry's writer)."""

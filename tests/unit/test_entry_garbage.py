@@ -34,7 +34,7 @@ def test_building_an_entry_leaves_no_garbage_cycle() -> None:
                 resumed_label=1, stopped_label=2, status="suspended", lines={1: 1, 2: 2},
                 table=table, read=[3], requested=[4], packed=packed, waiting_on=4)
             entries.commit_fields(detail, packed)
-        assert [s["name"] for s in detail["settled"]] == ["t", "t"]  # (the members, read)
+        assert [s[2] for s in detail["in"]] == ["t", "t"]  # (the members, read)
         assert gc.collect() == 0
     finally:
         gc.enable()
