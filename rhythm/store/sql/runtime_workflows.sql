@@ -389,7 +389,9 @@ effects AS (
 saved AS (
     INSERT INTO rhythm.snapshots (part, execution_id, snapshot, next_promise_id, waiting_on,
                                   refs, activations, updated_at)
-    SELECT %(part)s, o.id, o.snapshot, o.next_promise_id, o.waiting_on, o.refs, 1, o.now
+    -- (a snapshot its history entry keeps as text comes once, as that text)
+    SELECT %(part)s, o.id, coalesce(o.snapshot, o.history_snapshot_text::jsonb),
+           o.next_promise_id, o.waiting_on, o.refs, 1, o.now
     FROM ok o WHERE o.save
     ON CONFLICT (execution_id, part) DO UPDATE
     SET snapshot = excluded.snapshot, next_promise_id = excluded.next_promise_id,
