@@ -151,6 +151,11 @@ class FlowMachine(Machine):
             return Failed(_json_error(err.value))
 
     def snapshot(self) -> dict[str, JsonValue]:
+        return self.snapshot_and_text()[0]
+
+    def snapshot_and_text(self) -> tuple[dict[str, JsonValue], str]:
+        # (its text is made to check its size: a history entry keeps that text instead
+        # of encoding the snapshot again)
         try:
             return self._snapshot()
         except FlowLimit as limit:  # positioned at the await that suspended
@@ -159,7 +164,7 @@ class FlowMachine(Machine):
                 raise
             raise FlowLimit(f"{limit.message} (at {self.INFO.source_path}:{line})") from None
 
-    def _snapshot(self) -> dict[str, JsonValue]:
+    def _snapshot(self) -> tuple[dict[str, JsonValue], str]:
         live = self.LIVE.get(self.label, ())
         kept = {key: self.vars[key] for key in live if key in self.vars}
         snap = {
@@ -169,13 +174,14 @@ class FlowMachine(Machine):
             "waiting": self.waiting.id if self.waiting is not None else None,
             "vars": codec.encode(kept),
         }
-        size = len(json.dumps(snap, separators=(",", ":")))
+        text = json.dumps(snap, separators=(",", ":"))
+        size = len(text)
         if size > self.host.limits.max_snapshot_bytes:
             raise FlowLimit(
                 f"workflow state is {size} bytes, over the snapshot limit of "
                 f"{self.host.limits.max_snapshot_bytes} bytes"
             )
-        return snap
+        return snap, text
 
     # ------------------------------------------------------- helpers for states
 

@@ -178,3 +178,8 @@ class Machine(ABC):
     @abstractmethod
     def snapshot(self) -> dict[str, JsonValue]:
         """JSON-ready state after ``run`` returned Suspended (raises FlowLimit if too big)."""
+
+    def snapshot_and_text(self) -> tuple[dict[str, JsonValue], str | None]:
+        """:meth:`snapshot`, and its compact JSON text when the machine made it anyway
+        (None: it did not)."""
+        return self.snapshot(), None

@@ -80,11 +80,13 @@ class Packed:
 _COMPACT = json.JSONEncoder(separators=(",", ":"))
 
 
-def pack_snapshot(snapshot: Any, cap: int = DEFAULT_SNAPSHOT_CAP) -> Packed:
-    """Compress ``snapshot`` (None: no snapshot) unless its JSON text exceeds ``cap``."""
+def pack_snapshot(snapshot: Any, cap: int = DEFAULT_SNAPSHOT_CAP,
+                  text_made: str | None = None) -> Packed:
+    """Compress ``snapshot`` (None: no snapshot) unless its JSON text exceeds ``cap``;
+    ``text_made``: that text, compact, when the caller has it already."""
     if snapshot is None:
         return Packed(None, None)
-    text = _COMPACT.encode(snapshot).encode()
+    text = (text_made if text_made is not None else _COMPACT.encode(snapshot)).encode()
     if len(text) > cap:
         return Packed(None, len(text))
     if len(text) < RAW_BELOW and kept_as_text(text):

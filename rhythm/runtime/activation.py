@@ -192,6 +192,7 @@ class Plan:
     end_label: int | None = None
     end_line: int | None = None
     snapshot_bytes: int | None = None  # its JSON's size, as the history entry measured it
+    snapshot_text: str | None = field(default=None, repr=False)  # (its JSON, if made)
 
     def refs(self) -> list[int]:
         """The promise ids the saved snapshot can reach (see :func:`snapshot_refs`),
@@ -437,13 +438,14 @@ class ActivationRunner:
                 plan.end_line = step.line if isinstance(step, Failed | Completed) else None
                 return self._ended(plan, claim, step, host)
             try:  # fresh, JSON-ready data (the codec's promise): no copy needed
-                snapshot = machine.snapshot()
+                snapshot, text = machine.snapshot_and_text()
             except FlowLimit as err:
                 return self._failed(plan, err.value)
             flushed = await self._flush(connect, host, loaded, plan, flushed)
             loaded.table.propagate()
             if not host.cancel.pending and not _settled(loaded.table, step.waiting_on.id):
                 plan.snapshot, plan.waiting_on = snapshot, step.waiting_on.id
+                plan.snapshot_text = text
                 return plan
             machine = cls.restore(host, snapshot)
         return self._failed(plan, {"name": "LimitError", "message": (
@@ -689,7 +691,7 @@ class ActivationRunner:
         wake-up that settled nothing ran no machine and records nothing)."""
         if plan.idle or not self.record_history:
             return None
-        packed = entries.pack_snapshot(plan.snapshot, self.history_cap)
+        packed = entries.pack_snapshot(plan.snapshot, self.history_cap, plan.snapshot_text)
         plan.snapshot_bytes = packed.size  # (for metrics: measured once, here)
         resumed = loaded.snapshot.get("label") if isinstance(loaded.snapshot, dict) else None
         stopped = plan.snapshot.get("label") if isinstance(plan.snapshot, dict) \
