@@ -370,7 +370,7 @@ class MemoryWorld:
         saved = ex.snapshot if status == "suspended" else None
         packed = entries.pack_snapshot(saved, self.settings.history_snapshot_cap)
         stopped = saved["label"] if saved is not None else getattr(machine, "label", None)
-        detail = entries.activation_detail(  # (stored form: read back as read_history does)
+        detail = entries.activation_detail(
             resumed_label=resumed_from["label"] if resumed_from else None,
             stopped_label=stopped, status=status,
             lines=getattr(getattr(ex.cls, "INFO", None), "lines", {}), table=ex.table,
@@ -380,7 +380,7 @@ class MemoryWorld:
             stopped_line=step.line if isinstance(step, Failed | Completed) else None,
             waiting_on=step.waiting_on.id if isinstance(step, Suspended) else None,
             awaits=getattr(ex.cls, "AWAITS", {}))
-        detail = entries.contract_detail("activation", detail)
+        detail = entries.contract_detail("activation", detail)  # (as read_history reads it)
         steps = sum(1 for e in ex.history if e["kind"] == "activation")
         ex.history.append({
             "seq": len(ex.history) + 1, "at": iso_utc(self.clock), "kind": "activation",
