@@ -66,6 +66,12 @@ export class Client {
     return partOf(id, this.layout.partitions)
   }
 
+  /** Wake the workers of each `part:queue` payload, with the transaction's commit (a
+   * NOTIFY on this connection: on Citus the coordinator, where workers listen). */
+  async _notify (conn, wakes) {
+    await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+  }
+
   /**
    * Queue a task (any worker that has its name runs it).
    * @param {string} name
@@ -111,7 +117,12 @@ export class Client {
       part: this._part(id), notify: !this.layout.citus
     }
     const inserted = await run(conn, 'insert_execution', params)
-    if (inserted.length) return { id, status: inserted[0].status, created: true }
+    if (inserted.length) {
+      // (on Citus the routed statement cannot notify: this coordinator connection does,
+      // as the Python client's does; else the workers find the start by polling)
+      if (this.layout.citus && inserted[0].wake) await this._notify(conn, [inserted[0].wake])
+      return { id, status: inserted[0].status, created: true }
+    }
     const [existing] = await run(conn, 'lock_execution', { id, part: params.part })
     if (!existing) throw new InputError(`id ${JSON.stringify(id)} changed hands while starting; try again`)
     if (existing.kind !== kind || existing.name !== name) {
@@ -121,7 +132,7 @@ export class Client {
     await run(conn, 'archive_run', { ids: [id], part: params.part })
     await run(conn, 'clear_run_state', { ids: [id], part: params.part })
     const [row] = await run(conn, 'restart_execution', params)
-    if (row.wake && !this.layout.citus) await run(conn, 'notify', { channels: ['rhythm_wake'], payloads: [row.wake] })
+    if (row.wake) await this._notify(conn, [row.wake])
     return { id, status: row.status, created: true }
   }
 
@@ -156,7 +167,7 @@ export class Client {
       if (receiver !== null) {
         const woken = await run(conn, 'settle_signal_wait', { id, promise_id: receiver, payload: text, now, now_ms: now.getTime(), part })
         const wakes = woken.map((r) => r.wake).filter(Boolean)
-        if (wakes.length && !this.layout.citus) await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+        if (wakes.length) await this._notify(conn, wakes)
       }
       return { signalId: String(row.id), deliveredTo: receiver }
     })
@@ -190,7 +201,7 @@ export class Client {
       const wakes = rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
       const channels = [...wakes.map(() => 'rhythm_wake'), ...(row.done ? ['rhythm_done'] : [])]
       const payloads = [...wakes, ...(row.done ? [row.done] : [])]
-      if (channels.length && !this.layout.citus) await run(conn, 'notify', { channels, payloads })
+      if (channels.length) await run(conn, 'notify', { channels, payloads })
       return row.status
     })
   }
