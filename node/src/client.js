@@ -66,6 +66,21 @@ export class Client {
     return partOf(id, this.layout.partitions)
   }
 
+  /**
+   * insert_execution on Citus, as the statements Citus routes to one node whole (each of
+   * its CTEs would be a distributed step of its own): where the execution goes, read on
+   * the coordinator; the insert; a new workflow's `started` entry. The rows
+   * insert_execution returns (rhythm/runtime/routed.py does the same: keep the two in step).
+   */
+  async _insertRouted (conn, params) {
+    const [route] = await run(conn, 'enqueue_route', params)
+    const rows = await run(conn, 'insert_execution_routed', { ...params, ...route })
+    if (rows.length && params.kind === 'workflow') {
+      await run(conn, 'insert_started_entry', { ...params, version: rows[0].version, run_no: rows[0].run_no })
+    }
+    return rows
+  }
+
   /** Wake the workers of each `part:queue` payload, with the transaction's commit (a
    * NOTIFY on this connection: on Citus the coordinator, where workers listen). */
   async _notify (conn, wakes) {
@@ -116,7 +131,9 @@ export class Client {
       parent_promise: null, now: new Date(), concurrency_key: null, concurrency_limit: null,
       part: this._part(id), notify: !this.layout.citus
     }
-    const inserted = await run(conn, 'insert_execution', params)
+    const inserted = this.layout.citus
+      ? await this._insertRouted(conn, params)
+      : await run(conn, 'insert_execution', params)
     if (inserted.length) {
       // (on Citus the routed statement cannot notify: this coordinator connection does,
       // as the Python client's does; else the workers find the start by polling)

@@ -9,7 +9,8 @@ that statement as three Citus routes: where the execution goes (``enqueue_route`
 on the coordinator), the insert as a plain ``INSERT ... VALUES`` on the execution's node
 (``insert_execution_routed``) and, for a new workflow, its ``started`` entry
 (``insert_started_entry``), in the operation's transaction. The operation gets the rows
-``insert_execution`` would have returned, and knows nothing of it.
+``insert_execution`` would have returned, and knows nothing of it. (The Node.js client
+does the same, ``Client._insertRouted`` in node/src/client.js: keep the two in step.)
 """
 
 from __future__ import annotations

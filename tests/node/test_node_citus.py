@@ -1,14 +1,25 @@
-"""The Node.js client on Citus wakes the workers as the Python client does: its
-statements run routed to a shard, where a NOTIFY would reach no listener, so the
-notifications go from its coordinator connection with the commit. (They once went
-nowhere on Citus: the workers found a start from Node.js by their poll, seconds late.)"""
+"""The Node.js client on Citus, against the Python client's statements on the same
+cluster. It wakes the workers as the Python client does: its statements run routed to a
+shard, where a NOTIFY would reach no listener, so the notifications go from its
+coordinator connection with the commit (they once went nowhere on Citus: the workers
+found a start from Node.js by their poll, seconds late). And it enqueues with the
+statements Citus routes whole, as rhythm.runtime.routed does, writing what the Python
+client writes."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+from dataclasses import replace
+from typing import Any
 
 import psycopg
+from citusfixtures import PARTITIONS
 from nodejs import PACKAGE, node_env, node_or_skip
+from psycopg.rows import dict_row
+
+from rhythm.runtime.operations import Enqueue, drive, enqueue
+from rhythm.runtime.partitions import Topology, generated_id
 
 # queued, cancelled while pending, queued again under its id (a restart)
 SCRIPT = """
@@ -42,3 +53,67 @@ def test_the_node_client_on_citus_notifies_from_the_coordinator(citus_url: str) 
     assert heard == [("rhythm_wake", wake), ("rhythm_done", "node-citus-1"),
                      ("rhythm_wake", wake)]
     assert '"status":"cancelled"' in done.stdout
+
+
+ENQUEUES = """
+import { Client } from './src/index.js'
+const ids = JSON.parse(process.env.IDS)
+const client = new Client({ databaseUrl: process.env.RHYTHM_NODE_TEST_DATABASE_URL })
+try {
+  const out = [
+    await client.queueTask('ship', {}, { id: ids[0], queue: 'slow', priority: 5, retries: 2 }),
+    await client.queueTask('unknown_task', { n: 1 }, { id: ids[1] }),
+    await client.start('orders', { n: 1 }, { id: ids[2] }),
+    await client.start('orders', { n: 1 }, { id: ids[2] })
+  ]
+  console.log(JSON.stringify(out.map((r) => r.created)))
+} finally {
+  await client.close()
+}
+"""
+# the same requests, as the Python client's operations send them
+TWINS = [Enqueue("task", "ship", "{}", queue="slow", priority=5, max_retries=2),
+         Enqueue("task", "unknown_task", '{"n":1}'),
+         Enqueue("workflow", "orders", '{"n":1}')]
+# what an enqueue writes but the id and the times (run_at: whether set)
+ROW = """SELECT part, kind, name, version, inputs::text, queue, priority, max_retries,
+                options::text, run_at IS NOT NULL AS ready, status, parent_id,
+                concurrency_key, concurrency_limit, admitted, history_seq, run_no, attempt
+         FROM rhythm.executions WHERE id = %s"""
+HISTORY = """SELECT seq, part, kind, step, worker, detail::text FROM rhythm.history
+             WHERE execution_id = %s ORDER BY seq"""
+
+
+def test_the_node_client_on_citus_enqueues_what_the_python_client_does(
+    citus_url: str,
+) -> None:
+    node = node_or_skip()
+    with psycopg.connect(citus_url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("INSERT INTO rhythm.task_routes (name, queue) VALUES ('ship', 'shipping')")
+        ids = {side: [generated_id(e.kind[0], i, PARTITIONS) for i, e in enumerate(TWINS)]
+               for side in ("node", "python")}
+        done = subprocess.run([node, "--input-type=module", "-e", ENQUEUES], cwd=PACKAGE,
+                              env={**node_env(citus_url), "IDS": json.dumps(ids["node"])},
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout) == [True, True, True, False]
+        for request, twin in zip(TWINS, ids["python"], strict=True):
+            drive(conn, enqueue(replace(request, id=twin), _now(conn)),
+                  Topology(partitions=PARTITIONS, citus=True))
+        for node_id, python_id in zip(ids["node"], ids["python"], strict=True):
+            assert _one(conn, ROW, node_id) == _one(conn, ROW, python_id)
+            assert conn.execute(HISTORY, [node_id]).fetchall() == \
+                conn.execute(HISTORY, [python_id]).fetchall()
+        assert [h["kind"] for h in conn.execute(HISTORY, [ids["node"][2]])] == ["started"]
+
+
+def _one(conn: psycopg.Connection[Any], query: str, execution_id: str) -> dict[str, Any]:
+    row = conn.execute(query, [execution_id]).fetchone()
+    assert row is not None, execution_id
+    return dict(row)
+
+
+def _now(conn: psycopg.Connection[Any]) -> Any:
+    row = conn.execute("SELECT now() AS now").fetchone()
+    assert row is not None
+    return row["now"]
