@@ -69,8 +69,8 @@ export class Client {
   /**
    * insert_execution on Citus, as the statements Citus routes to one node whole (each of
    * its CTEs would be a distributed step of its own): where the execution goes, read on
-   * the coordinator; the insert; a new workflow's `started` entry. The rows
-   * insert_execution returns (rhythm/runtime/routed.py does the same: keep the two in step).
+   * the coordinator; the insert; a new workflow's `started` entry. Returns the rows
+   * insert_execution would (rhythm/runtime/routed.py does the same: keep the two in step).
    */
   async _insertRouted (conn, params) {
     const [route] = await run(conn, 'enqueue_route', params)
