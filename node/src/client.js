@@ -2,7 +2,7 @@
  * The Node.js client: queue tasks, start workflows, cancel, wait for results - the same
  * named queries as the Python client (rhythm/runtime/operations.py), on one connection.
  */
-import { connect, generatedId, partOf, readLayout, run } from './db.js'
+import { connect, generatedId, notifyWakes, partOf, readLayout, run } from './db.js'
 import { decode, encode, encodeObject } from './payloads.js'
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
@@ -81,12 +81,6 @@ export class Client {
     return rows
   }
 
-  /** Wake the workers of each `part:queue` payload, with the transaction's commit (a
-   * NOTIFY on this connection: on Citus the coordinator, where workers listen). */
-  async _notify (conn, wakes) {
-    await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
-  }
-
   /**
    * Queue a task (any worker that has its name runs it).
    * @param {string} name
@@ -137,7 +131,7 @@ export class Client {
     if (inserted.length) {
       // (on Citus the routed statement cannot notify: this coordinator connection does,
       // as the Python client's does; else the workers find the start by polling)
-      if (this.layout.citus && inserted[0].wake) await this._notify(conn, [inserted[0].wake])
+      if (this.layout.citus && inserted[0].wake) await notifyWakes(conn, [inserted[0].wake])
       return { id, status: inserted[0].status, created: true }
     }
     const [existing] = await run(conn, 'lock_execution', { id, part: params.part })
@@ -149,7 +143,7 @@ export class Client {
     await run(conn, 'archive_run', { ids: [id], part: params.part })
     await run(conn, 'clear_run_state', { ids: [id], part: params.part })
     const [row] = await run(conn, 'restart_execution', params)
-    if (row.wake) await this._notify(conn, [row.wake])
+    if (row.wake) await notifyWakes(conn, [row.wake])
     return { id, status: row.status, created: true }
   }
 
@@ -184,7 +178,7 @@ export class Client {
       if (receiver !== null) {
         const woken = await run(conn, 'settle_signal_wait', { id, promise_id: receiver, payload: text, now, now_ms: now.getTime(), part })
         const wakes = woken.map((r) => r.wake).filter(Boolean)
-        if (wakes.length) await this._notify(conn, wakes)
+        if (wakes.length) await notifyWakes(conn, wakes)
       }
       return { signalId: String(row.id), deliveredTo: receiver }
     })

@@ -33,6 +33,12 @@ export async function run (client, name, params) {
 }
 
 /** Is this error the connection's (the database went away), not the statement's? */
+/** Wake the workers of each `part:queue` payload when the transaction commits (a NOTIFY
+ * on this connection: on Citus the coordinator's, where workers listen). */
+export async function notifyWakes (client, wakes) {
+  await run(client, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+}
+
 export function isConnectionError (err) {
   if (!err) return false
   const code = err.code ?? ''

@@ -16,7 +16,7 @@ import os from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Attempt, TaskContext, isThenable } from './attempts.js'
-import { connect, isConnectionError, readLayout, run } from './db.js'
+import { connect, isConnectionError, notifyWakes, readLayout, run } from './db.js'
 import { PayloadError, decode, encode } from './payloads.js'
 import {
   ARGUMENT_MISMATCH, RESULT_NOT_JSON, TIMEOUT, UNKNOWN_TASK, WORKER_LOST, fromThrown,
@@ -569,7 +569,7 @@ export class Worker {
       const woken = await run(conn, 'settle_waiter_promises', { part: wpart, rows: `[${settle.join(',')}]`, now })
       wakes.push(...woken.map((w) => w.wake).filter(Boolean))
     }
-    if (wakes.length) await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+    if (wakes.length) await notifyWakes(conn, wakes)
     return rows
   }
 
@@ -601,7 +601,7 @@ export class Worker {
       const wakes = [...new Set(reaped.map((r) => r.wake))]
       if (wakes.length) {
         this.log('info', `put back ${reaped.length} executions whose worker stopped renewing`)
-        await run(conn, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+        await notifyWakes(conn, wakes)
       }
     }
     await this._renew(conn, now)
