@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
@@ -98,7 +99,7 @@ def test_the_node_client_on_citus_enqueues_what_the_python_client_does(
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout) == [True, True, True, False]
         for request, twin in zip(TWINS, ids["python"], strict=True):
-            drive(conn, enqueue(replace(request, id=twin), _now(conn)),
+            drive(conn, enqueue(replace(request, id=twin), datetime.now(UTC)),
                   Topology(partitions=PARTITIONS, citus=True))
         for node_id, python_id in zip(ids["node"], ids["python"], strict=True):
             assert _one(conn, ROW, node_id) == _one(conn, ROW, python_id)
@@ -111,9 +112,3 @@ def _one(conn: psycopg.Connection[Any], query: str, execution_id: str) -> dict[s
     row = conn.execute(query, [execution_id]).fetchone()
     assert row is not None, execution_id
     return dict(row)
-
-
-def _now(conn: psycopg.Connection[Any]) -> Any:
-    row = conn.execute("SELECT now() AS now").fetchone()
-    assert row is not None
-    return row["now"]
