@@ -13,6 +13,9 @@ its environment, set on one side of ``benchmarks/paired_drains.py`` (``--head-en
 * ``otel``: ``rhythm worker --otel`` with the OpenTelemetry SDK installed and an exporter
   that drops every span behind the SDK's ``BatchSpanProcessor`` (what a deployment
   pointing at a collector runs, minus the network);
+* ``otel-api``: ``rhythm worker --otel`` with no tracer provider set, so the API's no-op
+  tracer: what Rhythm's own side of tracing costs (context parsed and passed on, spans
+  begun and ended through the API), without the SDK's recording;
 * ``json``: ``rhythm worker --log-format json`` (the log fields only).
 """
 
@@ -23,7 +26,7 @@ from collections.abc import Sequence
 from typing import Any
 
 ENV = "RHYTHM_BENCH_TELEMETRY"
-MODES = ("off", "metrics", "otel", "json")
+MODES = ("off", "metrics", "otel", "otel-api", "json")
 HISTORY_ENV = "RHYTHM_BENCH_HISTORY"
 
 
@@ -48,7 +51,8 @@ def bench_telemetry() -> Any:
         from opentelemetry import trace
 
         trace.set_tracer_provider(dropping_tracer_provider())
-    return build_telemetry(otel=mode == "otel", metrics_port=0 if mode == "metrics" else None,
+    otel = mode in ("otel", "otel-api")
+    return build_telemetry(otel=otel, metrics_port=0 if mode == "metrics" else None,
                            metrics_host="127.0.0.1", metrics_interval=15.0,
                            log_format="json" if mode == "json" else "text")
 
