@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from rhythm.errors import InputError, closest
+from rhythm.observe.telemetry import client_traceparent
 from rhythm.runtime.partitions import Topology
 from rhythm.runtime.payloads import encode_object
 
@@ -99,10 +100,13 @@ def enqueue(kind: str, items: list[Item], now: datetime) -> Generator[
     """As an operation (rhythm.runtime.operations): insert every item in one statement.
     An id that exists already keeps its execution as it is (no re-run of a failed one,
     unlike ``queue_task(id=...)``). Returns the ids, in order, and how many workflows
-    wait for a version of their name."""
+    wait for a version of their name. Every row stores the caller's trace context, as a
+    single enqueue does (the operation runs in the caller's thread or task)."""
     names = sorted({item[2] for item in items})
+    traceparent = client_traceparent()  # (None unless the caller uses OpenTelemetry)
+    options = None if traceparent is None else json.dumps({"traceparent": traceparent})
     rows = yield "insert_executions", {"batch": (kind, items), "names": names, "kind": kind,
-                                       "now": now}
+                                       "now": now, "options": options}
     waiting = sum(int(row["n"]) for row in rows if row["wake"] is None)
     return {"ids": [item[0] for item in items], "waiting": waiting,
             "inserted": sum(int(row["n"]) for row in rows)}

@@ -132,6 +132,7 @@ RETURNING id, kind, name, version, status, queue, run_no,
 -- partitions: on Citus an INSERT ... SELECT that the coordinator routes row by row.)
 -- Each workflow's history (0015) begins here, as in insert_execution: its `started`
 -- entry, seq 1, by this same statement (started), for the rows inserted only.
+-- %(options)s: the options of every row (the caller's traceparent), or NULL for none.
 WITH names AS MATERIALIZED (
     -- (%(names)s: the distinct names of the batch, all of kind %(kind)s)
     SELECT n.name, t.queue AS route, t.concurrency,
@@ -144,14 +145,16 @@ WITH names AS MATERIALIZED (
 inserted AS (
     INSERT INTO rhythm.executions
         (part, id, kind, name, version, inputs, queue, priority, max_retries, run_at,
-         created_at, updated_at, concurrency_key, concurrency_limit, admitted, history_seq)
+         created_at, updated_at, concurrency_key, concurrency_limit, admitted, history_seq,
+         options)
     SELECT r.part, r.id, r.kind, r.name, n.version, r.inputs,
            coalesce(r.queue, n.route, 'default'), r.priority, r.max_retries,
            CASE WHEN k.ckey IS NOT NULL THEN NULL
                 WHEN r.kind = 'workflow' AND n.version IS NULL THEN NULL
                 ELSE %(now)s::timestamptz END,
            %(now)s, %(now)s, k.ckey, (n.concurrency->>'limit')::int,
-           CASE WHEN k.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int
+           CASE WHEN k.ckey IS NOT NULL THEN false END, (r.kind = 'workflow')::int,
+           coalesce(%(options)s::jsonb, '{}'::jsonb)
     FROM json_to_recordset(%(batch)s::json)
          AS r(part int, id text, kind text, name text, inputs json, queue text,
               priority int, max_retries int)

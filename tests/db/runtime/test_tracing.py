@@ -202,3 +202,27 @@ def test_the_client_stores_its_current_context_only(client: Client, db_url: str)
 
     async_id, span_id = asyncio.run(start_async())
     assert client.get(async_id)["options"]["traceparent"][36:52] == span_id
+
+
+def test_bulk_enqueues_store_the_callers_context(client: Client, db_url: str) -> None:
+    """``queue_tasks`` and ``start_many`` store the caller's traceparent with every row, as
+    a single enqueue does; outside a span the options stay empty."""
+    outside = client.queue_tasks([("add", {"a": 1, "b": 2})])
+    assert client.get(outside[0].id)["options"] == {}
+    tracer, _ = _client_tracer()
+    with tracer.start_as_current_span("bulk request") as span:
+        tasks = client.queue_tasks([("add", {"a": 1, "b": 2}), ("add", {"a": 3, "b": 4})])
+        workflows = client.start_many([("traced_child", {"x": 1})])
+    context = span.get_span_context()
+    expected = f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    for run in [*tasks, *workflows]:
+        assert client.get(run.id)["options"] == {"traceparent": expected}
+
+    async def start_async() -> tuple[str, str]:
+        async with AsyncClient(db_url) as async_client:
+            with tracer.start_as_current_span("async bulk") as span:
+                [queued] = await async_client.queue_tasks([("add", {"a": 1, "b": 2})])
+        return queued.id, f"{span.get_span_context().span_id:016x}"
+
+    async_id, span_id = asyncio.run(start_async())
+    assert client.get(async_id)["options"]["traceparent"][36:52] == span_id
