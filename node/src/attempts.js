@@ -20,6 +20,8 @@ export class Attempt {
     this.reason = undefined
     /** @type {((reason: unknown) => void) | null} rejects the race of a running promise */
     this.reject = null
+    /** @type {any} its span (a worker with otel: true) */
+    this.span = null
   }
 
   /** The task's AbortSignal (aborted already if the attempt was ended before it asked). */

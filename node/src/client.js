@@ -4,6 +4,7 @@
  */
 import { connect, generatedId, notifyWakes, partOf, readLayout, run } from './db.js'
 import { decode, encode, encodeObject } from './payloads.js'
+import { callerTraceparent } from './tracing.js'
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
 const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
@@ -119,6 +120,8 @@ export class Client {
     if (typeof name !== 'string' || !name) throw new InputError(`${kind} name must be a non-empty string`)
     const { id = generatedId(kind === 'task' ? 't' : 'w', 0, 1), queue = null, priority = 0, retries = null, timeout } = options
     const extra = timeout !== undefined ? { timeout } : {}
+    const traceparent = await callerTraceparent() // (null unless the caller traces)
+    if (traceparent !== null) extra.traceparent = traceparent
     const params = {
       id, kind, name, version, inputs: encodeObject(inputs, `inputs of ${kind} ${JSON.stringify(name)}`),
       queue, priority, max_retries: retries, options: encode(extra, 'options'), parent_id: null,

@@ -18,6 +18,7 @@ import { performance } from 'node:perf_hooks'
 import { Attempt, TaskContext, isThenable } from './attempts.js'
 import { connect, isConnectionError, notifyWakes, readLayout, run } from './db.js'
 import { PayloadError, decode, encode } from './payloads.js'
+import { startTracing } from './tracing.js'
 import {
   ARGUMENT_MISMATCH, RESULT_NOT_JSON, TIMEOUT, UNKNOWN_TASK, WORKER_LOST, fromThrown,
   retryable, taskError
@@ -54,6 +55,7 @@ function asClaim (row) {
  * @property {number} [maxLeaseLosses] a row whose workers keep dying fails after this many (5)
  * @property {string} [id]
  * @property {boolean} [handleSignals] stop on SIGTERM/SIGINT while run() runs (default true)
+ * @property {boolean} [otel]          a span per task attempt, through the OpenTelemetry API (default false)
  * @property {(level: string, message: string) => void} [log]
  */
 
@@ -78,6 +80,9 @@ export class Worker {
     this.maxLeaseLosses = options.maxLeaseLosses ?? 5
     this.id = options.id ?? `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`
     this.handleSignals = options.handleSignals ?? true
+    this.otel = options.otel ?? false
+    /** @type {import('./tracing.js').Tracing | null} (run(), with otel) */
+    this.tracing = null
     this.log = options.log ?? ((level, message) => { if (level !== 'debug') console.error(`rhythm-worker ${level}: ${message}`) })
     this.layout = { partitions: 1, citus: false }
     this.buffer = [] // claimed rows not started yet, oldest first
@@ -101,6 +106,9 @@ export class Worker {
 
   /** Run until stop() (or SIGTERM/SIGINT); resolves once everything is handed back. */
   async run () {
+    if (this.otel && this.tracing === null) {
+      this.tracing = await startTracing((what, err) => this.log('warn', `tracing failed (${what}), the attempt is not affected: ${err?.stack ?? err}`))
+    }
     const onSignal = () => { this.stop() }
     if (this.handleSignals) {
       process.on('SIGTERM', onSignal)
@@ -358,6 +366,7 @@ export class Worker {
 
   /** An attempt ended: its outcome to the flusher (null: nothing to record). */
   _ended (attempt, outcome) {
+    if (attempt.span !== null) this.tracing?.end(attempt.span, outcome)
     if (outcome) {
       this.pending.push(outcome)
       this._kickFlush()
@@ -379,6 +388,7 @@ export class Worker {
    * undefined while it runs (in `running`, until _finished). */
   _begin (attempt) {
     const { claim } = attempt
+    if (this.tracing !== null) attempt.span = this.tracing.begin(claim)
     const task = this.tasks.get(claim.name)
     const early = this._refused(claim, task)
     if (early !== undefined) return early
@@ -387,7 +397,9 @@ export class Worker {
     const began = timeout === null ? 0 : Date.now()
     let value
     try {
-      value = task.fn(inputs, new TaskContext(attempt))
+      value = attempt.span === null
+        ? task.fn(inputs, new TaskContext(attempt))
+        : this.tracing.call(attempt.span, task, inputs, new TaskContext(attempt))
     } catch (thrown) {
       return this._failure(claim, task, fromThrown(claim.name, thrown, claim.attempt), retryable(task, thrown))
     }
@@ -484,7 +496,10 @@ export class Worker {
       id: claim.id, token: claim.token, status, error, run_at: runAt ? runAt.toISOString() : null, handed_back: handedBack
     })
     const keyed = typeof claim.opts.idempotencyKey === 'string'
-    return { id: claim.id, part: claim.part, keyed, json: `${head.slice(0, -1)},"result":${result ?? 'null'}}` }
+    const outcome = { id: claim.id, part: claim.part, keyed, json: `${head.slice(0, -1)},"result":${result ?? 'null'}}` }
+    // (what the attempt's span ends with: only when traced, the untraced path stays as it was)
+    if (this.tracing !== null) Object.assign(outcome, { status, error })
+    return outcome
   }
 
   // ------------------------------------------------------------ outcomes
