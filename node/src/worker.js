@@ -93,6 +93,8 @@ export class Worker {
     this.completed = 0
     this.stopping = false
     this.conns = null
+    /** connected and registered (its task names and routes written): what `rhythm status` sees */
+    this.ready = false
     this._wake = null
     this._hinted = true
     // Queue controls (`rhythm queue`, rhythm/runtime/limits.py): paused queues are not
@@ -162,12 +164,14 @@ export class Worker {
     if (routes.length) await run(claim, 'register_task_routes', { routes: JSON.stringify(routes), now })
     await this._readControls(claim)
     this._hinted = true
+    this.ready = true
     this.log('debug', `connected (${this.layout.partitions} partition(s))`)
   }
 
   async _close () {
     const conns = this.conns
     this.conns = null
+    this.ready = false
     if (conns) await Promise.allSettled(Object.values(conns).map((c) => c.end()))
   }
 

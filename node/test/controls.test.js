@@ -17,7 +17,7 @@ before(async () => {
     queues: ['ctl'], pollSeconds: 0.5,
     tasks: [defineTask('js_ctl', ({ i }) => i, { queue: 'ctl' })]
   })
-  await waitFor(() => running.worker.conns, { what: 'the worker to connect' })
+  await waitFor(() => running.worker.ready, { what: 'the worker to connect' })
 })
 after(async () => {
   if (skip) return
