@@ -213,9 +213,7 @@ export class Client {
         await run(conn, 'settle_parents', { ids: [id], now: new Date(), part })
       }
       const wakes = rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
-      const channels = [...wakes.map(() => 'rhythm_wake'), ...(row.done ? ['rhythm_done'] : [])]
-      const payloads = [...wakes, ...(row.done ? [row.done] : [])]
-      if (channels.length) await run(conn, 'notify', { channels, payloads })
+      await notifyWakes(conn, wakes, row.done ? [row.done] : [])
       return row.status
     })
   }

@@ -32,12 +32,19 @@ export async function run (client, name, params) {
   return result.rows
 }
 
-/** Is this error the connection's (the database went away), not the statement's? */
-/** Wake the workers of each `part:queue` payload when the transaction commits (a NOTIFY
- * on this connection: on Citus the coordinator's, where workers listen). */
-export async function notifyWakes (client, wakes) {
-  await run(client, 'notify', { channels: wakes.map(() => 'rhythm_wake'), payloads: wakes })
+/** Wake the workers of each `part:queue` payload, and tell the waiting clients of each
+ * id in `done` that it ended, when the transaction commits (a NOTIFY on this connection:
+ * on Citus the coordinator's, where workers and clients listen). Nothing to send: no
+ * statement. */
+export async function notifyWakes (client, wakes, done = []) {
+  if (!wakes.length && !done.length) return
+  await run(client, 'notify', {
+    channels: [...wakes.map(() => 'rhythm_wake'), ...done.map(() => 'rhythm_done')],
+    payloads: [...wakes, ...done]
+  })
 }
+
+/** Is this error the connection's (the database went away), not the statement's? */
 
 export function isConnectionError (err) {
   if (!err) return false

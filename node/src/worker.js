@@ -9,8 +9,10 @@
  * statement is a named query of the project's .sql files (sql.js).
  *
  * Queue controls are obeyed: paused queues are not claimed, rate-limited ones are claimed
- * with `claim_limited` (tokens taken in the claim). Not handled here (they need the
- * Python worker): workflows, transactional tasks, tasks with a concurrency key, Citus.
+ * with `claim_limited` (tokens taken in the claim). On Citus every statement names one
+ * partition and the notifications go from the coordinator connection, as in the Python
+ * worker (rhythm/runtime/notices.py). Not handled here (they need the Python worker):
+ * workflows, transactional tasks, tasks with a concurrency key.
  */
 import os from 'node:os'
 import { randomBytes } from 'node:crypto'
@@ -32,6 +34,15 @@ const ENDED = new Set(['completed', 'failed', 'cancelled'])
 const LIMITS_PAYLOAD = '!limits' // (rhythm/runtime/limits.py: queue controls changed)
 const SLICE_MS = 10 // synchronous tasks run back to back for at most this long (then I/O)
 const NO_OPTIONS = Object.freeze({})
+
+/** What record_outcomes' rows ask to notify: the rows woken (a key's freed slot, '!admit:',
+ * is no worker's wake-up), the parents woken (on the first row, as JSON text: the
+ * connection leaves json unparsed), the ids that ended. */
+function recordedNotices (rows) {
+  const wakes = rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
+  if (rows[0]?.woke) wakes.push(...JSON.parse(rows[0].woke))
+  return [[...new Set(wakes)], rows.map((r) => r.done).filter(Boolean)]
+}
 
 /** A claimed row as the worker keeps it: the row, its token and partition as numbers,
  * and its options decoded (usually none: the claim returns NULL for {}). */
@@ -148,10 +159,6 @@ export class Worker {
       connect(this.url, CLAIM_SESSION), connect(this.url), connect(this.url)])
     this.conns = { claim, flush, listen }
     this.layout = await readLayout(claim)
-    if (this.layout.citus) {
-      await this._close()
-      throw new Error('rhythm-worker: Citus is not supported by the Node.js worker yet')
-    }
     listen.on('notification', (msg) => this._notified(msg))
     listen.on('error', () => this._broken())
     await run(listen, 'listen_wake', {})
@@ -568,13 +575,17 @@ export class Worker {
 
   /** record_outcomes for one partition; with keyed tasks (idempotency keys), in the
    * caller's transaction with the settlement of the workflows awaiting those that ended
-   * (take_waiters, settle_waiter_promises: rhythm/runtime/waiters.py). */
+   * (take_waiters, settle_waiter_promises: rhythm/runtime/waiters.py). On plain Postgres
+   * the statement sends its own notifications; on Citus it would send them on the node
+   * holding the shard, where nobody listens: this connection sends what it returns. */
   async _recordPart (conn, part, outcomes, keyed) {
     const now = new Date()
+    const citus = this.layout.citus
     const rows = await run(conn, 'record_outcomes', {
       now, batch: '[' + outcomes.map((o) => o.json).join(',') + ']', part, queues: [],
-      worker: this.id, lease_until: now, notify: true
+      worker: this.id, lease_until: now, notify: !citus
     })
+    if (citus) await notifyWakes(conn, ...recordedNotices(rows))
     if (!keyed) return rows
     const mine = new Set(outcomes.filter((o) => o.keyed).map((o) => o.id))
     const ids = rows.filter((r) => ENDED.has(r.status) && mine.has(r.id)).map((r) => r.id)

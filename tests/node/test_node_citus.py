@@ -1,24 +1,31 @@
-"""The Node.js client on Citus, against the Python client's statements on the same
-cluster. It wakes the workers as the Python client does: its statements run routed to a
-shard, where a NOTIFY would reach no listener, so the notifications go from its
-coordinator connection with the commit (they once went nowhere on Citus: the workers
-found a start from Node.js by their poll, seconds late). And it enqueues with the
-statements Citus routes whole, as rhythm.runtime.routed does, writing what the Python
-client writes."""
+"""The Node.js client and worker on Citus, beside the Python client and worker on the same
+cluster. The client wakes the workers as the Python client does: its statements run
+routed to a shard, where a NOTIFY would reach no listener, so the notifications go from
+its coordinator connection with the commit (they once went nowhere on Citus: the workers
+found a start from Node.js by their poll, seconds late). It enqueues with the statements
+Citus routes whole, as rhythm.runtime.routed does, writing what the Python client
+writes. The worker runs tasks of every partition and sends what its outcomes wake from
+the coordinator too: the Python worker, polling only every 30 s, resumes the workflows
+at once."""
 
 from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from citusfixtures import PARTITIONS
-from nodejs import PACKAGE, node_env, node_or_skip
+from nodejs import PACKAGE, REPO, node_env, node_or_skip
 from psycopg.rows import dict_row
 
+from rhythm.runtime.client import Client
 from rhythm.runtime.operations import Enqueue, drive, enqueue
 from rhythm.runtime.partitions import Topology, generated_id
 
@@ -112,3 +119,62 @@ def _one(conn: psycopg.Connection[Any], query: str, execution_id: str) -> dict[s
     row = conn.execute(query, [execution_id]).fetchone()
     assert row is not None, execution_id
     return dict(row)
+
+
+@contextmanager
+def workers_on(node: str, url: str) -> Iterator[None]:
+    """A Python worker (tests/node/flows) that polls only every 30 s, so that only a
+    notification resumes its workflows in time, and a Node.js worker (js_* tasks)."""
+    env = node_env(url)
+    python = subprocess.Popen(
+        [sys.executable, "-m", "rhythm", "worker", "-q", "default",
+         "--flows", str(REPO / "tests" / "node" / "flows"), "--poll", "30", "--grace", "2",
+         "--database-url", url], env=env, stderr=subprocess.PIPE, text=True)
+    js = subprocess.Popen([node, "test/fixtures/run-worker.js"], cwd=PACKAGE, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert js.stdout is not None and js.stdout.readline().startswith("ready "), \
+            js.stderr.read() if js.stderr else ""
+        yield
+    finally:
+        for proc in (python, js):
+            proc.terminate()
+        for proc in (python, js):
+            proc.communicate(timeout=20)
+
+
+def test_a_node_worker_on_citus_runs_every_partitions_tasks_and_wakes_their_workflows(
+    citus_url: str,
+) -> None:
+    node = node_or_skip()
+    parts = range(PARTITIONS)
+    with workers_on(node, citus_url), Client(citus_url) as client, \
+            psycopg.connect(citus_url, autocommit=True) as listener:
+        listener.execute("LISTEN rhythm_done")
+        tasks = [client.queue_task("js_add", {"a": p, "b": 1},
+                                   id=generated_id("t", p, PARTITIONS)) for p in parts]
+        assert [t.result(timeout=30) for t in tasks] == [p + 1 for p in parts]
+        heard = {n.payload for n in listener.notifies(timeout=5, stop_after=len(tasks))}
+        assert heard == {t.id for t in tasks}  # (from the coordinator: nobody else listens)
+
+        deadline = time.monotonic() + 30
+        while not {"node_traced", "node_keyed"} <= set(client.workflow_names()):
+            assert time.monotonic() < deadline, "the Python worker registered no flows"
+            time.sleep(0.1)
+        began = time.monotonic()
+        flows = [client.start("node_traced", {"x": p}, id=generated_id("w", p, PARTITIONS))
+                 for p in parts]
+        keyed = [client.start("node_keyed", {"key": "citus-nap"},
+                              id=generated_id("w", p, PARTITIONS)) for p in (0, PARTITIONS - 1)]
+        assert [f.result(timeout=60) for f in flows] == [[{"attempt": 2}, {"x": p}]
+                                                         for p in parts]
+        assert [k.result(timeout=60) for k in keyed] == [{"napped": 300}] * 2
+        # Each workflow waited on JavaScript tasks twice (and a retry): resumed by the
+        # Node.js worker's notifications, not by the Python worker's 30 s poll.
+        assert time.monotonic() - began < 25
+    assert len(client_list(citus_url, "js_nap")) == 1  # one keyed task for both
+
+
+def client_list(url: str, name: str) -> list[dict[str, Any]]:
+    with Client(url) as client:
+        return client.list(name=name)
