@@ -2,11 +2,14 @@
  * The Node.js client: queue tasks, start workflows, cancel, wait for results - the same
  * named queries as the Python client (rhythm/runtime/operations.py), on one connection.
  */
+import { OPTIONS, batchJson, fieldError, prepare, unknownOption } from './bulk.js'
 import { connect, generatedId, notifyWakes, partOf, readLayout, run } from './db.js'
 import { decode, encode, encodeObject } from './payloads.js'
 import { callerTraceparent } from './tracing.js'
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
+// what queueTask and start take (bulk enqueue: bulk.OPTIONS)
+const SINGLE_OPTIONS = { task: [...OPTIONS.task, 'timeout'], workflow: OPTIONS.workflow }
 const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
 
 /** An execution ended as failed or cancelled; `error` is its stored error object. */
@@ -94,6 +97,45 @@ export class Client {
   }
 
   /**
+   * Bulk enqueue: `[[name, inputs, options], ...]` (options: id, queue, priority, retries)
+   * in one statement, one round trip. The ids, in order. An id that exists already keeps
+   * its execution as it is. A bad item is refused, naming it, before anything is written.
+   * @param {Array<[string, object?, object?]>} items
+   * @returns {Promise<{ids: string[]}>}
+   */
+  async queueTasks (items) {
+    const { ids } = await this._enqueueMany('task', items)
+    return { ids }
+  }
+
+  /**
+   * Bulk start: `[[name, inputs, options], ...]` (options: id, queue, priority), as
+   * queueTasks; a name with no registered version waits for one, as with start.
+   * @param {Array<[string, object?, object?]>} items
+   * @returns {Promise<{ids: string[], waiting: number}>} waiting: how many wait for a version
+   */
+  async startMany (items) {
+    return this._enqueueMany('workflow', items)
+  }
+
+  async _enqueueMany (kind, items) {
+    const rows = prepare(kind, items, InputError)
+    if (!rows.length) return { ids: [], waiting: 0 }
+    const conn = await this._connection()
+    const traceparent = await callerTraceparent() // (null unless the caller traces)
+    const citus = this.layout.citus
+    const out = await run(conn, 'insert_executions', {
+      batch: batchJson(kind, rows, this.layout.partitions),
+      names: [...new Set(rows.map((r) => r.name))].sort(), kind, now: new Date(),
+      options: traceparent === null ? null : JSON.stringify({ traceparent }), notify: !citus
+    })
+    // (on Citus the statement cannot notify: this coordinator connection does)
+    if (citus) await notifyWakes(conn, out.map((r) => r.wake).filter((w) => w && !w.startsWith('!')))
+    const waiting = out.filter((r) => r.wake === null).reduce((sum, r) => sum + Number(r.n), 0)
+    return { ids: rows.map((r) => r.id), waiting }
+  }
+
+  /**
    * Start a workflow on the current version of its name (or waiting for one).
    * @param {string} name
    * @param {object} [inputs]
@@ -118,7 +160,11 @@ export class Client {
 
   async _insert (conn, kind, name, inputs, options, version) {
     if (typeof name !== 'string' || !name) throw new InputError(`${kind} name must be a non-empty string`)
+    const unknown = unknownOption(options, SINGLE_OPTIONS[kind])
+    if (unknown) throw new InputError(`${unknown}; ${kind === 'task' ? 'queueTask' : 'start'} takes ${SINGLE_OPTIONS[kind].join(', ')}`)
     const { id = generatedId(kind === 'task' ? 't' : 'w', 0, 1), queue = null, priority = 0, retries = null, timeout } = options
+    const bad = fieldError(options.id, queue, priority, retries)
+    if (bad) throw new InputError(bad)
     const extra = timeout !== undefined ? { timeout } : {}
     const traceparent = await callerTraceparent() // (null unless the caller traces)
     if (traceparent !== null) extra.traceparent = traceparent
