@@ -9,12 +9,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGE = REPO / "node"
+FLOWS = REPO / "tests" / "node" / "flows"
 MIN_MAJOR = 20
 
 
@@ -55,3 +58,29 @@ def node_env(url: str) -> dict[str, str]:
     env["RHYTHM_NODE_TEST_DATABASE_URL"] = url
     env["RHYTHM_NODE_TEST_PYTHON"] = sys.executable  # (node tests run `python -m rhythm`)
     return env
+
+
+@contextmanager
+def both_workers(node: str, url: str, *, python_args: Sequence[str] = (),
+                 python_env: dict[str, str] | None = None,
+                 js_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
+    """A Python worker (the flows of tests/node/flows, queue default, and
+    ``python_args``) and a Node.js worker (node/test/fixtures/run-worker.js: js_* tasks),
+    the latter registered before this yields the environment both run with."""
+    env = node_env(url)
+    python = subprocess.Popen(
+        [sys.executable, "-m", "rhythm", "worker", "-q", "default", "--flows", str(FLOWS),
+         "--grace", "2", "--database-url", url, *python_args],
+        env={**env, **(python_env or {})}, stderr=subprocess.PIPE, text=True)
+    js = subprocess.Popen([node, "test/fixtures/run-worker.js"], cwd=PACKAGE,
+                          env={**env, **(js_env or {})}, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+    try:
+        assert js.stdout is not None and js.stdout.readline().startswith("ready "), \
+            js.stderr.read() if js.stderr else ""
+        yield env
+    finally:
+        for proc in (python, js):
+            proc.terminate()
+        for proc in (python, js):
+            proc.communicate(timeout=20)

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from citusfixtures import PARTITIONS
-from nodejs import PACKAGE, REPO, node_env, node_or_skip
+from nodejs import PACKAGE, both_workers, node_env, node_or_skip
 from psycopg.rows import dict_row
 
 from rhythm.runtime.client import Client
@@ -121,34 +118,15 @@ def _one(conn: psycopg.Connection[Any], query: str, execution_id: str) -> dict[s
     return dict(row)
 
 
-@contextmanager
-def workers_on(node: str, url: str) -> Iterator[None]:
-    """A Python worker (tests/node/flows) that polls only every 30 s, so that only a
-    notification resumes its workflows in time, and a Node.js worker (js_* tasks)."""
-    env = node_env(url)
-    python = subprocess.Popen(
-        [sys.executable, "-m", "rhythm", "worker", "-q", "default",
-         "--flows", str(REPO / "tests" / "node" / "flows"), "--poll", "30", "--grace", "2",
-         "--database-url", url], env=env, stderr=subprocess.PIPE, text=True)
-    js = subprocess.Popen([node, "test/fixtures/run-worker.js"], cwd=PACKAGE, env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        assert js.stdout is not None and js.stdout.readline().startswith("ready "), \
-            js.stderr.read() if js.stderr else ""
-        yield
-    finally:
-        for proc in (python, js):
-            proc.terminate()
-        for proc in (python, js):
-            proc.communicate(timeout=20)
-
-
 def test_a_node_worker_on_citus_runs_every_partitions_tasks_and_wakes_their_workflows(
     citus_url: str,
 ) -> None:
     node = node_or_skip()
     parts = range(PARTITIONS)
-    with workers_on(node, citus_url), Client(citus_url) as client, \
+    # (the Python worker polls only every 30 s: only a notification resumes its
+    # workflows in time)
+    with both_workers(node, citus_url, python_args=("--poll", "30")), \
+            Client(citus_url) as client, \
             psycopg.connect(citus_url, autocommit=True) as listener:
         listener.execute("LISTEN rhythm_done")
         tasks = [client.queue_task("js_add", {"a": p, "b": 1},

@@ -6,34 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
-from nodejs import PACKAGE, node_env, node_or_skip
+from nodejs import PACKAGE, both_workers, node_or_skip
 
 from rhythm.runtime.client import Client
-
-HERE = Path(__file__).resolve().parent
-
-
-@contextmanager
-def both_workers(node: str, db_url: str) -> Iterator[dict[str, str]]:
-    """A Python worker (the flows of tests/node/flows) and a Node.js worker (js_* tasks)."""
-    env = node_env(db_url)
-    python = subprocess.Popen(
-        [sys.executable, "-m", "rhythm", "worker", "-q", "default", "--flows", str(HERE / "flows"),
-         "--grace", "2", "--database-url", db_url], env=env, stderr=subprocess.PIPE, text=True)
-    js = subprocess.Popen([node, "test/fixtures/run-worker.js"], cwd=PACKAGE, env=env,
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        yield env
-    finally:
-        for proc in (python, js):
-            proc.terminate()
-        for proc in (python, js):
-            proc.communicate(timeout=20)
 
 
 def test_the_node_client_starts_signals_and_awaits_a_workflow(db_url: str) -> None:

@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from nodejs import PACKAGE, REPO, node_env, node_or_skip
+from nodejs import PACKAGE, REPO, both_workers, node_or_skip
 
 from rhythm.runtime.client import Client
 
@@ -30,31 +29,20 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
 
-FLOWS = Path(__file__).resolve().parent / "flows"
 OTEL_SPANS = REPO / "tests" / "db" / "runtime"  # (otel_spans.py: the Python worker's file)
 
 
 @contextmanager
 def traced_workers(node: str, db_url: str, folder: Path) -> Iterator[dict[str, str]]:
-    """A traced Python worker (the flows of tests/node/flows) and a traced Node.js worker
-    (js_* tasks), writing their spans to python.jsonl and node.jsonl in ``folder``."""
-    env = node_env(db_url)
-    python = subprocess.Popen(
-        [sys.executable, "-m", "rhythm", "worker", "-q", "default", "--flows", str(FLOWS),
-         "-m", "otel_spans", "--otel", "--poll", "0.2", "--grace", "2",
-         "--database-url", db_url], stderr=subprocess.PIPE, text=True,
-        env={**env, "RHYTHM_TEST_SPANS": str(folder / "python.jsonl"),
-             "PYTHONPATH": os.pathsep.join([str(OTEL_SPANS), str(REPO)])})
-    js = subprocess.Popen([node, "test/fixtures/run-worker.js"], cwd=PACKAGE,
-                          env={**env, "RHYTHM_NODE_TEST_SPANS": str(folder / "node.jsonl")},
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
+    """Both workers traced, writing their spans to python.jsonl and node.jsonl in
+    ``folder``."""
+    with both_workers(
+        node, db_url, python_args=("-m", "otel_spans", "--otel", "--poll", "0.2"),
+        python_env={"RHYTHM_TEST_SPANS": str(folder / "python.jsonl"),
+                    "PYTHONPATH": os.pathsep.join([str(OTEL_SPANS), str(REPO)])},
+        js_env={"RHYTHM_NODE_TEST_SPANS": str(folder / "node.jsonl")},
+    ) as env:
         yield env
-    finally:
-        for proc in (python, js):
-            proc.terminate()
-        for proc in (python, js):
-            proc.communicate(timeout=20)
 
 
 def spans_of(path: Path, *, hex_ids: bool = False) -> list[dict[str, Any]]:
