@@ -3,7 +3,7 @@
  * named queries as the Python client (rhythm/runtime/operations.py), on one connection.
  */
 import { OPTIONS, batchJson, fieldError, prepare, unknownOption } from './bulk.js'
-import { connect, generatedId, notifyWakes, partOf, readLayout, run } from './db.js'
+import { connect, generatedId, notifyWakes, partOf, readLayout, run, wakesOf } from './db.js'
 import { decode, encode, encodeObject } from './payloads.js'
 import { callerTraceparent } from './tracing.js'
 
@@ -130,7 +130,7 @@ export class Client {
       options: traceparent === null ? null : JSON.stringify({ traceparent }), notify: !citus
     })
     // (on Citus the statement cannot notify: this coordinator connection does)
-    if (citus) await notifyWakes(conn, out.map((r) => r.wake).filter((w) => w && !w.startsWith('!')))
+    if (citus) await notifyWakes(conn, wakesOf(out))
     const waiting = out.filter((r) => r.wake === null).reduce((sum, r) => sum + Number(r.n), 0)
     return { ids: rows.map((r) => r.id), waiting }
   }
@@ -258,8 +258,7 @@ export class Client {
       if (row.parent_id !== null && row.status === 'cancelled') {
         await run(conn, 'settle_parents', { ids: [id], now: new Date(), part })
       }
-      const wakes = rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
-      await notifyWakes(conn, wakes, row.done ? [row.done] : [])
+      await notifyWakes(conn, wakesOf(rows), row.done ? [row.done] : [])
       return row.status
     })
   }

@@ -44,8 +44,13 @@ export async function notifyWakes (client, wakes, done = []) {
   })
 }
 
-/** Is this error the connection's (the database went away), not the statement's? */
+/** The workers' wake-ups (`part:queue`) among the `wake` column of `rows`: a key's freed
+ * slot ('!admit:KEY') is the admitting worker's to act on, never sent. */
+export function wakesOf (rows) {
+  return rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
+}
 
+/** Is this error the connection's (the database went away), not the statement's? */
 export function isConnectionError (err) {
   if (!err) return false
   const code = err.code ?? ''

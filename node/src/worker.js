@@ -18,7 +18,7 @@ import os from 'node:os'
 import { randomBytes } from 'node:crypto'
 import { performance } from 'node:perf_hooks'
 import { Attempt, TaskContext, isThenable } from './attempts.js'
-import { connect, isConnectionError, notifyWakes, readLayout, run } from './db.js'
+import { connect, isConnectionError, notifyWakes, readLayout, run, wakesOf } from './db.js'
 import { PayloadError, decode, encode } from './payloads.js'
 import { startTracing } from './tracing.js'
 import {
@@ -35,11 +35,10 @@ const LIMITS_PAYLOAD = '!limits' // (rhythm/runtime/limits.py: queue controls ch
 const SLICE_MS = 10 // synchronous tasks run back to back for at most this long (then I/O)
 const NO_OPTIONS = Object.freeze({})
 
-/** What record_outcomes' rows ask to notify: the rows woken (a key's freed slot, '!admit:',
- * is no worker's wake-up), the parents woken (on the first row, as JSON text: the
- * connection leaves json unparsed), the ids that ended. */
+/** What record_outcomes' rows ask to notify: the rows woken, the parents woken (on the
+ * first row, as JSON text: the connection leaves json unparsed), the ids that ended. */
 function recordedNotices (rows) {
-  const wakes = rows.map((r) => r.wake).filter((w) => w && !w.startsWith('!'))
+  const wakes = wakesOf(rows)
   if (rows[0]?.woke) wakes.push(...JSON.parse(rows[0].woke))
   return [[...new Set(wakes)], rows.map((r) => r.done).filter(Boolean)]
 }
