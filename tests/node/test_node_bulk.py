@@ -20,9 +20,11 @@ from rhythm.runtime.client import Client
 FLOWS = Path(__file__).resolve().parent / "flows"
 # (name, inputs, options) for tasks, then for workflows; ids given here are suffixed
 # per side
-TASKS: list[list[Any]] = [["js_add", {"a": 1, "b": 2}], ["js_add", {"a": 3}, {"queue": "slow", "priority": 4}],
-         ["unknown_task", {}, {"retries": 2, "id": "bulk-task"}], ["js_nap"]]
-WORKFLOWS: list[list[Any]] = [["node_traced", {"x": 1}], ["never_registered", {}, {"priority": -1}]]
+TASKS: list[list[Any]] = [
+    ["js_add", {"a": 1, "b": 2}], ["js_add", {"a": 3}, {"queue": "slow", "priority": 4}],
+    ["unknown_task", {}, {"retries": 2, "id": "bulk-task"}], ["js_nap"]]
+WORKFLOWS: list[list[Any]] = [
+    ["node_traced", {"x": 1}], ["never_registered", {}, {"priority": -1}]]
 ROW = """SELECT part, kind, name, version, inputs::text, queue, priority, max_retries,
                 options::text, run_at IS NOT NULL AS ready, status, history_seq, run_no
          FROM rhythm.executions WHERE id = %s"""
