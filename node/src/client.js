@@ -34,22 +34,25 @@ export class Client {
   constructor ({ databaseUrl }) {
     if (!databaseUrl) throw new TypeError('Client: databaseUrl is required')
     this.url = databaseUrl
+    /** @type {Promise<any> | null} the connection, once asked for (concurrent calls share it) */
     this.conn = null
     this.layout = null
   }
 
-  async _connection () {
-    if (this.conn === null) {
-      this.conn = await connect(this.url)
-      this.layout = await readLayout(this.conn)
-    }
+  _connection () {
+    // (one promise: calls made at once, before it is open, wait for the same connection)
+    this.conn ??= (async () => {
+      const conn = await connect(this.url)
+      this.layout = await readLayout(conn)
+      return conn
+    })().catch((err) => { this.conn = null; throw err })
     return this.conn
   }
 
   async close () {
     const conn = this.conn
     this.conn = null
-    if (conn) await conn.end()
+    await conn?.then((c) => c.end(), () => {})
   }
 
   /** Run `fn(conn)` in one transaction. */
