@@ -11,6 +11,7 @@ const TERMINAL = new Set(['completed', 'failed', 'cancelled'])
 // what queueTask and start take (bulk enqueue: bulk.OPTIONS)
 const SINGLE_OPTIONS = { task: [...OPTIONS.task, 'timeout'], workflow: OPTIONS.workflow }
 const CANCELLED_ERROR = { name: 'CancelledError', message: 'the execution was cancelled' }
+const BACKSTOP_SECONDS = 5 // re-read while waiting, should a notification be missed (Python's too)
 
 /** An execution ended as failed or cancelled; `error` is its stored error object. */
 export class ExecutionFailed extends Error {
@@ -37,6 +38,10 @@ export class Client {
     /** @type {Promise<any> | null} the connection, once asked for (concurrent calls share it) */
     this.conn = null
     this.layout = null
+    /** @type {Promise<any> | null} the connection that LISTENs for rhythm_done (result()) */
+    this.listener = null
+    /** @type {Map<string, Set<() => void>>} execution id -> the result() calls watching it */
+    this.waiting = new Map()
   }
 
   _connection () {
@@ -50,9 +55,48 @@ export class Client {
   }
 
   async close () {
-    const conn = this.conn
-    this.conn = null
-    await conn?.then((c) => c.end(), () => {})
+    const opened = [this.conn, this.listener]
+    this.conn = this.listener = null
+    await Promise.allSettled(opened.map((conn) => conn?.then((c) => c.end())))
+  }
+
+  /** The connection LISTENing for rhythm_done, opened on first need; each notification
+   * wakes the result() calls waiting on its id. A broken one is dropped (the next call
+   * opens another; meanwhile the waits fall back on their re-reads). */
+  _listening () {
+    this.listener ??= (async () => {
+      const listener = await connect(this.url)
+      listener.on('notification', (msg) => {
+        for (const wake of this.waiting.get(msg.payload) ?? []) wake()
+      })
+      listener.on('error', () => { this.listener = null })
+      await run(listener, 'listen_done', {})
+      return listener
+    })().catch((err) => { this.listener = null; throw err })
+    return this.listener
+  }
+
+  /** Watch for `id`'s rhythm_done from now on: `next(seconds)` resolves once it has come
+   * (at once if it came since the last call: one that arrives while the row is being
+   * read is not lost) or after `seconds`; `stop()` when done watching. */
+  _watch (id) {
+    let heard = false
+    /** @type {(() => void) | null} */
+    let wake = null
+    const onDone = () => { heard = true; wake?.() }
+    const watchers = this.waiting.get(id) ?? new Set()
+    this.waiting.set(id, watchers.add(onDone))
+    return {
+      next: (seconds) => new Promise((resolve) => {
+        if (heard) { heard = false; resolve(); return }
+        const timer = setTimeout(() => { wake = null; resolve() }, seconds * 1000)
+        wake = () => { clearTimeout(timer); wake = null; heard = false; resolve() }
+      }),
+      stop: () => {
+        watchers.delete(onDone)
+        if (!watchers.size) this.waiting.delete(id)
+      }
+    }
   }
 
   /** Run `fn(conn)` in one transaction. */
@@ -269,17 +313,26 @@ export class Client {
   /**
    * Wait for the execution to end: its result, or ExecutionFailed (failed or cancelled).
    * @param {string} id
+   * Woken by the `rhythm_done` notification (one LISTEN connection per client, opened on
+   * first use); `pollSeconds` (5): the row is re-read this often too, should one be missed.
    * @param {{timeoutSeconds?: number, pollSeconds?: number}} [options]
    */
-  async result (id, { timeoutSeconds = 60, pollSeconds = 0.2 } = {}) {
+  async result (id, { timeoutSeconds = 60, pollSeconds = BACKSTOP_SECONDS } = {}) {
     const deadline = Date.now() + timeoutSeconds * 1000
-    for (;;) {
-      const row = await this.get(id)
-      if (!row) throw new InputError(`no execution with id ${JSON.stringify(id)}`)
-      if (row.status === 'completed') return row.result
-      if (TERMINAL.has(row.status)) throw new ExecutionFailed(id, row.status, row.error)
-      if (Date.now() >= deadline) throw new Error(`execution ${id} did not finish within ${timeoutSeconds}s (${row.status})`)
-      await new Promise((resolve) => setTimeout(resolve, pollSeconds * 1000))
+    const watch = this._watch(id) // (before the first read: no ending is missed in between)
+    try {
+      await this._listening()
+      for (;;) {
+        const row = await this.get(id)
+        if (!row) throw new InputError(`no execution with id ${JSON.stringify(id)}`)
+        if (row.status === 'completed') return row.result
+        if (TERMINAL.has(row.status)) throw new ExecutionFailed(id, row.status, row.error)
+        const remaining = deadline - Date.now()
+        if (remaining <= 0) throw new Error(`execution ${id} did not finish within ${timeoutSeconds}s (${row.status})`)
+        await watch.next(Math.min(remaining / 1000, pollSeconds))
+      }
+    } finally {
+      watch.stop()
     }
   }
 }
