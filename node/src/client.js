@@ -227,7 +227,7 @@ export class Client {
     if (inserted.length) {
       // (on Citus the routed statement cannot notify: this coordinator connection does,
       // as the Python client's does; else the workers find the start by polling)
-      if (this.layout.citus && inserted[0].wake) await notifyWakes(conn, [inserted[0].wake])
+      if (this.layout.citus) await notifyWakes(conn, wakesOf(inserted))
       return { id, status: inserted[0].status, created: true }
     }
     const [existing] = await run(conn, 'lock_execution', { id, part: params.part })
@@ -239,7 +239,7 @@ export class Client {
     await run(conn, 'archive_run', { ids: [id], part: params.part })
     await run(conn, 'clear_run_state', { ids: [id], part: params.part })
     const [row] = await run(conn, 'restart_execution', params)
-    if (row.wake) await notifyWakes(conn, [row.wake])
+    await notifyWakes(conn, wakesOf([row]))
     return { id, status: row.status, created: true }
   }
 
@@ -273,8 +273,7 @@ export class Client {
       const [row] = await run(conn, 'insert_signal', { id, channel, payload: text, now, consumed_by: receiver, part })
       if (receiver !== null) {
         const woken = await run(conn, 'settle_signal_wait', { id, promise_id: receiver, payload: text, now, now_ms: now.getTime(), part })
-        const wakes = woken.map((r) => r.wake).filter(Boolean)
-        if (wakes.length) await notifyWakes(conn, wakes)
+        await notifyWakes(conn, wakesOf(woken))
       }
       return { signalId: String(row.id), deliveredTo: receiver }
     })

@@ -596,9 +596,9 @@ export class Worker {
         `{"waiter_id":${JSON.stringify(t.waiter_id)},"promise_id":${Number(t.promise_id)},` +
         `"status":${JSON.stringify(t.status)},"result":${t.result ?? 'null'},"error":${t.error ?? 'null'}}`)
       const woken = await run(conn, 'settle_waiter_promises', { part: wpart, rows: `[${settle.join(',')}]`, now })
-      wakes.push(...woken.map((w) => w.wake).filter(Boolean))
+      wakes.push(...wakesOf(woken))
     }
-    if (wakes.length) await notifyWakes(conn, wakes)
+    await notifyWakes(conn, wakes)
     return rows
   }
 
@@ -689,7 +689,7 @@ export class Worker {
           if (mine.length) {
             await run(conns.flush, 'release_claims', { claims: JSON.stringify(mine.map((c) => ({ id: c.id, token: c.token }))), now, part })
             // (release_claims returns the wake-ups; the rows are claimable at once)
-            await run(conns.flush, 'notify', { channels: this.queues.map(() => 'rhythm_wake'), payloads: this.queues.map((q) => `${part}:${q}`) })
+            await notifyWakes(conns.flush, this.queues.map((q) => `${part}:${q}`))
           }
         }
         if (this.pending.length) await this._record(conns.flush, this.pending.splice(0))
