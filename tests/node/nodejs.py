@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,7 +67,8 @@ def both_workers(node: str, url: str, *, python_args: Sequence[str] = (),
                  js_env: dict[str, str] | None = None) -> Iterator[dict[str, str]]:
     """A Python worker (the flows of tests/node/flows, queue default, and
     ``python_args``) and a Node.js worker (node/test/fixtures/run-worker.js: js_* tasks),
-    the latter registered before this yields the environment both run with."""
+    both registered (the flows' versions, the JavaScript task names) before this yields
+    the environment they run with."""
     env = node_env(url)
     python = subprocess.Popen(
         [sys.executable, "-m", "rhythm", "worker", "-q", "default", "--flows", str(FLOWS),
@@ -78,9 +80,24 @@ def both_workers(node: str, url: str, *, python_args: Sequence[str] = (),
     try:
         assert js.stdout is not None and js.stdout.readline().startswith("ready "), \
             js.stderr.read() if js.stderr else ""
+        _wait_for_flows(url, python)
         yield env
     finally:
         for proc in (python, js):
             proc.terminate()
         for proc in (python, js):
             proc.communicate(timeout=20)
+
+
+def _wait_for_flows(url: str, worker: subprocess.Popen[str]) -> None:
+    """Until every flow of tests/node/flows has a registered version (the worker's start)."""
+    from rhythm.runtime.client import Client
+
+    wanted = {path.stem for path in FLOWS.glob("*.flow")}
+    deadline = time.monotonic() + 30
+    with Client(url) as client:
+        while not wanted <= set(client.workflow_names()):
+            assert worker.poll() is None and time.monotonic() < deadline, \
+                worker.stderr.read() if worker.stderr and worker.poll() is not None else \
+                "the Python worker registered no flows in 30 s"
+            time.sleep(0.05)
