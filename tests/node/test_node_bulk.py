@@ -8,16 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import psycopg
-from nodejs import PACKAGE, node_env, node_or_skip
+from nodejs import FLOWS, PACKAGE, node_env, node_or_skip
 from psycopg.rows import dict_row
 
 from rhythm.runtime.client import Client
 
-FLOWS = Path(__file__).resolve().parent / "flows"
 # (name, inputs, options) for tasks, then for workflows; ids given here are suffixed
 # per side
 TASKS: list[list[Any]] = [
